@@ -1,0 +1,75 @@
+"""dotnb: reproducible Jupyter notebooks.
+
+Every tracked cell execution becomes a *run*: the code and its execution lineage,
+the notebook, params, metrics, the exact bytes of the files the cell read and
+wrote, and the environment.  In a notebook::
+
+    %load_ext dotnb
+
+    %%track --metrics acc
+    ...
+
+Inside a tracked cell, ``dotnb.param``, ``dotnb.metric``, ``dotnb.input`` and
+``dotnb.output`` add to what is recorded automatically.  The public functions are
+imported lazily so that ``import dotnb`` stays cheap in a kernel.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "input",
+    "load_ipython_extension",
+    "metric",
+    "output",
+    "param",
+    "unload_ipython_extension",
+]
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Called by ``%load_ext dotnb``."""
+    from dotnb.capture.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from dotnb.capture.magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def param(name: str, value: Any) -> Any:
+    """Record ``value`` as the param ``name`` of the current run and return it."""
+    from dotnb.capture.api import param as _param
+
+    return _param(name, value)
+
+
+def metric(name: str, value: float, step: int | None = None) -> None:
+    """Record a metric value; call repeatedly (with ``step``) for a series."""
+    from dotnb.capture.api import metric as _metric
+
+    _metric(name, value, step)
+
+
+def input(path: str | Path) -> None:
+    """Declare ``path`` as an input of the current run (added to what was detected)."""
+    from dotnb.capture.api import declare_input
+
+    declare_input(path)
+
+
+def output(path: str | Path) -> None:
+    """Declare ``path`` as an output of the current run (added to what was detected)."""
+    from dotnb.capture.api import declare_output
+
+    declare_output(path)

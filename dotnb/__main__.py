@@ -1,0 +1,3 @@
+from dotnb.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Differences between two runs, as maps from name or path to [first, second]."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from typing import Any
+
+from dotnb.store.repo import Store
+
+
+def _map_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def _files(manifest: dict[str, Any], key: str) -> dict[str, Any]:
+    return {e["path"]: e.get("hash") for e in manifest.get(key) or []}
+
+
+def _distributions(store: Store, manifest: dict[str, Any]) -> dict[str, str]:
+    digest = (manifest.get("environment") or {}).get("distributions")
+    if not digest or not store.objects.has(digest):
+        return {}
+    try:
+        dists = json.loads(store.objects.read_bytes(digest))
+    except Exception:
+        return {}
+    return {d["name"]: d["version"] for d in dists if isinstance(d, dict) and "name" in d}
+
+
+def environment_view(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Flat view of an environment for comparison: summary fields plus ``pkg:NAME`` versions."""
+    env = dict(manifest.get("environment") or {})
+    env.pop("distributions", None)
+    git = env.pop("git", None) or {}
+    flat: dict[str, Any] = {k: v for k, v in env.items() if not isinstance(v, (dict, list))}
+    for k, v in git.items():
+        flat[f"git.{k}"] = v
+    for name, version in _distributions(store, manifest).items():
+        flat[f"pkg:{name}"] = version
+    return flat
+
+
+def diff_runs(store: Store, first: str, second: str) -> dict[str, Any]:
+    a, b = store.manifest(first), store.manifest(second)
+    code = "".join(
+        difflib.unified_diff(
+            (a.get("code") or "").splitlines(keepends=True),
+            (b.get("code") or "").splitlines(keepends=True),
+            fromfile=f"{a['id']} (#{a.get('number')})",
+            tofile=f"{b['id']} (#{b.get('number')})",
+        )
+    )
+    return {
+        "runs": [a["id"], b["id"]],
+        "code": code,
+        "params": _map_diff(a.get("params") or {}, b.get("params") or {}),
+        "metrics": _map_diff(a.get("metrics") or {}, b.get("metrics") or {}),
+        "inputs": _map_diff(_files(a, "inputs"), _files(b, "inputs")),
+        "outputs": _map_diff(_files(a, "outputs"), _files(b, "outputs")),
+        "environment": _map_diff(environment_view(store, a), environment_view(store, b)),
+    }

@@ -1,0 +1,103 @@
+"""Store checks (``dotnb fsck``) and garbage collection (``dotnb gc``)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from dotnb.store.hashing import hash_file
+from dotnb.store.repo import Store
+
+# Objects younger than this are never collected: a run being recorded right now
+# has written its data objects but not yet the manifest that references them.
+DEFAULT_GC_GRACE_S = 3600.0
+
+
+def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Re-hash every object; report corrupted and missing ones with the runs they affect."""
+    refs = store.referenced_objects()
+    corrupted: list[str] = []
+    checked = 0
+    for digest in store.objects.iter_digests():
+        path = store.objects.path_for(digest)
+        try:
+            actual = hash_file(path)[0]
+        except OSError:
+            actual = None
+        if actual != digest:
+            corrupted.append(digest)
+        checked += 1
+        if progress is not None:
+            progress(1)
+    present = set(store.objects.iter_digests())
+    missing = sorted(d for d in refs if d not in present)
+    damaged_runs: list[dict[str, str]] = []
+    indexed = store.index.all_run_ids()
+    on_disk = set(os.listdir(store.runs_dir)) if store.runs_dir.exists() else set()
+    for run_id in sorted(on_disk):
+        try:
+            store.manifest(run_id)
+        except Exception as exc:
+            damaged_runs.append({"run": run_id, "error": str(exc)})
+    unindexed = sorted(on_disk - indexed)
+    stale_index = sorted(indexed - on_disk)
+
+    def affected(digests: list[str]) -> list[dict[str, Any]]:
+        return [{"object": d, "runs": sorted(refs.get(d, set()))} for d in digests]
+
+    report = {
+        "objects_checked": checked,
+        "corrupted": affected(corrupted),
+        "missing": affected(missing),
+        "damaged_runs": damaged_runs,
+        "unindexed_runs": unindexed,
+        "stale_index_rows": stale_index,
+    }
+    report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index)
+    return report
+
+
+def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S) -> dict[str, Any]:
+    """Remove objects no manifest references, older than the grace period."""
+    refs = store.referenced_objects()
+    now = time.time()
+    removed: list[str] = []
+    kept_young = 0
+    freed = 0
+    for digest in store.objects.iter_digests():
+        if digest in refs:
+            continue
+        path = store.objects.path_for(digest)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        if now - st.st_mtime < grace_s:
+            kept_young += 1
+            continue
+        removed.append(digest)
+        freed += st.st_size
+        if not dry_run:
+            store.objects.remove(digest)
+    # Leftover temp files from crashed writers, past the same grace period.
+    tmp_removed = 0
+    tmp_dir = store.dir / "tmp"
+    if tmp_dir.exists():
+        for name in os.listdir(tmp_dir):
+            p = tmp_dir / name
+            try:
+                if now - p.stat().st_mtime >= grace_s:
+                    tmp_removed += 1
+                    if not dry_run:
+                        p.unlink()
+            except FileNotFoundError:
+                continue
+    return {
+        "dry_run": dry_run,
+        "removed": removed,
+        "bytes_freed": freed,
+        "kept_within_grace": kept_young,
+        "temp_files_removed": tmp_removed,
+    }

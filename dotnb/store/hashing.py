@@ -1,0 +1,46 @@
+"""BLAKE3 content hashing: the one hash algorithm of store format 1."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import blake3
+
+HASH_HEX_LEN = 64
+CHUNK = 4 * 1024 * 1024
+# Below this size a single-threaded read loop beats mmap + thread start-up.
+MMAP_THRESHOLD = 32 * 1024 * 1024
+
+Progress = Callable[[int], None]
+
+
+def hash_bytes(data: bytes) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
+    """Hash a file; large files use mmap and all cores.  Returns (hex digest, size)."""
+    size = os.stat(path).st_size
+    if size >= MMAP_THRESHOLD and progress is None:
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        hasher.update_mmap(os.fspath(path))
+        return hasher.hexdigest(), size
+    hasher = blake3.blake3()
+    total = 0
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            hasher.update(view[:n])
+            total += n
+            if progress is not None:
+                progress(n)
+    return hasher.hexdigest(), total
+
+
+def is_hash(text: str) -> bool:
+    return len(text) == HASH_HEX_LEN and all(c in "0123456789abcdef" for c in text)

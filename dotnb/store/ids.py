@@ -1,0 +1,46 @@
+"""Run ids: ULIDs (48-bit millisecond time + 80 random bits, Crockford base32).
+
+They are unique across machines without coordination and sort by creation time,
+so ``ORDER BY id`` is time order.  Within one process ids are strictly increasing
+even inside one millisecond (the random part is incremented).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last_ms = -1
+_last_rand = 0
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_run_id(now_ms: int | None = None) -> str:
+    global _last_ms, _last_rand
+    with _lock:
+        ms = int(time.time() * 1000) if now_ms is None else now_ms
+        if ms <= _last_ms:
+            ms = _last_ms
+            _last_rand = (_last_rand + 1) & ((1 << 80) - 1)
+        else:
+            _last_ms = ms
+            _last_rand = int.from_bytes(os.urandom(10), "big")
+        return _encode(ms, 10) + _encode(_last_rand, 16)
+
+
+def is_run_id(text: str) -> bool:
+    return len(text) == 26 and all(c in _ALPHABET for c in text)
+
+
+def id_prefix_ok(text: str) -> bool:
+    return 0 < len(text) <= 26 and all(c in _ALPHABET for c in text.upper())

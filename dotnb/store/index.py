@@ -1,0 +1,175 @@
+"""``index.sqlite``: a rebuildable cache over run manifests, plus the stat cache.
+
+The manifests are the truth; every row here can be rebuilt from them
+(``dotnb fsck --rebuild-index``).  WAL mode lets several kernels, the server and
+the CLI read while one writes; writers take the lock up front (BEGIN IMMEDIATE)
+so two writers queue on ``busy_timeout`` instead of failing with "database is
+locked" on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          TEXT PRIMARY KEY,
+    manifest    TEXT NOT NULL,
+    notebook    TEXT NOT NULL DEFAULT '',
+    number      INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    name        TEXT,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    author      TEXT NOT NULL DEFAULT '',
+    search      TEXT NOT NULL DEFAULT '',
+    summary     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs(notebook, id);
+CREATE INDEX IF NOT EXISTS runs_by_number ON runs(number, notebook);
+CREATE TABLE IF NOT EXISTS stat_cache (
+    path        TEXT PRIMARY KEY,
+    inode       INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ctime_ns    INTEGER NOT NULL,
+    hash        TEXT NOT NULL,
+    recorded_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# A stat entry is trusted only if the file's mtime is older than this when it
+# was recorded (git's "racily clean" rule): a write within the same timestamp
+# tick as the hash could otherwise leave size and mtime unchanged.
+RACY_WINDOW_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class StatKey:
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> StatKey:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class Index:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA busy_timeout=60000")
+        mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":  # pragma: no cover - e.g. a filesystem without shared memory
+            self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        with self._lock:
+            self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding SQLite's write lock from its start."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self.db.execute(sql, args)
+            return cur.fetchall()
+
+    # -- meta ----------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
+
+    @staticmethod
+    def get_meta_tx(tx: sqlite3.Connection, key: str) -> str | None:
+        row = tx.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    @staticmethod
+    def set_meta(tx: sqlite3.Connection, key: str, value: str) -> None:
+        tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # -- runs ----------------------------------------------------------------
+
+    @staticmethod
+    def next_number(tx: sqlite3.Connection, notebook: str) -> int:
+        row = tx.execute("SELECT MAX(number) FROM runs WHERE notebook=?", (notebook,)).fetchone()
+        return int(row[0] or 0) + 1
+
+    @staticmethod
+    def insert_run(tx: sqlite3.Connection, manifest_hash: str, summary: dict[str, Any], search: str) -> None:
+        tx.execute(
+            "INSERT OR REPLACE INTO runs(id, manifest, notebook, number, kind, name, status,"
+            " started_at, author, search, summary) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                summary["id"],
+                manifest_hash,
+                summary.get("notebook") or "",
+                summary["number"],
+                summary["kind"],
+                summary.get("name"),
+                summary["status"],
+                summary["started_at"],
+                summary.get("user") or "",
+                search,
+                json.dumps(summary, sort_keys=True, ensure_ascii=False),
+            ),
+        )
+
+    def all_run_ids(self) -> set[str]:
+        return {r[0] for r in self.query("SELECT id FROM runs")}
+
+    # -- stat cache ----------------------------------------------------------
+
+    def stat_lookup(self, rel: str, key: StatKey) -> str | None:
+        rows = self.query(
+            "SELECT inode, size, mtime_ns, ctime_ns, hash, recorded_ns FROM stat_cache WHERE path=?",
+            (rel,),
+        )
+        if not rows:
+            return None
+        inode, size, mtime_ns, ctime_ns, digest, recorded_ns = rows[0]
+        if (inode, size, mtime_ns, ctime_ns) != (key.inode, key.size, key.mtime_ns, key.ctime_ns):
+            return None
+        if recorded_ns - mtime_ns < RACY_WINDOW_NS:
+            return None
+        return str(digest)
+
+    def stat_record(self, entries: list[tuple[str, StatKey, str]], now_ns: int) -> None:
+        if not entries:
+            return
+        with self.write() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO stat_cache(path, inode, size, mtime_ns, ctime_ns, hash,"
+                " recorded_ns) VALUES (?,?,?,?,?,?,?)",
+                [
+                    (rel, k.inode, k.size, k.mtime_ns, k.ctime_ns, digest, now_ns)
+                    for rel, k, digest in entries
+                ],
+            )

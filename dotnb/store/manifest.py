@@ -1,0 +1,64 @@
+"""Run manifests: canonical JSON documents stored as objects.
+
+A manifest is self-describing (it carries ``format``) and is the source of truth
+for a run; the SQLite index is only a cache over manifests.  Canonical form (sorted
+keys, no insignificant whitespace, UTF-8) makes identical runs hash identically.
+The JSON Schema lives in ``dotnb/schema/manifest.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from dotnb.store.errors import StoreFormatError
+
+FORMAT_VERSION = 1
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "manifest.schema.json"
+
+
+def canonical_json(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
+
+
+def parse_manifest(data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreFormatError(f"manifest is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or "format" not in doc or "id" not in doc:
+        raise StoreFormatError("manifest lacks 'format' or 'id'")
+    check_format(doc["format"], "run manifest")
+    return doc
+
+
+def check_format(version: Any, what: str) -> None:
+    if not isinstance(version, int):
+        raise StoreFormatError(f"{what} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise StoreFormatError(
+            f"{what} uses store format {version}, newer than this dotnb supports "
+            f"({FORMAT_VERSION}); upgrade dotnb"
+        )
+
+
+def load_schema() -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(SCHEMA_PATH.read_text("utf-8"))
+    return result
+
+
+def json_safe_number(value: float) -> float | str:
+    """JSON has no NaN/inf: keep them as strings so a run with a NaN loss still records."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def iso_time(ts: float) -> str:
+    """UTC ISO-8601 with milliseconds; sorts lexically in time order."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"

@@ -1,0 +1,197 @@
+"""Content-addressed blobs under ``.dotnb/objects/ab/cdef…``.
+
+Invariants:
+- an object's name is the BLAKE3 hash of its bytes; it is written to a temp file
+  in ``.dotnb/tmp`` (same filesystem), fsynced, renamed into place and made
+  read-only; it is never modified afterwards;
+- identical content is stored once;
+- a reader never sees a partial object (rename is atomic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import blake3
+
+from dotnb.store.errors import ObjectCorrupt, ObjectMissing
+from dotnb.store.hashing import CHUNK, Progress, hash_bytes, hash_file, is_hash
+
+
+class ObjectStore:
+    def __init__(self, objects_dir: Path, tmp_dir: Path) -> None:
+        self.dir = objects_dir
+        self.tmp_dir = tmp_dir
+        # Small metadata objects may be written with deferred fsync (see flush()).
+        self._pending: list[str] = []
+        self._pending_lock = threading.Lock()
+
+    def path_for(self, digest: str) -> Path:
+        if not is_hash(digest):
+            raise ObjectMissing(f"not an object name: {digest!r}")
+        return self.dir / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        return self.path_for(digest).exists()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path_for(digest).stat().st_size
+        except FileNotFoundError:
+            raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+
+    # -- writing -------------------------------------------------------------
+
+    def _tempfile(self) -> tuple[int, str]:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=self.tmp_dir, prefix="obj-")
+
+    def _install(self, tmp: str, digest: str, sync: bool) -> None:
+        """Rename a complete temp file into place (or drop it if the object exists)."""
+        target = self.path_for(digest)
+        if target.exists():
+            os.unlink(tmp)
+            return
+        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        if sync:
+            _fsync_dir(target.parent)
+        else:
+            with self._pending_lock:
+                self._pending.append(str(target))
+
+    def put_bytes(self, data: bytes, sync: bool = True) -> tuple[str, int]:
+        """Store ``data``; with ``sync=False`` the fsync is left to :meth:`flush`."""
+        digest = hash_bytes(data)
+        if self.has(digest):
+            return digest, len(data)
+        fd, tmp = self._tempfile()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            self._install(tmp, digest, sync)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return digest, len(data)
+
+    def put_file(
+        self,
+        path: str | os.PathLike[str],
+        progress: Progress | None = None,
+        known_hash: str | None = None,
+    ) -> tuple[str, int]:
+        """Copy a file into the store; returns (hash, size) of the bytes actually copied.
+
+        The file is hashed while it is copied, so the object's name always matches
+        its content even if the file changes underneath us.  ``known_hash`` (from
+        the stat cache) lets an existing object skip the copy entirely.
+        """
+        if known_hash is not None and self.has(known_hash):
+            return known_hash, os.stat(path).st_size
+        if known_hash is None and progress is None:
+            # A fast multi-threaded hash first: content already in the store is not copied.
+            digest, size = hash_file(path)
+            if self.has(digest):
+                return digest, size
+        fd, tmp = self._tempfile()
+        hasher = blake3.blake3()
+        total = 0
+        try:
+            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+                buf = bytearray(CHUNK)
+                view = memoryview(buf)
+                while True:
+                    n = src.readinto(buf)
+                    if not n:
+                        break
+                    hasher.update(view[:n])
+                    dst.write(view[:n])
+                    total += n
+                    if progress is not None:
+                        progress(n)
+                os.fsync(dst.fileno())
+            digest = hasher.hexdigest()
+            self._install(tmp, digest, sync=True)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return digest, total
+
+    def flush(self) -> None:
+        """fsync objects written with ``sync=False`` (and their folders)."""
+        with self._pending_lock:
+            pending, self._pending = self._pending, []
+        dirs = set()
+        for name in pending:
+            try:
+                fd = os.open(name, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            dirs.add(os.path.dirname(name))
+        for d in dirs:
+            _fsync_dir(Path(d))
+
+    # -- reading -------------------------------------------------------------
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path_for(digest), "rb")
+        except FileNotFoundError:
+            raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+
+    def read_bytes(self, digest: str, verify: bool = True) -> bytes:
+        with self.open(digest) as f:
+            data = f.read()
+        if verify and hash_bytes(data) != digest:
+            raise ObjectCorrupt(f"object {digest[:12]} is corrupted (its bytes do not match its name)")
+        return data
+
+    def verify(self, digest: str) -> bool:
+        """True when the object exists and its bytes hash to its name."""
+        path = self.path_for(digest)
+        try:
+            return hash_file(path)[0] == digest
+        except FileNotFoundError:
+            return False
+
+    def iter_digests(self) -> Iterator[str]:
+        if not self.dir.exists():
+            return
+        for fan in sorted(os.listdir(self.dir)):
+            sub = self.dir / fan
+            if len(fan) != 2 or not sub.is_dir():
+                continue
+            for rest in sorted(os.listdir(sub)):
+                digest = fan + rest
+                if is_hash(digest):
+                    yield digest
+
+    def remove(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path_for(digest))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

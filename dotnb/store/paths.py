@@ -1,0 +1,63 @@
+"""The one resolver for paths that come from a request, a manifest or a remote.
+
+Every such path is POSIX-relative to the project root.  It is refused when it is
+empty, absolute, contains NUL or a ``..``/``.`` component, or when any existing
+parent resolves (through symlinks) outside the root.  The comparison is made
+against ``realroot + os.sep`` so that a sibling ``/work/root-evil`` never passes
+for ``/work/root``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotnb.store.errors import PathOutsideRoot
+
+
+def check_relpath(rel: str) -> str:
+    if not isinstance(rel, str) or rel == "":
+        raise PathOutsideRoot("empty path")
+    if "\x00" in rel:
+        raise PathOutsideRoot("path contains a NUL byte")
+    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":"):
+        raise PathOutsideRoot(f"absolute path not allowed: {rel!r}")
+    parts = rel.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise PathOutsideRoot(f"path must be relative to the project root without '.' or '..': {rel!r}")
+    return rel
+
+
+def is_within(root_real: str, candidate_real: str) -> bool:
+    return candidate_real == root_real or candidate_real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def confine(root: Path, rel: str) -> Path:
+    """Absolute path for ``rel`` under ``root``; its parent folder must resolve inside root.
+
+    The final component itself may be a symlink: writers replace it by rename
+    (never writing through it) and readers must use :func:`readable_inside`.
+    """
+    check_relpath(rel)
+    root_real = os.path.realpath(root)
+    target = os.path.join(root_real, *rel.split("/"))
+    parent_real = os.path.realpath(os.path.dirname(target))
+    if not is_within(root_real, parent_real):
+        raise PathOutsideRoot(f"path leaves the project root through a symlink: {rel!r}")
+    return Path(parent_real) / os.path.basename(target)
+
+
+def readable_inside(root: Path, path: Path) -> bool:
+    """True when reading ``path`` (following symlinks) stays inside ``root``."""
+    return is_within(os.path.realpath(root), os.path.realpath(path))
+
+
+def to_relpath(root: Path, path: str | os.PathLike[str]) -> str | None:
+    """Root-relative POSIX path of an absolute or cwd-relative path, or None if outside."""
+    root_real = os.path.realpath(root)
+    absolute = os.path.abspath(path)
+    # Resolve the folder but not the final name: a symlink inside the root keeps its own name.
+    real = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
+    if not is_within(root_real, real) or real == root_real:
+        return None
+    return os.path.relpath(real, root_real).replace(os.sep, "/")

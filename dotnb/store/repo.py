@@ -1,0 +1,413 @@
+"""The store as a whole: layout of ``.dotnb/``, recording runs, resolving RUN arguments.
+
+Layout::
+
+    .dotnb/format          {"format": 1}
+    .dotnb/objects/ab/…    content-addressed blobs (data, notebooks, manifests)
+    .dotnb/runs/<id>       one ref per run: the hash of its manifest object
+    .dotnb/index.sqlite    cache over manifests + stat cache
+    .dotnb/tmp/            temp files (same filesystem, so renames are atomic)
+
+Write order for a run: data objects, then the manifest object, then the ref,
+then the index row — so a crash at any point leaves a complete run or none.  A
+ref without its index row (a crash between the two) is picked up by
+:meth:`Store.reconcile`, which compares the ``runs/`` folder's mtime with the one
+recorded at the last commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from dotnb.store.errors import AmbiguousRun, ObjectMissing, RunNotFound, StoreFormatError
+from dotnb.store.hashing import is_hash
+from dotnb.store.ids import id_prefix_ok, new_run_id
+from dotnb.store.index import Index, StatKey
+from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
+from dotnb.store.objects import ObjectStore
+from dotnb.store.paths import confine
+
+STORE_DIR = ".dotnb"
+DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
+
+
+def find_root(start: Path) -> Path | None:
+    """Nearest ancestor of ``start`` (itself included) that holds a ``.dotnb`` folder."""
+    here = start.resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / STORE_DIR).is_dir():
+            return candidate
+    return None
+
+
+def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The row ``dotnb log --json`` prints for a run (also cached in the index)."""
+    env = manifest.get("environment") or {}
+    return {
+        "id": manifest["id"],
+        "number": manifest["number"],
+        "notebook": manifest.get("notebook"),
+        "name": manifest.get("name"),
+        "kind": manifest.get("kind", "run"),
+        "status": manifest.get("status", "ok"),
+        "started_at": manifest["started_at"],
+        "duration_s": manifest.get("duration_s"),
+        "params": manifest.get("params") or {},
+        "metrics": manifest.get("metrics") or {},
+        "inputs": len(manifest.get("inputs") or []),
+        "outputs": len(manifest.get("outputs") or []),
+        "user": env.get("user"),
+        "host": env.get("host"),
+        "reproduces": manifest.get("reproduces"),
+        "checkpoint_of": manifest.get("checkpoint_of"),
+    }
+
+
+def _search_text(manifest: dict[str, Any]) -> str:
+    parts = [
+        manifest.get("name") or "",
+        json.dumps(manifest.get("params") or {}, ensure_ascii=False),
+        manifest.get("code") or "",
+    ]
+    return "\n".join(parts).lower()
+
+
+class Store:
+    def __init__(self, root: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> None:
+        self.root = Path(os.path.realpath(root))
+        self.dir = self.root / STORE_DIR
+        self.max_file_size = max_file_size
+        fmt_file = self.dir / "format"
+        if not fmt_file.exists():
+            raise StoreFormatError(f"no dotnb store at {self.root} (run `dotnb init`)")
+        try:
+            fmt = json.loads(fmt_file.read_text("utf-8"))["format"]
+        except (ValueError, KeyError, TypeError):
+            raise StoreFormatError(f"{fmt_file} is not a dotnb format file") from None
+        check_format(fmt, "this store")
+        self.objects = ObjectStore(self.dir / "objects", self.dir / "tmp")
+        self.runs_dir = self.dir / "runs"
+        self.index = Index(self.dir / "index.sqlite")
+        self.reconcile()
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def init(cls, root: Path, **kwargs: Any) -> Store:
+        """Create the store at ``root`` if missing and open it."""
+        store_dir = Path(root) / STORE_DIR
+        for sub in ("objects", "runs", "tmp"):
+            (store_dir / sub).mkdir(parents=True, exist_ok=True)
+        fmt_file = store_dir / "format"
+        if not fmt_file.exists():
+            _atomic_write(fmt_file, json.dumps({"format": FORMAT_VERSION}).encode() + b"\n")
+            # Keep the store out of git by default: it holds data, not source.
+            gi = store_dir / ".gitignore"
+            if not gi.exists():
+                _atomic_write(gi, b"*\n")
+        return cls(root, **kwargs)
+
+    @classmethod
+    def discover(cls, start: Path, **kwargs: Any) -> Store:
+        root = find_root(start)
+        if root is None:
+            raise StoreFormatError(
+                f"no dotnb store found in {start} or any parent folder "
+                "(run a tracked cell or `dotnb init` first)"
+            )
+        return cls(root, **kwargs)
+
+    def close(self) -> None:
+        self.index.close()
+
+    # -- files ---------------------------------------------------------------
+
+    def snapshot_files(
+        self, rels: Iterable[str], progress: Callable[[int], None] | None = None
+    ) -> list[dict[str, Any]]:
+        """Store the current content of root-relative files; returns ``{path, hash, size}`` each.
+
+        Unchanged files are found in the stat cache and never re-hashed.  Files
+        above ``max_file_size`` are recorded with ``"skipped"`` and no hash; files
+        that vanished are recorded with ``"missing": true``.
+        """
+        entries: list[dict[str, Any]] = []
+        fresh: list[tuple[str, StatKey, str]] = []
+        for rel in rels:
+            path = confine(self.root, rel)
+            try:
+                st = os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                entries.append({"path": rel, "hash": None, "size": None, "missing": True})
+                continue
+            if st.st_size > self.max_file_size:
+                entries.append(
+                    {
+                        "path": rel,
+                        "hash": None,
+                        "size": st.st_size,
+                        "skipped": f"larger than the {self.max_file_size}-byte limit",
+                    }
+                )
+                continue
+            key = StatKey.of(st)
+            known = self.index.stat_lookup(rel, key)
+            try:
+                digest, size = self.objects.put_file(path, progress=progress, known_hash=known)
+            except FileNotFoundError:
+                entries.append({"path": rel, "hash": None, "size": None, "missing": True})
+                continue
+            if known is None:
+                after = os.stat(path)
+                if StatKey.of(after) == key:
+                    fresh.append((rel, key, digest))
+            entries.append({"path": rel, "hash": digest, "size": size})
+        self.index.stat_record(fresh, time.time_ns())
+        return entries
+
+    def snapshot_one(self, path: Path) -> tuple[str, int] | None:
+        """Copy one file's current bytes into the store (used before an overwrite)."""
+        try:
+            if os.stat(path).st_size > self.max_file_size:
+                return None
+            return self.objects.put_file(path)
+        except OSError:
+            return None
+
+    # -- runs ----------------------------------------------------------------
+
+    def commit_run(self, manifest: dict[str, Any], sync: bool = True) -> dict[str, Any]:
+        """Number, store and index a run manifest; returns its log summary.
+
+        ``manifest`` must already reference objects that are in the store.  With
+        ``sync=False`` the manifest's fsync is deferred to :meth:`flush` (the
+        kernel calls it from a background thread so a cell is not slowed by it).
+        """
+        manifest.setdefault("format", FORMAT_VERSION)
+        manifest.setdefault("id", new_run_id())
+        manifest.setdefault("kind", "run")
+        notebook = manifest.get("notebook") or ""
+        with self.index.write() as tx:
+            self._reconcile_locked(tx)
+            manifest["number"] = Index.next_number(tx, notebook)
+            data = canonical_json(manifest)
+            digest, _ = self.objects.put_bytes(data, sync=sync)
+            self._write_ref(manifest["id"], digest, sync)
+            summary = run_summary(manifest)
+            Index.insert_run(tx, digest, summary, _search_text(manifest))
+            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+        return summary
+
+    def flush(self) -> None:
+        self.objects.flush()
+
+    def _write_ref(self, run_id: str, digest: str, sync: bool) -> None:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.runs_dir / run_id, digest.encode() + b"\n", sync=sync, tmp_dir=self.dir / "tmp")
+
+    def _runs_mtime(self) -> int:
+        try:
+            return os.stat(self.runs_dir).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def read_ref(self, run_id: str) -> str:
+        try:
+            digest = (self.runs_dir / run_id).read_text("ascii").strip()
+        except FileNotFoundError:
+            raise RunNotFound(f"run {run_id} not found") from None
+        if not is_hash(digest):
+            raise StoreFormatError(f"run ref {run_id} is damaged")
+        return digest
+
+    def manifest_hash(self, run_id: str) -> str:
+        rows = self.index.query("SELECT manifest FROM runs WHERE id=?", (run_id,))
+        return str(rows[0][0]) if rows else self.read_ref(run_id)
+
+    def manifest(self, run_id: str) -> dict[str, Any]:
+        digest = self.manifest_hash(run_id)
+        try:
+            data = self.objects.read_bytes(digest)
+        except ObjectMissing:
+            raise ObjectMissing(f"the manifest of run {run_id} is missing from the store") from None
+        return parse_manifest(data)
+
+    def reconcile(self) -> None:
+        """Index runs whose ref exists but whose index row does not (after a crash)."""
+        recorded = self.index.get_meta("runs_mtime")
+        if recorded is not None and recorded == str(self._runs_mtime()):
+            return
+        with self.index.write() as tx:
+            self._reconcile_locked(tx)
+            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+
+    def _reconcile_locked(self, tx: Any) -> None:
+        recorded = Index.get_meta_tx(tx, "runs_mtime")
+        current = str(self._runs_mtime())
+        if recorded == current:
+            return
+        try:
+            names = os.listdir(self.runs_dir)
+        except FileNotFoundError:
+            return
+        known = {r[0] for r in tx.execute("SELECT id FROM runs")}
+        for name in names:
+            if name in known or name.startswith("."):
+                continue
+            try:
+                manifest = parse_manifest(self.objects.read_bytes(self.read_ref(name)))
+            except Exception:
+                continue  # fsck reports damaged refs and manifests
+            Index.insert_run(tx, self.read_ref(name), run_summary(manifest), _search_text(manifest))
+
+    def rebuild_index(self) -> int:
+        """Drop and rebuild every run row from the manifests; returns the run count."""
+        with self.index.write() as tx:
+            tx.execute("DELETE FROM runs")
+            Index.set_meta(tx, "runs_mtime", "")
+            count = 0
+            for name in sorted(os.listdir(self.runs_dir)) if self.runs_dir.exists() else []:
+                try:
+                    digest = self.read_ref(name)
+                    manifest = parse_manifest(self.objects.read_bytes(digest))
+                except Exception:
+                    continue
+                Index.insert_run(tx, digest, run_summary(manifest), _search_text(manifest))
+                count += 1
+            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+        return count
+
+    # -- queries -------------------------------------------------------------
+
+    def list_runs(
+        self,
+        notebook: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        text: str | None = None,
+        author: str | None = None,
+        limit: int | None = None,
+        before: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run summaries, newest first."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("notebook", notebook), ("kind", kind), ("status", status), ("author", author)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if text:
+            where.append("instr(search, ?) > 0")
+            args.append(text.lower())
+        if before:
+            where.append("id < ?")
+            args.append(before)
+        sql = "SELECT summary FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [json.loads(r[0]) for r in self.index.query(sql, tuple(args))]
+
+    def resolve(self, ref: str, notebook: str | None = None) -> str:
+        """A full run id from ``ref``: an id, a unique id prefix, ``#N`` or ``latest``."""
+        ref = ref.strip()
+        if not ref:
+            raise RunNotFound("empty run reference")
+        if ref == "latest":
+            rows = self.list_runs(notebook=notebook, kind="run", limit=1)
+            if not rows:
+                where = f" for notebook {notebook}" if notebook else ""
+                raise RunNotFound(f"no runs recorded{where}")
+            return str(rows[0]["id"])
+        match = re.fullmatch(r"#?(\d+)", ref) if ref.startswith("#") else None
+        if match:
+            number = int(match.group(1))
+            sql = "SELECT id, notebook FROM runs WHERE number=?"
+            qargs: list[Any] = [number]
+            if notebook is not None:
+                sql += " AND notebook=?"
+                qargs.append(notebook)
+            found = self.index.query(sql, tuple(qargs))
+            if not found:
+                where = f" in notebook {notebook}" if notebook else ""
+                raise RunNotFound(f"no run #{number}{where}")
+            if len(found) > 1:
+                names = ", ".join(sorted({r[1] or "(no notebook)" for r in found}))
+                raise AmbiguousRun(f"#{number} exists in several notebooks ({names}); pass --notebook")
+            return str(found[0][0])
+        if not id_prefix_ok(ref):
+            raise RunNotFound(f"{ref!r} is not a run id, an id prefix, #N or 'latest'")
+        prefix = ref.upper()
+        matches = self.index.query(
+            "SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 11",
+            (prefix, prefix + "\x7f"),
+        )
+        if not matches:
+            raise RunNotFound(f"no run matches {ref!r}")
+        if len(matches) > 1:
+            shown = ", ".join(r[0] for r in matches[:5])
+            raise AmbiguousRun(f"{ref!r} matches several runs ({shown}…); use a longer prefix")
+        return str(matches[0][0])
+
+    # -- objects referenced by runs -----------------------------------------
+
+    def referenced_objects(self) -> dict[str, set[str]]:
+        """Every object some run refers to, mapped to the ids of those runs."""
+        refs: dict[str, set[str]] = {}
+        for name in os.listdir(self.runs_dir) if self.runs_dir.exists() else []:
+            try:
+                digest = self.read_ref(name)
+            except Exception:
+                continue
+            refs.setdefault(digest, set()).add(name)
+            with contextlib.suppress(Exception):
+                for obj in manifest_objects(parse_manifest(self.objects.read_bytes(digest))):
+                    refs.setdefault(obj, set()).add(name)
+        return refs
+
+
+def manifest_objects(manifest: dict[str, Any]) -> set[str]:
+    """Hashes of every object a manifest refers to."""
+    found: set[str] = set()
+    for key in ("inputs", "outputs"):
+        for entry in manifest.get(key) or []:
+            if entry.get("hash"):
+                found.add(entry["hash"])
+    snap = manifest.get("notebook_snapshot")
+    if isinstance(snap, dict) and snap.get("hash"):
+        found.add(snap["hash"])
+    env = manifest.get("environment") or {}
+    if env.get("distributions"):
+        found.add(env["distributions"])
+    for cell in manifest.get("lineage") or []:
+        if cell.get("code_hash"):
+            found.add(cell["code_hash"])
+    return {h for h in found if is_hash(h)}
+
+
+def _atomic_write(target: Path, data: bytes, sync: bool = True, tmp_dir: Path | None = None) -> None:
+    directory = tmp_dir or target.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

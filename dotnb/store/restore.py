@@ -1,0 +1,258 @@
+"""Restore plans: bring files and the notebook back to a run's state.
+
+A run's state is what the files held right after it: its outputs, and its
+inputs that it did not overwrite; plus its notebook snapshot.  Before anything
+is overwritten, the current content of every path in the plan is recorded as a
+run of kind ``checkpoint``, so a restore can itself be undone by restoring the
+checkpoint (which also removes files that did not exist before).
+
+Every path goes through :func:`dotnb.store.paths.confine`; a path whose final
+component is a symlink leading outside the root is refused, and files are
+replaced by rename, never written through a link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
+from dotnb.store.hashing import CHUNK, hash_file
+from dotnb.store.ids import new_run_id
+from dotnb.store.index import StatKey
+from dotnb.store.manifest import iso_time
+from dotnb.store.paths import confine, readable_inside
+from dotnb.store.repo import Store
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class PlanItem:
+    path: str
+    role: str  # "data" or "notebook"
+    target: str | None  # hash to write; None means "remove the file" (undo of a creation)
+    size: int | None
+    current: str | None  # hash now on disk, None when absent
+
+    @property
+    def changes(self) -> bool:
+        return self.current != self.target
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "role": self.role,
+            "current": self.current,
+            "target": self.target,
+            "size": self.size,
+            "action": self.action,
+        }
+
+    @property
+    def action(self) -> str:
+        if not self.changes:
+            return "unchanged"
+        if self.target is None:
+            return "remove"
+        return "create" if self.current is None else "overwrite"
+
+
+@dataclass
+class RestorePlan:
+    run_id: str
+    items: list[PlanItem] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def changes(self) -> list[PlanItem]:
+        return [i for i in self.items if i.changes]
+
+    @property
+    def bytes_to_write(self) -> int:
+        return sum(i.size or 0 for i in self.changes if i.target is not None)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run_id,
+            "items": [i.as_json() for i in self.items],
+            "skipped": self.skipped,
+            "bytes_to_write": self.bytes_to_write,
+        }
+
+
+def _current_hash(store: Store, rel: str) -> str | None:
+    path = confine(store.root, rel)
+    if path.is_symlink() and not readable_inside(store.root, path):
+        raise PathOutsideRoot(
+            f"refusing to restore {rel!r}: it is a symlink leading outside the project root"
+        )
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if not os.path.isfile(path):
+        raise DotnbError(f"refusing to restore {rel!r}: a folder or special file is in the way")
+    known = store.index.stat_lookup(rel, StatKey.of(st))
+    return known or hash_file(path)[0]
+
+
+def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = True) -> RestorePlan:
+    manifest = store.manifest(run_id)
+    plan = RestorePlan(run_id)
+    targets: dict[str, tuple[str | None, int | None, str]] = {}
+    if data:
+        # Outputs are applied after inputs, so a file the run overwrote gets its after-run bytes.
+        for key in ("inputs", "outputs"):
+            for entry in manifest.get(key) or []:
+                if not entry.get("hash"):
+                    plan.skipped.append({"path": entry["path"], "reason": _skip_reason(entry)})
+                    continue
+                targets[entry["path"]] = (entry["hash"], entry.get("size"), "data")
+        for rel in manifest.get("absent") or []:
+            targets[rel] = (None, None, "data")
+    snap = manifest.get("notebook_snapshot")
+    if notebook and manifest.get("notebook") and isinstance(snap, dict) and snap.get("hash"):
+        targets[manifest["notebook"]] = (snap["hash"], snap.get("size"), "notebook")
+    for rel, (target, size, role) in sorted(targets.items()):
+        if target is not None and not store.objects.has(target):
+            raise ObjectMissing(
+                f"cannot restore {rel!r}: its object {target[:12]} is missing from the store "
+                "(run `dotnb fsck`)"
+            )
+        plan.items.append(PlanItem(rel, role, target, size, _current_hash(store, rel)))
+    return plan
+
+
+def _skip_reason(entry: dict[str, Any]) -> str:
+    if entry.get("skipped"):
+        return str(entry["skipped"])
+    if entry.get("missing"):
+        return "the file was missing when the run was recorded"
+    return "no content stored"
+
+
+def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[str, Any] | None:
+    """Record the current content of every path the plan changes, as a checkpoint run."""
+    changing = plan.changes
+    if not changing:
+        return None
+    present = [i.path for i in changing if i.current is not None and i.role == "data"]
+    absent = [i.path for i in changing if i.current is None]
+    outputs = store.snapshot_files(present)
+    snapshot = None
+    for item in changing:
+        if item.role == "notebook" and item.current is not None:
+            digest, size = store.objects.put_file(confine(store.root, item.path))
+            snapshot = {"hash": digest, "size": size}
+    started = time.time()
+    manifest: dict[str, Any] = {
+        "id": new_run_id(),
+        "kind": "checkpoint",
+        "name": f"before restoring {plan.run_id}",
+        "checkpoint_of": plan.run_id,
+        "notebook": notebook,
+        "notebook_snapshot": snapshot,
+        "notebook_source": "disk" if snapshot else None,
+        "code": "",
+        "lineage": [],
+        "params": {},
+        "metrics": {},
+        "metric_series": {},
+        "inputs": [],
+        "outputs": outputs,
+        "absent": absent,
+        "external_inputs": [],
+        "status": "ok",
+        "error": None,
+        "started_at": iso_time(started),
+        "duration_s": 0.0,
+        "environment": {},
+    }
+    return store.commit_run(manifest)
+
+
+def apply_plan(store: Store, plan: RestorePlan, progress: Progress | None = None) -> list[str]:
+    """Write every changing path atomically and verify it; returns the paths written."""
+    written: list[str] = []
+    stat_entries = []
+    for item in plan.changes:
+        path = confine(store.root, item.path)
+        if item.target is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            written.append(item.path)
+            continue
+        _write_verified(store, item.target, path, progress)
+        st = os.stat(path)
+        stat_entries.append((item.path, StatKey.of(st), item.target))
+        written.append(item.path)
+    store.index.stat_record(stat_entries, time.time_ns())
+    return written
+
+
+def _write_verified(store: Store, digest: str, path: Path, progress: Progress | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The parent may have been created just now: confine it again before writing.
+    if not readable_inside(store.root, path.parent):
+        raise PathOutsideRoot(f"refusing to write {path}: its folder leaves the project root")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dotnb-restore-")
+    hasher = blake3.blake3()
+    try:
+        with store.objects.open(digest) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+            while True:
+                chunk = src.read(CHUNK)
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                dst.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            os.fsync(dst.fileno())
+        if hasher.hexdigest() != digest:
+            raise ObjectCorrupt(
+                f"object {digest[:12]} for {path.name!r} is corrupted; nothing was written "
+                "for it (run `dotnb fsck`)"
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def restore(
+    store: Store,
+    run_id: str,
+    data: bool = True,
+    notebook: bool = True,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """The restore operation shared by the CLI and the REST API."""
+    plan = make_plan(store, run_id, data=data, notebook=notebook)
+    result: dict[str, Any] = {"plan": plan.as_json(), "dry_run": dry_run, "checkpoint": None, "written": []}
+    if dry_run or not plan.changes:
+        return result
+    # Verify every source object before touching the workspace: a corrupted
+    # object must not leave a half-restored project behind.
+    for item in plan.changes:
+        if item.target is not None and not store.objects.verify(item.target):
+            raise ObjectCorrupt(
+                f"cannot restore {item.path!r}: its object {item.target[:12]} is corrupted "
+                "(run `dotnb fsck`); nothing was changed"
+            )
+    manifest_nb = store.manifest(run_id).get("notebook")
+    ckpt = checkpoint(store, plan, manifest_nb)
+    result["checkpoint"] = ckpt["id"] if ckpt else None
+    result["written"] = apply_plan(store, plan, progress)
+    return result
