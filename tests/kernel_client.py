@@ -49,6 +49,7 @@ class Kernel:
         if notebook is not None:
             env["JPY_SESSION_NAME"] = str(notebook)
         env.update(extra_env or {})
+        env.setdefault("DOTNB_DEBUG", "1")
         self.km = KernelManager(kernel_name="python3")
         # Run the kernel with the interpreter running the tests (the project venv).
         self.km.kernel_spec.argv[0] = sys.executable  # type: ignore[union-attr]

@@ -1,0 +1,1 @@
+"""Kernel-side capture: the %%track magic, file access, params, metrics, environment."""

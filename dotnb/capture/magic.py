@@ -1,0 +1,109 @@
+"""IPython integration: ``%load_ext dotnb``, ``%%track`` and ``%dotnb``.
+
+``%%track`` is handled by an input transformer rather than by executing the
+body inside a cell magic: the transformer strips the ``%%track`` line, so the
+body runs as an ordinary cell (same output, same exceptions, same display of
+the last expression) while ``pre_run_cell``/``post_run_cell`` hooks record it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from dotnb.capture.options import TRACK_HELP, TrackUsageError, parse_track_line, split_track_cell
+from dotnb.capture.session import Session
+
+_session: Session | None = None
+
+DOTNB_HELP = """\
+%dotnb status        show the store location and what is being tracked
+%dotnb track all     record every following cell as a run (no %%track needed)
+%dotnb track off     record only cells that start with %%track
+"""
+
+
+def current_session() -> Session | None:
+    return _session
+
+
+def _track_transformer(lines: list[str]) -> list[str]:
+    """Strip a leading ``%%track …`` line; turn bad options into a clear UsageError."""
+    if not lines:
+        return lines
+    split = split_track_cell("".join(lines))
+    if split is None:
+        return lines
+    options, body = split
+    try:
+        parse_track_line(options)
+    except TrackUsageError as exc:
+        message = str(exc).strip()
+        return [
+            "from IPython.core.error import UsageError as __dotnb_UsageError\n",
+            f"raise __dotnb_UsageError({message!r})\n",
+        ]
+    return body.splitlines(keepends=True)
+
+
+@magics_class
+class DotnbMagics(Magics):
+    @cell_magic
+    def track(self, line: str, cell: str) -> None:
+        """Record this cell as a dotnb run. Must be the first line of the cell."""
+        # Reached only when the transformer did not run (e.g. %%track after other
+        # text, or run_cell_magic called directly).
+        raise TrackUsageError("%%track must be the first line of a cell\n\n" + TRACK_HELP)
+
+    @line_magic
+    def dotnb(self, line: str) -> None:
+        """%dotnb status | track all | track off"""
+        args = line.split()
+        session = _session
+        if session is None:
+            print("dotnb is not loaded; run %load_ext dotnb")
+            return
+        if args in (["status"], []):
+            print(session.status_text())
+        elif args == ["track", "all"]:
+            session.track_all = True
+            print("dotnb: every following cell is recorded as a run (%dotnb track off to stop)")
+        elif args == ["track", "off"]:
+            session.track_all = False
+            print("dotnb: only cells starting with %%track are recorded")
+        elif args in (["help"], ["--help"], ["-h"]):
+            print(DOTNB_HELP)
+        else:
+            from IPython.core.error import UsageError
+
+            raise UsageError(f"unknown %dotnb command {line!r}\n\n{DOTNB_HELP}")
+
+
+def load_ipython_extension(ip: Any) -> None:
+    global _session
+    if _session is not None and _session.ip is ip:
+        return  # %load_ext twice is harmless
+    _session = Session(ip)
+    ip.register_magics(DotnbMagics)
+    ip.input_transformers_cleanup.append(_track_transformer)
+    ip.ast_transformers.append(_session.override)
+    ip.events.register("pre_run_cell", _session.pre_run_cell)
+    ip.events.register("post_run_cell", _session.post_run_cell)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    global _session
+    session = _session
+    if session is None:
+        return
+    for name, fn in (("pre_run_cell", session.pre_run_cell), ("post_run_cell", session.post_run_cell)):
+        with contextlib.suppress(ValueError):
+            ip.events.unregister(name, fn)
+    if _track_transformer in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.remove(_track_transformer)
+    if session.override in ip.ast_transformers:
+        ip.ast_transformers.remove(session.override)
+    session.close()
+    _session = None

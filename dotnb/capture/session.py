@@ -1,0 +1,550 @@
+"""One tracking session per kernel: lineage, the active run, and recording it.
+
+Hooks (registered by :mod:`dotnb.capture.magic`):
+
+- ``post_run_cell`` appends every executed cell to the lineage (cheap: the raw
+  code is kept in memory; it is hashed and stored only when a run needs it);
+- ``pre_run_cell`` starts a run when the cell begins with ``%%track`` (or when
+  ``%dotnb track all`` is on); ``post_run_cell`` finishes and records it.
+
+Because the cell body runs as an ordinary cell (an input transformer only strips
+the ``%%track`` line), its output, display of the last expression, exceptions
+and execution count are exactly as without the magic.
+
+Nothing here may break a user's cell: every hook catches its own failures,
+records what it could, and warns once.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dotnb.capture.options import TrackOptions, TrackUsageError, parse_track_line, split_track_cell
+from dotnb.capture.params import literal_assignments
+from dotnb.store.hashing import hash_bytes
+from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
+
+RUN_MIME = "application/vnd.dotnb.run+json"
+
+
+@dataclass
+class Cell:
+    execution_count: int | None
+    code: str
+    tracked: bool = False
+    run: str | None = None
+    ok: bool = True
+    code_hash: str | None = None
+
+
+@dataclass
+class ActiveRun:
+    options: TrackOptions
+    body: str
+    raw: str
+    started: float
+    perf_start: float
+    params: dict[str, Any] = field(default_factory=dict)
+    overridden: dict[str, Any] = field(default_factory=dict)
+    metric_series: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    declared_inputs: list[str] = field(default_factory=list)
+    declared_outputs: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    auto: bool = False
+
+
+class ParamOverride(ast.NodeTransformer):
+    """Replaces the value of top-level ``NAME = literal`` assignments for overridden params."""
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, Any] = {}
+        self.replaced: dict[str, str] = {}
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        if not self.overrides:
+            return node
+        for stmt in node.body:
+            targets: list[ast.expr] = []
+            if isinstance(stmt, ast.Assign):
+                targets = stmt.targets
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets = [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in self.overrides:
+                    assert isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None
+                    self.replaced[target.id] = ast.unparse(stmt.value)
+                    stmt.value = ast.copy_location(_literal_node(self.overrides[target.id]), stmt.value)
+        return node
+
+
+def _literal_node(value: Any) -> ast.expr:
+    try:
+        node = ast.parse(repr(value), mode="eval").body
+        ast.literal_eval(node)
+        return node
+    except (SyntaxError, ValueError):
+        return ast.Constant(value=value)
+
+
+class Session:
+    def __init__(self, ip: Any) -> None:
+        self.ip = ip
+        self.lineage: list[Cell] = []
+        self.active: ActiveRun | None = None
+        self.track_all = False
+        self.store: Any = None
+        self.tracker: Any = None
+        self.env_cache: Any = None
+        self.root: Path | None = None
+        self.notebook_abs: Path | None = None
+        self.last_run_id: str | None = None
+        self._stored_code: set[str] = set()
+        self._stored_env: dict[str, str] = {}
+        self._warned: set[str] = set()
+        self._flusher: threading.Thread | None = None
+        self.override = ParamOverride()
+        self._backfill_lineage()
+
+    # -- lineage ---------------------------------------------------------------
+
+    def _backfill_lineage(self) -> None:
+        """Cells run before ``%load_ext dotnb`` are part of the lineage too."""
+        try:
+            history = list(self.ip.history_manager.input_hist_raw)
+        except Exception:
+            return
+        # input_hist_raw[0] is an empty placeholder; index n is execution n.  While
+        # a cell runs, execution_count is already one past it, and the current cell
+        # (the one loading us) is appended by post_run_cell.
+        current = (self.ip.execution_count or 1) - 1
+        for n, code in enumerate(history[1:], start=1):
+            if n >= current:
+                break
+            self.lineage.append(Cell(n, code))
+
+    # -- hooks -------------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            self._begin(info)
+        except Exception as exc:
+            self.active = None
+            self._warn_once("begin", f"dotnb: tracking is off for this cell ({exc})")
+
+    def post_run_cell(self, result: Any) -> None:
+        info = result.info
+        raw = info.raw_cell if info is not None else ""
+        cell = Cell(result.execution_count, raw, ok=bool(result.success))
+        self.lineage.append(cell)
+        run = self.active
+        self.active = None
+        if run is None:
+            return
+        self.override.overrides = {}
+        cell.tracked = True
+        try:
+            summary = self._record(run, result, cell)
+        except Exception as exc:
+            self._warn_once(
+                "record",
+                "dotnb: this run could not be recorded; the cell's result stands. "
+                f"({type(exc).__name__}: {exc})",
+                always=True,
+            )
+            if os.environ.get("DOTNB_DEBUG"):
+                traceback.print_exc()
+            return
+        cell.run = summary["id"]
+        self.last_run_id = summary["id"]
+        self._display(summary, run)
+
+    # -- starting a run --------------------------------------------------------
+
+    def _begin(self, info: Any) -> None:
+        raw = info.raw_cell or ""
+        split = split_track_cell(raw)
+        if split is None:
+            if not self.track_all or _is_dotnb_control(raw):
+                return
+            options, body, auto = TrackOptions(), raw, True
+        else:
+            try:
+                options = parse_track_line(split[0])
+            except TrackUsageError:
+                return  # the input transformer turned the cell into the usage error
+            body, auto = split[1], False
+        self._ensure_store(options.notebook)
+        run = ActiveRun(
+            options=options,
+            body=body,
+            raw=raw,
+            started=time.time(),
+            perf_start=time.perf_counter(),
+            auto=auto,
+        )
+        if options.params:
+            # Set the variables too, so cells that only read them see the override.
+            for key, value in options.params.items():
+                self.ip.user_ns[key] = value
+            self.override.overrides = dict(options.params)
+            self.override.replaced = {}
+            run.overridden = dict(options.params)
+        self.active = run
+        self.tracker.begin()
+
+    def _ensure_store(self, notebook_opt: str | None) -> None:
+        from dotnb.capture.notebook import detect_notebook_path, find_project_root
+        from dotnb.store.repo import Store
+
+        if notebook_opt:
+            nb = Path(notebook_opt).expanduser()
+            self.notebook_abs = nb if nb.is_absolute() else Path.cwd() / nb
+        elif self.notebook_abs is None:
+            self.notebook_abs = detect_notebook_path(self.ip.user_ns, os.environ)
+            if self.notebook_abs is None:
+                self._warn_once(
+                    "notebook",
+                    "dotnb: this kernel does not know its notebook (no JPY_SESSION_NAME or "
+                    "__session__); runs are recorded without one. Pass `%%track --notebook PATH`.",
+                )
+        if self.store is not None:
+            return
+        env_root = os.environ.get("DOTNB_ROOT")
+        if env_root:
+            root = Path(env_root)
+        else:
+            start = self.notebook_abs.parent if self.notebook_abs else Path.cwd()
+            root = find_project_root(start)
+        self.store = Store.init(root, max_file_size=_max_file_size())
+        self.root = self.store.root
+        self._make_tracker()
+
+    def _make_tracker(self) -> None:
+        from dotnb.capture.environment import EnvironmentCache
+        from dotnb.capture.files import FileTracker, PreWrite
+        from dotnb.capture.ignore import IgnoreRules
+
+        assert self.store is not None and self.root is not None
+        store = self.store
+
+        def snapshot(path: Path) -> PreWrite | None:
+            got = store.snapshot_one(path)
+            return PreWrite(hash=got[0], size=got[1]) if got else None
+
+        ignore = IgnoreRules(self.root)
+        if self.notebook_abs is not None:
+            rel = _rel(self.root, self.notebook_abs)
+            if rel:
+                ignore.add_ignored_path(rel)
+        self.tracker = FileTracker(self.root, ignore, snapshot)
+        self.env_cache = EnvironmentCache(self.root)
+
+    # -- recording -------------------------------------------------------------
+
+    def _record(self, run: ActiveRun, result: Any, cell: Cell) -> dict[str, Any]:
+        store = self.store
+        assert store is not None and self.root is not None
+        activity = self.tracker.end()
+        duration = time.perf_counter() - run.perf_start
+        warnings = list(run.warnings) + list(getattr(self.tracker, "warnings", []) or [])
+
+        # Files: what was detected, plus what was declared.
+        inputs: dict[str, dict[str, Any]] = {}
+        current_inputs = []
+        for rel, pre in activity.inputs.items():
+            if pre is not None:
+                inputs[rel] = {"path": rel, "hash": pre.hash, "size": pre.size, "pre_write": True}
+            else:
+                current_inputs.append(rel)
+        declared_in = self._expand(run.options.inputs) + self._declared(run.declared_inputs)
+        declared_out = self._expand(run.options.outputs) + self._declared(run.declared_outputs)
+        current_inputs += [r for r in declared_in if r not in inputs and r not in current_inputs]
+        for entry in store.snapshot_files(current_inputs):
+            inputs[entry["path"]] = entry
+        for rel in activity.changed:
+            if rel in inputs:
+                inputs[rel]["changed"] = True
+        for rel in activity.missing:
+            inputs[rel] = {"path": rel, "hash": None, "size": None, "missing": True}
+        for rel in declared_in:
+            inputs[rel]["declared"] = True
+        out_paths = list(dict.fromkeys([*activity.outputs, *declared_out]))
+        outputs = store.snapshot_files(out_paths)
+        for entry in outputs:
+            if entry["path"] in declared_out:
+                entry["declared"] = True
+
+        # Params: literal assignments, dotnb.param() calls, then --param overrides.
+        # Names read as metrics are results, not params, even when assigned a literal.
+        literals = {k: v for k, v in literal_assignments(run.body).items() if k not in run.options.metrics}
+        params = {**literals, **run.params, **run.overridden}
+        metrics, series = self._metrics(run, warnings)
+
+        status, error = "ok", None
+        exc = result.error_in_exec or result.error_before_exec
+        if exc is not None:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+            error = {"type": type(exc).__name__, "message": _short(str(exc))}
+
+        notebook_rel = _rel(self.root, self.notebook_abs) if self.notebook_abs else None
+        manifest: dict[str, Any] = {
+            "kind": "run",
+            "name": run.options.name,
+            "notebook": notebook_rel,
+            "notebook_source": None,
+            "notebook_snapshot": None,
+            "code": run.raw,
+            "lineage": self._lineage_entries(),
+            "params": params,
+            "param_overrides": sorted(run.overridden),
+            "metrics": metrics,
+            "metric_series": series,
+            "inputs": sorted(inputs.values(), key=lambda e: e["path"]),
+            "outputs": sorted(outputs, key=lambda e: e["path"]),
+            "external_inputs": activity.external,
+            "environment": self._environment(),
+            "status": status,
+            "error": error,
+            "started_at": iso_time(run.started),
+            "duration_s": round(duration, 6),
+            "kernel": {"execution_count": result.execution_count, "pid": os.getpid()},
+            "parent": self.last_run_id,
+            "reproduces": os.environ.get("DOTNB_REPRODUCES") or None,
+            "warnings": warnings,
+        }
+        if self.notebook_abs is not None and notebook_rel is not None:
+            manifest["notebook_snapshot"] = self._notebook_snapshot(notebook_rel)
+            manifest["notebook_source"] = "disk"
+        summary: dict[str, Any] = store.commit_run(manifest, sync=False)
+        self._flush_later()
+        summary["_replaced"] = dict(self.override.replaced)
+        summary["_inputs"] = [e["path"] for e in manifest["inputs"]]
+        summary["_outputs"] = [e["path"] for e in manifest["outputs"]]
+        return summary
+
+    def _expand(self, patterns: list[str]) -> list[str]:
+        assert self.root is not None
+        found: list[str] = []
+        for pattern in patterns:
+            matches = sorted(glob.glob(pattern, recursive=True))
+            if not matches:
+                self._warn_once(f"glob:{pattern}", f"dotnb: {pattern!r} matched no file")
+            for m in matches:
+                rel = _rel(self.root, Path(m))
+                if rel is None:
+                    self._warn_once(f"outside:{m}", f"dotnb: {m!r} is outside the project root; not recorded")
+                elif os.path.isfile(m):
+                    found.append(rel)
+        return found
+
+    def _declared(self, paths: list[str]) -> list[str]:
+        return [p for p in paths if p]
+
+    def _metrics(self, run: ActiveRun, warnings: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        metrics: dict[str, Any] = {}
+        for name in run.options.metrics:
+            if name not in self.ip.user_ns:
+                warnings.append(f"metric {name!r}: no variable of that name after the cell")
+                continue
+            value = _as_number(self.ip.user_ns[name])
+            if value is None:
+                warnings.append(f"metric {name!r}: {type(self.ip.user_ns[name]).__name__} is not a number")
+                continue
+            metrics[name] = value
+        for name, points in run.metric_series.items():
+            if points:
+                metrics.setdefault(name, points[-1]["value"])
+        return metrics, run.metric_series
+
+    def _lineage_entries(self) -> list[dict[str, Any]]:
+        store = self.store
+        entries = []
+        for cell in self.lineage:
+            if cell.code_hash is None:
+                data = cell.code.encode("utf-8", "surrogatepass")
+                cell.code_hash = hash_bytes(data)
+                if cell.code_hash not in self._stored_code:
+                    store.objects.put_bytes(data, sync=False)
+                    self._stored_code.add(cell.code_hash)
+            entry: dict[str, Any] = {
+                "execution_count": cell.execution_count,
+                "code_hash": cell.code_hash,
+                "tracked": cell.tracked,
+            }
+            if cell.run:
+                entry["run"] = cell.run
+            if not cell.ok:
+                entry["status"] = "error"
+            entries.append(entry)
+        return entries
+
+    def _environment(self) -> dict[str, Any]:
+        summary, dists, key = self.env_cache.get()
+        digest = self._stored_env.get(key)
+        if digest is None:
+            digest, _ = self.store.objects.put_bytes(canonical_json(dists), sync=False)
+            self._stored_env[key] = digest
+        env = dict(summary)
+        env["distributions"] = digest
+        return env
+
+    def _notebook_snapshot(self, rel: str) -> dict[str, Any]:
+        from dotnb.capture.notebook import read_notebook_snapshot
+
+        entry = self.store.snapshot_files([rel])[0]
+        if not entry.get("hash"):
+            return {"unavailable": "missing" if entry.get("missing") else str(entry.get("skipped"))}
+        if entry["hash"] not in self._stored_code:
+            # Validate new snapshots only; unchanged ones were validated before.
+            assert self.notebook_abs is not None
+            data, reason = read_notebook_snapshot(self.notebook_abs, self.store.max_file_size)
+            if data is None:
+                return {"unavailable": reason or "unreadable"}
+            self._stored_code.add(entry["hash"])
+        return {"hash": entry["hash"], "size": entry["size"]}
+
+    def _flush_later(self) -> None:
+        """fsync the run's small objects off the cell's critical path."""
+        if self._flusher is not None and self._flusher.is_alive():
+            return
+        store = self.store
+        self._flusher = threading.Thread(target=store.flush, name="dotnb-flush", daemon=True)
+        self._flusher.start()
+
+    # -- output ----------------------------------------------------------------
+
+    def _display(self, summary: dict[str, Any], run: ActiveRun) -> None:
+        from IPython.display import display
+
+        replaced = summary.pop("_replaced", {})
+        inputs = summary.pop("_inputs", [])
+        outputs = summary.pop("_outputs", [])
+        text = format_run_line(summary, run.overridden, replaced)
+        bundle = {
+            "id": summary["id"],
+            "number": summary["number"],
+            "notebook": summary.get("notebook"),
+            "name": summary.get("name"),
+            "status": summary["status"],
+            "inputs": inputs,
+            "outputs": outputs,
+            "params": summary.get("params"),
+            "metrics": summary.get("metrics"),
+            "duration_s": summary.get("duration_s"),
+            "overridden": sorted(run.overridden),
+        }
+        display({"text/plain": text, RUN_MIME: bundle}, raw=True)
+
+    def _warn_once(self, key: str, message: str, always: bool = False) -> None:
+        if key in self._warned and not always:
+            return
+        self._warned.add(key)
+        print(message, file=sys.stderr)
+
+    # -- status ----------------------------------------------------------------
+
+    def status_text(self) -> str:
+        mode = "every cell (%dotnb track all)" if self.track_all else "cells starting with %%track"
+        lines = [f"dotnb: tracking {mode}"]
+        if self.store is None:
+            lines.append("store: not opened yet (opens at the first tracked cell)")
+        else:
+            lines.append(f"store: {self.store.dir}")
+            lines.append(f"project root: {self.root}")
+        nb = self.notebook_abs
+        lines.append(f"notebook: {nb if nb else 'unknown until the first tracked cell'}")
+        lines.append(f"cells in lineage: {len(self.lineage)}")
+        if self.last_run_id:
+            lines.append(f"last run: {self.last_run_id}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.close()
+        if self._flusher is not None:
+            self._flusher.join(timeout=10)
+        if self.store is not None:
+            self.store.flush()
+            self.store.close()
+
+
+def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str]) -> str:
+    """``run #4 · 1 input · 1 output · lr=0.1 · acc=0.93 · 0.8 s``"""
+    parts = [f"run #{summary['number']}"]
+    if summary.get("name"):
+        parts[0] += f" {summary['name']!r}"
+    if summary["status"] != "ok":
+        parts.append(summary["status"])
+    n_in, n_out = summary.get("inputs", 0), summary.get("outputs", 0)
+    parts.append(f"{n_in} input{'s' if n_in != 1 else ''}")
+    parts.append(f"{n_out} output{'s' if n_out != 1 else ''}")
+    for key, value in list((summary.get("params") or {}).items())[:4]:
+        text = f"{key}={_short(repr(value), 24)}"
+        if key in overridden:
+            old = replaced.get(key)
+            text += f" (--param, overriding {key} = {old})" if old else " (--param)"
+        parts.append(text)
+    for key, value in list((summary.get("metrics") or {}).items())[:4]:
+        parts.append(f"{key}={_fmt_metric(value)}")
+    parts.append(_fmt_duration(summary.get("duration_s") or 0.0))
+    return " · ".join(parts)
+
+
+def _fmt_metric(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else f"{seconds * 1000:.1f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def _short(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _as_number(value: Any) -> float | int | str | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)  # numpy scalars, 0-d arrays, Decimal, torch scalars
+    except (TypeError, ValueError):
+        return None
+    return json_safe_number(number)
+
+
+def _is_dotnb_control(raw: str) -> bool:
+    stripped = raw.strip()
+    return stripped.startswith(("%dotnb", "%load_ext", "%reload_ext", "%unload_ext"))
+
+
+def _rel(root: Path, path: Path) -> str | None:
+    from dotnb.store.paths import to_relpath
+
+    return to_relpath(root, path)
+
+
+def _max_file_size() -> int:
+    from dotnb.store.repo import DEFAULT_MAX_FILE_SIZE
+
+    value = os.environ.get("DOTNB_MAX_FILE_SIZE")
+    try:
+        return int(value) if value else DEFAULT_MAX_FILE_SIZE
+    except ValueError:
+        return DEFAULT_MAX_FILE_SIZE

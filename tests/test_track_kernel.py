@@ -1,0 +1,267 @@
+"""%%track end to end, through real ipykernel kernels and real files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dotnb.store import Store
+from dotnb.store.hashing import hash_bytes
+from tests.conftest import make_notebook, validate_manifest
+from tests.kernel_client import Kernel
+
+pytestmark = pytest.mark.kernel
+
+
+def manifest_of(project: Path, run_id: str) -> dict[str, Any]:
+    store = Store(project)
+    try:
+        doc = store.manifest(run_id)
+    finally:
+        store.close()
+    validate_manifest(doc)
+    return doc
+
+
+def files(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["path"]: e for e in entries}
+
+
+def stored_bytes(project: Path, digest: str) -> bytes:
+    store = Store(project)
+    try:
+        return store.objects.read_bytes(digest)
+    finally:
+        store.close()
+
+
+def test_tracked_cell_records_code_params_metrics_files_and_env(kernel: Kernel, project: Path) -> None:
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x,y\n1,2\n3,4\n")
+    kernel.ok("import pandas as pd\nhelper = 41")
+    res = kernel.ok(
+        '%%track --metrics acc --name first\n'
+        'lr = 0.1\nlayers = [64, 32]\nname = "x"\n'
+        'df = pd.read_csv("data/train.csv")\n'
+        'acc = 0.93\n'
+        'import os; os.makedirs("out", exist_ok=True)\n'
+        'df.to_parquet("out/features.parquet")\n'
+        'helper + 1\n'
+    )
+    # The cell behaves as without the magic: its last expression is displayed.
+    assert res.results and res.results[0]["text/plain"] == "42"
+    line = res.run_line
+    assert line is not None and line.startswith("run #1 'first' · 1 input · 1 output")
+    assert "lr=0.1" in line and "acc=0.93" in line
+    bundle = res.run
+    assert bundle is not None and bundle["inputs"] == ["data/train.csv"]
+    m = manifest_of(project, bundle["id"])
+    assert m["notebook"] == "analysis.ipynb" and m["notebook_source"] == "disk"
+    assert m["params"] == {"lr": 0.1, "layers": [64, 32], "name": "x"}
+    assert m["metrics"] == {"acc": 0.93}
+    assert m["status"] == "ok" and m["error"] is None and m["name"] == "first"
+    assert m["code"].startswith("%%track --metrics acc")
+    ins, outs = files(m["inputs"]), files(m["outputs"])
+    assert ins["data/train.csv"]["hash"] == hash_bytes(b"x,y\n1,2\n3,4\n")
+    parquet = (project / "out" / "features.parquet").read_bytes()
+    assert outs["out/features.parquet"]["hash"] == hash_bytes(parquet)
+    assert stored_bytes(project, outs["out/features.parquet"]["hash"]) == parquet
+    # Lineage: every cell since the kernel started, tracked or not, in order.
+    lineage = m["lineage"]
+    assert [c["tracked"] for c in lineage] == [False, False, True]
+    codes = [stored_bytes(project, c["code_hash"]).decode() for c in lineage]
+    assert codes[0] == "%load_ext dotnb" and codes[1].startswith("import pandas")
+    env = m["environment"]
+    assert env["python"].count(".") >= 2 and env["host"] and env["user"]
+    dists = json.loads(stored_bytes(project, env["distributions"]))
+    assert any(d["name"] == "pandas" for d in dists)
+    snap = stored_bytes(project, m["notebook_snapshot"]["hash"])
+    source = json.loads(snap)["cells"][0]["source"]
+    assert "".join(source) == "%load_ext dotnb"
+
+
+def test_param_override_and_metric_series(kernel: Kernel, project: Path) -> None:
+    res = kernel.ok(
+        "%%track --param lr=0.3 --param opt=adam\n"
+        "import dotnb\n"
+        "lr = 0.1\n"
+        "seen = lr\n"
+        "k = dotnb.param('k', 5)\n"
+        "for step in range(3):\n"
+        "    dotnb.metric('loss', 1.0 / (step + 1), step=step)\n"
+    )
+    assert kernel.ok("print(seen, opt, k)").stdout.strip() == "0.3 adam 5"
+    line = res.run_line or ""
+    assert "lr=0.3 (--param, overriding lr = 0.1)" in line
+    m = manifest_of(project, res.run["id"])  # type: ignore[index]
+    assert m["params"] == {"lr": 0.3, "opt": "adam", "k": 5}
+    assert m["param_overrides"] == ["lr", "opt"]
+    series = m["metric_series"]["loss"]
+    assert [p["step"] for p in series] == [0, 1, 2]
+    assert m["metrics"]["loss"] == pytest.approx(1 / 3)
+
+
+def test_failing_cell_reraises_and_records_error(kernel: Kernel, project: Path) -> None:
+    res = kernel.execute("%%track\nx = 1\nraise ValueError('bad data')\n")
+    assert res.status == "error"
+    assert res.error is not None and res.error["ename"] == "ValueError"
+    assert res.error["evalue"] == "bad data"
+    m = manifest_of(project, res.run["id"])  # type: ignore[index]
+    assert m["status"] == "error"
+    assert m["error"] == {"type": "ValueError", "message": "bad data"}
+    # Bad %%track options are a usage error, and the cell body does not run.
+    bad = kernel.execute("%%track --bogus\nran = True\n")
+    assert bad.status == "error" and "unrecognized arguments: --bogus" in bad.stderr
+    assert "NameError" in (kernel.execute("ran").error or {}).get("ename", "")
+
+
+IO_CELL = r"""%%track
+import numpy as np, pyarrow.parquet as pq, sqlite3, subprocess, pathlib
+with open("plain.txt") as f: f.read()
+pathlib.Path("written.txt").write_text("new")
+np.save("arr_out.npy", np.load("arr.npy") * 2)
+pq.read_table("table.parquet")
+con = sqlite3.connect("db.sqlite"); con.execute("select * from t").fetchall(); con.close()
+subprocess.run("cat sub_in.txt > sub_out.txt", shell=True, check=True)
+get_ipython().system("sort bang_in.txt > bang_out.txt")
+with open("rw.txt") as f: old = f.read()
+with open("rw.txt", "w") as f: f.write(old.upper())
+with open("tmp_scratch.txt", "w") as f: f.write("gone")
+import os; os.remove("tmp_scratch.txt")
+open(".hidden/secret.txt").read(); open("ignored/x.txt").read(); open("skip.log").read()
+"""
+
+
+def test_detects_python_native_and_subprocess_io(kernel: Kernel, project: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import sqlite3
+
+    (project / "plain.txt").write_text("plain")
+    np.save(project / "arr.npy", np.arange(4))
+    pq.write_table(pa.table({"a": [1, 2]}), project / "table.parquet")
+    con = sqlite3.connect(project / "db.sqlite")
+    con.execute("create table t(x)")
+    con.commit()
+    con.close()
+    (project / "sub_in.txt").write_text("sub")
+    (project / "bang_in.txt").write_text("b\na\n")
+    (project / "rw.txt").write_text("before")
+    (project / ".hidden").mkdir()
+    (project / ".hidden" / "secret.txt").write_text("s")
+    (project / "ignored").mkdir()
+    (project / "ignored" / "x.txt").write_text("x")
+    (project / "skip.log").write_text("log")
+    (project / ".dotnbignore").write_text("ignored/\n*.log\n")
+    res = kernel.ok(IO_CELL)
+    m = manifest_of(project, res.run["id"])  # type: ignore[index]
+    ins, outs = files(m["inputs"]), files(m["outputs"])
+    for path in ["plain.txt", "arr.npy", "table.parquet", "db.sqlite", "sub_in.txt", "bang_in.txt", "rw.txt"]:
+        assert path in ins, (path, sorted(ins))
+    for path in ["written.txt", "arr_out.npy", "sub_out.txt", "bang_out.txt", "rw.txt"]:
+        assert path in outs, (path, sorted(outs))
+    for path in ["written.txt", "arr_out.npy", "sub_out.txt", "bang_out.txt"]:
+        assert path not in ins, f"{path} was only written, not read"
+    for path in [".hidden/secret.txt", "ignored/x.txt", "skip.log", "tmp_scratch.txt", "analysis.ipynb"]:
+        assert path not in ins and path not in outs
+    # Read then overwritten: the input keeps the bytes from before the write.
+    assert ins["rw.txt"]["hash"] == hash_bytes(b"before") and ins["rw.txt"].get("pre_write")
+    assert outs["rw.txt"]["hash"] == hash_bytes(b"BEFORE")
+    assert stored_bytes(project, ins["rw.txt"]["hash"]) == b"before"
+    assert outs["bang_out.txt"]["hash"] == hash_bytes(b"a\nb\n")
+
+
+def test_untracked_cells_are_not_runs_and_track_all(kernel: Kernel, project: Path) -> None:
+    kernel.ok("open('a.txt', 'w').write('a')")
+    assert not (project / ".dotnb").exists()  # nothing tracked yet: no store was made
+    store = Store.init(project)
+    kernel.ok("%dotnb track all")
+    r1 = kernel.ok("open('b.txt', 'w').write('b')")
+    r2 = kernel.ok("x = 2")
+    assert r1.run is not None and r1.run["outputs"] == ["b.txt"]
+    assert r2.run is not None and r2.run["number"] == 2
+    status = kernel.ok("%dotnb status").stdout
+    assert "every cell" in status and str(project / ".dotnb") in status
+    kernel.ok("%dotnb track off")
+    assert kernel.ok("y = 3").run is None
+    assert len(store.list_runs()) == 2
+    store.close()
+
+
+def test_declared_inputs_outputs_and_globs(kernel: Kernel, project: Path) -> None:
+    (project / "shards").mkdir()
+    for i in range(3):
+        (project / "shards" / f"s{i}.bin").write_bytes(bytes([i]) * 10)
+    (project / "model.bin").write_bytes(b"model")
+    res = kernel.ok(
+        "%%track --input 'shards/*.bin'\nimport dotnb\ndotnb.output('model.bin')\n"
+    )
+    m = manifest_of(project, res.run["id"])  # type: ignore[index]
+    ins, outs = files(m["inputs"]), files(m["outputs"])
+    assert sorted(ins) == ["shards/s0.bin", "shards/s1.bin", "shards/s2.bin"]
+    assert all(e.get("declared") for e in ins.values())
+    assert outs["model.bin"]["hash"] == hash_bytes(b"model")
+
+
+def test_two_kernels_track_into_one_store(project: Path) -> None:
+    make_notebook(project / "other.ipynb")
+    k1 = Kernel(project, project / "analysis.ipynb")
+    k2 = Kernel(project, project / "other.ipynb")
+    try:
+        for k in (k1, k2):
+            k.ok("%load_ext dotnb")
+        code = "%%track\nfor i in range(20):\n    open(f'f{i % 3}.txt', 'w').write(str(i))\n"
+        for _ in range(5):
+            ids1 = k1.kc.execute(code)
+            ids2 = k2.kc.execute(code)
+            assert ids1 and ids2
+        # Wait for both kernels to finish their queues.
+        k1.ok("1")
+        k2.ok("1")
+    finally:
+        k1.shutdown()
+        k2.shutdown()
+    store = Store(project)
+    a = store.list_runs(notebook="analysis.ipynb")
+    b = store.list_runs(notebook="other.ipynb")
+    assert sorted(r["number"] for r in a) == [1, 2, 3, 4, 5]
+    assert sorted(r["number"] for r in b) == [1, 2, 3, 4, 5]
+    from dotnb.store.fsck import fsck
+
+    assert fsck(store)["ok"]
+
+
+def test_store_failure_never_breaks_the_cell(kernel: Kernel, project: Path) -> None:
+    kernel.ok("%%track\nx = 1\n")
+    objects = project / ".dotnb" / "objects"
+    runs = project / ".dotnb" / "runs"
+    if os.geteuid() == 0:
+        # root ignores permissions: make the store unwritable by replacing a folder with a file.
+        os.rename(runs, project / "runs-moved")
+        runs.write_text("not a folder")
+    else:
+        os.chmod(objects, 0o555)
+        os.chmod(runs, 0o555)
+    res = kernel.execute("%%track\nresult = 6 * 7\nresult\n")
+    assert res.status == "ok" and res.results[0]["text/plain"] == "42"
+    assert "could not be recorded" in res.stderr and res.run is None
+    assert kernel.ok("print(result)").stdout.strip() == "42"
+
+
+def test_restore_via_cli_after_kernel_runs(kernel: Kernel, project: Path) -> None:
+    from dotnb.store.restore import restore
+
+    kernel.ok("%%track\nopen('model.txt', 'w').write('v1')\n")
+    second = kernel.ok("%%track\nopen('model.txt', 'w').write('v2 longer')\n")
+    store = Store(project)
+    first_id = store.resolve("#1", notebook="analysis.ipynb")
+    result = restore(store, first_id, notebook=False)
+    assert (project / "model.txt").read_text() == "v1"
+    undo = restore(store, result["checkpoint"])
+    assert (project / "model.txt").read_text() == "v2 longer"
+    assert undo["checkpoint"] and second.run is not None
