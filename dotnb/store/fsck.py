@@ -60,8 +60,12 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
 
 
 def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S) -> dict[str, Any]:
-    """Remove objects no manifest references, older than the grace period."""
-    refs = store.referenced_objects()
+    """Remove objects no manifest references, older than the grace period.
+
+    Refuses (raises) when some run cannot be read: the objects it uses are
+    unknown and would otherwise be deleted as unreferenced.
+    """
+    refs = store.referenced_objects(strict=True)
     now = time.time()
     removed: list[str] = []
     kept_young = 0

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dotnb.store.errors import AmbiguousRun, ObjectMissing, RunNotFound, StoreFormatError
+from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFound, StoreFormatError
 from dotnb.store.hashing import is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
@@ -362,18 +362,25 @@ class Store:
 
     # -- objects referenced by runs -----------------------------------------
 
-    def referenced_objects(self) -> dict[str, set[str]]:
-        """Every object some run refers to, mapped to the ids of those runs."""
+    def referenced_objects(self, strict: bool = False) -> dict[str, set[str]]:
+        """Every object some run refers to, mapped to the ids of those runs.
+
+        With ``strict``, a run whose ref or manifest cannot be read raises instead
+        of being skipped: its objects are unknown, so nothing may be deleted.
+        """
         refs: dict[str, set[str]] = {}
         for name in os.listdir(self.runs_dir) if self.runs_dir.exists() else []:
             try:
                 digest = self.read_ref(name)
-            except Exception:
-                continue
-            refs.setdefault(digest, set()).add(name)
-            with contextlib.suppress(Exception):
+                refs.setdefault(digest, set()).add(name)
                 for obj in manifest_objects(parse_manifest(self.objects.read_bytes(digest))):
                     refs.setdefault(obj, set()).add(name)
+            except Exception as exc:
+                if strict:
+                    raise DotnbError(
+                        f"run {name} cannot be read ({exc}), so the objects it uses are unknown "
+                        "(run `dotnb fsck`)"
+                    ) from None
         return refs
 
 

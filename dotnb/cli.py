@@ -1,0 +1,1208 @@
+"""The ``dotnb`` console script: a thin face over :mod:`dotnb.store`.
+
+Every command turns its arguments into one store call and formats the result,
+for people by default and as JSON with ``--json``.  The REST API is the second
+face of the same operations, so nothing here decides anything a handler would
+also need: that belongs in the store.  What lives here is argument parsing,
+path arguments relative to the working folder, tables, progress on stderr and
+the mapping of errors to exit codes.
+
+Exit codes: 0 success; 1 an error dotnb reports (or ``fsck`` found problems);
+2 usage error; 3 unexpected internal error; 130 interrupted; 141 stdout closed
+early (``dotnb log | head``).
+
+``import dotnb.cli`` stays cheap: the store (SQLite, BLAKE3) is imported by the
+commands that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from dotnb.store.repo import Store
+
+PROG = "dotnb"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
+
+LOG_DEFAULT_LIMIT = 50
+# A restore shows a progress line when it writes more than this.
+PROGRESS_MIN_BYTES = 64 * 1024 * 1024
+# fsck shows progress only once it has run this long (small stores finish first).
+FSCK_PROGRESS_DELAY_S = 1.0
+PROGRESS_TTY_INTERVAL_S = 0.1
+PROGRESS_LINE_INTERVAL_S = 5.0
+CAT_CHUNK = 1024 * 1024
+SHORT_HASH = 12
+SHORT_ID = 10
+NAME_WIDTH = 32
+GC_LIST_MAX = 20
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+# ---------------------------------------------------------------------------
+# entry point
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``dotnb`` command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and usage errors
+        return _exit_status(exc.code)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe must surface here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        return _report_exception(exc)
+
+
+def _exit_status(code: Any) -> int:
+    if code is None:
+        return EXIT_OK
+    return code if isinstance(code, int) else EXIT_ERROR
+
+
+def _report_exception(exc: Exception) -> int:
+    # Only an imported store can have raised a DotnbError; importing it here could fail again.
+    errors = sys.modules.get("dotnb.store.errors")
+    if errors is not None and isinstance(exc, errors.DotnbError):
+        _error(str(exc))
+        return int(getattr(exc, "exit_code", EXIT_ERROR))
+    if isinstance(exc, OSError):
+        _error(_os_error_message(exc))
+        return EXIT_ERROR
+    if os.environ.get("DOTNB_DEBUG"):
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    else:
+        print(
+            f"{PROG}: internal error: {type(exc).__name__}: {_clean(str(exc))} "
+            "(set DOTNB_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
+    return EXIT_INTERNAL
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {_clean(message)}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {_clean(message)}", file=sys.stderr)
+
+
+def _os_error_message(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {os.fsdecode(exc.filename)}"
+    return str(exc)
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file descriptor (tests capture stdout in memory)
+
+
+# ---------------------------------------------------------------------------
+# the parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dotnb import __version__
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Reproducible Jupyter notebooks: list, inspect, compare and restore the runs\n"
+            "recorded by tracked cells (%%track) in the store under .dotnb/."
+        ),
+        epilog=_dedent(
+            """
+            RUN arguments accept a full run id, an unambiguous id prefix, '#N' (the
+            per-notebook run number; quote it, '#' starts a shell comment; pass
+            --notebook when several notebooks have a #N) or 'latest'.
+
+            The store is found with --root, else $DOTNB_ROOT, else the nearest folder
+            above the working folder that holds .dotnb/.  Set DOTNB_DEBUG=1 to see
+            tracebacks of unexpected errors.
+
+            examples:
+              dotnb log --limit 10
+              dotnb show latest
+              dotnb diff '#3' '#4' --notebook train.ipynb
+              dotnb restore '#3' --dry-run
+            """
+        ),
+        formatter_class=formatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        default=None,
+        help="project root holding .dotnb/ (default: $DOTNB_ROOT, else the nearest parent with .dotnb/)",
+    )
+
+    # Options shared by several commands.  --root is accepted after the command
+    # too; SUPPRESS keeps the subcommand from overwriting a global --root.
+    root_opt = argparse.ArgumentParser(add_help=False)
+    root_opt.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt.add_argument("--json", action="store_true", help="print JSON for machines instead of text")
+    nb_opt = argparse.ArgumentParser(add_help=False)
+    nb_opt.add_argument(
+        "--notebook",
+        metavar="NB",
+        default=None,
+        help="notebook path (relative to the working folder or the root); picks '#N' and 'latest' in it",
+    )
+
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(
+        name: str, handler: Handler, summary: str, description: str, epilog: str, *parents: Any
+    ) -> Any:
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=_dedent(description),
+            epilog=_dedent(epilog),
+            formatter_class=formatter,
+            parents=[root_opt, *parents],
+            allow_abbrev=False,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command(
+        "init",
+        cmd_init,
+        "create a store",
+        """
+        Create an empty dotnb store (.dotnb/) in DIR, the --root folder or the working
+        folder.  Running it on an existing store changes nothing.  Tracked cells create
+        the store on their own; init is a convenience for scripts.
+        """,
+        """
+        examples:
+          dotnb init
+          dotnb init ~/projects/churn --json
+        """,
+        json_opt,
+    )
+    p.add_argument(
+        "dir", metavar="DIR", nargs="?", help="project root (default: --root or the working folder)"
+    )
+
+    p = command(
+        "log",
+        cmd_log,
+        "list runs, newest first",
+        """
+        List recorded runs, newest first: number, id, start time (local), status,
+        name, duration, params and metrics.
+        """,
+        f"""
+        --limit defaults to {LOG_DEFAULT_LIMIT} for the table and to every run with --json;
+        --limit 0 lists every run.
+
+        examples:
+          dotnb log
+          dotnb log --notebook train.ipynb --status error
+          dotnb log --kind checkpoint --limit 5
+          dotnb log --json | jq '.[0].metrics'
+        """,
+        nb_opt,
+        json_opt,
+    )
+    p.add_argument("--kind", choices=("run", "checkpoint"), help="only runs of this kind")
+    p.add_argument("--status", choices=("ok", "error", "interrupted"), help="only runs with this status")
+    p.add_argument("--limit", metavar="N", type=_non_negative_int, help="show at most N runs (0: all)")
+
+    p = command(
+        "show",
+        cmd_show,
+        "show one run",
+        """
+        Show everything recorded for a run: header, code, params, metrics, inputs and
+        outputs, external inputs, environment, lineage and warnings.  --json prints
+        the whole manifest with each lineage cell's code included ("code": null and
+        "code_missing": true when its object is not in the store).
+        """,
+        """
+        examples:
+          dotnb show latest
+          dotnb show 01HXYZ
+          dotnb show '#12' --notebook train.ipynb --json
+        """,
+        nb_opt,
+        json_opt,
+    )
+    p.add_argument("run", metavar="RUN", help="run id, id prefix, '#N' or 'latest'")
+
+    p = command(
+        "diff",
+        cmd_diff,
+        "compare two runs",
+        """
+        Compare two runs: a unified diff of the code, then the params, metrics,
+        inputs, outputs and environment that differ, as 'name: first → second'.
+        """,
+        """
+        examples:
+          dotnb diff '#3' latest
+          dotnb diff 01HXA 01HXB --json
+        """,
+        nb_opt,
+        json_opt,
+    )
+    p.add_argument("first", metavar="RUN", help="the first run")
+    p.add_argument("second", metavar="RUN", help="the second run")
+
+    p = command(
+        "restore",
+        cmd_restore,
+        "bring data files and the notebook back to a run",
+        """
+        Restore the data files (the run's outputs, and the inputs it did not
+        overwrite) and the notebook to their state right after RUN.  The plan is
+        printed first: path, current → target hash, size and action.  Every path
+        that changes is checkpointed before it is written, so a restore can be
+        undone by restoring the checkpoint it prints (which also removes the files
+        the restore created).  Nothing is ever written outside the project root or
+        through a symlink leading out of it.
+        """,
+        """
+        dotnb never prompts; --yes is accepted for scripts written for tools that do.
+
+        examples:
+          dotnb restore '#3' --dry-run
+          dotnb restore 01HXYZ --data-only
+          dotnb restore latest --notebook-only --notebook train.ipynb
+        """,
+        nb_opt,
+        json_opt,
+    )
+    p.add_argument("run", metavar="RUN", help="run to restore")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--data-only", action="store_true", help="restore the data files, not the notebook")
+    only.add_argument("--notebook-only", action="store_true", help="restore the notebook, not the data files")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="accepted for scripts (dotnb never prompts)")
+
+    p = command(
+        "cat",
+        cmd_cat,
+        "write a stored input or output to stdout",
+        """
+        Write the stored bytes of one input or output of RUN to stdout, exactly.
+        PATH is relative to the working folder or to the project root.  When the run
+        both read and wrote PATH, the output is written unless --input is given.
+        The object is verified before the first byte is written.
+        """,
+        """
+        Put '--' before a PATH that starts with '-'.
+
+        examples:
+          dotnb cat latest results/metrics.csv | head
+          dotnb cat '#3' data/train.parquet > /tmp/train-3.parquet
+          dotnb cat 01HXYZ --input data/raw.csv
+          dotnb cat latest -- -odd-name.txt
+        """,
+        nb_opt,
+    )
+    p.add_argument("run", metavar="RUN", help="run whose file to print")
+    p.add_argument("path", metavar="PATH", help="an input or output path of the run")
+    p.add_argument("--input", action="store_true", help="the bytes the run read, not the bytes it wrote")
+
+    p = command(
+        "fsck",
+        cmd_fsck,
+        "check the store",
+        """
+        Re-hash every object and check every run: reports corrupted and missing
+        objects with the runs they affect, unreadable runs, and index rows out of
+        step with the runs.  Exits 1 when anything is wrong.  --rebuild-index first
+        rebuilds .dotnb/index.sqlite (a cache) from the run manifests.
+        """,
+        """
+        examples:
+          dotnb fsck
+          dotnb fsck --rebuild-index
+          dotnb fsck --json
+        """,
+        json_opt,
+    )
+    p.add_argument(
+        "--rebuild-index", action="store_true", help="rebuild the index from the manifests before checking"
+    )
+
+    p = command(
+        "gc",
+        cmd_gc,
+        "remove objects no run refers to",
+        """
+        Remove objects that no run refers to and that are older than the grace
+        period (a run being recorded right now has written its data objects but not
+        yet its manifest), and stale temp files.
+        """,
+        """
+        examples:
+          dotnb gc --dry-run
+          dotnb gc --grace 0
+          dotnb gc --json
+        """,
+        json_opt,
+    )
+    p.add_argument("--dry-run", action="store_true", help="report what would be removed, remove nothing")
+    p.add_argument(
+        "--grace",
+        metavar="SECONDS",
+        type=_non_negative_float,
+        default=None,
+        help="keep unreferenced objects younger than this (default: 3600)",
+    )
+    return parser
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text).strip("\n")
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more: {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------------------
+# the store, RUN and path arguments
+
+
+@contextlib.contextmanager
+def _open_store(args: argparse.Namespace) -> Iterator[Store]:
+    from pathlib import Path
+
+    from dotnb.store.repo import Store
+
+    root = getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
+    store = Store(Path(root)) if root else Store.discover(Path.cwd())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _path_candidates(root: Path, text: str) -> list[str]:
+    """Root-relative readings of a path argument: relative to the working folder first, then to the root."""
+    from dotnb.store.errors import PathOutsideRoot
+    from dotnb.store.paths import check_relpath, to_relpath
+
+    found: list[str] = []
+    rel = to_relpath(root, text)
+    if rel is not None:
+        found.append(rel)
+    if not os.path.isabs(text):
+        as_root = "/".join(p for p in text.replace(os.sep, "/").split("/") if p not in ("", "."))
+        with contextlib.suppress(PathOutsideRoot):
+            if check_relpath(as_root) and as_root not in found:
+                found.append(as_root)
+    return found
+
+
+def _notebook_rel(store: Store, text: str | None) -> str | None:
+    """The root-relative POSIX path the store uses for a --notebook argument."""
+    from dotnb.store.errors import PathOutsideRoot
+
+    if text is None:
+        return None
+    candidates = _path_candidates(store.root, text)
+    if not candidates:
+        raise PathOutsideRoot(f"notebook {text!r} is outside the project root {store.root}")
+    for rel in candidates:
+        if store.list_runs(notebook=rel, limit=1):
+            return rel
+    for rel in candidates:
+        if (store.root / rel).exists():
+            return rel
+    return candidates[0]
+
+
+def _resolve(store: Store, args: argparse.Namespace, ref: str) -> str:
+    return store.resolve(ref, _notebook_rel(store, getattr(args, "notebook", None)))
+
+
+# ---------------------------------------------------------------------------
+# commands
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dotnb.store.repo import STORE_DIR, Store, find_root
+
+    target = Path(args.dir or getattr(args, "root", None) or os.environ.get("DOTNB_ROOT") or Path.cwd())
+    existed = target.is_dir() and find_root(target) == target.resolve()
+    store = Store.init(target)
+    try:
+        if args.json:
+            _emit_json({"root": str(store.root), "store": str(store.dir), "created": not existed})
+        elif existed:
+            _out(f"dotnb store already exists in {store.root / STORE_DIR}")
+        else:
+            _out(f"initialised an empty dotnb store in {store.root / STORE_DIR}")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        notebook = _notebook_rel(store, args.notebook)
+        limit: int | None = args.limit
+        if limit is None and not args.json:
+            limit = LOG_DEFAULT_LIMIT
+        if limit == 0:
+            limit = None
+        # One row more than shown tells whether the listing was cut.
+        rows = store.list_runs(
+            notebook=notebook,
+            kind=args.kind,
+            status=args.status,
+            limit=None if limit is None else limit + 1,
+        )
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if limit is not None else rows
+    if args.json:
+        _emit_json(rows)
+        return EXIT_OK
+    if not rows:
+        _out("no runs recorded" + (f" for {_clean(notebook)}" if notebook else ""))
+        return EXIT_OK
+    for line in format_log(rows):
+        _out(line)
+    if more:
+        print(
+            f"(showing the newest {limit}; --limit N shows more, --limit 0 all)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        run_id = _resolve(store, args, args.run)
+        manifest = store.manifest(run_id)
+        if args.json:
+            _emit_json(_with_lineage_code(store, manifest))
+            return EXIT_OK
+        lines = format_show(manifest, _distribution_count(store, manifest))
+    for line in lines:
+        _out(line)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from dotnb.store.diff import diff_runs
+
+    with _open_store(args) as store:
+        first = _resolve(store, args, args.first)
+        second = _resolve(store, args, args.second)
+        result = diff_runs(store, first, second)
+    if args.json:
+        _emit_json(result)
+        return EXIT_OK
+    for line in format_diff(result):
+        _out(line)
+    return EXIT_OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from dotnb.store.restore import restore
+
+    data, notebook = not args.notebook_only, not args.data_only
+    with _open_store(args) as store:
+        run_id = _resolve(store, args, args.run)
+        # The store plans and applies in one call; a dry run first lets the plan be
+        # shown (and the progress display chosen) before anything is written.
+        preview = restore(store, run_id, data=data, notebook=notebook, dry_run=True)
+        if not args.json:
+            summary = store.manifest(run_id)
+            for line in format_plan(preview["plan"], summary):
+                _out(line)
+            sys.stdout.flush()
+        if args.dry_run:
+            if args.json:
+                _emit_json(preview)
+            else:
+                _out("dry run: nothing was written")
+            return EXIT_OK
+        total = int(preview["plan"]["bytes_to_write"])
+        progress = ByteProgress("restoring", total, sys.stderr) if total > PROGRESS_MIN_BYTES else None
+        try:
+            result = restore(store, run_id, data=data, notebook=notebook, progress=progress)
+        finally:
+            if progress is not None:
+                progress.finish()
+    if args.json:
+        _emit_json(result)
+        return EXIT_OK
+    if result["plan"]["items"] != preview["plan"]["items"]:
+        _warn("the workspace changed while planning; this plan was applied instead:")
+        for line in format_plan(result["plan"], None):
+            _out(line)
+    if result["checkpoint"] is None:
+        _out("nothing to restore: the files already match the run")
+        return EXIT_OK
+    written = len(result["written"])
+    _out(f"restored {written} path{'s' if written != 1 else ''}")
+    _out(f"checkpoint {result['checkpoint']} holds the previous state")
+    _out(f"undo with: dotnb restore {result['checkpoint']}")
+    return EXIT_OK
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
+
+    with _open_store(args) as store:
+        run_id = _resolve(store, args, args.run)
+        manifest = store.manifest(run_id)
+        entry = _file_entry(store.root, manifest, args.path, want_input=args.input)
+        digest = entry.get("hash")
+        if not digest:
+            reason = entry.get("skipped") or (
+                "missing when the run was recorded" if entry.get("missing") else ""
+            )
+            raise DotnbError(
+                f"{entry['path']!r} has no stored content in run {run_id}: {reason or 'not stored'}"
+            )
+        # Verify first: a corrupted object must not reach a pipe half-written.
+        if not store.objects.verify(digest):
+            if not store.objects.has(digest):
+                raise ObjectMissing(
+                    f"object {digest[:SHORT_HASH]} for {entry['path']!r} is missing from the store"
+                )
+            raise ObjectCorrupt(
+                f"object {digest[:SHORT_HASH]} for {entry['path']!r} is corrupted (run `dotnb fsck`)"
+            )
+        out = sys.stdout.buffer
+        with store.objects.open(digest) as src:
+            while chunk := src.read(CAT_CHUNK):
+                _write_all(out, chunk)
+        out.flush()
+    return EXIT_OK
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    from dotnb.store.fsck import fsck
+
+    with _open_store(args) as store:
+        rebuilt = store.rebuild_index() if args.rebuild_index else None
+        progress = CountProgress("fsck", "objects checked", sys.stderr, delay=FSCK_PROGRESS_DELAY_S)
+        try:
+            report = fsck(store, progress=progress)
+        finally:
+            progress.finish()
+    if args.json:
+        _emit_json({**report, "rebuilt_index_runs": rebuilt} if rebuilt is not None else report)
+    else:
+        if rebuilt is not None:
+            _out(f"rebuilt the index: {rebuilt} run{'s' if rebuilt != 1 else ''}")
+        for line in format_fsck(report):
+            _out(line)
+    return EXIT_OK if report["ok"] else EXIT_ERROR
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from dotnb.store.fsck import DEFAULT_GC_GRACE_S, gc
+
+    grace = DEFAULT_GC_GRACE_S if args.grace is None else args.grace
+    with _open_store(args) as store:
+        result = gc(store, dry_run=args.dry_run, grace_s=grace)
+    if args.json:
+        _emit_json(result)
+        return EXIT_OK
+    verb = "would remove" if result["dry_run"] else "removed"
+    count = len(result["removed"])
+    _out(
+        f"{verb} {count} unreferenced object{'s' if count != 1 else ''} ({human_size(result['bytes_freed'])})"
+    )
+    for digest in result["removed"][:GC_LIST_MAX]:
+        _out(f"    {digest}")
+    if count > GC_LIST_MAX:
+        _out(f"    … and {count - GC_LIST_MAX} more (--json lists them all)")
+    if result["kept_within_grace"]:
+        _out(f"kept {result['kept_within_grace']} unreferenced objects younger than {grace:g} s")
+    if result["temp_files_removed"]:
+        _out(f"{verb} {result['temp_files_removed']} stale temp files")
+    if result["dry_run"]:
+        _out("dry run: nothing was removed")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# reading what a command shows (small look-ups over a manifest)
+
+
+def _with_lineage_code(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with each lineage cell's code read from its object."""
+    from dotnb.store.errors import ObjectCorrupt, ObjectMissing
+
+    doc = dict(manifest)
+    cells = []
+    for cell in manifest.get("lineage") or []:
+        entry = dict(cell)
+        try:
+            # Cell code is stored as UTF-8 with surrogatepass; "replace" keeps the output valid text.
+            entry["code"] = store.objects.read_bytes(cell["code_hash"]).decode("utf-8", "replace")
+        except ObjectMissing:
+            entry.update(code=None, code_missing=True)
+        except ObjectCorrupt:
+            entry.update(code=None, code_missing=True, code_corrupt=True)
+        cells.append(entry)
+    doc["lineage"] = cells
+    return doc
+
+
+def _distribution_count(store: Store, manifest: dict[str, Any]) -> int | None:
+    import json
+
+    digest = (manifest.get("environment") or {}).get("distributions")
+    if not digest:
+        return None
+    try:
+        dists = json.loads(store.objects.read_bytes(digest))
+    except Exception:
+        return None
+    return len(dists) if isinstance(dists, list) else None
+
+
+def _file_entry(root: Path, manifest: dict[str, Any], text: str, want_input: bool) -> dict[str, Any]:
+    """The manifest entry ``cat`` prints for a PATH argument (outputs win unless ``want_input``)."""
+    from dotnb.store.errors import DotnbError
+
+    groups = ("inputs",) if want_input else ("outputs", "inputs")
+    candidates = _path_candidates(root, text)
+    for rel in candidates:
+        for key in groups:
+            for entry in manifest.get(key) or []:
+                if entry.get("path") == rel:
+                    return dict(entry)
+    what = "an input" if want_input else "an input or output"
+    shown = candidates[0] if candidates else text
+    raise DotnbError(f"{shown!r} is not {what} of run {manifest['id']}")
+
+
+# ---------------------------------------------------------------------------
+# formatting (pure)
+
+
+def format_log(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The ``dotnb log`` table, one line per run, truncated to the terminal width."""
+    width = terminal_width() if width is None else width
+    several_notebooks = len({r.get("notebook") for r in rows}) > 1
+    headers = ["#", "ID", "STARTED", "STATUS"]
+    if several_notebooks:
+        headers.append("NOTEBOOK")
+    headers += ["NAME", "DURATION", "PARAMS | METRICS"]
+    table: list[list[str]] = []
+    for r in rows:
+        name = r.get("name") or ""
+        if r.get("kind") == "checkpoint":
+            name = f"[checkpoint] {name}".strip()
+        cells = [
+            f"#{r.get('number')}",
+            str(r["id"])[:SHORT_ID],
+            local_time(r.get("started_at")),
+            r.get("status") or "",
+        ]
+        if several_notebooks:
+            cells.append(r.get("notebook") or "")
+        cells += [truncate(_clean(name), NAME_WIDTH), human_duration(r.get("duration_s")), _params_metrics(r)]
+        table.append([_clean(c) for c in cells])
+    return [truncate(line, width) if width else line for line in _align([headers, *table])]
+
+
+def _params_metrics(row: dict[str, Any]) -> str:
+    params = " ".join(f"{k}={short_value(v)}" for k, v in (row.get("params") or {}).items())
+    metrics = " ".join(f"{k}={short_value(v)}" for k, v in (row.get("metrics") or {}).items())
+    if params and metrics:
+        return f"{params} | {metrics}"
+    return params or (f"| {metrics}" if metrics else "")
+
+
+def _align(rows: list[list[str]]) -> list[str]:
+    widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        padded = [c + " " * (widths[i] - display_width(c)) for i, c in enumerate(r[:-1])]
+        lines.append("  ".join([*padded, r[-1]]).rstrip())
+    return lines
+
+
+def format_show(manifest: dict[str, Any], distributions: int | None = None) -> list[str]:
+    m = manifest
+    env = m.get("environment") or {}
+    lines: list[str] = []
+
+    def field(label: str, value: Any) -> None:
+        if value not in (None, ""):
+            lines.append(f"{label:<10}{_clean(str(value))}")
+
+    where = f" in {m['notebook']}" if m.get("notebook") else ""
+    field("run", f"{m['id']}  (#{m.get('number')}{where})")
+    field("name", m.get("name"))
+    field("kind", m.get("kind", "run"))
+    status = m.get("status", "ok")
+    error = m.get("error")
+    if isinstance(error, dict):
+        status += f" — {error.get('type')}: {error.get('message')}"
+    field("status", status)
+    field("started", f"{local_time(m.get('started_at'))} (local)  {m.get('started_at')}")
+    field("duration", human_duration(m.get("duration_s")))
+    who = "@".join(x for x in (env.get("user"), env.get("host")) if x)
+    field("by", who)
+    field("parent", m.get("parent"))
+    field("reproduces", m.get("reproduces"))
+    field("saved", m.get("checkpoint_of") and f"before restoring {m['checkpoint_of']}")
+    snap = m.get("notebook_snapshot")
+    if isinstance(snap, dict) and snap.get("hash"):
+        source = f"  (from {m['notebook_source']})" if m.get("notebook_source") else ""
+        field("snapshot", f"{snap['hash'][:SHORT_HASH]}  {human_size(snap.get('size'))}{source}")
+    elif isinstance(snap, dict):
+        field("snapshot", f"unavailable: {snap.get('unavailable')}")
+
+    code = m.get("code") or ""
+    if code.strip():
+        lines += ["", "code"]
+        lines += ["    " + _clean(line) for line in code.splitlines()]
+
+    params = m.get("params") or {}
+    if params:
+        overridden = set(m.get("param_overrides") or [])
+        lines += ["", "params"]
+        rows = [
+            [k, _json_value(v) + ("  (overridden)" if k in overridden else "")] for k, v in params.items()
+        ]
+        lines += ["    " + line for line in _align([[_clean(a), _clean(b)] for a, b in rows])]
+
+    metrics = m.get("metrics") or {}
+    series = m.get("metric_series") or {}
+    if metrics or series:
+        lines += ["", "metrics"]
+        rows = []
+        for name in dict.fromkeys([*metrics, *series]):
+            points = series.get(name) or []
+            extra = f"  (series: {len(points)} points)" if points else ""
+            rows.append([_clean(name), _clean(_json_value(metrics.get(name))) + extra])
+        lines += ["    " + line for line in _align(rows)]
+
+    for key, title in (("inputs", "inputs"), ("outputs", "outputs")):
+        entries = m.get(key) or []
+        if entries:
+            lines += ["", f"{title} ({len(entries)})"]
+            lines += ["    " + line for line in _file_table(entries)]
+
+    absent = m.get("absent") or []
+    if absent:
+        lines += ["", f"absent before the restore ({len(absent)}, removed when this checkpoint is restored)"]
+        lines += [f"    {_clean(rel)}" for rel in absent]
+
+    external = m.get("external_inputs") or []
+    if external:
+        lines += ["", f"external inputs ({len(external)})"]
+        lines += [f"    {_clean(e.get('path', ''))}  {human_size(e.get('size'))}".rstrip() for e in external]
+
+    lines += ["", "environment"]
+    lines.append("    " + _environment_line(env, distributions))
+
+    lineage = m.get("lineage") or []
+    tracked = sum(1 for c in lineage if c.get("tracked"))
+    failed = sum(1 for c in lineage if c.get("status") == "error")
+    extra = f", {failed} failed" if failed else ""
+    lines += [
+        "",
+        f"lineage   {len(lineage)} cell{'s' if len(lineage) != 1 else ''} ({tracked} tracked{extra})",
+    ]
+
+    warnings = m.get("warnings") or []
+    if warnings:
+        lines += ["", "warnings"]
+        lines += [f"    - {_clean(w)}" for w in warnings]
+    return lines
+
+
+def _file_table(entries: list[dict[str, Any]]) -> list[str]:
+    rows = [["PATH", "SIZE", "HASH", "FLAGS"]]
+    for e in entries:
+        flags = [
+            flag
+            for flag, on in (
+                ("pre-write", e.get("pre_write")),
+                ("changed", e.get("changed")),
+                ("missing", e.get("missing")),
+                ("declared", e.get("declared")),
+            )
+            if on
+        ]
+        if e.get("skipped"):
+            flags.append(f"skipped: {e['skipped']}")
+        digest = e.get("hash")
+        rows.append(
+            [
+                _clean(e.get("path", "")),
+                human_size(e.get("size")),
+                digest[:SHORT_HASH] if digest else "-",
+                _clean(", ".join(flags)),
+            ]
+        )
+    return _align(rows)
+
+
+def _environment_line(env: dict[str, Any], distributions: int | None) -> str:
+    parts = []
+    if env.get("python"):
+        parts.append(f"python {str(env['python']).splitlines()[0]}")
+    if env.get("platform"):
+        parts.append(str(env["platform"]))
+    git = env.get("git")
+    if isinstance(git, dict) and git.get("commit"):
+        branch = f" on {git['branch']}" if git.get("branch") else ""
+        parts.append(f"git {str(git['commit'])[:SHORT_ID]}{branch}{' (dirty)' if git.get('dirty') else ''}")
+    if distributions is not None:
+        parts.append(f"{distributions} distribution{'s' if distributions != 1 else ''}")
+    elif env.get("distributions"):
+        parts.append("distributions list unavailable")
+    shown = {"python", "platform", "git", "distributions", "user", "host"}
+    for key, value in env.items():
+        if key not in shown and value not in (None, "", {}, []):
+            parts.append(f"{key} {_json_value(value)}")
+    return _clean(" · ".join(parts)) if parts else "(not recorded)"
+
+
+def format_diff(result: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if result.get("code"):
+        lines.append("code")
+        lines += [_clean(line) for line in str(result["code"]).splitlines()]
+    files = {"inputs", "outputs"}
+    for section in ("params", "metrics", "inputs", "outputs", "environment"):
+        changes = result.get(section) or {}
+        if not changes:
+            continue
+        if lines:
+            lines.append("")
+        lines.append(section)
+        for name, (a, b) in changes.items():
+            if section in files:
+                left, right = _hash_or_absent(a), _hash_or_absent(b)
+            else:
+                left, right = _value_or_absent(a), _value_or_absent(b)
+            lines.append(f"    {_clean(name)}: {_clean(left)} → {_clean(right)}")
+    return lines or ["no differences"]
+
+
+def _hash_or_absent(digest: Any) -> str:
+    return str(digest)[:SHORT_HASH] if digest else "(absent)"
+
+
+def _value_or_absent(value: Any) -> str:
+    return "(absent)" if value is None else _json_value(value)
+
+
+def format_plan(plan: dict[str, Any], manifest: dict[str, Any] | None) -> list[str]:
+    lines = []
+    if manifest is not None:
+        where = f" in {manifest['notebook']}" if manifest.get("notebook") else ""
+        lines.append(_clean(f"restore plan for run {manifest['id']} (#{manifest.get('number')}{where})"))
+    changing = [i for i in plan["items"] if i["action"] != "unchanged"]
+    rows = []
+    for item in changing:
+        current = item["current"][:SHORT_HASH] if item["current"] else "(absent)"
+        target = item["target"][:SHORT_HASH] if item["target"] else "(remove)"
+        size = human_size(item["size"]) if item["target"] else ""
+        rows.append([_clean(item["path"]), current, "→", target, size, item["action"]])
+    if rows:
+        lines += [
+            "    " + line for line in _align([["PATH", "CURRENT", "", "TARGET", "SIZE", "ACTION"], *rows])
+        ]
+    unchanged = len(plan["items"]) - len(changing)
+    if unchanged:
+        lines.append(f"{unchanged} path{'s' if unchanged != 1 else ''} already match the run")
+    for skipped in plan.get("skipped") or []:
+        lines.append(_clean(f"not restored: {skipped['path']} ({skipped['reason']})"))
+    if changing:
+        lines.append(f"to write: {human_size(plan['bytes_to_write'])}")
+    return lines
+
+
+def format_fsck(report: dict[str, Any]) -> list[str]:
+    lines = [f"checked {report['objects_checked']} objects"]
+
+    def objects(title: str, found: list[dict[str, Any]]) -> None:
+        if found:
+            lines.append(f"{title} ({len(found)}):")
+            for item in found:
+                runs = ", ".join(item["runs"]) or "no run"
+                lines.append(f"    {item['object']}  used by {runs}")
+
+    objects("corrupted objects", report.get("corrupted") or [])
+    objects("missing objects", report.get("missing") or [])
+    damaged = report.get("damaged_runs") or []
+    if damaged:
+        lines.append(f"unreadable runs ({len(damaged)}):")
+        lines += [_clean(f"    {d['run']}: {d['error']}") for d in damaged]
+    for key, title in (
+        ("unindexed_runs", "runs missing from the index"),
+        ("stale_index_rows", "index rows without a run"),
+    ):
+        ids = report.get(key) or []
+        if ids:
+            lines.append(f"{title} ({len(ids)}): {', '.join(ids)}  (fix: dotnb fsck --rebuild-index)")
+    lines.append("store is healthy" if report["ok"] else "problems found")
+    return lines
+
+
+def local_time(iso: Any) -> str:
+    """A manifest's UTC ISO time in the local zone, to the second."""
+    from datetime import datetime
+
+    if not isinstance(iso, str):
+        return "-"
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def human_duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def human_size(size: Any) -> str:
+    if not isinstance(size, int):
+        return "-"
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def short_value(value: Any, limit: int = 24) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = value if isinstance(value, str) else _json_value(value)
+    return truncate(_clean(text), limit)
+
+
+def _json_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _clean(text: str) -> str:
+    """Escape control and format characters so names and paths cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def display_width(text: str) -> int:
+    import unicodedata
+
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def truncate(text: str, width: int) -> str:
+    if display_width(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def terminal_width() -> int | None:
+    """Columns to truncate tables to: the terminal's, or $COLUMNS; None when piped."""
+    import shutil
+
+    if "COLUMNS" not in os.environ and not _isatty(sys.stdout):
+        return None
+    return max(20, shutil.get_terminal_size().columns)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _write_all(out: Any, data: bytes) -> None:
+    """Write every byte: a buffered stdout may report a short write (a pipe closed mid-write)
+    instead of raising, and only the next write raises BrokenPipeError."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        view = view[written if written is not None else len(view) :]
+
+
+def _out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def _emit_json(doc: Any) -> None:
+    import json
+
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    text = json.dumps(doc, indent=2, ensure_ascii=encoding != "utf8")
+    sys.stdout.write(text + "\n")
+
+
+# ---------------------------------------------------------------------------
+# progress on stderr
+
+
+class _Progress:
+    """A status line on stderr: redrawn in place on a terminal, else a line every few seconds."""
+
+    def __init__(self, stream: TextIO, delay: float = 0.0) -> None:
+        self.stream = stream
+        self.tty = _isatty(stream)
+        self.delay = delay
+        self.started = time.monotonic()
+        self.last_shown: float | None = None
+        self.done = 0
+
+    def __call__(self, amount: int) -> None:
+        self.done += amount
+        now = time.monotonic()
+        if now - self.started < self.delay:
+            return
+        interval = PROGRESS_TTY_INTERVAL_S if self.tty else PROGRESS_LINE_INTERVAL_S
+        if self.last_shown is not None and now - self.last_shown < interval:
+            return
+        self._show(now)
+
+    def _show(self, now: float) -> None:
+        self.last_shown = now
+        text = self.text(now - self.started)
+        self.stream.write(f"\r{text}\x1b[K" if self.tty else f"{text}\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """Show the final state, if anything was shown, and end the line."""
+        if self.last_shown is None:
+            return
+        self._show(time.monotonic())
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def text(self, elapsed: float) -> str:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class ByteProgress(_Progress):
+    def __init__(self, label: str, total: int, stream: TextIO) -> None:
+        super().__init__(stream)
+        self.label = label
+        self.total = total
+
+    def text(self, elapsed: float) -> str:
+        rate = self.done / elapsed / 1024**2 if elapsed > 0 else 0.0
+        pct = 100 * self.done / self.total if self.total else 100.0
+        return (
+            f"{self.label}: {human_size(self.done)} / {human_size(self.total)} ({pct:.0f}%)  {rate:.1f} MiB/s"
+        )
+
+
+class CountProgress(_Progress):
+    def __init__(self, label: str, what: str, stream: TextIO, delay: float = 0.0) -> None:
+        super().__init__(stream, delay)
+        self.label = label
+        self.what = what
+
+    def text(self, elapsed: float) -> str:
+        return f"{self.label}: {self.done} {self.what} ({elapsed:.0f} s)"
