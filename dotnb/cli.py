@@ -574,34 +574,32 @@ def cmd_restore(args: argparse.Namespace) -> int:
     data, notebook = not args.notebook_only, not args.data_only
     with _open_store(args) as store:
         run_id = _resolve(store, args, args.run)
-        # The store plans and applies in one call; a dry run first lets the plan be
-        # shown (and the progress display chosen) before anything is written.
-        preview = restore(store, run_id, data=data, notebook=notebook, dry_run=True)
-        if not args.json:
-            summary = store.manifest(run_id)
-            for line in format_plan(preview["plan"], summary):
-                _out(line)
-            sys.stdout.flush()
-        if args.dry_run:
-            if args.json:
-                _emit_json(preview)
-            else:
-                _out("dry run: nothing was written")
-            return EXIT_OK
-        total = int(preview["plan"]["bytes_to_write"])
-        progress = ByteProgress("restoring", total, sys.stderr) if total > PROGRESS_MIN_BYTES else None
+        bars: list[ByteProgress] = []
+
+        def show_plan(plan: dict[str, Any]) -> ByteProgress | None:
+            if not args.json:
+                for line in format_plan(plan, store.manifest(run_id)):
+                    _out(line)
+                sys.stdout.flush()
+            total = int(plan["bytes_to_write"])
+            if args.dry_run or total <= PROGRESS_MIN_BYTES:
+                return None
+            bars.append(ByteProgress("restoring", total, sys.stderr))
+            return bars[-1]
+
         try:
-            result = restore(store, run_id, data=data, notebook=notebook, progress=progress)
+            result = restore(
+                store, run_id, data=data, notebook=notebook, dry_run=args.dry_run, on_plan=show_plan
+            )
         finally:
-            if progress is not None:
-                progress.finish()
+            for bar in bars:
+                bar.finish()
     if args.json:
         _emit_json(result)
         return EXIT_OK
-    if result["plan"]["items"] != preview["plan"]["items"]:
-        _warn("the workspace changed while planning; this plan was applied instead:")
-        for line in format_plan(result["plan"], None):
-            _out(line)
+    if args.dry_run:
+        _out("dry run: nothing was written")
+        return EXIT_OK
     if result["checkpoint"] is None:
         _out("nothing to restore: the files already match the run")
         return EXIT_OK

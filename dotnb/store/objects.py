@@ -41,6 +41,17 @@ class ObjectStore:
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
 
+    def reuse(self, digest: str) -> bool:
+        """True if the object exists; refreshes its mtime so gc's grace period
+        protects it until the run that is about to reference it commits."""
+        try:
+            os.utime(self.path_for(digest))
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return self.has(digest)
+
     def size(self, digest: str) -> int:
         try:
             return self.path_for(digest).stat().st_size
@@ -71,7 +82,7 @@ class ObjectStore:
     def put_bytes(self, data: bytes, sync: bool = True) -> tuple[str, int]:
         """Store ``data``; with ``sync=False`` the fsync is left to :meth:`flush`."""
         digest = hash_bytes(data)
-        if self.has(digest):
+        if self.reuse(digest):
             return digest, len(data)
         fd, tmp = self._tempfile()
         try:
@@ -99,12 +110,12 @@ class ObjectStore:
         its content even if the file changes underneath us.  ``known_hash`` (from
         the stat cache) lets an existing object skip the copy entirely.
         """
-        if known_hash is not None and self.has(known_hash):
+        if known_hash is not None and self.reuse(known_hash):
             return known_hash, os.stat(path).st_size
         if known_hash is None and progress is None:
             # A fast multi-threaded hash first: content already in the store is not copied.
             digest, size = hash_file(path)
-            if self.has(digest):
+            if self.reuse(digest):
                 return digest, size
         fd, tmp = self._tempfile()
         hasher = blake3.blake3()

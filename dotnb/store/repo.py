@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -95,10 +96,23 @@ class Store:
         check_format(fmt, "this store")
         self.objects = ObjectStore(self.dir / "objects", self.dir / "tmp")
         self.runs_dir = self.dir / "runs"
-        self.index = Index(self.dir / "index.sqlite")
+        self.index = self._open_index()
         self.reconcile()
 
     # -- opening -------------------------------------------------------------
+
+    def _open_index(self) -> Index:
+        path = self.dir / "index.sqlite"
+        try:
+            return Index(path)
+        except sqlite3.DatabaseError:
+            # The index is only a cache: set the damaged file aside and start a new
+            # one; reconcile() then re-indexes every run from its manifest.
+            aside = path.with_name(f"index.sqlite.damaged-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(str(path) + suffix, str(aside) + suffix)
+            return Index(path)
 
     @classmethod
     def init(cls, root: Path, **kwargs: Any) -> Store:
@@ -131,13 +145,17 @@ class Store:
     # -- files ---------------------------------------------------------------
 
     def snapshot_files(
-        self, rels: Iterable[str], progress: Callable[[int], None] | None = None
+        self,
+        rels: Iterable[str],
+        progress: Callable[[int], None] | None = None,
+        enforce_limit: bool = True,
     ) -> list[dict[str, Any]]:
         """Store the current content of root-relative files; returns ``{path, hash, size}`` each.
 
         Unchanged files are found in the stat cache and never re-hashed.  Files
         above ``max_file_size`` are recorded with ``"skipped"`` and no hash; files
-        that vanished are recorded with ``"missing": true``.
+        that vanished are recorded with ``"missing": true``.  Checkpoints pass
+        ``enforce_limit=False``: a file about to be overwritten is kept whatever its size.
         """
         entries: list[dict[str, Any]] = []
         fresh: list[tuple[str, StatKey, str]] = []
@@ -148,7 +166,7 @@ class Store:
             except (FileNotFoundError, NotADirectoryError):
                 entries.append({"path": rel, "hash": None, "size": None, "missing": True})
                 continue
-            if st.st_size > self.max_file_size:
+            if enforce_limit and st.st_size > self.max_file_size:
                 entries.append(
                     {
                         "path": rel,

@@ -147,7 +147,7 @@ def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[st
         return None
     present = [i.path for i in changing if i.current is not None and i.role == "data"]
     absent = [i.path for i in changing if i.current is None]
-    outputs = store.snapshot_files(present)
+    outputs = store.snapshot_files(present, enforce_limit=False)
     snapshot = None
     for item in changing:
         if item.role == "notebook" and item.current is not None:
@@ -237,9 +237,16 @@ def restore(
     notebook: bool = True,
     dry_run: bool = False,
     progress: Progress | None = None,
+    on_plan: Callable[[dict[str, Any]], Progress | None] | None = None,
 ) -> dict[str, Any]:
-    """The restore operation shared by the CLI and the REST API."""
+    """The restore operation shared by the CLI and the REST API.
+
+    ``on_plan`` sees the plan before anything is written (to show it) and may
+    return a progress callback for the bytes written.
+    """
     plan = make_plan(store, run_id, data=data, notebook=notebook)
+    if on_plan is not None:
+        progress = on_plan(plan.as_json()) or progress
     result: dict[str, Any] = {"plan": plan.as_json(), "dry_run": dry_run, "checkpoint": None, "written": []}
     if dry_run or not plan.changes:
         return result
