@@ -694,49 +694,28 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def _with_lineage_code(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest with each lineage cell's code read from its object."""
-    from dotnb.store.errors import ObjectCorrupt, ObjectMissing
+    from dotnb.store.views import with_lineage_code
 
-    doc = dict(manifest)
-    cells = []
-    for cell in manifest.get("lineage") or []:
-        entry = dict(cell)
-        try:
-            # Cell code is stored as UTF-8 with surrogatepass; "replace" keeps the output valid text.
-            entry["code"] = store.objects.read_bytes(cell["code_hash"]).decode("utf-8", "replace")
-        except ObjectMissing:
-            entry.update(code=None, code_missing=True)
-        except ObjectCorrupt:
-            entry.update(code=None, code_missing=True, code_corrupt=True)
-        cells.append(entry)
-    doc["lineage"] = cells
-    return doc
+    return with_lineage_code(store, manifest)
 
 
 def _distribution_count(store: Store, manifest: dict[str, Any]) -> int | None:
-    import json
+    from dotnb.store.views import distributions
 
-    digest = (manifest.get("environment") or {}).get("distributions")
-    if not digest:
-        return None
-    try:
-        dists = json.loads(store.objects.read_bytes(digest))
-    except Exception:
-        return None
-    return len(dists) if isinstance(dists, list) else None
+    dists = distributions(store, manifest)
+    return None if dists is None else len(dists)
 
 
 def _file_entry(root: Path, manifest: dict[str, Any], text: str, want_input: bool) -> dict[str, Any]:
     """The manifest entry ``cat`` prints for a PATH argument (outputs win unless ``want_input``)."""
     from dotnb.store.errors import DotnbError
+    from dotnb.store.views import file_entry
 
-    groups = ("inputs",) if want_input else ("outputs", "inputs")
     candidates = _path_candidates(root, text)
     for rel in candidates:
-        for key in groups:
-            for entry in manifest.get(key) or []:
-                if entry.get("path") == rel:
-                    return dict(entry)
+        entry = file_entry(manifest, rel, want_input)
+        if entry is not None:
+            return entry
     what = "an input" if want_input else "an input or output"
     shown = candidates[0] if candidates else text
     raise DotnbError(f"{shown!r} is not {what} of run {manifest['id']}")

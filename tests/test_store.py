@@ -86,11 +86,10 @@ def test_commit_numbers_runs_per_notebook_and_resolves_refs(store: Store) -> Non
 
 
 def test_ambiguous_prefix(store: Store) -> None:
-    now = int(time.time() * 1000)
-    r1 = store.commit_run(manifest(store, id=new_run_id(now_ms=now)))
-    r2 = store.commit_run(manifest(store, id=new_run_id(now_ms=now)))
-    assert r1["id"][:10] == r2["id"][:10]
-    common = r1["id"][:10]  # the shared millisecond timestamp
+    base = new_run_id()
+    r1 = store.commit_run(manifest(store, id=base[:20] + "000000"))
+    store.commit_run(manifest(store, id=base[:20] + "000001"))
+    common = r1["id"][:20]
     with pytest.raises(AmbiguousRun):
         store.resolve(common)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import difflib
-import json
 from typing import Any
 
 from dotnb.store.repo import Store
+from dotnb.store.views import distributions
 
 
 def _map_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
@@ -17,17 +17,6 @@ def _files(manifest: dict[str, Any], key: str) -> dict[str, Any]:
     return {e["path"]: e.get("hash") for e in manifest.get(key) or []}
 
 
-def _distributions(store: Store, manifest: dict[str, Any]) -> dict[str, str]:
-    digest = (manifest.get("environment") or {}).get("distributions")
-    if not digest or not store.objects.has(digest):
-        return {}
-    try:
-        dists = json.loads(store.objects.read_bytes(digest))
-    except Exception:
-        return {}
-    return {d["name"]: d["version"] for d in dists if isinstance(d, dict) and "name" in d}
-
-
 def environment_view(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
     """Flat view of an environment for comparison: summary fields plus ``pkg:NAME`` versions."""
     env = dict(manifest.get("environment") or {})
@@ -36,7 +25,7 @@ def environment_view(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
     flat: dict[str, Any] = {k: v for k, v in env.items() if not isinstance(v, (dict, list))}
     for k, v in git.items():
         flat[f"git.{k}"] = v
-    for name, version in _distributions(store, manifest).items():
+    for name, version in (distributions(store, manifest) or {}).items():
         flat[f"pkg:{name}"] = version
     return flat
 
