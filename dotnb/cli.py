@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
           dotnb log
           dotnb log --notebook train.ipynb --status error
           dotnb log --kind checkpoint --limit 5
+          dotnb log --metric 'acc>0.9' --search adam
           dotnb log --json | jq '.[0].metrics'
         """,
         nb_opt,
@@ -253,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("run", "checkpoint"), help="only runs of this kind")
     p.add_argument("--status", choices=("ok", "error", "interrupted"), help="only runs with this status")
     p.add_argument("--limit", metavar="N", type=_non_negative_int, help="show at most N runs (0: all)")
+    p.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        metavar="COND",
+        help="only runs whose summary metric meets COND, e.g. 'acc>0.9' (repeatable; all must hold)",
+    )
+    p.add_argument("--search", metavar="TEXT", help="only runs whose name, params or code contain TEXT")
 
     p = command(
         "show",
@@ -508,6 +517,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
+    from dotnb.store.query import parse_metric_condition
+
+    conditions = [parse_metric_condition(text) for text in args.metric]
     with _open_store(args) as store:
         notebook = _notebook_rel(store, args.notebook)
         limit: int | None = args.limit
@@ -520,6 +532,8 @@ def cmd_log(args: argparse.Namespace) -> int:
             notebook=notebook,
             kind=args.kind,
             status=args.status,
+            text=args.search,
+            metrics=conditions,
             limit=None if limit is None else limit + 1,
         )
     more = limit is not None and len(rows) > limit

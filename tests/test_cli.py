@@ -255,7 +255,7 @@ def run_count(root: Path) -> int:
 
 OPTIONS = {
     "init": ["DIR", "--json"],
-    "log": ["--notebook", "--kind", "--status", "--limit", "--json"],
+    "log": ["--notebook", "--kind", "--status", "--limit", "--metric", "--search", "--json"],
     "show": ["RUN", "--notebook", "--json"],
     "diff": ["RUN", "--notebook", "--json"],
     "restore": ["RUN", "--data-only", "--notebook-only", "--dry-run", "--yes", "--json", "--notebook"],
@@ -323,6 +323,15 @@ def test_log_json_newest_first_with_filters(
     ]
     assert dotnb_json(capsys, "--root", proj.root, "log", "--kind", "checkpoint") == []
     assert [r["id"] for r in dotnb_json(capsys, "--root", proj.root, "log", "--limit", "1")] == [proj.run3]
+    assert [r["id"] for r in dotnb_json(capsys, "--root", proj.root, "log", "--metric", "acc<0.85")] == [
+        proj.run1
+    ]
+    assert dotnb_json(capsys, "--root", proj.root, "log", "--metric", "acc>0.9") == []
+    assert [r["id"] for r in dotnb_json(capsys, "--root", proj.root, "log", "--search", "BASELINE")] == [
+        proj.run1
+    ]
+    code, _, err = dotnb(capsys, "--root", proj.root, "log", "--metric", "acc>>1")
+    assert code == 1 and "acc>>1" in err
     # --notebook relative to the working folder or to the root; the root from $DOTNB_ROOT.
     monkeypatch.chdir(proj.root / "data")
     monkeypatch.setenv("DOTNB_ROOT", str(proj.root))

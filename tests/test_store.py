@@ -282,3 +282,32 @@ def test_reused_object_is_protected_from_gc(store: Store, tmp_path: Path) -> Non
     # A run in flight stores the same bytes again: the object must look young.
     store.objects.put_bytes(b"shared content")
     assert gc(store)["removed"] == []
+
+
+def test_metric_filters_series_and_change_cursor(store: Store) -> None:
+    from dotnb.store.query import BadQuery, parse_metric_condition
+
+    runs = [
+        store.commit_run(manifest(store, "a.ipynb", metrics={"acc": acc, "loss": 1 - acc}))
+        for acc in (0.5, 0.95, 0.9)
+    ]
+    other = store.commit_run(manifest(store, "b.ipynb", metrics={"acc": 0.99, "note": "nan"}))
+    cond = parse_metric_condition("acc>0.9")
+    assert [r["id"] for r in store.list_runs(metrics=[cond])] == [other["id"], runs[1]["id"]]
+    both = [parse_metric_condition("acc >= 0.9"), parse_metric_condition("loss<0.09")]
+    assert [r["id"] for r in store.list_runs(notebook="a.ipynb", metrics=both)] == [runs[1]["id"]]
+    for bad in ["acc", "acc>high", ">3", "acc>inf"]:
+        with pytest.raises(BadQuery):
+            parse_metric_condition(bad)
+    series = store.metric_values("acc", notebook="a.ipynb")
+    assert [(s["number"], s["value"]) for s in series] == [(1, 0.5), (2, 0.95), (3, 0.9)]
+    assert store.metric_names("b.ipynb") == ["acc"]  # "nan" is not a number to chart
+    cursor = store.change_cursor()
+    assert store.changes(cursor) == ([], cursor)
+    doc = store.manifest(runs[0]["id"])
+    doc["name"] = "renamed"
+    store.update_manifest(doc)
+    changed, new_cursor = store.changes(cursor)
+    assert [c["name"] for c in changed] == ["renamed"] and new_cursor > cursor
+    assert store.manifest(runs[0]["id"])["name"] == "renamed"
+    assert store.list_runs(notebook="a.ipynb")[-1]["number"] == 1

@@ -31,10 +31,21 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at  TEXT NOT NULL,
     author      TEXT NOT NULL DEFAULT '',
     search      TEXT NOT NULL DEFAULT '',
-    summary     TEXT NOT NULL
+    summary     TEXT NOT NULL,
+    seq         INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs(notebook, id);
 CREATE INDEX IF NOT EXISTS runs_by_number ON runs(number, notebook);
+CREATE INDEX IF NOT EXISTS runs_by_seq ON runs(seq);
+CREATE TABLE IF NOT EXISTS metric_values (
+    run_id      TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    value       REAL NOT NULL,
+    notebook    TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS metrics_by_name ON metric_values(name, value);
+CREATE INDEX IF NOT EXISTS metrics_by_notebook ON metric_values(notebook, name, run_id);
 CREATE TABLE IF NOT EXISTS stat_cache (
     path        TEXT PRIMARY KEY,
     inode       INTEGER NOT NULL,
@@ -46,6 +57,10 @@ CREATE TABLE IF NOT EXISTS stat_cache (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Bump when the tables above change: an index of another version is dropped
+# and rebuilt from the manifests (it is only a cache).
+INDEX_SCHEMA = "1"
 
 # A stat entry is trusted only if the file's mtime is older than this when it
 # was recorded (git's "racily clean" rule): a write within the same timestamp
@@ -76,7 +91,16 @@ class Index:
             self.db.execute("PRAGMA journal_mode=DELETE")
         self.db.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
+            self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            version = self.get_meta("index_schema")
+            if version not in (None, INDEX_SCHEMA):
+                self.db.executescript("DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;")
+                self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
+            if version != INDEX_SCHEMA:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('index_schema', ?)", (INDEX_SCHEMA,)
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -124,9 +148,11 @@ class Index:
 
     @staticmethod
     def insert_run(tx: sqlite3.Connection, manifest_hash: str, summary: dict[str, Any], search: str) -> None:
+        # seq orders every change (new run or replaced manifest) for event cursors.
+        seq = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
         tx.execute(
             "INSERT OR REPLACE INTO runs(id, manifest, notebook, number, kind, name, status,"
-            " started_at, author, search, summary) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " started_at, author, search, summary, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 summary["id"],
                 manifest_hash,
@@ -139,7 +165,17 @@ class Index:
                 summary.get("user") or "",
                 search,
                 json.dumps(summary, sort_keys=True, ensure_ascii=False),
+                seq,
             ),
+        )
+        tx.execute("DELETE FROM metric_values WHERE run_id=?", (summary["id"],))
+        tx.executemany(
+            "INSERT INTO metric_values(run_id, name, value, notebook) VALUES (?,?,?,?)",
+            [
+                (summary["id"], name, float(value), summary.get("notebook") or "")
+                for name, value in (summary.get("metrics") or {}).items()
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            ],
         )
 
     def all_run_ids(self) -> set[str]:

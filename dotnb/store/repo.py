@@ -35,6 +35,7 @@ from dotnb.store.index import Index, StatKey
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import ObjectStore
 from dotnb.store.paths import confine
+from dotnb.store.query import MetricCondition
 
 STORE_DIR = ".dotnb"
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
@@ -290,6 +291,7 @@ class Store:
         """Drop and rebuild every run row from the manifests; returns the run count."""
         with self.index.write() as tx:
             tx.execute("DELETE FROM runs")
+            tx.execute("DELETE FROM metric_values")
             Index.set_meta(tx, "runs_mtime", "")
             count = 0
             for name in sorted(os.listdir(self.runs_dir)) if self.runs_dir.exists() else []:
@@ -314,8 +316,9 @@ class Store:
         author: str | None = None,
         limit: int | None = None,
         before: str | None = None,
+        metrics: Iterable[MetricCondition] = (),
     ) -> list[dict[str, Any]]:
-        """Run summaries, newest first."""
+        """Run summaries, newest first; ``before`` is an id cursor for paging."""
         where: list[str] = []
         args: list[Any] = []
         for column, value in (("notebook", notebook), ("kind", kind), ("status", status), ("author", author)):
@@ -328,6 +331,10 @@ class Store:
         if before:
             where.append("id < ?")
             args.append(before)
+        for condition in metrics:
+            sub, sub_args = condition.sql()
+            where.append(f"id IN ({sub})")
+            args.extend(sub_args)
         sql = "SELECT summary FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -336,6 +343,64 @@ class Store:
             sql += " LIMIT ?"
             args.append(int(limit))
         return [json.loads(r[0]) for r in self.index.query(sql, tuple(args))]
+
+    def changes(self, after_seq: int, limit: int = 200) -> tuple[list[dict[str, Any]], int]:
+        """Runs added or updated after the change cursor ``after_seq``; returns (runs, new cursor)."""
+        rows = self.index.query(
+            "SELECT summary, seq FROM runs WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+        )
+        cursor = int(rows[-1][1]) if rows else after_seq
+        return [json.loads(r[0]) for r in rows], cursor
+
+    def change_cursor(self) -> int:
+        rows = self.index.query("SELECT COALESCE(MAX(seq), 0) FROM runs")
+        return int(rows[0][0])
+
+    def metric_values(
+        self, name: str, notebook: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """One summary metric across runs, oldest first: [{id, number, notebook, started_at, value}]."""
+        sql = (
+            "SELECT r.id, r.number, r.notebook, r.started_at, r.name, r.status, m.value"
+            " FROM metric_values m JOIN runs r ON r.id = m.run_id WHERE m.name=?"
+        )
+        args: list[Any] = [name]
+        if notebook is not None:
+            sql += " AND m.notebook=?"
+            args.append(notebook)
+        sql += " ORDER BY r.id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        rows = self.index.query(sql, tuple(args))
+        keys = ("id", "number", "notebook", "started_at", "name", "status", "value")
+        return [dict(zip(keys, row, strict=True)) for row in reversed(rows)]
+
+    def metric_names(self, notebook: str | None = None) -> list[str]:
+        if notebook is None:
+            rows = self.index.query("SELECT DISTINCT name FROM metric_values ORDER BY name")
+        else:
+            rows = self.index.query(
+                "SELECT DISTINCT name FROM metric_values WHERE notebook=? ORDER BY name", (notebook,)
+            )
+        return [str(r[0]) for r in rows]
+
+    def update_manifest(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Replace an existing run's manifest (e.g. to attach the live notebook snapshot).
+
+        The new manifest object is written before the ref and the index row, as for
+        a new run; the old manifest object is left for gc.
+        """
+        run_id = manifest["id"]
+        self.read_ref(run_id)  # raises RunNotFound
+        with self.index.write() as tx:
+            data = canonical_json(manifest)
+            digest, _ = self.objects.put_bytes(data)
+            self._write_ref(run_id, digest, sync=True)
+            summary = run_summary(manifest)
+            Index.insert_run(tx, digest, summary, _search_text(manifest))
+            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+        return summary
 
     def resolve(self, ref: str, notebook: str | None = None) -> str:
         """A full run id from ``ref``: an id, a unique id prefix, ``#N`` or ``latest``."""
