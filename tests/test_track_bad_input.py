@@ -57,9 +57,9 @@ def test_interrupted_cell_is_recorded_as_interrupted(kernel: Kernel, project: Pa
     deadline = time.time() + 30
     while time.time() < deadline:
         msg = kernel.kc.get_iopub_msg(timeout=30)
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
-            if msg["content"]["execution_state"] == "idle":
-                break
+        mine = msg["parent_header"].get("msg_id") == msg_id
+        if mine and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
     kernel.kc.get_shell_msg(timeout=30)
     store = Store(project)
     runs = store.list_runs()

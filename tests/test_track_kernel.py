@@ -44,13 +44,13 @@ def test_tracked_cell_records_code_params_metrics_files_and_env(kernel: Kernel, 
     (project / "data" / "train.csv").write_text("x,y\n1,2\n3,4\n")
     kernel.ok("import pandas as pd\nhelper = 41")
     res = kernel.ok(
-        '%%track --metrics acc --name first\n'
+        "%%track --metrics acc --name first\n"
         'lr = 0.1\nlayers = [64, 32]\nname = "x"\n'
         'df = pd.read_csv("data/train.csv")\n'
-        'acc = 0.93\n'
+        "acc = 0.93\n"
         'import os; os.makedirs("out", exist_ok=True)\n'
         'df.to_parquet("out/features.parquet")\n'
-        'helper + 1\n'
+        "helper + 1\n"
     )
     # The cell behaves as without the magic: its last expression is displayed.
     assert res.results and res.results[0]["text/plain"] == "42"
@@ -137,10 +137,11 @@ open(".hidden/secret.txt").read(); open("ignored/x.txt").read(); open("skip.log"
 
 
 def test_detects_python_native_and_subprocess_io(kernel: Kernel, project: Path) -> None:
+    import sqlite3
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import sqlite3
 
     (project / "plain.txt").write_text("plain")
     np.save(project / "arr.npy", np.arange(4))
@@ -198,9 +199,7 @@ def test_declared_inputs_outputs_and_globs(kernel: Kernel, project: Path) -> Non
     for i in range(3):
         (project / "shards" / f"s{i}.bin").write_bytes(bytes([i]) * 10)
     (project / "model.bin").write_bytes(b"model")
-    res = kernel.ok(
-        "%%track --input 'shards/*.bin'\nimport dotnb\ndotnb.output('model.bin')\n"
-    )
+    res = kernel.ok("%%track --input 'shards/*.bin'\nimport dotnb\ndotnb.output('model.bin')\n")
     m = manifest_of(project, res.run["id"])  # type: ignore[index]
     ins, outs = files(m["inputs"]), files(m["outputs"])
     assert sorted(ins) == ["shards/s0.bin", "shards/s1.bin", "shards/s2.bin"]
