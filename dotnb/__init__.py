@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """jupyter_server finds the REST API here (enabled by the shipped config file)."""
+    return [{"module": "dotnb.server"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """Called by ``%load_ext dotnb``."""
     from dotnb.capture.magic import load_ipython_extension as load

@@ -112,6 +112,7 @@ class Session:
         self._warned: set[str] = set()
         self._flusher: threading.Thread | None = None
         self.override = ParamOverride()
+        self.kernel_id = _kernel_id()
         self._backfill_lineage()
 
     # -- lineage ---------------------------------------------------------------
@@ -228,6 +229,17 @@ class Session:
         self.root = self.store.root
         self._make_tracker()
 
+    def _follow_server_notebook(self) -> None:
+        """Under jupyter_server, the server's session map has the notebook's current
+        path (it follows renames); JPY_SESSION_NAME only has the path at kernel start."""
+        if self.kernel_id is None or self.store is None or self.root is None:
+            return
+        from dotnb.store.kernels import read_kernel_notebook
+
+        rel = read_kernel_notebook(self.store.dir, self.kernel_id)
+        if rel is not None:
+            self.notebook_abs = self.root / rel
+
     def _make_tracker(self) -> None:
         from dotnb.capture.environment import EnvironmentCache
         from dotnb.capture.files import FileTracker, PreWrite
@@ -295,6 +307,7 @@ class Session:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
             error = {"type": type(exc).__name__, "message": _short(str(exc))}
 
+        self._follow_server_notebook()
         notebook_rel = _rel(self.root, self.notebook_abs) if self.notebook_abs else None
         manifest: dict[str, Any] = {
             "kind": "run",
@@ -527,6 +540,19 @@ def _as_number(value: Any) -> float | int | str | None:
     except (TypeError, ValueError):
         return None
     return json_safe_number(number)
+
+
+def _kernel_id() -> str | None:
+    """The id jupyter_server knows this kernel by (from its connection file name)."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).name
+    except Exception:
+        return None
+    if name.startswith("kernel-") and name.endswith(".json"):
+        return name[len("kernel-") : -len(".json")]
+    return None
 
 
 def _is_dotnb_control(raw: str) -> bool:

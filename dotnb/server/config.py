@@ -1,0 +1,44 @@
+"""Settings of the server extension, as traitlets (``c.Dotnb.… = …``)."""
+
+from __future__ import annotations
+
+from traitlets import Int, List, Unicode
+from traitlets.config import Configurable
+
+
+class Dotnb(Configurable):
+    """dotnb's settings, in ``jupyter_server_config.py`` as ``c.Dotnb.<name> = …``.
+
+    Kernels started by the server inherit the ones that matter to them
+    (``root``, ``max_file_size``, ``ignore``) through environment variables.
+    """
+
+    root = Unicode(
+        "",
+        config=True,
+        help="Project root whose .dotnb/ store the API serves and kernels record into "
+        "(default: the server's root_dir).",
+    )
+    max_file_size = Int(
+        20 * 1024**3,
+        config=True,
+        help="Inputs and outputs larger than this many bytes are recorded with their size "
+        "but not stored (kernel side; DOTNB_MAX_FILE_SIZE).",
+    )
+    max_preview_bytes = Int(
+        64 * 1024**2,
+        config=True,
+        help="Largest stored file GET runs/{run}/files returns, in bytes.",
+    )
+    ignore = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Extra gitignore-style patterns never recorded as inputs or outputs, "
+        "added to .dotnbignore (kernel side; DOTNB_IGNORE).",
+    )
+    events_timeout = Int(
+        25,
+        config=True,
+        help="Seconds GET events waits for a new run before answering with none.",
+    )

@@ -1,0 +1,68 @@
+"""Loading the extension: open the store at the server's root, route the handlers,
+keep the kernel → notebook map current, and pass settings on to kernels."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.utils import url_path_join
+
+from dotnb.server.config import Dotnb
+from dotnb.server.handlers import ROUTES
+from dotnb.store.kernels import write_kernel_notebook
+from dotnb.store.repo import Store
+
+
+def load(serverapp: Any) -> None:
+    config = Dotnb(parent=serverapp)
+    root = Path(config.root or serverapp.root_dir).expanduser().resolve()
+    store = Store.init(root)
+    # Kernels inherit the server's environment: they record into this store even
+    # when a nested folder holds another .dotnb/, and share the size limit.
+    os.environ["DOTNB_ROOT"] = str(root)
+    os.environ["DOTNB_MAX_FILE_SIZE"] = str(config.max_file_size)
+    if config.ignore:
+        os.environ["DOTNB_IGNORE"] = "\n".join(config.ignore)
+    web_app = serverapp.web_app
+    web_app.settings["dotnb_store"] = store
+    web_app.settings["dotnb_config"] = config
+    base = url_path_join(web_app.settings["base_url"], "dotnb", "api")
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in ROUTES])
+    _follow_sessions(serverapp, store, root)
+    serverapp.log.info("dotnb: serving runs of %s at %s", root, base)
+
+
+def _follow_sessions(serverapp: Any, store: Store, root: Path) -> None:
+    """Write ``.dotnb/kernels/<id>`` whenever a session is created or renamed."""
+    sm = serverapp.session_manager
+    create, update = sm.create_session, sm.update_session
+    server_root = Path(serverapp.root_dir).expanduser().resolve()
+
+    def record(model: dict[str, Any] | None) -> None:
+        try:
+            kernel = (model or {}).get("kernel") or {}
+            path = (model or {}).get("path")
+            if not kernel.get("id") or not path or not str(path).endswith(".ipynb"):
+                return
+            absolute = (server_root / str(path).lstrip("/")).resolve()
+            rel = os.path.relpath(absolute, root).replace(os.sep, "/")
+            if rel.startswith("../"):
+                return
+            write_kernel_notebook(store.dir, kernel["id"], rel)
+        except Exception as exc:  # never break the sessions API
+            serverapp.log.warning("dotnb: could not record the notebook of a session: %s", exc)
+
+    async def create_session(*args: Any, **kwargs: Any) -> Any:
+        model = await create(*args, **kwargs)
+        record(model)
+        return model
+
+    async def update_session(session_id: str, **kwargs: Any) -> Any:
+        result = await update(session_id, **kwargs)
+        record(await sm.get_session(session_id=session_id))
+        return result
+
+    sm.create_session = create_session
+    sm.update_session = update_session

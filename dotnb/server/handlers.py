@@ -1,0 +1,367 @@
+"""REST handlers: thin translations of HTTP to store operations.
+
+Every verb is ``@web.authenticated``; POSTs also pass jupyter_server's XSRF check
+(APIHandler) when the request is cookie-authenticated.  Errors are JSON
+``{"message": …}`` without tracebacks; the project root's absolute path is never
+echoed back.  Every path from a request goes through the store's confinement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import mimetypes
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from dotnb import __version__
+from dotnb.store.errors import (
+    AmbiguousRun,
+    DotnbError,
+    NotebookInvalid,
+    ObjectCorrupt,
+    ObjectMissing,
+    PathOutsideRoot,
+    RunNotFound,
+    StoreFormatError,
+)
+from dotnb.store.manifest import FORMAT_VERSION
+from dotnb.store.paths import check_relpath
+from dotnb.store.query import BadQuery, parse_metric_condition
+from dotnb.store.repo import Store
+from dotnb.store.snapshots import SnapshotRefused
+
+API_VERSION = 1
+MAX_PAGE = 500
+
+# One place maps store errors to HTTP status codes.
+_STATUS: list[tuple[type[Exception], int]] = [
+    (RunNotFound, 404),
+    (AmbiguousRun, 409),
+    (SnapshotRefused, 409),
+    (PathOutsideRoot, 400),
+    (BadQuery, 400),
+    (NotebookInvalid, 400),
+    (ObjectMissing, 410),
+    (ObjectCorrupt, 500),
+    (StoreFormatError, 500),
+    (DotnbError, 400),
+]
+
+# Stored files are user data served on the Jupyter origin: only types a browser
+# cannot execute are served as themselves; everything else is an opaque download.
+_SAFE_TYPES = {
+    "text/plain",
+    "text/csv",
+    "text/tab-separated-values",
+    "text/markdown",
+    "application/json",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+}
+
+Handler = Callable[..., Awaitable[None]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def json_errors(method: Handler) -> Handler:
+    """Turn store errors and bad requests into JSON error responses."""
+
+    @functools.wraps(method)
+    async def wrapper(self: DotnbHandler, *args: Any, **kwargs: Any) -> None:
+        try:
+            await method(self, *args, **kwargs)
+        except ApiError as exc:
+            self.fail(exc.status, str(exc))
+        except DotnbError as exc:
+            status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+            self.fail(status, str(exc))
+        except web.HTTPError:
+            raise
+        except Exception:
+            self.log.exception("dotnb: unexpected error in %s %s", self.request.method, self.request.path)
+            self.fail(500, "internal error in the dotnb server extension (see the server log)")
+
+    return wrapper
+
+
+class DotnbHandler(APIHandler):
+    @property
+    def store(self) -> Store:
+        store: Store = self.settings["dotnb_store"]
+        return store
+
+    @property
+    def dotnb_config(self) -> Any:
+        return self.settings["dotnb_config"]
+
+    def fail(self, status: int, message: str) -> None:
+        root = str(self.store.root)
+        message = message.replace(root + "/", "").replace(root, ".")
+        self.clear()
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message}))
+
+    def reply(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+    def notebook_arg(self) -> str | None:
+        value = self.get_query_argument("notebook", None)
+        if value in (None, ""):
+            return None
+        return check_relpath(value)
+
+    def int_arg(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an integer") from None
+        if not low <= value <= high:
+            raise ApiError(400, f"{name} must be between {low} and {high}")
+        return value
+
+    def json_body(self) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return body
+
+    def resolve(self, ref: str) -> str:
+        return self.store.resolve(ref, notebook=self.notebook_arg())
+
+
+class VersionHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        self.reply({"dotnb": __version__, "api": API_VERSION, "store_format": FORMAT_VERSION})
+
+
+class RunsHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        limit = self.int_arg("limit", 50, 1, MAX_PAGE)
+        kind = self.get_query_argument("kind", None)
+        status = self.get_query_argument("status", None)
+        if kind not in (None, "run", "checkpoint"):
+            raise ApiError(400, "kind must be 'run' or 'checkpoint'")
+        if status not in (None, "ok", "error", "interrupted"):
+            raise ApiError(400, "status must be 'ok', 'error' or 'interrupted'")
+        conditions = [parse_metric_condition(c) for c in self.get_query_arguments("metric")]
+        runs = self.store.list_runs(
+            notebook=self.notebook_arg(),
+            kind=kind,
+            status=status,
+            text=self.get_query_argument("q", None) or None,
+            author=self.get_query_argument("author", None) or None,
+            before=self.get_query_argument("before", None) or None,
+            metrics=conditions,
+            limit=limit + 1,
+        )
+        more = len(runs) > limit
+        runs = runs[:limit]
+        self.reply({"runs": runs, "next": runs[-1]["id"] if more else None})
+
+
+class RunHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def get(self, ref: str) -> None:
+        from dotnb.store.views import with_lineage_code
+
+        run_id = self.resolve(ref)
+        self.reply(with_lineage_code(self.store, self.store.manifest(run_id)))
+
+
+class DiffHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def get(self, first: str, second: str) -> None:
+        from dotnb.store.diff import diff_runs
+
+        self.reply(diff_runs(self.store, self.resolve(first), self.resolve(second)))
+
+
+class MetricsHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        name = self.get_query_argument("name", None)
+        run_ref = self.get_query_argument("run", None)
+        notebook = self.notebook_arg()
+        if run_ref:
+            if not name:
+                raise ApiError(400, "name is required with run")
+            run_id = self.store.resolve(run_ref, notebook=notebook)
+            series = (self.store.manifest(run_id).get("metric_series") or {}).get(name)
+            if series is None:
+                raise ApiError(404, f"run {run_id} has no series for metric {name!r}")
+            self.reply({"run": run_id, "name": name, "series": series})
+            return
+        if not name:
+            self.reply({"notebook": notebook, "names": self.store.metric_names(notebook)})
+            return
+        limit = self.int_arg("limit", 1000, 1, 10000)
+        values = self.store.metric_values(name, notebook=notebook, limit=limit)
+        self.reply({"notebook": notebook, "name": name, "values": values})
+
+
+class FileHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def get(self, ref: str) -> None:
+        from dotnb.store.views import file_entry
+
+        run_id = self.resolve(ref)
+        path = self.get_query_argument("path", None)
+        if not path:
+            raise ApiError(400, "path is required")
+        rel = check_relpath(path)
+        role = self.get_query_argument("role", "output")
+        if role not in ("input", "output"):
+            raise ApiError(400, "role must be 'input' or 'output'")
+        entry = file_entry(self.store.manifest(run_id), rel, want_input=role == "input")
+        if entry is None:
+            raise ApiError(404, f"{rel!r} is not an input or output of run {run_id}")
+        digest = entry.get("hash")
+        if not digest:
+            reason = entry.get("skipped") or ("missing when recorded" if entry.get("missing") else "")
+            raise ApiError(404, f"{rel!r} has no stored content in run {run_id}: {reason or 'not stored'}")
+        size = self.store.objects.size(digest)
+        if size > self.dotnb_config.max_preview_bytes:
+            raise ApiError(
+                413,
+                f"{rel!r} is {size} bytes, more than the {self.dotnb_config.max_preview_bytes}-byte "
+                "limit (c.Dotnb.max_preview_bytes); use `dotnb cat`",
+            )
+        data = self.store.objects.read_bytes(digest)  # verifies the hash
+        guessed = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+        content_type = guessed if guessed in _SAFE_TYPES else "application/octet-stream"
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        if content_type == "application/octet-stream" or self.get_query_argument("download", None):
+            self.set_header("Content-Disposition", "attachment")
+        self.set_header("X-Dotnb-Hash", digest)
+        self.finish(data, set_content_type=content_type)
+
+
+class NotebookSnapshotHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def post(self, ref: str) -> None:
+        import nbformat
+
+        from dotnb.store.snapshots import attach_notebook_snapshot
+
+        run_id = self.resolve(ref)
+        body = self.json_body()
+        model = body.get("notebook", body.get("content"))
+        if not isinstance(model, dict):
+            raise ApiError(400, 'body must be {"notebook": <notebook JSON object>}')
+        try:
+            nb = nbformat.from_dict(model)
+            nbformat.validate(nb)
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise NotebookInvalid(f"not a valid notebook: {message}") from None
+        data = nbformat.writes(nb).encode("utf-8")
+        self.reply(attach_notebook_snapshot(self.store, run_id, data, "frontend"), status=201)
+
+
+class RestoreHandler(DotnbHandler):
+    @web.authenticated
+    @json_errors
+    async def post(self, ref: str) -> None:
+        from dotnb.store.restore import restore
+
+        run_id = self.resolve(ref)
+        body = self.json_body()
+        flags = {}
+        for key, default in (("data", True), ("notebook", True), ("dry_run", False)):
+            value = body.get(key, default)
+            if not isinstance(value, bool):
+                raise ApiError(400, f"{key} must be true or false")
+            flags[key] = value
+        if not flags["data"] and not flags["notebook"]:
+            raise ApiError(400, "nothing to restore: data and notebook are both false")
+        # Restoring gigabytes must not stall the server's event loop.
+        result = await asyncio.to_thread(
+            restore,
+            self.store,
+            run_id,
+            data=flags["data"],
+            notebook=flags["notebook"],
+            dry_run=flags["dry_run"],
+        )
+        self.reply(result)
+
+
+class EventsHandler(DotnbHandler):
+    """Long-poll for new and updated runs.
+
+    ``GET events`` answers at once with the current cursor; ``GET
+    events?after=N`` answers as soon as runs changed after cursor N, or with no
+    runs after ``timeout`` seconds.  Chosen over websockets and server-sent
+    events because it is plain authenticated JSON over HTTP (same auth, XSRF
+    and proxy behaviour as every other route, works through JupyterHub and
+    Binder), and a cursor cannot miss a run across reconnects.
+    """
+
+    POLL_S = 0.25
+    _gone = False
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        after_raw = self.get_query_argument("after", None)
+        if after_raw is None:
+            self.reply({"cursor": self.store.change_cursor(), "runs": []})
+            return
+        after = self.int_arg("after", 0, 0, 2**62)
+        timeout = self.int_arg("timeout", self.dotnb_config.events_timeout, 0, 120)
+        deadline = time.monotonic() + timeout
+        while True:
+            runs, cursor = self.store.changes(after)
+            if runs or time.monotonic() >= deadline or self._gone:
+                self.reply({"cursor": cursor, "runs": runs})
+                return
+            await asyncio.sleep(self.POLL_S)
+
+
+_RUN = r"(?P<ref>[^/]+)"
+ROUTES: list[tuple[str, type[DotnbHandler]]] = [
+    ("version", VersionHandler),
+    ("runs", RunsHandler),
+    (rf"runs/{_RUN}", RunHandler),
+    (r"runs/(?P<first>[^/]+)/diff/(?P<second>[^/]+)", DiffHandler),
+    (rf"runs/{_RUN}/files", FileHandler),
+    (rf"runs/{_RUN}/notebook", NotebookSnapshotHandler),
+    (rf"runs/{_RUN}/restore", RestoreHandler),
+    ("metrics", MetricsHandler),
+    ("events", EventsHandler),
+]

@@ -1,0 +1,131 @@
+"""The REST API against a real jupyter_server, with runs recorded by real kernels."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from dotnb.store import Store
+from dotnb.store.manifest import iso_time
+
+
+def _manifest(notebook: str, **fields: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "kind": "run",
+        "name": None,
+        "notebook": notebook,
+        "code": "x = 1\n",
+        "lineage": [],
+        "params": {},
+        "metrics": {},
+        "metric_series": {},
+        "inputs": [],
+        "outputs": [],
+        "status": "ok",
+        "error": None,
+        "started_at": iso_time(time.time()),
+        "duration_s": 0.01,
+        "environment": {"user": "tester", "host": "box"},
+    }
+    doc.update(fields)
+    return doc
+
+
+async def test_version_and_runs_listing(api: Any, jp_root_dir: Path) -> None:
+    version = await api("version")
+    assert version["api"] == 1 and version["store_format"] == 1
+    store = Store(jp_root_dir)
+    ids = [store.commit_run(_manifest("nb.ipynb", metrics={"acc": a}))["id"] for a in (0.5, 0.9, 0.95)]
+    store.commit_run(_manifest("other.ipynb"))
+    page = await api("runs", params={"notebook": "nb.ipynb", "limit": "2"})
+    assert [r["id"] for r in page["runs"]] == [ids[2], ids[1]] and page["next"] == ids[1]
+    rest = await api("runs", params={"notebook": "nb.ipynb", "before": page["next"]})
+    assert [r["id"] for r in rest["runs"]] == [ids[0]] and rest["next"] is None
+    good = await api("runs", params={"metric": "acc>0.9"})
+    assert [r["id"] for r in good["runs"]] == [ids[2]]
+    one = await api("runs", "#1", params={"notebook": "nb.ipynb"})
+    assert one["id"] == ids[0]
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", "#1")
+    assert err.value.code == 409 and "several notebooks" in json.loads(err.value.response.body)["message"]
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", "nope")
+    assert err.value.code == 404
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", params={"metric": "acc>>1"})
+    assert err.value.code == 400
+
+
+async def test_diff_metrics_files_snapshot_and_restore(api: Any, jp_root_dir: Path) -> None:
+    store = Store(jp_root_dir)
+    data = jp_root_dir / "data.csv"
+    nb_path = jp_root_dir / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), str(nb_path))
+    data.write_text("a\n1\n")
+    first = store.commit_run(
+        _manifest(
+            "nb.ipynb",
+            outputs=store.snapshot_files(["data.csv"]),
+            metrics={"loss": 0.5},
+            metric_series={"loss": [{"step": 1, "value": 0.7}, {"step": 2, "value": 0.5}]},
+            params={"lr": 0.1},
+        )
+    )
+    data.write_text("a\n2\n")
+    second = store.commit_run(
+        _manifest(
+            "nb.ipynb", outputs=store.snapshot_files(["data.csv"]), metrics={"loss": 0.4}, params={"lr": 0.2}
+        )
+    )
+    diff = await api("runs", first["id"], "diff", second["id"])
+    assert diff["params"] == {"lr": [0.1, 0.2]} and "data.csv" in diff["outputs"]
+    values = await api("metrics", params={"notebook": "nb.ipynb", "name": "loss"})
+    assert [v["value"] for v in values["values"]] == [0.5, 0.4]
+    series = await api("metrics", params={"run": first["id"], "name": "loss"})
+    assert [p["step"] for p in series["series"]] == [1, 2]
+    # The live notebook model (unsaved edits included) replaces the disk snapshot, once.
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('unsaved edit')")]
+    attached = await api("runs", first["id"], "notebook", method="POST", body={"notebook": nb})
+    assert attached["notebook_source"] == "frontend"
+    assert store.manifest(first["id"])["notebook_source"] == "frontend"
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", first["id"], "notebook", method="POST", body={"notebook": nb})
+    assert err.value.code == 409
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", second["id"], "notebook", method="POST", body={"notebook": {"cells": 3}})
+    assert err.value.code == 400
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", second["id"], "notebook", method="POST", body="{not json")
+    assert err.value.code == 400
+    plan = await api("runs", first["id"], "restore", method="POST", body={"dry_run": True})
+    assert plan["checkpoint"] is None and data.read_text() == "a\n2\n"
+    done = await api("runs", first["id"], "restore", method="POST", body={})
+    assert data.read_text() == "a\n1\n" and done["checkpoint"]
+    restored_nb = nbformat.read(str(nb_path), as_version=4)
+    assert restored_nb.cells[0].source == "print('unsaved edit')"
+    await api("runs", done["checkpoint"], "restore", method="POST", body={})
+    assert data.read_text() == "a\n2\n"
+
+
+async def test_files_endpoint_serves_inert_content(jp_fetch: Any, jp_root_dir: Path) -> None:
+    store = Store(jp_root_dir)
+    (jp_root_dir / "page.html").write_text("<script>alert(1)</script>")
+    (jp_root_dir / "t.csv").write_text("a,b\n")
+    run = store.commit_run(_manifest("nb.ipynb", outputs=store.snapshot_files(["page.html", "t.csv"])))
+    html = await jp_fetch("dotnb", "api", "runs", run["id"], "files", params={"path": "page.html"})
+    assert html.body == b"<script>alert(1)</script>"
+    assert html.headers["Content-Type"] == "application/octet-stream"
+    assert html.headers["X-Content-Type-Options"] == "nosniff"
+    csv = await jp_fetch("dotnb", "api", "runs", run["id"], "files", params={"path": "t.csv"})
+    assert csv.headers["Content-Type"].startswith("text/csv") and csv.body == b"a,b\n"
+    for bad in ["../etc/passwd", "/etc/passwd", "a\x00b", "missing.csv"]:
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch("dotnb", "api", "runs", run["id"], "files", params={"path": bad})
+        assert 400 <= err.value.code < 500
