@@ -714,3 +714,10 @@ def test_open_cost_idle_and_tracked(tracker: FileTracker, root: Path) -> None:
     act = tracker.end()
     print(f"\nopen()+close(): between cells {idle * 1e6:.1f} us, in a cell {tracked * 1e6:.1f} us")
     assert act.inputs == {"h.txt": None}
+
+
+def test_patterns_from_the_environment_are_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOTNB_IGNORE", "*.tmp\nscratch/\n")
+    rules = IgnoreRules(tmp_path)
+    assert rules.is_ignored("a.tmp") and rules.is_ignored("scratch/x.csv")
+    assert not rules.is_ignored("data.csv")

@@ -1,0 +1,109 @@
+"""Which paths under the project root file capture never records.
+
+Always ignored: anything with a hidden component (``.dotnb/``, ``.git/``,
+``.ipynb_checkpoints/``, ``.venv/``, ``~``-style caches …) and ``__pycache__/``.
+On top of that, ``.dotnbignore`` at the root (gitignore syntax), patterns in the
+``DOTNB_IGNORE`` environment variable (one per line; the server passes
+``c.Dotnb.ignore`` this way) and exact paths added by the caller (the notebook
+file itself, which the server autosaves).
+
+Paths are POSIX strings relative to the root, as the tracker produces them; no
+check touches the paths themselves, only the ignore file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pathspec
+
+IGNORE_FILE = ".dotnbignore"
+
+# Names ignored at any depth besides hidden ones.  Hidden names (".git",
+# ".dotnb", ".ipynb_checkpoints") are covered by the leading-dot rule.
+_ALWAYS_IGNORED_NAMES = frozenset({"__pycache__"})
+
+
+class IgnoreRules:
+    """Decides whether a root-relative POSIX path is out of capture's scope.
+
+    ``.dotnbignore`` is re-read only when its (mtime, size, inode) changes, so
+    each check costs one ``stat`` of that file plus a pattern match.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._ignore_file = os.path.join(os.fspath(self.root), IGNORE_FILE)
+        self._extra: set[str] = set()
+        self._spec: pathspec.GitIgnoreSpec | None = None
+        # Identity of the ignore file the current spec was built from; None = no file.
+        self._spec_key: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
+        self._env_spec = _spec_from_lines(os.environ.get("DOTNB_IGNORE", "").splitlines())
+
+    def add_ignored_path(self, rel: str) -> None:
+        """Ignore exactly this root-relative path (not a pattern)."""
+        self._extra.add(_normalise(rel))
+
+    def is_ignored(self, rel: str) -> bool:
+        rel = _normalise(rel)
+        if not rel:
+            return True  # the root itself is not a file
+        for part in rel.split("/"):
+            if part.startswith(".") or part in _ALWAYS_IGNORED_NAMES:
+                return True
+        if rel in self._extra:
+            return True
+        if self._env_spec is not None and self._env_spec.match_file(rel):
+            return True
+        spec = self._current_spec()
+        return spec is not None and spec.match_file(rel)
+
+    def _current_spec(self) -> pathspec.GitIgnoreSpec | None:
+        try:
+            st = os.stat(self._ignore_file)
+            key: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            key = None
+        if key == self._spec_key:
+            return self._spec
+        with self._lock:
+            if key != self._spec_key:
+                self._spec = _load_spec(self._ignore_file) if key is not None else None
+                self._spec_key = key
+            return self._spec
+
+
+def _normalise(rel: str) -> str:
+    # Tolerate "./x" and "x/" from callers; the tracker itself passes clean paths.
+    rel = rel.replace(os.sep, "/") if os.sep != "/" else rel
+    while rel.startswith("./"):
+        rel = rel[2:]
+    return rel.rstrip("/")
+
+
+def _load_spec(path: str) -> pathspec.GitIgnoreSpec | None:
+    # pathspec is imported only when there are patterns: it costs ~25 ms at import.
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    return _spec_from_lines(lines)
+
+
+def _spec_from_lines(lines: list[str]) -> pathspec.GitIgnoreSpec | None:
+    if not any(line.strip() for line in lines):
+        return None
+    import pathspec
+
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except Exception:
+        # A malformed pattern must not break capture; an unreadable ignore file
+        # behaves like an absent one.
+        return None
