@@ -430,7 +430,13 @@ class Session:
         if self._flusher is not None and self._flusher.is_alive():
             return
         store = self.store
-        self._flusher = threading.Thread(target=store.flush, name="dotnb-flush", daemon=True)
+
+        def flush_all() -> None:
+            # Loop: runs recorded while this thread was syncing are synced too.
+            while store.has_pending_sync():
+                store.flush()
+
+        self._flusher = threading.Thread(target=flush_all, name="dotnb-flush", daemon=True)
         self._flusher.start()
 
     # -- output ----------------------------------------------------------------

@@ -142,8 +142,17 @@ class ObjectStore:
             raise
         return digest, total
 
+    def defer_sync(self, path: Path) -> None:
+        """fsync ``path`` (a file written next to the objects, e.g. a run ref) at the next flush."""
+        with self._pending_lock:
+            self._pending.append(str(path))
+
+    def has_pending(self) -> bool:
+        with self._pending_lock:
+            return bool(self._pending)
+
     def flush(self) -> None:
-        """fsync objects written with ``sync=False`` (and their folders)."""
+        """fsync objects written with ``sync=False`` (and their folders), in write order."""
         with self._pending_lock:
             pending, self._pending = self._pending, []
         dirs = set()

@@ -226,11 +226,18 @@ class Store:
         return summary
 
     def flush(self) -> None:
+        """fsync everything written with ``sync=False`` so far (objects, then refs)."""
         self.objects.flush()
+
+    def has_pending_sync(self) -> bool:
+        return self.objects.has_pending()
 
     def _write_ref(self, run_id: str, digest: str, sync: bool) -> None:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.runs_dir / run_id, digest.encode() + b"\n", sync=sync, tmp_dir=self.dir / "tmp")
+        ref = self.runs_dir / run_id
+        _atomic_write(ref, digest.encode() + b"\n", sync=sync, tmp_dir=self.dir / "tmp")
+        if not sync:
+            self.objects.defer_sync(ref)
 
     def _runs_mtime(self) -> int:
         try:
