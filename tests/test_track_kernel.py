@@ -264,3 +264,20 @@ def test_restore_via_cli_after_kernel_runs(kernel: Kernel, project: Path) -> Non
     undo = restore(store, result["checkpoint"])
     assert (project / "model.txt").read_text() == "v2 longer"
     assert undo["checkpoint"] and second.run is not None
+
+
+def test_input_links_to_the_run_that_produced_it(project: Path) -> None:
+    make_notebook(project / "prepare.ipynb")
+    make_notebook(project / "train.ipynb")
+    producer = Kernel(project, project / "prepare.ipynb")
+    consumer = Kernel(project, project / "train.ipynb")
+    try:
+        producer.ok("%load_ext dotnb")
+        made = producer.ok("%%track\nopen('features.csv', 'w').write('f\\n1\\n')\n")
+        consumer.ok("%load_ext dotnb")
+        used = consumer.ok("%%track\nrows = open('features.csv').read()\n")
+    finally:
+        producer.shutdown()
+        consumer.shutdown()
+    m = manifest_of(project, used.run["id"])  # type: ignore[index]
+    assert m["inputs"][0]["produced_by"] == made.run["id"]  # type: ignore[index]

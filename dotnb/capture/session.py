@@ -289,6 +289,12 @@ class Session:
             inputs[rel] = {"path": rel, "hash": None, "size": None, "missing": True}
         for rel in declared_in:
             inputs[rel]["declared"] = True
+        # Lineage across notebooks: the run that last wrote these exact bytes.
+        for entry in inputs.values():
+            if entry.get("hash"):
+                producer = store.producer_of(entry["hash"])
+                if producer is not None:
+                    entry["produced_by"] = producer
         out_paths = list(dict.fromkeys([*activity.outputs, *declared_out]))
         outputs = store.snapshot_files(out_paths)
         for entry in outputs:

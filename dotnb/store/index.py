@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS metric_values (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS metrics_by_name ON metric_values(name, value);
 CREATE INDEX IF NOT EXISTS metrics_by_notebook ON metric_values(notebook, name, run_id);
+CREATE TABLE IF NOT EXISTS outputs (
+    hash        TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    PRIMARY KEY (hash, run_id, path)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS stat_cache (
     path        TEXT PRIMARY KEY,
     inode       INTEGER NOT NULL,
@@ -60,7 +66,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 # Bump when the tables above change: an index of another version is dropped
 # and rebuilt from the manifests (it is only a cache).
-INDEX_SCHEMA = "1"
+INDEX_SCHEMA = "2"
 
 # A stat entry is trusted only if the file's mtime is older than this when it
 # was recorded (git's "racily clean" rule): a write within the same timestamp
@@ -94,7 +100,10 @@ class Index:
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = self.get_meta("index_schema")
             if version not in (None, INDEX_SCHEMA):
-                self.db.executescript("DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;")
+                self.db.executescript(
+                    "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;"
+                    " DROP TABLE IF EXISTS outputs;"
+                )
                 self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
             if version != INDEX_SCHEMA:
@@ -147,7 +156,13 @@ class Index:
         return int(row[0] or 0) + 1
 
     @staticmethod
-    def insert_run(tx: sqlite3.Connection, manifest_hash: str, summary: dict[str, Any], search: str) -> None:
+    def insert_run(
+        tx: sqlite3.Connection,
+        manifest_hash: str,
+        summary: dict[str, Any],
+        search: str,
+        outputs: Sequence[tuple[str, str]] = (),
+    ) -> None:
         # seq orders every change (new run or replaced manifest) for event cursors.
         seq = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
         tx.execute(
@@ -167,6 +182,11 @@ class Index:
                 json.dumps(summary, sort_keys=True, ensure_ascii=False),
                 seq,
             ),
+        )
+        tx.execute("DELETE FROM outputs WHERE run_id=?", (summary["id"],))
+        tx.executemany(
+            "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
+            [(digest, path, summary["id"]) for digest, path in outputs],
         )
         tx.execute("DELETE FROM metric_values WHERE run_id=?", (summary["id"],))
         tx.executemany(

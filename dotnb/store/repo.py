@@ -73,6 +73,13 @@ def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _index_run(tx: Any, manifest_hash: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    summary = run_summary(manifest)
+    outputs = [(e["hash"], e["path"]) for e in manifest.get("outputs") or [] if e.get("hash")]
+    Index.insert_run(tx, manifest_hash, summary, _search_text(manifest), outputs)
+    return summary
+
+
 def _search_text(manifest: dict[str, Any]) -> str:
     parts = [
         manifest.get("name") or "",
@@ -220,8 +227,7 @@ class Store:
             data = canonical_json(manifest)
             digest, _ = self.objects.put_bytes(data, sync=sync)
             self._write_ref(manifest["id"], digest, sync)
-            summary = run_summary(manifest)
-            Index.insert_run(tx, digest, summary, _search_text(manifest))
+            summary = _index_run(tx, digest, manifest)
             Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
         return summary
 
@@ -292,13 +298,14 @@ class Store:
                 manifest = parse_manifest(self.objects.read_bytes(self.read_ref(name)))
             except Exception:
                 continue  # fsck reports damaged refs and manifests
-            Index.insert_run(tx, self.read_ref(name), run_summary(manifest), _search_text(manifest))
+            _index_run(tx, self.read_ref(name), manifest)
 
     def rebuild_index(self) -> int:
         """Drop and rebuild every run row from the manifests; returns the run count."""
         with self.index.write() as tx:
             tx.execute("DELETE FROM runs")
             tx.execute("DELETE FROM metric_values")
+            tx.execute("DELETE FROM outputs")
             Index.set_meta(tx, "runs_mtime", "")
             count = 0
             for name in sorted(os.listdir(self.runs_dir)) if self.runs_dir.exists() else []:
@@ -307,7 +314,7 @@ class Store:
                     manifest = parse_manifest(self.objects.read_bytes(digest))
                 except Exception:
                     continue
-                Index.insert_run(tx, digest, run_summary(manifest), _search_text(manifest))
+                _index_run(tx, digest, manifest)
                 count += 1
             Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
         return count
@@ -404,10 +411,19 @@ class Store:
             data = canonical_json(manifest)
             digest, _ = self.objects.put_bytes(data)
             self._write_ref(run_id, digest, sync=True)
-            summary = run_summary(manifest)
-            Index.insert_run(tx, digest, summary, _search_text(manifest))
+            summary = _index_run(tx, digest, manifest)
             Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
         return summary
+
+    def producer_of(self, digest: str, before: str | None = None) -> str | None:
+        """The newest run (of kind run) that wrote content ``digest`` as an output."""
+        sql = "SELECT o.run_id FROM outputs o JOIN runs r ON r.id = o.run_id WHERE o.hash=? AND r.kind='run'"
+        args: list[Any] = [digest]
+        if before is not None:
+            sql += " AND o.run_id < ?"
+            args.append(before)
+        rows = self.index.query(sql + " ORDER BY o.run_id DESC LIMIT 1", tuple(args))
+        return str(rows[0][0]) if rows else None
 
     def resolve(self, ref: str, notebook: str | None = None) -> str:
         """A full run id from ``ref``: an id, a unique id prefix, ``#N`` or ``latest``."""
