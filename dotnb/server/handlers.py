@@ -97,6 +97,12 @@ def json_errors(method: Handler) -> Handler:
     return wrapper
 
 
+def _not_json(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; stored in a notebook snapshot they would
+    # make a file that JupyterLab (JSON.parse) cannot open after a restore.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 class DotnbHandler(APIHandler):
     @property
     def store(self) -> Store:
@@ -110,6 +116,9 @@ class DotnbHandler(APIHandler):
     def fail(self, status: int, message: str) -> None:
         root = str(self.store.root)
         message = message.replace(root + "/", "").replace(root, ".")
+        # A message may quote the request (a run reference, a path): never echo the token.
+        if self.token:
+            message = message.replace(self.token, "<token>")
         self.clear()
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -120,11 +129,19 @@ class DotnbHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body, ensure_ascii=False))
 
-    def notebook_arg(self) -> str | None:
-        value = self.get_query_argument("notebook", None)
+    def path_arg(self, name: str) -> str | None:
+        """A root-relative path from the query string, checked; None when absent or empty."""
+        value = self.get_query_argument(name, None)
         if value in (None, ""):
             return None
+        # tornado turns control characters into spaces and strips them ("a.csv%00" would
+        # read as "a.csv"): refuse a NUL in the raw argument instead.
+        if b"\x00" in self.request.query_arguments[name][-1]:
+            raise PathOutsideRoot(f"{name} contains a NUL byte")
         return check_relpath(value)
+
+    def notebook_arg(self) -> str | None:
+        return self.path_arg("notebook")
 
     def int_arg(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_query_argument(name, None)
@@ -140,8 +157,8 @@ class DotnbHandler(APIHandler):
 
     def json_body(self) -> dict[str, Any]:
         try:
-            body = json.loads(self.request.body or b"{}")
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            body = json.loads(self.request.body or b"{}", parse_constant=_not_json)
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise ApiError(400, f"request body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise ApiError(400, "request body must be a JSON object")
@@ -235,10 +252,9 @@ class FileHandler(DotnbHandler):
         from dotnb.store.views import file_entry
 
         run_id = self.resolve(ref)
-        path = self.get_query_argument("path", None)
-        if not path:
+        rel = self.path_arg("path")
+        if rel is None:
             raise ApiError(400, "path is required")
-        rel = check_relpath(path)
         role = self.get_query_argument("role", "output")
         if role not in ("input", "output"):
             raise ApiError(400, "role must be 'input' or 'output'")

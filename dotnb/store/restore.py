@@ -29,7 +29,7 @@ from dotnb.store.hashing import CHUNK, hash_file
 from dotnb.store.ids import new_run_id
 from dotnb.store.index import StatKey
 from dotnb.store.manifest import iso_time
-from dotnb.store.paths import confine, readable_inside
+from dotnb.store.paths import confine, is_within, readable_inside
 from dotnb.store.repo import Store
 
 Progress = Callable[[int], None]
@@ -91,6 +91,9 @@ class RestorePlan:
 
 def _current_hash(store: Store, rel: str) -> str | None:
     path = confine(store.root, rel)
+    # A manifest from a shared store could otherwise rewrite run refs or objects.
+    if is_within(os.path.realpath(store.dir), str(path)):
+        raise PathOutsideRoot(f"refusing to restore {rel!r}: it is inside the dotnb store")
     if path.is_symlink() and not readable_inside(store.root, path):
         raise PathOutsideRoot(
             f"refusing to restore {rel!r}: it is a symlink leading outside the project root"
@@ -203,7 +206,7 @@ def _write_verified(store: Store, digest: str, path: Path, progress: Progress | 
     path.parent.mkdir(parents=True, exist_ok=True)
     # The parent may have been created just now: confine it again before writing.
     if not readable_inside(store.root, path.parent):
-        raise PathOutsideRoot(f"refusing to write {path}: its folder leaves the project root")
+        raise PathOutsideRoot(f"refusing to write {path.name!r}: its folder leaves the project root")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dotnb-restore-")
     hasher = blake3.blake3()
     try:
