@@ -82,7 +82,11 @@ class Kernel:
                 result.error = content
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        reply = self.kc.get_shell_msg(timeout=timeout)
+        # Skip replies to other requests (wait_for_ready may leave a kernel_info reply behind).
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
         result.status = reply["content"]["status"]
         return result
 

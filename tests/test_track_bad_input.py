@@ -60,7 +60,8 @@ def test_interrupted_cell_is_recorded_as_interrupted(kernel: Kernel, project: Pa
         mine = msg["parent_header"].get("msg_id") == msg_id
         if mine and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
-    kernel.kc.get_shell_msg(timeout=30)
+    while kernel.kc.get_shell_msg(timeout=30)["parent_header"].get("msg_id") != msg_id:
+        pass
     store = Store(project)
     runs = store.list_runs()
     assert [r["status"] for r in runs] == ["interrupted"]
