@@ -9,7 +9,8 @@ the mapping of errors to exit codes.
 
 Exit codes: 0 success; 1 an error dotnb reports (or ``fsck`` found problems);
 2 usage error; 3 unexpected internal error; 130 interrupted; 141 stdout closed
-early (``dotnb log | head``).
+early (``dotnb log | head``).  ``run``: 1 a cell failed, 2 the notebook could not
+be run.  ``reproduce``: 0 reproduced, 1 differs, 2 could not run.
 
 ``import dotnb.cli`` stays cheap: the store (SQLite, BLAKE3) is imported by the
 commands that need it.
@@ -36,6 +37,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
+EXIT_COULD_NOT_RUN = 2  # run / reproduce: nothing (or not the run's cell) could be executed
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
 
@@ -51,6 +53,11 @@ SHORT_HASH = 12
 SHORT_ID = 10
 NAME_WIDTH = 32
 GC_LIST_MAX = 20
+# reproduce: numpy.isclose's defaults, familiar to the people who set them in CI.
+DEFAULT_RTOL = 1e-5
+DEFAULT_ATOL = 1e-8
+CELL_LINE_WIDTH = 48
+TRACEBACK_LINES = 30
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -140,15 +147,29 @@ def _silence_stdout() -> None:
 # the parser
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse lists subcommands one indent deeper than it measures them, which put the
+    help of a 9-letter command (``reproduce``) on a line of its own; measure them there."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        if not isinstance(action, argparse._SubParsersAction):
+            super().add_argument(action)
+            return
+        self._indent()
+        super().add_argument(action)
+        self._dedent()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from dotnb import __version__
 
-    formatter = argparse.RawDescriptionHelpFormatter
+    formatter = _HelpFormatter
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=(
             "Reproducible Jupyter notebooks: list, inspect, compare and restore the runs\n"
-            "recorded by tracked cells (%%track) in the store under .dotnb/."
+            "recorded by tracked cells (%%track) in the store under .dotnb/; run notebooks\n"
+            "headlessly and check that a run reproduces."
         ),
         epilog=_dedent(
             """
@@ -165,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
               dotnb show latest
               dotnb diff '#3' '#4' --notebook train.ipynb
               dotnb restore '#3' --dry-run
+              dotnb run train.ipynb -p lr=0.3
+              dotnb reproduce latest
             """
         ),
         formatter_class=formatter,
@@ -406,6 +429,124 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep unreferenced objects younger than this (default: 3600)",
     )
+    p = command(
+        "run",
+        cmd_run,
+        "execute a notebook headlessly, recording its tracked cells",
+        """
+        Execute NOTEBOOK from top to bottom in a fresh kernel (nbclient), as JupyterLab
+        would run it: the working folder is the notebook's folder.  Cells that start
+        with %%track are recorded as runs, each with the executed notebook as its
+        snapshot (from "headless"); --track-all records every cell.  dotnb is loaded
+        into the kernel before the first cell, so the notebook's own %load_ext dotnb
+        is optional.  The notebook file is not changed; --output writes the executed
+        copy.
+
+        -p NAME=VALUE overrides a parameter the papermill way: the notebook needs a
+        cell tagged 'parameters', and a cell setting the values is put right after
+        it.  VALUE is a Python literal (0.1, [64, 32], 'adam', True; true, false and
+        null work too; anything else is a string).  The values are recorded as params
+        of every run of this execution, except in a cell that assigns the name itself.
+
+        One progress line per cell goes to stderr, the recorded runs to stdout.  A
+        failing cell stops the run with its error; the failure is recorded (the run of
+        a tracked cell gets status error, a timed-out one status interrupted).  The
+        store is the one the kernel uses: --root, $DOTNB_ROOT, else the nearest folder
+        above the notebook that holds .dotnb/, else the notebook's folder.
+        """,
+        """
+        exit status: 0 every cell ran; 1 a cell failed or timed out (recorded); 2 the
+        notebook could not be run (not a valid notebook, no 'parameters' cell for -p,
+        no such kernel, the kernel did not start or died, dotnb missing in the kernel).
+
+        examples:
+          dotnb run train.ipynb
+          dotnb run train.ipynb -p C=0.1 -p solver=saga --output executed.ipynb
+          dotnb run analysis.ipynb --track-all --timeout 600 --kernel python3
+          dotnb run train.ipynb --json | jq -r '.runs[-1].id'
+        """,
+        json_opt,
+    )
+    p.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file to execute")
+    p.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        type=_param_option,
+        metavar="NAME=VALUE",
+        help="override a parameter (repeatable; needs a cell tagged 'parameters')",
+    )
+    p.add_argument(
+        "--track-all", action="store_true", help="record every cell as a run, not only %%%%track cells"
+    )
+    p.add_argument("--output", metavar="PATH", help="write the executed notebook to PATH")
+    p.add_argument("--kernel", metavar="NAME", help="kernel to use (default: the notebook's kernelspec)")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="stop a cell that runs longer than this (default: no limit)",
+    )
+
+    p = command(
+        "reproduce",
+        cmd_reproduce,
+        "re-execute a run and check that it reproduces",
+        """
+        Materialise RUN in a clean work folder (its notebook snapshot and input files,
+        copied from the store and verified), re-execute its lineage (the cells its
+        kernel had run, in order, up to and including its own cell) in a fresh kernel,
+        record the result as a new run that reproduces RUN, and compare the two:
+        status; params (identical); metrics (within tolerance); inputs and outputs (by
+        hash; CSV and Parquet files whose bytes differ are compared as tables, numbers
+        within tolerance).  A number is within tolerance when
+        |reproduced - original| <= atol + rtol * |original|.
+
+        The table lists what was compared with its verdict, then the environment
+        differences (Python, platform, package versions) and what can make the run
+        not reproduce: inputs that were not stored, files read outside the project
+        root, the environment, or, when all of those match, unseeded randomness or
+        other state inside the code.
+        """,
+        """
+        exit status: 0 reproduced; 1 something differs; 2 could not run (no such run,
+        missing or corrupted objects, a cell failed, the kernel did not start).
+        A temporary work folder is removed afterwards; --workdir DIR (empty or new)
+        keeps it.
+
+        examples:
+          dotnb reproduce latest
+          dotnb reproduce 01HXYZ --rtol 1e-3 --atol 1e-6
+          dotnb reproduce '#4' --notebook train.ipynb --workdir /tmp/repro
+          dotnb reproduce latest --json | jq .verdict
+        """,
+        nb_opt,
+        json_opt,
+    )
+    p.add_argument("run", metavar="RUN", help="the run to reproduce")
+    p.add_argument(
+        "--rtol",
+        metavar="R",
+        type=_non_negative_float,
+        default=DEFAULT_RTOL,
+        help=f"relative tolerance for metrics and table values (default: {DEFAULT_RTOL:g})",
+    )
+    p.add_argument(
+        "--atol",
+        metavar="A",
+        type=_non_negative_float,
+        default=DEFAULT_ATOL,
+        help=f"absolute tolerance for metrics and table values (default: {DEFAULT_ATOL:g})",
+    )
+    p.add_argument("--workdir", metavar="DIR", help="work folder to use and keep (default: a temporary one)")
+    p.add_argument("--kernel", metavar="NAME", help="kernel to use (default: the run's notebook kernelspec)")
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_positive_float,
+        help="stop a cell that runs longer than this (default: no limit)",
+    )
     return parser
 
 
@@ -433,6 +574,22 @@ def _non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number, 0 or more: {text!r}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _param_option(text: str) -> tuple[str, Any]:
+    from dotnb.capture.params import parse_param_option
+
+    try:
+        return parse_param_option(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # ---------------------------------------------------------------------------
@@ -701,6 +858,96 @@ def cmd_gc(args: argparse.Namespace) -> int:
     if result["dry_run"]:
         _out("dry run: nothing was removed")
     return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dotnb.headless.execute import run_notebook
+    from dotnb.store.errors import DotnbError
+
+    root = getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
+    progress = CellProgress(sys.stderr)
+    try:
+        result = run_notebook(
+            Path(args.notebook),
+            params=dict(args.param),  # a repeated NAME: the last value wins
+            track_all=args.track_all,
+            output=Path(args.output) if args.output else None,
+            kernel_name=args.kernel,
+            timeout=args.timeout,
+            root=Path(root) if root else None,
+            on_start=progress.start,
+            on_end=progress.end,
+        )
+    except (DotnbError, OSError) as exc:
+        progress.abort()
+        _error(_os_error_message(exc) if isinstance(exc, OSError) else str(exc))
+        return EXIT_COULD_NOT_RUN
+    finally:
+        progress.abort()
+    doc = result.as_json()
+    for warning in result.warnings:
+        _warn(warning)
+    if args.json:
+        _emit_json(doc)
+    else:
+        for line in format_run(doc):
+            _out(line)
+    failed = result.failed
+    if failed is None:
+        return EXIT_OK
+    sys.stdout.flush()
+    for line in format_cell_failure(failed, doc, args.timeout):
+        print(line, file=sys.stderr)
+    return EXIT_COULD_NOT_RUN if failed.status == "kernel died" else EXIT_ERROR
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dotnb.headless.compare import Tolerance
+    from dotnb.headless.reproduce import new_report, reproduce
+    from dotnb.store.errors import DotnbError
+
+    tolerance = Tolerance(rtol=args.rtol, atol=args.atol)
+    progress = CellProgress(sys.stderr)
+    try:
+        with _open_store(args) as store:
+            run_id = _resolve(store, args, args.run)
+            if not args.json:
+                print(f"reproducing run {run_id}", file=sys.stderr)
+            report = reproduce(
+                store,
+                run_id,
+                tolerance=tolerance,
+                workdir=Path(args.workdir) if args.workdir else None,
+                kernel_name=args.kernel,
+                timeout=args.timeout,
+                on_start=progress.start,
+                on_end=progress.end,
+            )
+    except (DotnbError, OSError) as exc:
+        progress.abort()
+        message = _os_error_message(exc) if isinstance(exc, OSError) else str(exc)
+        if args.json:
+            _emit_json({**new_report(args.run, tolerance), "error": message})
+        else:
+            _error(message)
+        return EXIT_COULD_NOT_RUN
+    finally:
+        progress.abort()
+    if args.json:
+        _emit_json(report)
+    else:
+        for line in format_reproduce(report):
+            _out(line)
+        failed = report.get("failed_cell")
+        if failed and failed.get("traceback"):
+            sys.stdout.flush()
+            for line in _traceback_tail(failed["traceback"]):
+                print(line, file=sys.stderr)
+    return int(report["exit_code"])
 
 
 # ---------------------------------------------------------------------------
@@ -1005,6 +1252,142 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def format_run(doc: dict[str, Any]) -> list[str]:
+    """What ``dotnb run`` prints on stdout: cells run, the runs recorded, the executed copy."""
+    cells = doc["cells"]
+    ran = sum(1 for c in cells if c["status"] in ("ok", "expected error"))
+    took = human_duration(doc["duration_s"])
+    lines = [
+        _clean(
+            f"ran {ran} of {doc['code_cells']} cells of {doc['notebook']} in {took} (kernel {doc['kernel']})"
+        )
+    ]
+    runs = doc["runs"]
+    if runs:
+        lines.append(f"recorded {len(runs)} run{'s' if len(runs) != 1 else ''}:")
+        lines += ["    " + line for line in format_log(runs)]
+    else:
+        lines.append("recorded no runs (no %%track cells; --track-all records every cell)")
+    if doc.get("output"):
+        lines.append(_clean(f"executed notebook: {doc['output']}"))
+    return lines
+
+
+def format_cell_failure(cell: Any, doc: dict[str, Any], timeout: float | None) -> list[str]:
+    """The stderr report of the cell that stopped ``dotnb run``, with its traceback."""
+    from dotnb.headless.notebooks import first_line
+
+    where = f"cell {cell.number} of {cell.total} ({first_line(cell.source)})"
+    error = cell.error or {}
+    if cell.status == "timeout":
+        what = f"{where} did not finish within {timeout:g} s and was interrupted"
+    elif cell.status == "kernel died":
+        what = f"the kernel died during {where}"
+    else:
+        what = f"{where} raised {error.get('ename')}: {error.get('evalue')}"
+    lines = [f"{PROG}: error: {_clean(what)}"]
+    lines += _traceback_tail(error.get("traceback") or [])
+    recorded = [r for r in doc["runs"] if r["id"] in {run.get("id") for run in cell.runs}]
+    if not recorded and doc["runs"] and cell.status == "timeout":
+        recorded = [r for r in doc["runs"] if r.get("status") == "interrupted"]
+    for run in recorded:
+        lines.append(
+            _clean(f"the failure is recorded as run #{run['number']} ({run['id']}, status {run['status']})")
+        )
+    return lines
+
+
+def _traceback_tail(traceback: list[str]) -> list[str]:
+    import re
+
+    text = "\n".join(traceback)
+    lines = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line) for line in text.splitlines()]
+    if len(lines) > TRACEBACK_LINES:
+        lines = ["…", *lines[-TRACEBACK_LINES:]]
+    return ["    " + _clean(line) for line in lines]
+
+
+def format_reproduce(report: dict[str, Any]) -> list[str]:
+    """The ``dotnb reproduce`` table, environment differences, causes and the verdict."""
+    lines: list[str] = []
+    where = f" in {report['notebook']}" if report.get("notebook") else ""
+    name = f" {report['name']!r}" if report.get("name") else ""
+    head = f"run {report['run']}"
+    if report.get("number") is not None:
+        head += f" (#{report['number']}{name}{where})"
+    if report.get("reproduction"):
+        head += f"  →  reproduction {report['reproduction']} (#{report.get('reproduction_number')})"
+    lines.append(_clean(head))
+    rows = report.get("rows") or []
+    if rows:
+        table = [["WHAT", "NAME", "ORIGINAL", "REPRODUCED", "VERDICT"]]
+        for r in rows:
+            verdict = r["verdict"] + (f" ({r['detail']})" if r.get("detail") else "")
+            table.append(
+                [
+                    r["kind"],
+                    _truncate_left(_clean(r["name"]), NAME_WIDTH + 8),
+                    _compared_value(r["kind"], r["original"]),
+                    _compared_value(r["kind"], r["reproduced"]),
+                    _clean(verdict),
+                ]
+            )
+        width = terminal_width()
+        lines += [""] + [truncate(line, width) if width else line for line in _align(table)]
+    environment = report.get("environment") or {}
+    if environment:
+        lines += ["", "environment differences"]
+        for key, (a, b) in environment.items():
+            lines.append(_clean(f"    {key}: {_value_or_absent(a)} → {_value_or_absent(b)}"))
+    elif rows:
+        lines += ["", "environment: same Python, platform and package versions"]
+    causes = report.get("causes") or []
+    if causes:
+        title = "why it may not reproduce" if report["verdict"] != "reproduced" else "notes"
+        lines += ["", title]
+        lines += [_clean(f"    - {cause}") for cause in causes]
+    for warning in report.get("warnings") or []:
+        lines.append(_clean(f"warning: {warning}"))
+    lines.append("")
+    verdict = report["verdict"]
+    if verdict == "reproduced":
+        lines.append(_clean(f"reproduced: run {report['reproduction']} reproduces {report['run']}"))
+    elif verdict == "differs":
+        bad = sum(1 for r in rows if not r["ok"])
+        lines.append(
+            _clean(
+                f"differs: {bad} of {len(rows)} compared items differ "
+                f"(the reproduction is recorded as run {report['reproduction']})"
+            )
+        )
+    else:
+        lines.append(_clean(f"could not run: {report.get('error') or 'unknown error'}"))
+        if report.get("reproduction"):
+            lines.append(_clean(f"the attempt is recorded as run {report['reproduction']}"))
+    if report.get("workdir"):
+        lines.append(_clean(f"work folder kept: {report['workdir']}"))
+    return lines
+
+
+def _truncate_left(text: str, width: int) -> str:
+    """Keep the end of a long path: its file name tells more than its first folders."""
+    if display_width(text) <= width:
+        return text
+    return "…" + truncate(text[::-1], width - 1)[:-1][::-1]
+
+
+def _compared_value(kind: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if kind in ("input", "output") and isinstance(value, str):
+        return value[:SHORT_HASH]
+    if kind == "external":
+        return human_size(value)
+    if kind == "metric" and isinstance(value, float):
+        return f"{value:.6g}"
+    return truncate(_clean(_json_value(value)), 24)
+
+
 def local_time(iso: Any) -> str:
     """A manifest's UTC ISO time in the local zone, to the second."""
     from datetime import datetime
@@ -1133,6 +1516,48 @@ def _emit_json(doc: Any) -> None:
 
 # ---------------------------------------------------------------------------
 # progress on stderr
+
+
+class CellProgress:
+    """One stderr line per executed cell, ``[3/9] first line   ok 1.32s``, then the runs it recorded.
+
+    On a terminal the line is started before the cell runs (cell output goes into
+    the notebook, not the terminal) and finished after it; elsewhere (CI logs, a
+    notebook's ``!dotnb``) each line is written whole when its cell ends.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = _isatty(stream)
+        self.open = False
+
+    def _head(self, cell: Any) -> str:
+        from dotnb.headless.notebooks import first_line
+
+        counter = f"[{cell.number:>{len(str(cell.total))}}/{cell.total}]"
+        text = truncate(_clean(first_line(cell.source, CELL_LINE_WIDTH)), CELL_LINE_WIDTH)
+        return f"{counter} {text}{' ' * (CELL_LINE_WIDTH - display_width(text))}  "
+
+    def start(self, cell: Any) -> None:
+        if self.tty:
+            self.stream.write(self._head(cell))
+            self.stream.flush()
+            self.open = True
+
+    def end(self, cell: Any) -> None:
+        head = "" if self.open else self._head(cell)
+        self.stream.write(f"{head}{cell.status} {human_duration(cell.duration_s)}\n")
+        for run in cell.runs:
+            self.stream.write(f"    {_clean(str(run.get('line', '')))}\n")
+        self.stream.flush()
+        self.open = False
+
+    def abort(self) -> None:
+        """End a half-written line (the kernel failed, or the user interrupted)."""
+        if self.open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.open = False
 
 
 class _Progress:

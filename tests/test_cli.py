@@ -256,6 +256,8 @@ def run_count(root: Path) -> int:
 OPTIONS = {
     "init": ["DIR", "--json"],
     "log": ["--notebook", "--kind", "--status", "--limit", "--metric", "--search", "--json"],
+    "run": ["NOTEBOOK", "--param", "--track-all", "--output", "--kernel", "--timeout", "--json"],
+    "reproduce": ["RUN", "--rtol", "--atol", "--workdir", "--kernel", "--timeout", "--notebook", "--json"],
     "show": ["RUN", "--notebook", "--json"],
     "diff": ["RUN", "--notebook", "--json"],
     "restore": ["RUN", "--data-only", "--notebook-only", "--dry-run", "--yes", "--json", "--notebook"],

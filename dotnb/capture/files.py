@@ -793,8 +793,16 @@ def _system_prefixes(root_real: str) -> tuple[str, ...]:
     return tuple(sorted(prefixes))
 
 
+_MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth")
+
+
 def _is_system_path(real: str, skip_prefixes: tuple[str, ...]) -> bool:
     if real.startswith(skip_prefixes):
         return True
     parts = real.split("/")
-    return any(p.startswith(".") for p in parts if p) or not _PACKAGE_DIRS.isdisjoint(parts)
+    if any(p.startswith(".") for p in parts if p) or not _PACKAGE_DIRS.isdisjoint(parts):
+        return True
+    # Importing a module from an editable install or PYTHONPATH is code loading, not a data input.
+    return real.endswith(_MODULE_SUFFIXES) and any(
+        entry and real.startswith(os.path.realpath(entry).rstrip("/") + "/") for entry in sys.path
+    )

@@ -304,7 +304,12 @@ class Session:
         # Params: literal assignments, dotnb.param() calls, then --param overrides.
         # Names read as metrics are results, not params, even when assigned a literal.
         literals = {k: v for k, v in literal_assignments(run.body).items() if k not in run.options.metrics}
-        params = {**literals, **run.params, **run.overridden}
+        # `dotnb run -p NAME=VALUE` (DOTNB_RUN_PARAMS, a JSON object): the values the whole
+        # notebook was run with, recorded in each of its runs and listed as overridden where
+        # the run kept them; the cell's own literals, dotnb.param() and %%track --param win.
+        run_params = _run_params()
+        params = {**run_params, **literals, **run.params, **run.overridden}
+        overrides = {*run.overridden, *(k for k, v in run_params.items() if params[k] == v)}
         metrics, series = self._metrics(run, warnings)
 
         status, error = "ok", None
@@ -324,7 +329,7 @@ class Session:
             "code": run.raw,
             "lineage": self._lineage_entries(),
             "params": params,
-            "param_overrides": sorted(run.overridden),
+            "param_overrides": sorted(overrides),
             "metrics": metrics,
             "metric_series": series,
             "inputs": sorted(inputs.values(), key=lambda e: e["path"]),
@@ -576,6 +581,17 @@ def _rel(root: Path, path: Path) -> str | None:
     from dotnb.store.paths import to_relpath
 
     return to_relpath(root, path)
+
+
+def _run_params() -> dict[str, Any]:
+    """Params given to `dotnb run -p` (DOTNB_RUN_PARAMS); {} when unset or not a JSON object."""
+    import json
+
+    try:
+        value = json.loads(os.environ.get("DOTNB_RUN_PARAMS") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _max_file_size() -> int:
