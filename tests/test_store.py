@@ -19,31 +19,13 @@ from dotnb.store.errors import ObjectCorrupt, PathOutsideRoot
 from dotnb.store.fsck import fsck, gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
-from dotnb.store.manifest import iso_time
 from dotnb.store.paths import confine, to_relpath
 from tests.conftest import validate_manifest
+from tests.manifests import new_manifest
 
 
 def manifest(store: Store, notebook: str = "nb.ipynb", **fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "kind": "run",
-        "name": None,
-        "notebook": notebook,
-        "code": "x = 1\n",
-        "lineage": [],
-        "params": {},
-        "metrics": {},
-        "metric_series": {},
-        "inputs": [],
-        "outputs": [],
-        "status": "ok",
-        "error": None,
-        "started_at": iso_time(time.time()),
-        "duration_s": 0.01,
-        "environment": {"user": "tester", "host": "box"},
-    }
-    doc.update(fields)
-    return doc
+    return new_manifest(notebook, **fields)
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ own assignments silently undo the override while the runs recorded it.
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dotnb.headless import CouldNotRun
+from dotnb.store.atomic import write_bytes
 from dotnb.store.errors import NotebookInvalid
 
 if TYPE_CHECKING:
@@ -81,20 +79,7 @@ def notebook_bytes(nb: NotebookNode) -> bytes:
 
 def write_notebook(nb: NotebookNode, path: Path) -> None:
     """Write ``nb`` to ``path`` atomically (a temp file beside it, then a rename)."""
-    data = notebook_bytes(nb)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dotnb-", suffix=".ipynb")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_bytes(path, notebook_bytes(nb))
 
 
 def kernel_name_of(nb: NotebookNode) -> str:

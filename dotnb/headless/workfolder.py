@@ -23,7 +23,6 @@ lineage read get the bytes the earliest of them read.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -32,11 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import blake3
-
 from dotnb.headless import CouldNotRun
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
-from dotnb.store.hashing import CHUNK
 from dotnb.store.paths import confine
 from dotnb.store.repo import Store, manifest_objects
 
@@ -136,22 +132,7 @@ def _input_entries(store: Store, manifest: dict[str, Any]) -> list[dict[str, Any
 
 def copy_object(store: Store, digest: str, dest: Path) -> None:
     """Copy object ``digest`` to ``dest`` atomically, verifying its hash on the way."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".dotnb-")
-    hasher = blake3.blake3()
-    try:
-        with store.objects.open(digest) as src, os.fdopen(fd, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                hasher.update(chunk)
-                dst.write(chunk)
-        if hasher.hexdigest() != digest:
-            raise ObjectCorrupt(f"object {digest[:12]} is corrupted (run `dotnb fsck`)")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    store.objects.export(digest, dest)
 
 
 def import_run(

@@ -184,6 +184,26 @@ class ObjectStore:
             raise ObjectCorrupt(f"object {digest[:12]} is corrupted (its bytes do not match its name)")
         return data
 
+    def export(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
+        """Copy the object to ``dest`` atomically, verifying its hash on the way.
+
+        A corrupted object raises ObjectCorrupt and leaves ``dest`` untouched.
+        """
+        from dotnb.store.atomic import replacing
+
+        hasher = blake3.blake3()
+        with self.open(digest) as src, replacing(dest) as dst:
+            while chunk := src.read(CHUNK):
+                hasher.update(chunk)
+                dst.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+            if hasher.hexdigest() != digest:
+                raise ObjectCorrupt(
+                    f"object {digest[:12]} for {dest.name!r} is corrupted; nothing was written "
+                    "for it (run `dotnb fsck`)"
+                )
+
     def verify(self, digest: str) -> bool:
         """True when the object exists and its bytes hash to its name."""
         path = self.path_for(digest)

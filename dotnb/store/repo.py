@@ -22,12 +22,12 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from dotnb.store.atomic import write_bytes
 from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFound, StoreFormatError
 from dotnb.store.hashing import is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
@@ -130,11 +130,11 @@ class Store:
             (store_dir / sub).mkdir(parents=True, exist_ok=True)
         fmt_file = store_dir / "format"
         if not fmt_file.exists():
-            _atomic_write(fmt_file, json.dumps({"format": FORMAT_VERSION}).encode() + b"\n")
+            write_bytes(fmt_file, json.dumps({"format": FORMAT_VERSION}).encode() + b"\n")
             # Keep the store out of git by default: it holds data, not source.
             gi = store_dir / ".gitignore"
             if not gi.exists():
-                _atomic_write(gi, b"*\n")
+                write_bytes(gi, b"*\n")
         return cls(root, **kwargs)
 
     @classmethod
@@ -241,7 +241,7 @@ class Store:
     def _write_ref(self, run_id: str, digest: str, sync: bool) -> None:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         ref = self.runs_dir / run_id
-        _atomic_write(ref, digest.encode() + b"\n", sync=sync, tmp_dir=self.dir / "tmp")
+        write_bytes(ref, digest.encode() + b"\n", sync=sync, tmp_dir=self.dir / "tmp")
         if not sync:
             self.objects.defer_sync(ref)
 
@@ -507,20 +507,3 @@ def manifest_objects(manifest: dict[str, Any]) -> set[str]:
         if cell.get("code_hash"):
             found.add(cell["code_hash"])
     return {h for h in found if is_hash(h)}
-
-
-def _atomic_write(target: Path, data: bytes, sync: bool = True, tmp_dir: Path | None = None) -> None:
-    directory = tmp_dir or target.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if sync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import blake3
-
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
-from dotnb.store.hashing import CHUNK, hash_file
+from dotnb.store.hashing import hash_file
 from dotnb.store.ids import new_run_id
 from dotnb.store.index import StatKey
 from dotnb.store.manifest import iso_time
@@ -207,30 +204,7 @@ def _write_verified(store: Store, digest: str, path: Path, progress: Progress | 
     # The parent may have been created just now: confine it again before writing.
     if not readable_inside(store.root, path.parent):
         raise PathOutsideRoot(f"refusing to write {path.name!r}: its folder leaves the project root")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dotnb-restore-")
-    hasher = blake3.blake3()
-    try:
-        with store.objects.open(digest) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-            while True:
-                chunk = src.read(CHUNK)
-                if not chunk:
-                    break
-                hasher.update(chunk)
-                dst.write(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-            os.fsync(dst.fileno())
-        if hasher.hexdigest() != digest:
-            raise ObjectCorrupt(
-                f"object {digest[:12]} for {path.name!r} is corrupted; nothing was written "
-                "for it (run `dotnb fsck`)"
-            )
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    store.objects.export(digest, path, progress)
 
 
 def restore(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,37 +11,15 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from dotnb.store import Store
-from dotnb.store.manifest import iso_time
-
-
-def _manifest(notebook: str, **fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "kind": "run",
-        "name": None,
-        "notebook": notebook,
-        "code": "x = 1\n",
-        "lineage": [],
-        "params": {},
-        "metrics": {},
-        "metric_series": {},
-        "inputs": [],
-        "outputs": [],
-        "status": "ok",
-        "error": None,
-        "started_at": iso_time(time.time()),
-        "duration_s": 0.01,
-        "environment": {"user": "tester", "host": "box"},
-    }
-    doc.update(fields)
-    return doc
+from tests.manifests import new_manifest
 
 
 async def test_version_and_runs_listing(api: Any, jp_root_dir: Path) -> None:
     version = await api("version")
     assert version["api"] == 1 and version["store_format"] == 1
     store = Store(jp_root_dir)
-    ids = [store.commit_run(_manifest("nb.ipynb", metrics={"acc": a}))["id"] for a in (0.5, 0.9, 0.95)]
-    store.commit_run(_manifest("other.ipynb"))
+    ids = [store.commit_run(new_manifest("nb.ipynb", metrics={"acc": a}))["id"] for a in (0.5, 0.9, 0.95)]
+    store.commit_run(new_manifest("other.ipynb"))
     page = await api("runs", params={"notebook": "nb.ipynb", "limit": "2"})
     assert [r["id"] for r in page["runs"]] == [ids[2], ids[1]] and page["next"] == ids[1]
     rest = await api("runs", params={"notebook": "nb.ipynb", "before": page["next"]})
@@ -69,7 +46,7 @@ async def test_diff_metrics_files_snapshot_and_restore(api: Any, jp_root_dir: Pa
     nbformat.write(nbformat.v4.new_notebook(), str(nb_path))
     data.write_text("a\n1\n")
     first = store.commit_run(
-        _manifest(
+        new_manifest(
             "nb.ipynb",
             outputs=store.snapshot_files(["data.csv"]),
             metrics={"loss": 0.5},
@@ -79,7 +56,7 @@ async def test_diff_metrics_files_snapshot_and_restore(api: Any, jp_root_dir: Pa
     )
     data.write_text("a\n2\n")
     second = store.commit_run(
-        _manifest(
+        new_manifest(
             "nb.ipynb", outputs=store.snapshot_files(["data.csv"]), metrics={"loss": 0.4}, params={"lr": 0.2}
         )
     )
@@ -118,7 +95,7 @@ async def test_files_endpoint_serves_inert_content(jp_fetch: Any, jp_root_dir: P
     store = Store(jp_root_dir)
     (jp_root_dir / "page.html").write_text("<script>alert(1)</script>")
     (jp_root_dir / "t.csv").write_text("a,b\n")
-    run = store.commit_run(_manifest("nb.ipynb", outputs=store.snapshot_files(["page.html", "t.csv"])))
+    run = store.commit_run(new_manifest("nb.ipynb", outputs=store.snapshot_files(["page.html", "t.csv"])))
     html = await jp_fetch("dotnb", "api", "runs", run["id"], "files", params={"path": "page.html"})
     assert html.body == b"<script>alert(1)</script>"
     assert html.headers["Content-Type"] == "application/octet-stream"

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.parse
 import warnings
 from collections.abc import Iterator
@@ -35,8 +34,9 @@ from dotnb.server.handlers import ROUTES, DotnbHandler
 from dotnb.store import Store
 from dotnb.store.errors import PathOutsideRoot
 from dotnb.store.ids import new_run_id
-from dotnb.store.manifest import FORMAT_VERSION, canonical_json, iso_time
+from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.restore import _write_verified
+from tests.manifests import new_manifest
 
 
 @pytest.fixture
@@ -135,28 +135,6 @@ def _tree(top: Path) -> dict[str, Any]:
     return found
 
 
-def _manifest(notebook: str | None, **fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "kind": "run",
-        "name": None,
-        "notebook": notebook,
-        "code": "x = 1\n",
-        "lineage": [],
-        "params": {},
-        "metrics": {},
-        "metric_series": {},
-        "inputs": [],
-        "outputs": [],
-        "status": "ok",
-        "error": None,
-        "started_at": iso_time(time.time()),
-        "duration_s": 0.01,
-        "environment": {"user": "tester", "host": "box"},
-    }
-    doc.update(fields)
-    return doc
-
-
 def _entry(store: Store, path: str, data: bytes) -> dict[str, Any]:
     digest, size = store.objects.put_bytes(data, sync=False)
     return {"path": path, "hash": digest, "size": size}
@@ -189,7 +167,7 @@ def project(
     (root / "evil").symlink_to(Path("..") / p.sibling.name, target_is_directory=True)
     snapshot = _entry(store, "nb.ipynb", nb_bytes)
     p.ids["a"] = store.commit_run(
-        _manifest(
+        new_manifest(
             "nb.ipynb",
             outputs=[_entry(store, "data.csv", b"a\n1\n"), _entry(store, "secret.txt", SECRET)],
             metric_series={"loss": [{"step": 1, "value": 0.5}]},
@@ -198,8 +176,8 @@ def project(
         ),
         sync=False,
     )["id"]
-    p.ids["b"] = store.commit_run(_manifest("nb.ipynb"), sync=False)["id"]
-    p.ids["c"] = store.commit_run(_manifest("other.ipynb"), sync=False)["id"]
+    p.ids["b"] = store.commit_run(new_manifest("nb.ipynb"), sync=False)["id"]
+    p.ids["c"] = store.commit_run(new_manifest("other.ipynb"), sync=False)["id"]
     yield p
     store.close()
 
@@ -389,7 +367,7 @@ def forge(store: Store, number: int, fields: dict[str, Any]) -> str:
     """A run written straight into the store, as anyone with write access to a shared
     store (or a remote) could: no dotnb code checks what it holds."""
     run_id = new_run_id()
-    doc = _manifest("forged.ipynb", format=FORMAT_VERSION, id=run_id, number=number)
+    doc = new_manifest("forged.ipynb", format=FORMAT_VERSION, id=run_id, number=number)
     doc.update(fields)
     digest, _ = store.objects.put_bytes(canonical_json(doc))
     (store.runs_dir / run_id).write_text(digest + "\n")

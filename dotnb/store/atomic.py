@@ -1,0 +1,43 @@
+"""Atomic file writes: a temp file beside the target, fsync, rename.
+
+A reader (or a crash) sees the old file or the whole new one, never a part.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+@contextlib.contextmanager
+def replacing(
+    target: Path, sync: bool = True, tmp_dir: Path | None = None, mode: int = 0o644
+) -> Iterator[BinaryIO]:
+    """Write ``target`` through a temp file that replaces it only if the block succeeds.
+
+    ``tmp_dir`` must be on the same filesystem as ``target`` (default: its folder).
+    """
+    directory = tmp_dir or target.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".dotnb-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(target: Path, data: bytes, sync: bool = True, tmp_dir: Path | None = None) -> None:
+    with replacing(target, sync=sync, tmp_dir=tmp_dir) as f:
+        f.write(data)
