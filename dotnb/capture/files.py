@@ -407,6 +407,7 @@ class FileTracker:
             )
             from watchdog.observers.inotify import InotifyObserver
 
+            _shorten_rename_pairing()
             os.makedirs(self._marker_dir, exist_ok=True)
             self._marker_path = self._marker_prefix + "0"
             os.close(os.open(self._marker_path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -791,6 +792,22 @@ def _system_prefixes(root_real: str) -> tuple[str, ...]:
                 continue
             prefixes.add(pre)
     return tuple(sorted(prefixes))
+
+
+# watchdog holds the first half of every rename (IN_MOVED_FROM) for 0.5 s to pair
+# it with the second, and its queue sleeps out that delay even once the pair is
+# found, so every later event (our cell markers included) waits behind a rename.
+# Both halves come from one inotify read, so a few milliseconds pair them.
+RENAME_PAIRING_S = 0.002
+
+
+def _shorten_rename_pairing() -> None:
+    try:
+        from watchdog.observers import inotify_move_event_grouper as grouper
+
+        grouper.InotifyMoveEventGrouper.delay = RENAME_PAIRING_S
+    except (ImportError, AttributeError):  # another watchdog layout: keep its default
+        pass
 
 
 _MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth")

@@ -111,6 +111,7 @@ class Session:
         self._stored_env: dict[str, str] = {}
         self._warned: set[str] = set()
         self._flusher: threading.Thread | None = None
+        self._flush_wanted = threading.Event()
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
         self._backfill_lineage()
@@ -437,18 +438,24 @@ class Session:
         return {"hash": entry["hash"], "size": entry["size"]}
 
     def _flush_later(self) -> None:
-        """fsync the run's small objects off the cell's critical path."""
-        if self._flusher is not None and self._flusher.is_alive():
-            return
+        """fsync the run's small objects off the cell's critical path (one thread per kernel)."""
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="dotnb-flush", daemon=True)
+            self._flusher.start()
+        self._flush_wanted.set()
+
+    def _flush_loop(self) -> None:
         store = self.store
-
-        def flush_all() -> None:
-            # Loop: runs recorded while this thread was syncing are synced too.
+        while True:
+            self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            # Runs recorded while this thread was syncing are picked up by the next pass.
             while store.has_pending_sync():
-                store.flush()
-
-        self._flusher = threading.Thread(target=flush_all, name="dotnb-flush", daemon=True)
-        self._flusher.start()
+                try:
+                    store.flush()
+                except OSError as exc:
+                    self._warn_once("flush", f"dotnb: could not sync the store to disk ({exc})")
+                    break
 
     # -- output ----------------------------------------------------------------
 
@@ -500,8 +507,6 @@ class Session:
     def close(self) -> None:
         if self.tracker is not None:
             self.tracker.close()
-        if self._flusher is not None:
-            self._flusher.join(timeout=10)
         if self.store is not None:
             self.store.flush()
             self.store.close()

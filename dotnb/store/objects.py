@@ -24,6 +24,8 @@ import blake3
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import CHUNK, Progress, hash_bytes, hash_file, is_hash
 
+PREHASH_MAX = 64 * 1024 * 1024
+
 
 class ObjectStore:
     def __init__(self, objects_dir: Path, tmp_dir: Path) -> None:
@@ -112,8 +114,11 @@ class ObjectStore:
         """
         if known_hash is not None and self.reuse(known_hash):
             return known_hash, os.stat(path).st_size
-        if known_hash is None and progress is None:
-            # A fast multi-threaded hash first: content already in the store is not copied.
+        if known_hash is None and progress is None and os.stat(path).st_size <= PREHASH_MAX:
+            # Small files: hash first, so content already in the store costs no new
+            # file (creating one and fsyncing it costs far more than hashing).  Large
+            # files are hashed once, while copying: a second read would cost more
+            # than the rare copy of content the store already has.
             digest, size = hash_file(path)
             if self.reuse(digest):
                 return digest, size
