@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """For `jupyter labextension develop`: where the built frontend lives."""
+    return [{"src": "labextension", "dest": "dotnb"}]
+
+
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     """jupyter_server finds the REST API here (enabled by the shipped config file)."""
     return [{"module": "dotnb.server"}]

@@ -381,3 +381,21 @@ ROUTES: list[tuple[str, type[DotnbHandler]]] = [
     ("metrics", MetricsHandler),
     ("events", EventsHandler),
 ]
+
+
+class FileStatusHandler(DotnbHandler):
+    """``GET runs/{run}/status``: each recorded file compared with the file on disk now."""
+
+    @web.authenticated
+    @json_errors
+    async def get(self, ref: str) -> None:
+        from dotnb.store.status import file_status
+
+        run_id = self.resolve(ref)
+        manifest = self.store.manifest(run_id)
+        # Hashing a large modified file must not stall the server's event loop.
+        files = await asyncio.to_thread(file_status, self.store, manifest)
+        self.reply({"run": run_id, "files": files})
+
+
+ROUTES.append((rf"runs/{_RUN}/status", FileStatusHandler))

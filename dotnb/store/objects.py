@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import BinaryIO
 
 import blake3
 
+from dotnb.store.atomic import create_temp
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import CHUNK, Progress, hash_bytes, hash_file, is_hash
 
@@ -64,7 +64,7 @@ class ObjectStore:
 
     def _tempfile(self) -> tuple[int, str]:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=self.tmp_dir, prefix="obj-")
+        return create_temp(self.tmp_dir, "obj-")
 
     def _install(self, tmp: str, digest: str, sync: bool) -> None:
         """Rename a complete temp file into place (or drop it if the object exists)."""

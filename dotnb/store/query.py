@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dotnb.store.errors import DotnbError
 
@@ -16,8 +16,7 @@ class BadQuery(DotnbError):
     pass
 
 
-@dataclass(frozen=True)
-class MetricCondition:
+class MetricCondition(NamedTuple):
     name: str
     op: str  # an SQL comparison operator
     value: float

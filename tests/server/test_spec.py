@@ -414,6 +414,7 @@ D = "/runs/{run}/diff/{other}"
 F = "/runs/{run}/files"
 N = "/runs/{run}/notebook"
 S = "/runs/{run}/restore"
+T = "/runs/{run}/status"
 BAD_NB = (("notebook", "../up.ipynb"),)
 
 CASES: list[Case] = [
@@ -511,6 +512,15 @@ CASES: list[Case] = [
     _post(S, 409, ("run", "#1"), body={}),
     _post(S, 410, ("run", "{lost}"), body={}),
     _post(S, 500, ("run", "{bad}"), body={}),
+    _get(T, 200, ("run", "{a}")),
+    _get(T, 200, ("run", "#1"), query=(("notebook", "nb.ipynb"),)),
+    _get(T, 200, ("run", "{lost}")),  # an object gone: the working tree is still compared
+    _get(T, 400, ("run", "{a}"), query=BAD_NB),
+    _get(T, 403, ("run", "{a}"), auth=False),
+    _get(T, 404, ("run", "ZZZZ")),
+    _get(T, 409, ("run", "#1")),
+    _get(T, 410, ("run", "{gone}")),
+    _get(T, 500, ("run", "{rotten}")),
     _get("/metrics", 200),
     _get("/metrics", 200, query=(("name", "acc"),)),
     _get("/metrics", 200, query=(("name", "acc"), ("notebook", "nb.ipynb"), ("limit", "1"))),

@@ -1,0 +1,185 @@
+/**
+ * The dotnb REST API (`{base_url}/dotnb/api/`), through JupyterLab's
+ * ServerConnection so requests carry the token and the XSRF header.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  IEventsReply,
+  IMetricValue,
+  IRestoreOptions,
+  IRestoreResult,
+  IRunDiff,
+  IRunFileStatus,
+  IRunManifest,
+  IRunsPage,
+  RunKind,
+  RunStatus
+} from './tokens';
+
+/** An error the API answered with (its JSON `message`), or a network failure. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface IRunsQuery {
+  notebook?: string | null;
+  kind?: RunKind | '';
+  status?: RunStatus | '';
+  q?: string;
+  limit?: number;
+  before?: string | null;
+}
+
+export class DotnbApi {
+  constructor(
+    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  /** Absolute URL of an API route with its query (empty values left out). */
+  url(
+    route: string,
+    query: Record<string, string | number | null | undefined> = {}
+  ): string {
+    const base = URLExt.join(this.settings.baseUrl, 'dotnb', 'api', route);
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== null && value !== undefined && value !== '') {
+        params.append(key, String(value));
+      }
+    }
+    const text = params.toString();
+    return text ? `${base}?${text}` : base;
+  }
+
+  async request<T>(
+    route: string,
+    init: RequestInit & {
+      query?: Record<string, string | number | null | undefined>;
+    } = {}
+  ): Promise<T> {
+    const { query, ...rest } = init;
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        this.url(route, query),
+        rest,
+        this.settings
+      );
+    } catch (error) {
+      if ((error as Error)?.name === 'AbortError') {
+        throw error;
+      }
+      throw new ApiError(
+        0,
+        `cannot reach the Jupyter server: ${(error as Error).message ?? error}`
+      );
+    }
+    const text = await response.text();
+    let body: any = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = null;
+    }
+    if (!response.ok) {
+      const message =
+        body && typeof body.message === 'string'
+          ? body.message
+          : `${response.status} ${response.statusText}`;
+      if (response.status === 404 && body === null) {
+        throw new ApiError(
+          404,
+          'the dotnb server extension is not enabled on this Jupyter server (`jupyter server extension list`)'
+        );
+      }
+      throw new ApiError(response.status, message);
+    }
+    return body as T;
+  }
+
+  runs(query: IRunsQuery, signal?: AbortSignal): Promise<IRunsPage> {
+    return this.request<IRunsPage>('runs', {
+      signal,
+      query: {
+        notebook: query.notebook,
+        kind: query.kind,
+        status: query.status,
+        q: query.q,
+        limit: query.limit,
+        before: query.before
+      }
+    });
+  }
+
+  run(ref: string): Promise<IRunManifest> {
+    return this.request<IRunManifest>(`runs/${encodeURIComponent(ref)}`);
+  }
+
+  diff(first: string, second: string): Promise<IRunDiff> {
+    return this.request<IRunDiff>(
+      `runs/${encodeURIComponent(first)}/diff/${encodeURIComponent(second)}`
+    );
+  }
+
+  fileStatus(ref: string): Promise<IRunFileStatus> {
+    return this.request<IRunFileStatus>(
+      `runs/${encodeURIComponent(ref)}/status`
+    );
+  }
+
+  /** URL that downloads a run's stored input or output. */
+  fileUrl(ref: string, path: string, role: 'input' | 'output'): string {
+    return this.url(`runs/${encodeURIComponent(ref)}/files`, {
+      path,
+      role,
+      download: 1
+    });
+  }
+
+  metricNames(notebook: string | null): Promise<{ names: string[] }> {
+    return this.request('metrics', { query: { notebook } });
+  }
+
+  metricValues(
+    name: string,
+    notebook: string | null,
+    limit = 1000
+  ): Promise<{ name: string; values: IMetricValue[] }> {
+    return this.request('metrics', { query: { name, notebook, limit } });
+  }
+
+  restore(ref: string, options: IRestoreOptions): Promise<IRestoreResult> {
+    return this.request<IRestoreResult>(
+      `runs/${encodeURIComponent(ref)}/restore`,
+      {
+        method: 'POST',
+        body: JSON.stringify(options)
+      }
+    );
+  }
+
+  /** Attach the live notebook model to a run (the API accepts one per run). */
+  attachNotebook(ref: string, notebook: unknown): Promise<unknown> {
+    return this.request(`runs/${encodeURIComponent(ref)}/notebook`, {
+      method: 'POST',
+      body: JSON.stringify({ notebook })
+    });
+  }
+
+  /** Without `after`: the current cursor at once. With it: a long poll. */
+  events(after: number | null, signal?: AbortSignal): Promise<IEventsReply> {
+    return this.request<IEventsReply>('events', {
+      signal,
+      query: { after: after === null ? null : after }
+    });
+  }
+}

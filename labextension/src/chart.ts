@@ -1,0 +1,200 @@
+/**
+ * Vega-Lite specifications for metric charts. JupyterLab renders them with its
+ * own Vega-Lite renderer (rendermime, `application/vnd.vegalite.v5+json`), so
+ * the extension ships no charting code. Field names are fixed; user strings
+ * (metric and run names) only appear as data values and titles, which Vega
+ * draws as text.
+ */
+
+import { IMetricPoint, IMetricValue } from './tokens';
+
+export type ChartMark = 'line' | 'point';
+
+/** Colours and font taken from JupyterLab's CSS variables at render time. */
+export interface IChartTheme {
+  font: string;
+  foreground: string;
+  muted: string;
+  grid: string;
+  accent: string;
+  selected: string;
+}
+
+export const FALLBACK_THEME: IChartTheme = {
+  font: 'sans-serif',
+  foreground: '#333',
+  muted: '#777',
+  grid: '#ddd',
+  accent: '#1976d2',
+  selected: '#f57c00'
+};
+
+/** Read the theme from the live document (the current JupyterLab theme). */
+export function themeFromDocument(node: Element = document.body): IChartTheme {
+  const style = getComputedStyle(node);
+  const read = (name: string, fallback: string) =>
+    style.getPropertyValue(name).trim() || fallback;
+  return {
+    font: read('--jp-ui-font-family', FALLBACK_THEME.font),
+    foreground: read('--jp-ui-font-color1', FALLBACK_THEME.foreground),
+    muted: read('--jp-ui-font-color2', FALLBACK_THEME.muted),
+    grid: read('--jp-border-color2', FALLBACK_THEME.grid),
+    accent: read('--jp-brand-color1', FALLBACK_THEME.accent),
+    selected: read('--jp-warn-color0', FALLBACK_THEME.selected)
+  };
+}
+
+function config(theme: IChartTheme): Record<string, unknown> {
+  return {
+    background: null,
+    font: theme.font,
+    view: { stroke: null },
+    axis: {
+      labelColor: theme.muted,
+      titleColor: theme.foreground,
+      gridColor: theme.grid,
+      domainColor: theme.grid,
+      tickColor: theme.grid,
+      labelFontSize: 10,
+      titleFontSize: 11,
+      titleFontWeight: 'normal'
+    },
+    line: { color: theme.accent },
+    point: { color: theme.accent }
+  };
+}
+
+const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
+
+/**
+ * A summary metric across runs: x is the run number, y the value. A point's
+ * datum carries the run id (`id`), which a click handler reads.
+ */
+export function metricAcrossRunsSpec(
+  values: IMetricValue[],
+  metric: string,
+  options: {
+    mark: ChartMark;
+    selected?: string | null;
+    theme?: IChartTheme;
+    height?: number;
+  }
+): Record<string, unknown> {
+  const theme = options.theme ?? FALLBACK_THEME;
+  const data = values.map(v => ({
+    id: v.id,
+    number: v.number,
+    run: `#${v.number}`,
+    name: v.name ?? '',
+    notebook: v.notebook ?? '',
+    value: v.value,
+    started: v.started_at,
+    status: v.status
+  }));
+  const x = {
+    field: 'number',
+    type: 'quantitative',
+    title: 'run',
+    // Run numbers are integers: label each run when there are few of them.
+    axis:
+      values.length <= 12
+        ? { format: 'd', values: values.map(v => v.number) }
+        : { format: 'd', tickMinStep: 1 },
+    scale: { zero: false, nice: false, padding: 12 }
+  };
+  const y = {
+    field: 'value',
+    type: 'quantitative',
+    title: metric,
+    scale: { zero: false }
+  };
+  const tooltip = [
+    { field: 'run', title: 'run' },
+    { field: 'name', title: 'name' },
+    { field: 'value', title: metric, format: '.4~g' },
+    {
+      field: 'started',
+      title: 'started',
+      type: 'temporal',
+      format: '%Y-%m-%d %H:%M:%S'
+    },
+    { field: 'notebook', title: 'notebook' }
+  ];
+  const points = {
+    mark: { type: 'point', filled: true, size: 60, cursor: 'pointer' },
+    encoding: {
+      x,
+      y,
+      tooltip,
+      color: {
+        condition: { test: 'datum.id === selectedRun', value: theme.selected },
+        value: theme.accent
+      },
+      size: {
+        condition: { test: 'datum.id === selectedRun', value: 140 },
+        value: 60
+      }
+    }
+  };
+  const layer: Record<string, unknown>[] = [];
+  if (options.mark === 'line') {
+    layer.push({
+      mark: { type: 'line', interpolate: 'linear', strokeWidth: 1.5 },
+      encoding: { x, y }
+    });
+  }
+  layer.push(points);
+  return {
+    $schema: SCHEMA,
+    width: 'container',
+    height: options.height ?? 200,
+    autosize: { type: 'fit-x', contains: 'padding' },
+    config: config(theme),
+    // A variable param (not a selection): the highlighted run, set from outside.
+    params: [{ name: 'selectedRun', value: options.selected ?? '' }],
+    data: { values: data },
+    layer
+  };
+}
+
+/** One run's step series (dotnb.metric(name, value, step=…)). */
+export function seriesSpec(
+  points: IMetricPoint[],
+  metric: string,
+  theme: IChartTheme = FALLBACK_THEME
+): Record<string, unknown> {
+  const data = points
+    .map((p, index) => ({ step: p.step ?? index, value: p.value }))
+    .filter(p => typeof p.value === 'number');
+  return {
+    $schema: SCHEMA,
+    width: 'container',
+    height: 90,
+    autosize: { type: 'fit-x', contains: 'padding' },
+    config: config(theme),
+    data: { values: data },
+    mark: { type: 'line', point: data.length <= 30, tooltip: true },
+    encoding: {
+      x: {
+        field: 'step',
+        type: 'quantitative',
+        title: 'step',
+        axis: { format: 'd', tickMinStep: 1 },
+        scale: { padding: 8 }
+      },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: metric,
+        scale: { zero: false }
+      }
+    }
+  };
+}
+
+/** Whether a series is worth a chart (two or more numeric points). */
+export function isChartable(points: IMetricPoint[] | undefined): boolean {
+  return (
+    !!points && points.filter(p => typeof p.value === 'number').length >= 2
+  );
+}

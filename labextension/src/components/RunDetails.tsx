@@ -1,0 +1,587 @@
+/**
+ * One run: code, lineage, params, metrics (with step-series charts), inputs
+ * and outputs (with whether the file on disk still matches), environment, and
+ * who/where/when.
+ */
+
+import { Button } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { isChartable, seriesSpec, themeFromDocument } from '../chart';
+import * as fmt from '../format';
+import { analyzeLineage } from '../lineage';
+import { IPanelServices } from '../services';
+import {
+  IFileEntry,
+  IFileStatus,
+  IMetricPoint,
+  IRunManifest,
+  IRunSummary
+} from '../tokens';
+import {
+  CodeBlock,
+  KeyValues,
+  LinkButton,
+  Loading,
+  Message,
+  Section,
+  StatusChip,
+  ViewHeader
+} from './common';
+import { useAsync, useSignal } from './hooks';
+
+/** The file on disk now, compared with the recorded one ("On disk" column). */
+const STATE_LABEL: Record<IFileStatus['state'], string> = {
+  same: 'unchanged',
+  modified: 'modified',
+  missing: 'missing',
+  'not-stored': 'not stored',
+  unknown: 'cannot check'
+};
+
+/** The same, as a phrase in a file's line of facts. */
+const STATE_DISK: Record<IFileStatus['state'], string> = {
+  same: 'unchanged on disk',
+  modified: 'modified on disk',
+  missing: 'missing on disk',
+  'not-stored': '',
+  unknown: 'cannot check the disk'
+};
+
+const STATE_TITLE: Record<IFileStatus['state'], string> = {
+  same: 'The file on disk is the one the run recorded.',
+  modified: 'The file on disk differs from the one the run recorded.',
+  missing: 'No file at this path now.',
+  'not-stored': 'The run recorded no content for this file.',
+  unknown:
+    'The path cannot be checked (a folder is in the way, or it leads outside the project).'
+};
+
+function FileTable(props: {
+  runId: string;
+  role: 'input' | 'output';
+  files: IFileEntry[];
+  status: IFileStatus[] | undefined;
+  services: IPanelServices;
+}): JSX.Element {
+  if (!props.files.length) {
+    return <div className="jp-dotnb-Empty">None</div>;
+  }
+  const stateOf = (path: string) =>
+    props.status?.find(s => s.path === path && s.role === props.role);
+  // A list, not a table: path on one line, facts on the next, so it reads
+  // at any sidebar width.
+  return (
+    <ul className="jp-dotnb-Files" aria-label={`${props.role}s`}>
+      {props.files.map(file => {
+        const state = stateOf(file.path);
+        const flags = [
+          file.pre_write ? 'read before the cell overwrote it' : '',
+          file.changed ? 'changed while the cell ran' : '',
+          file.missing ? 'missing when recorded' : '',
+          file.skipped ? `not stored: ${file.skipped}` : '',
+          file.declared ? 'declared' : ''
+        ].filter(Boolean);
+        return (
+          <li key={file.path} data-path={file.path}>
+            <LinkButton
+              className="jp-dotnb-Files-path"
+              onClick={() => props.services.openPath(file.path)}
+              title={`Open ${file.path}`}
+            >
+              {file.path}
+            </LinkButton>
+            <div className="jp-dotnb-Files-facts">
+              <span>{fmt.bytes(file.size)}</span>
+              {file.hash ? (
+                <a
+                  className="jp-dotnb-Hash"
+                  href={props.services.api.fileUrl(
+                    props.runId,
+                    file.path,
+                    props.role
+                  )}
+                  title={`${file.hash}\nDownload the stored version`}
+                  download
+                >
+                  {fmt.shortHash(file.hash)}
+                </a>
+              ) : (
+                <span>no content stored</span>
+              )}
+              {state ? (
+                <span
+                  className={`jp-dotnb-FileState jp-dotnb-FileState-${state.state}`}
+                  title={`${STATE_TITLE[state.state]}${state.current ? `\nnow ${state.current}` : ''}`}
+                >
+                  {STATE_DISK[state.state]}
+                </span>
+              ) : (
+                <span className="jp-dotnb-FileState">checking…</span>
+              )}
+            </div>
+            {flags.length > 0 && (
+              <div className="jp-dotnb-Flags">{flags.join(' · ')}</div>
+            )}
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
+
+function SeriesChart(props: {
+  name: string;
+  points: IMetricPoint[];
+  services: IPanelServices;
+}): JSX.Element {
+  const host = React.useRef<HTMLDivElement>(null);
+  const { name, points, services } = props;
+  // A layout effect: its cleanup runs while the host is still in the DOM.
+  React.useLayoutEffect(() => {
+    if (!host.current) {
+      return;
+    }
+    return services.renderChart(
+      seriesSpec(points, name, themeFromDocument()),
+      host.current
+    );
+  }, [name, points, services]);
+  return (
+    <div className="jp-dotnb-SeriesChart">
+      <div className="jp-dotnb-SeriesChart-title">{name} by step</div>
+      <div ref={host} className="jp-dotnb-Chart jp-dotnb-Chart-small" />
+    </div>
+  );
+}
+
+function Lineage(props: {
+  manifest: IRunManifest;
+  services: IPanelServices;
+}): JSX.Element {
+  const { manifest, services } = props;
+  const cells = services.notebookCells(manifest.notebook);
+  const report = analyzeLineage(manifest.lineage, cells);
+  const warnings: string[] = [];
+  if (report.outOfOrder) {
+    warnings.push('Cells ran out of notebook order before this run.');
+  }
+  if (report.changed) {
+    warnings.push(
+      `${fmt.plural(report.changed, 'cell')} of this lineage changed or were deleted since the run.`
+    );
+  }
+  if (report.repeated) {
+    warnings.push(`${fmt.plural(report.repeated, 'cell')} ran more than once.`);
+  }
+  return (
+    <>
+      {warnings.map(text => (
+        <Message key={text} kind="warning">
+          {text}
+        </Message>
+      ))}
+      {!report.compared && manifest.notebook && (
+        <div className="jp-dotnb-Note">
+          Open {manifest.notebook} to compare the lineage with its cells now.
+        </div>
+      )}
+      <ol className="jp-dotnb-Lineage">
+        {report.entries.map((entry, index) => {
+          const cell = entry.cell;
+          const where = !report.compared
+            ? ''
+            : entry.position === null
+              ? 'changed since'
+              : `cell ${entry.position + 1}`;
+          const isThis = cell.run === manifest.id;
+          return (
+            <li
+              key={index}
+              className={
+                entry.position === null && report.compared
+                  ? 'jp-dotnb-Lineage-changed'
+                  : ''
+              }
+            >
+              <details>
+                <summary>
+                  <span className="jp-dotnb-Lineage-count">
+                    [{cell.execution_count ?? ' '}]
+                  </span>{' '}
+                  {isThis
+                    ? 'this run'
+                    : cell.tracked
+                      ? `tracked${cell.run ? ' run' : ''}`
+                      : 'untracked'}
+                  {cell.status === 'error' ? ' · error' : ''}
+                  {where ? ` · ${where}` : ''}
+                  {cell.run && !isThis && (
+                    <>
+                      {' · '}
+                      <LinkButton
+                        onClick={() =>
+                          services.navigate({
+                            kind: 'details',
+                            id: cell.run as string
+                          })
+                        }
+                      >
+                        open run
+                      </LinkButton>
+                    </>
+                  )}
+                </summary>
+                {cell.code === null || cell.code === undefined ? (
+                  <Message kind="warning">
+                    {cell.code_corrupt
+                      ? 'Code object corrupted'
+                      : 'Code object missing'}
+                  </Message>
+                ) : (
+                  <CodeBlock code={cell.code} highlight={services.highlight} />
+                )}
+              </details>
+            </li>
+          );
+        })}
+      </ol>
+    </>
+  );
+}
+
+function Environment(props: { manifest: IRunManifest }): JSX.Element {
+  const env = props.manifest.environment ?? {};
+  const git = env.git;
+  const rows: [string, React.ReactNode][] = [];
+  const add = (key: string, value: unknown) => {
+    if (value !== undefined && value !== null && value !== '') {
+      rows.push([key, String(value)]);
+    }
+  };
+  add('Python', [env.implementation, env.python].filter(Boolean).join(' '));
+  add('Platform', env.platform);
+  add('Machine', env.machine);
+  add('CPUs', env.cpu_count);
+  add('Memory', env.memory_bytes ? fmt.bytes(env.memory_bytes) : null);
+  add('Interpreter', env.executable);
+  if (git) {
+    add(
+      'Git',
+      [
+        git.commit ? git.commit.slice(0, 10) : '',
+        git.branch ? `(${git.branch})` : '',
+        git.dirty
+          ? 'with uncommitted changes'
+          : git.dirty === false
+            ? 'clean'
+            : ''
+      ]
+        .filter(Boolean)
+        .join(' ')
+    );
+  }
+  add(
+    'Packages',
+    env.distributions ? `recorded (${fmt.shortHash(env.distributions)})` : null
+  );
+  return <KeyValues rows={rows} empty="Not recorded" />;
+}
+
+function RunLinks(props: {
+  manifest: IRunManifest;
+  services: IPanelServices;
+}): JSX.Element {
+  const { manifest, services } = props;
+  const link = (id: string | null | undefined) =>
+    id ? (
+      <LinkButton onClick={() => services.navigate({ kind: 'details', id })}>
+        {fmt.shortId(id)}
+      </LinkButton>
+    ) : null;
+  const rows: [string, React.ReactNode][] = [
+    ['Id', <code key="id">{manifest.id}</code>]
+  ];
+  if (manifest.parent) {
+    rows.push(['Previous run in kernel', link(manifest.parent)]);
+  }
+  if (manifest.checkpoint_of) {
+    rows.push(['Checkpoint before restoring', link(manifest.checkpoint_of)]);
+  }
+  if (manifest.reproduces) {
+    rows.push(['Reproduces', link(manifest.reproduces)]);
+  }
+  const snapshot = manifest.notebook_snapshot;
+  rows.push([
+    'Notebook snapshot',
+    snapshot && 'hash' in snapshot
+      ? `${fmt.bytes(snapshot.size)}, from ${
+          manifest.notebook_source === 'frontend'
+            ? 'JupyterLab (unsaved edits included)'
+            : manifest.notebook_source === 'headless'
+              ? 'a headless run'
+              : 'the file on disk'
+        }`
+      : snapshot && 'unavailable' in snapshot
+        ? `unavailable: ${snapshot.unavailable}`
+        : 'none'
+  ]);
+  return <KeyValues rows={rows} />;
+}
+
+export function RunDetails(props: {
+  id: string;
+  services: IPanelServices;
+}): JSX.Element {
+  const { id, services } = props;
+  const { model } = services;
+  // Reload when the live feed reports this run changed (e.g. its notebook
+  // snapshot arrived), or a checkpoint appeared (a restore changed files on disk).
+  const [version, setVersion] = React.useState(0);
+  React.useEffect(() => {
+    const slot = (_: unknown, runs: IRunSummary[]) => {
+      if (runs.some(r => r.id === id || r.kind === 'checkpoint')) {
+        setVersion(v => v + 1);
+      }
+    };
+    model.runsUpdated.connect(slot);
+    return () => {
+      model.runsUpdated.disconnect(slot);
+    };
+  }, [model, id]);
+  useSignal(model.changed);
+  const run = useAsync(() => model.manifest(id), [id, version]);
+  const status = useAsync(() => services.api.fileStatus(id), [id, version]);
+
+  const back = () => services.back();
+  if (run.error) {
+    return (
+      <div className="jp-dotnb-View">
+        <ViewHeader title="Run" onBack={back} />
+        <Message kind="error">{run.error}</Message>
+      </div>
+    );
+  }
+  const manifest = run.value;
+  if (!manifest || manifest.id.toUpperCase().indexOf(id.toUpperCase()) !== 0) {
+    return (
+      <div className="jp-dotnb-View">
+        <ViewHeader title="Run" onBack={back} />
+        <Loading />
+      </div>
+    );
+  }
+  const selected = model.selection.includes(manifest.id);
+  const metricEntries = Object.entries(manifest.metrics ?? {});
+  const series = Object.entries(manifest.metric_series ?? {}).filter(
+    ([, points]) => isChartable(points)
+  );
+  const notebookStatus = status.value?.files.find(f => f.role === 'notebook');
+  return (
+    <div className="jp-dotnb-View jp-dotnb-Details" data-run-id={manifest.id}>
+      <ViewHeader
+        title={
+          <>
+            <span className="jp-dotnb-Row-number">#{manifest.number}</span>{' '}
+            <span className="jp-dotnb-Details-name">{manifest.name ?? ''}</span>
+          </>
+        }
+        onBack={back}
+      />
+      <div className="jp-dotnb-ViewBody">
+        <div className="jp-dotnb-Summary">
+          <StatusChip status={manifest.status} kind={manifest.kind} />
+          <span title={fmt.dateTime(manifest.started_at)}>
+            {fmt.timeAgo(manifest.started_at)}
+          </span>
+          <span>{fmt.duration(manifest.duration_s)}</span>
+          {manifest.environment?.user && (
+            <span>
+              {manifest.environment.user}@{manifest.environment.host ?? ''}
+            </span>
+          )}
+        </div>
+        {manifest.notebook && (
+          <div className="jp-dotnb-Summary">
+            <LinkButton
+              onClick={() => services.openPath(manifest.notebook as string)}
+              title={`Open ${manifest.notebook}`}
+            >
+              {manifest.notebook}
+            </LinkButton>
+            {notebookStatus && notebookStatus.state !== 'same' && (
+              <span
+                className="jp-dotnb-Note"
+                title={STATE_TITLE[notebookStatus.state]}
+              >
+                {notebookStatus.state === 'modified'
+                  ? 'changed since this run'
+                  : `notebook ${STATE_LABEL[notebookStatus.state]}`}
+              </span>
+            )}
+          </div>
+        )}
+        <div className="jp-dotnb-DetailActions">
+          <Button
+            small
+            className="jp-mod-styled jp-mod-accept jp-dotnb-RestoreButton"
+            onClick={() => services.restore(manifest.id)}
+            title="Bring the data files and the notebook back to this run's state"
+          >
+            Restore…
+          </Button>
+          <Button
+            small
+            minimal
+            onClick={() => model.toggleSelected(manifest.id)}
+            title="Select this run for compare"
+          >
+            {selected ? 'Selected for compare' : 'Select for compare'}
+          </Button>
+          {model.selection.length === 1 && !selected && (
+            <Button
+              small
+              minimal
+              onClick={() =>
+                services.navigate({
+                  kind: 'compare',
+                  ids: [model.selection[0], manifest.id]
+                })
+              }
+            >
+              Compare with selected
+            </Button>
+          )}
+        </div>
+        {manifest.error && (
+          <Message kind="error">
+            {manifest.error.type}: {manifest.error.message}
+          </Message>
+        )}
+        {(manifest.warnings ?? []).map((warning, index) => (
+          <Message key={index} kind="warning">
+            {warning}
+          </Message>
+        ))}
+        {manifest.kind === 'run' && (
+          <Section title="Code">
+            <CodeBlock code={manifest.code} highlight={services.highlight} />
+          </Section>
+        )}
+        {manifest.kind === 'run' && (
+          <Section title="Lineage" count={manifest.lineage.length} open={false}>
+            <Lineage manifest={manifest} services={services} />
+          </Section>
+        )}
+        {manifest.kind === 'run' && (
+          <Section
+            title="Params"
+            count={Object.keys(manifest.params ?? {}).length}
+          >
+            <KeyValues
+              rows={Object.entries(manifest.params ?? {}).map(
+                ([key, value]) => [
+                  key,
+                  <span key={key}>
+                    {fmt.value(value)}
+                    {(manifest.param_overrides ?? []).includes(key) && (
+                      <span className="jp-dotnb-Flags"> (--param)</span>
+                    )}
+                  </span>
+                ]
+              )}
+            />
+          </Section>
+        )}
+        {manifest.kind === 'run' && (
+          <Section title="Metrics" count={metricEntries.length}>
+            <KeyValues
+              rows={metricEntries.map(([key, value]) => [
+                key,
+                <span key={key} className="jp-dotnb-MetricValue">
+                  <span>{fmt.value(value)}</span>
+                  {typeof value === 'number' && (
+                    <LinkButton
+                      onClick={() =>
+                        services.navigate({ kind: 'chart', metric: key })
+                      }
+                      title={`Chart ${key} across runs`}
+                    >
+                      chart
+                    </LinkButton>
+                  )}
+                </span>
+              ])}
+            />
+            {series.map(([name, points]) => (
+              <SeriesChart
+                key={name}
+                name={name}
+                points={points}
+                services={services}
+              />
+            ))}
+          </Section>
+        )}
+        <Section title="Inputs" count={manifest.inputs.length}>
+          <FileTable
+            runId={manifest.id}
+            role="input"
+            files={manifest.inputs}
+            status={status.value?.files}
+            services={services}
+          />
+          {(manifest.external_inputs ?? []).length > 0 && (
+            <div className="jp-dotnb-External">
+              <div className="jp-dotnb-Note">
+                Read outside the project (not stored):
+              </div>
+              <ul>
+                {(manifest.external_inputs ?? []).map(ext => (
+                  <li key={ext.path}>
+                    {ext.path}{' '}
+                    {ext.size !== null && ext.size !== undefined
+                      ? `(${fmt.bytes(ext.size)})`
+                      : ''}
+                  </li>
+                ))}
+              </ul>
+            </div>
+          )}
+        </Section>
+        <Section
+          title={manifest.kind === 'checkpoint' ? 'Files saved' : 'Outputs'}
+          count={manifest.outputs.length}
+        >
+          <FileTable
+            runId={manifest.id}
+            role="output"
+            files={manifest.outputs}
+            status={status.value?.files}
+            services={services}
+          />
+          {(manifest.absent ?? []).length > 0 && (
+            <div className="jp-dotnb-Note">
+              Did not exist before the restore:{' '}
+              {(manifest.absent ?? []).join(', ')}
+            </div>
+          )}
+        </Section>
+        {status.error && (
+          <Message kind="warning">File check failed: {status.error}</Message>
+        )}
+        {manifest.kind === 'run' && (
+          <Section title="Environment" open={false}>
+            <Environment manifest={manifest} />
+          </Section>
+        )}
+        <Section title="Run" open={false}>
+          <RunLinks manifest={manifest} services={services} />
+          <div className="jp-dotnb-Note" title={manifest.started_at}>
+            Started {fmt.dateTime(manifest.started_at)}
+          </div>
+        </Section>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,383 @@
+/**
+ * The restore flow: a dialog with the API's dry-run plan (which files change,
+ * their sizes; data, notebook or both) → restore → reload the affected open
+ * documents from disk → say where the checkpoint is, with an Undo that
+ * restores that checkpoint.
+ */
+
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import type { DotnbApi } from './api';
+import { Loading, Message } from './components/common';
+import * as fmt from './format';
+import {
+  IPlanItem,
+  IRestoreOptions,
+  IRestorePlan,
+  IRestoreResult,
+  IRunSummary
+} from './tokens';
+
+const ACTION_LABEL: Record<IPlanItem['action'], string> = {
+  unchanged: 'already as in the run',
+  create: 'create',
+  overwrite: 'overwrite',
+  remove: 'remove'
+};
+
+/** Open documents (among `paths`) with unsaved changes. */
+function dirtyPaths(docManager: IDocumentManager, paths: string[]): string[] {
+  return paths.filter(path => {
+    const widget = docManager.findWidget(path);
+    const context = widget ? docManager.contextForWidget(widget) : undefined;
+    return !!context?.model.dirty;
+  });
+}
+
+export function PlanTable(props: {
+  plan: IRestorePlan;
+  showUnchanged?: boolean;
+}): JSX.Element {
+  const { plan } = props;
+  const items = plan.items.filter(
+    i => props.showUnchanged || i.action !== 'unchanged'
+  );
+  const unchanged =
+    plan.items.length - plan.items.filter(i => i.action !== 'unchanged').length;
+  return (
+    <>
+      {items.length ? (
+        <table className="jp-dotnb-Table jp-dotnb-PlanTable">
+          <thead>
+            <tr>
+              <th scope="col">Path</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Action</th>
+              <th scope="col">Size</th>
+            </tr>
+          </thead>
+          <tbody>
+            {items.map(item => (
+              <tr
+                key={item.path}
+                data-path={item.path}
+                data-action={item.action}
+              >
+                <th scope="row" title={item.path}>
+                  {item.path}
+                </th>
+                <td>{item.role}</td>
+                <td>{ACTION_LABEL[item.action]}</td>
+                <td>{item.target ? fmt.bytes(item.size) : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <div className="jp-dotnb-Empty">
+          Nothing to change: the files already match this run.
+        </div>
+      )}
+      {unchanged > 0 && !props.showUnchanged && (
+        <div className="jp-dotnb-Note">
+          {fmt.plural(unchanged, 'file')} already as in the run.
+        </div>
+      )}
+      {plan.skipped.length > 0 && (
+        <Message kind="warning">
+          Not restored (no stored content):{' '}
+          {plan.skipped.map(s => `${s.path} (${s.reason})`).join('; ')}
+        </Message>
+      )}
+    </>
+  );
+}
+
+function PlanBody(props: {
+  api: DotnbApi;
+  runId: string;
+  hasNotebook: boolean;
+  docManager: IDocumentManager;
+  onChange: (options: IRestoreOptions, plan: IRestorePlan | null) => void;
+}): JSX.Element {
+  const [data, setData] = React.useState(true);
+  const [notebook, setNotebook] = React.useState(props.hasNotebook);
+  const [plan, setPlan] = React.useState<IRestorePlan | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const { api, runId, onChange } = props;
+
+  React.useEffect(() => {
+    let live = true;
+    setPlan(null);
+    setError(null);
+    const options = { data, notebook, dry_run: true };
+    onChange({ ...options, dry_run: false }, null);
+    if (!data && !notebook) {
+      setError('Choose data files, the notebook, or both.');
+      return;
+    }
+    api.restore(runId, options).then(
+      result => {
+        if (live) {
+          setPlan(result.plan);
+          onChange({ ...options, dry_run: false }, result.plan);
+        }
+      },
+      err => live && setError(err instanceof Error ? err.message : String(err))
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, runId, data, notebook, onChange]);
+
+  const changing = plan ? plan.items.filter(i => i.action !== 'unchanged') : [];
+  const dirty = dirtyPaths(
+    props.docManager,
+    changing.map(i => i.path)
+  );
+  return (
+    <div className="jp-dotnb-RestorePlan">
+      <div className="jp-dotnb-FilterRow">
+        <label className="jp-dotnb-Check">
+          <input
+            type="checkbox"
+            checked={data}
+            onChange={e => setData(e.target.checked)}
+          />{' '}
+          Data files
+        </label>
+        <label className="jp-dotnb-Check">
+          <input
+            type="checkbox"
+            checked={notebook}
+            disabled={!props.hasNotebook}
+            onChange={e => setNotebook(e.target.checked)}
+          />{' '}
+          Notebook
+        </label>
+      </div>
+      {error && <Message kind="error">{error}</Message>}
+      {!error && !plan && <Loading text="Computing the plan…" />}
+      {plan && <PlanTable plan={plan} />}
+      {plan && changing.length > 0 && (
+        <div className="jp-dotnb-Note">
+          {fmt.bytes(plan.bytes_to_write)} to write. The current content of
+          every file it changes is saved first as a checkpoint, so this restore
+          can be undone.
+        </div>
+      )}
+      {dirty.length > 0 && (
+        <Message kind="warning">
+          Unsaved changes in {dirty.join(', ')} are saved (and so checkpointed)
+          before restoring.
+        </Message>
+      )}
+    </div>
+  );
+}
+
+class PlanWidget
+  extends ReactWidget
+  implements Dialog.IBodyWidget<IRestoreOptions>
+{
+  constructor(
+    private readonly _props: {
+      api: DotnbApi;
+      runId: string;
+      hasNotebook: boolean;
+      docManager: IDocumentManager;
+    }
+  ) {
+    super();
+    this.addClass('jp-dotnb-RestoreDialog');
+  }
+
+  options: IRestoreOptions = { data: true, notebook: true, dry_run: false };
+  plan: IRestorePlan | null = null;
+
+  getValue(): IRestoreOptions {
+    return this.options;
+  }
+
+  protected render(): JSX.Element {
+    return <PlanBody {...this._props} onChange={this._onChange} />;
+  }
+
+  private _onChange = (options: IRestoreOptions, plan: IRestorePlan | null) => {
+    this.options = options;
+    this.plan = plan;
+  };
+}
+
+export interface IRestoreDeps {
+  api: DotnbApi;
+  docManager: IDocumentManager;
+  /** Called after files changed on disk (e.g. to refresh views). */
+  onRestored?: (result: IRestoreResult) => void;
+}
+
+/** Reload every open document whose file the restore wrote. */
+async function revertWritten(
+  docManager: IDocumentManager,
+  written: string[]
+): Promise<string[]> {
+  const reverted: string[] = [];
+  for (const path of written) {
+    const widget = docManager.findWidget(path);
+    const context = widget ? docManager.contextForWidget(widget) : undefined;
+    if (context) {
+      try {
+        await context.revert();
+        reverted.push(path);
+      } catch (error) {
+        console.warn(`dotnb: could not reload ${path}:`, error);
+      }
+    }
+  }
+  return reverted;
+}
+
+async function saveDirty(
+  docManager: IDocumentManager,
+  paths: string[]
+): Promise<void> {
+  for (const path of dirtyPaths(docManager, paths)) {
+    const widget = docManager.findWidget(path);
+    const context = widget ? docManager.contextForWidget(widget) : undefined;
+    await context?.save();
+  }
+}
+
+function ResultBody(props: {
+  result: IRestoreResult;
+  reverted: string[];
+  what: string;
+}): JSX.Element {
+  const { result } = props;
+  return (
+    <div className="jp-dotnb-RestoreResult">
+      <p>
+        {props.what}: {fmt.plural(result.written.length, 'file')} written
+        {props.reverted.length
+          ? `, ${props.reverted.join(', ')} reloaded from disk`
+          : ''}
+        .
+      </p>
+      {result.written.length > 0 && (
+        <ul className="jp-dotnb-Written">
+          {result.written.map(path => (
+            <li key={path}>{path}</li>
+          ))}
+        </ul>
+      )}
+      {result.checkpoint ? (
+        <p>
+          What was there before is saved as checkpoint{' '}
+          <code className="jp-dotnb-CheckpointId">{result.checkpoint}</code> (in
+          the run list, kind “checkpoint”;{' '}
+          <code>dotnb restore {result.checkpoint.slice(0, 10)}</code> from a
+          terminal).
+        </p>
+      ) : (
+        <p>Nothing needed changing, so no checkpoint was made.</p>
+      )}
+    </div>
+  );
+}
+
+/** Restore `run` (or undo with a checkpoint) with the plan dialog first. */
+export async function restoreWithDialog(
+  deps: IRestoreDeps,
+  run: Pick<IRunSummary, 'id' | 'number' | 'name' | 'notebook' | 'kind'>
+): Promise<void> {
+  const body = new PlanWidget({
+    api: deps.api,
+    runId: run.id,
+    hasNotebook: !!run.notebook || run.kind === 'checkpoint',
+    docManager: deps.docManager
+  });
+  const title =
+    run.kind === 'checkpoint'
+      ? `Restore checkpoint #${run.number}`
+      : `Restore run ${fmt.clip(fmt.runTitle(run), 60)}`;
+  const answer = await showDialog({
+    title,
+    body,
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Restore' })],
+    defaultButton: 1
+  });
+  if (!answer.button.accept) {
+    return;
+  }
+  const options = answer.value ?? body.options;
+  const plan = body.plan;
+  await runRestore(
+    deps,
+    run.id,
+    options,
+    plan,
+    title.replace(/^Restore/, 'Restored')
+  );
+}
+
+async function runRestore(
+  deps: IRestoreDeps,
+  runId: string,
+  options: IRestoreOptions,
+  plan: IRestorePlan | null,
+  what: string
+): Promise<void> {
+  let result: IRestoreResult;
+  let reverted: string[];
+  try {
+    if (plan) {
+      // Unsaved edits would be lost on reload: save them, so the checkpoint has them.
+      await saveDirty(
+        deps.docManager,
+        plan.items.filter(i => i.action !== 'unchanged').map(i => i.path)
+      );
+    }
+    result = await deps.api.restore(runId, { ...options, dry_run: false });
+    reverted = await revertWritten(deps.docManager, result.written);
+  } catch (error) {
+    await showDialog({
+      title: 'Restore failed',
+      body: (
+        <Message kind="error">
+          {error instanceof Error ? error.message : String(error)}
+        </Message>
+      ),
+      buttons: [Dialog.okButton({ label: 'Close' })]
+    });
+    return;
+  }
+  deps.onRestored?.(result);
+  const checkpoint = result.checkpoint;
+  const answer = await showDialog({
+    title: what,
+    body: <ResultBody result={result} reverted={reverted} what={what} />,
+    buttons: checkpoint
+      ? [
+          Dialog.warnButton({
+            label: 'Undo',
+            className: 'jp-dotnb-UndoButton'
+          }),
+          Dialog.okButton({ label: 'Close' })
+        ]
+      : [Dialog.okButton({ label: 'Close' })],
+    defaultButton: checkpoint ? 1 : 0
+  });
+  if (checkpoint && answer.button.label === 'Undo') {
+    // Undo restores everything the checkpoint saved (data and notebook).
+    await runRestore(
+      deps,
+      checkpoint,
+      { data: true, notebook: true, dry_run: false },
+      null,
+      'Restore undone'
+    );
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * Shapes of what the dotnb REST API returns (see docs/rest-api.yml and
+ * dotnb/server/handlers.py), plus the identifiers the extension shares.
+ *
+ * Every string in these shapes comes from a user's run (names, params, paths,
+ * error messages): views render them as text, never as HTML.
+ */
+
+/** The output a tracked cell displays (dotnb/capture/session.py::_display). */
+export const RUN_MIME_TYPE = 'application/vnd.dotnb.run+json';
+
+/** JupyterLab's own Vega-Lite renderer (@jupyterlab/vega5-extension). */
+export const VEGALITE_MIME_TYPE = 'application/vnd.vegalite.v5+json';
+
+/** DOM event a run badge dispatches; the main plugin turns it into a command. */
+export const OPEN_RUN_EVENT = 'dotnb-open-run';
+
+export namespace CommandIDs {
+  export const openPanel = 'dotnb:open-panel';
+  export const openRun = 'dotnb:open-run';
+  export const compare = 'dotnb:compare-runs';
+  export const chart = 'dotnb:metric-chart';
+  export const restore = 'dotnb:restore-run';
+  export const refresh = 'dotnb:refresh';
+}
+
+export type RunStatus = 'ok' | 'error' | 'interrupted';
+export type RunKind = 'run' | 'checkpoint';
+export type JSONValue =
+  string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+
+/** One row of `GET runs` (dotnb/store/repo.py::run_summary). */
+export interface IRunSummary {
+  id: string;
+  number: number;
+  notebook: string | null;
+  name: string | null;
+  kind: RunKind;
+  status: RunStatus;
+  started_at: string;
+  duration_s: number | null;
+  params: Record<string, JSONValue>;
+  metrics: Record<string, number | string | null>;
+  inputs: number;
+  outputs: number;
+  user: string | null;
+  host: string | null;
+  reproduces: string | null;
+  checkpoint_of: string | null;
+}
+
+export interface IRunsPage {
+  runs: IRunSummary[];
+  next: string | null;
+}
+
+export interface IFileEntry {
+  path: string;
+  hash: string | null;
+  size: number | null;
+  pre_write?: boolean;
+  changed?: boolean;
+  missing?: boolean;
+  skipped?: string;
+  declared?: boolean;
+}
+
+export interface ILineageCell {
+  execution_count: number | null;
+  code_hash: string;
+  tracked: boolean;
+  run?: string | null;
+  status?: 'ok' | 'error';
+  code?: string | null;
+  code_missing?: boolean;
+  code_corrupt?: boolean;
+}
+
+export interface IMetricPoint {
+  step?: number | null;
+  value: number | string;
+  time?: number;
+}
+
+/** `GET runs/{run}`: the manifest with each lineage cell's code. */
+export interface IRunManifest {
+  format: number;
+  id: string;
+  kind: RunKind;
+  number: number;
+  name?: string | null;
+  notebook: string | null;
+  notebook_source?: 'disk' | 'frontend' | 'headless' | null;
+  notebook_snapshot?:
+    { hash: string; size: number } | { unavailable: string } | null;
+  code: string;
+  lineage: ILineageCell[];
+  params: Record<string, JSONValue>;
+  param_overrides?: string[];
+  metrics: Record<string, number | string | null>;
+  metric_series: Record<string, IMetricPoint[]>;
+  inputs: IFileEntry[];
+  outputs: IFileEntry[];
+  absent?: string[];
+  external_inputs?: {
+    path: string;
+    size?: number | null;
+    mtime_ns?: number | null;
+  }[];
+  environment: {
+    python?: string;
+    implementation?: string;
+    platform?: string;
+    machine?: string;
+    host?: string;
+    user?: string;
+    cpu_count?: number | null;
+    memory_bytes?: number | null;
+    executable?: string;
+    distributions?: string;
+    git?: {
+      commit?: string | null;
+      branch?: string | null;
+      dirty?: boolean | null;
+    } | null;
+    [key: string]: JSONValue | undefined;
+  };
+  status: RunStatus;
+  error?: { type: string; message: string } | null;
+  started_at: string;
+  duration_s: number;
+  stdout_bytes?: number | null;
+  parent?: string | null;
+  checkpoint_of?: string | null;
+  reproduces?: string | null;
+  warnings?: string[];
+}
+
+/** `GET runs/{a}/diff/{b}`: maps from name or path to [first, second]. */
+export interface IRunDiff {
+  runs: [string, string];
+  code: string;
+  params: Record<string, [JSONValue, JSONValue]>;
+  metrics: Record<string, [JSONValue, JSONValue]>;
+  inputs: Record<string, [string | null, string | null]>;
+  outputs: Record<string, [string | null, string | null]>;
+  environment: Record<string, [JSONValue, JSONValue]>;
+}
+
+/** One value of `GET metrics?name=`: a summary metric across runs, oldest first. */
+export interface IMetricValue {
+  id: string;
+  number: number;
+  notebook: string | null;
+  started_at: string;
+  name: string | null;
+  status: RunStatus;
+  value: number;
+}
+
+export type PlanAction = 'unchanged' | 'create' | 'overwrite' | 'remove';
+
+export interface IPlanItem {
+  path: string;
+  role: 'data' | 'notebook';
+  current: string | null;
+  target: string | null;
+  size: number | null;
+  action: PlanAction;
+}
+
+export interface IRestorePlan {
+  run: string;
+  items: IPlanItem[];
+  skipped: { path: string; reason: string }[];
+  bytes_to_write: number;
+}
+
+export interface IRestoreResult {
+  plan: IRestorePlan;
+  dry_run: boolean;
+  checkpoint: string | null;
+  written: string[];
+}
+
+export interface IRestoreOptions {
+  data: boolean;
+  notebook: boolean;
+  dry_run: boolean;
+}
+
+/** State of one recorded file compared with the file on disk now. */
+export type FileState =
+  'same' | 'modified' | 'missing' | 'not-stored' | 'unknown';
+
+export interface IFileStatus {
+  path: string;
+  role: 'input' | 'output' | 'notebook';
+  recorded: string | null;
+  current: string | null;
+  state: FileState;
+}
+
+/** `GET runs/{run}/status`. */
+export interface IRunFileStatus {
+  run: string;
+  files: IFileStatus[];
+}
+
+export interface IEventsReply {
+  cursor: number;
+  runs: IRunSummary[];
+}
+
+/** The bundle a tracked cell displays with RUN_MIME_TYPE. */
+export interface IRunBundle {
+  id: string;
+  number: number;
+  notebook: string | null;
+  name: string | null;
+  status: RunStatus;
+  inputs: string[];
+  outputs: string[];
+  params: Record<string, JSONValue> | null;
+  metrics: Record<string, number | string | null> | null;
+  duration_s: number | null;
+  overridden: string[];
+}

@@ -1,0 +1,154 @@
+import { Signal } from '@lumino/signaling';
+
+import { RunsModel } from '../src/model';
+import { IPanelServices } from '../src/services';
+import {
+  IEventsReply,
+  IRunDiff,
+  IRunFileStatus,
+  IRunManifest,
+  IRunsPage,
+  IRunSummary
+} from '../src/tokens';
+
+/** An in-memory stand-in for DotnbApi, with the same paging rules as the server. */
+export class FakeApi {
+  runs_: IRunSummary[] = [];
+  manifests = new Map<string, IRunManifest>();
+  diffs = new Map<string, IRunDiff>();
+  requests: string[] = [];
+  cursor = 0;
+  pendingEvents: ((reply: IEventsReply) => void)[] = [];
+
+  async runs(query: any): Promise<IRunsPage> {
+    this.requests.push(`runs ${JSON.stringify(query)}`);
+    let rows = [...this.runs_].sort((a, b) => (a.id < b.id ? 1 : -1));
+    if (query.notebook) {
+      rows = rows.filter(r => r.notebook === query.notebook);
+    }
+    if (query.status) {
+      rows = rows.filter(r => r.status === query.status);
+    }
+    if (query.q) {
+      rows = rows.filter(r => (r.name ?? '').includes(query.q));
+    }
+    if (query.before) {
+      rows = rows.filter(r => r.id < query.before);
+    }
+    const limit = query.limit ?? 50;
+    const page = rows.slice(0, limit);
+    return {
+      runs: page,
+      next: rows.length > limit ? page[page.length - 1].id : null
+    };
+  }
+
+  async run(id: string): Promise<IRunManifest> {
+    const found = this.manifests.get(id);
+    if (!found) {
+      throw new Error(`no run ${id}`);
+    }
+    return found;
+  }
+
+  async diff(a: string, b: string): Promise<IRunDiff> {
+    const found = this.diffs.get(`${a}/${b}`);
+    if (!found) {
+      throw new Error(`no diff ${a}/${b}`);
+    }
+    return found;
+  }
+
+  async fileStatus(id: string): Promise<IRunFileStatus> {
+    const m = await this.run(id);
+    return {
+      run: id,
+      files: [
+        ...m.inputs.map(f => ({
+          path: f.path,
+          role: 'input' as const,
+          recorded: f.hash,
+          current: f.hash,
+          state: 'same' as const
+        })),
+        ...m.outputs.map(f => ({
+          path: f.path,
+          role: 'output' as const,
+          recorded: f.hash,
+          current: null,
+          state: 'missing' as const
+        }))
+      ]
+    };
+  }
+
+  fileUrl(id: string, path: string, role: string): string {
+    return `/dotnb/api/runs/${id}/files?path=${encodeURIComponent(path)}&role=${role}`;
+  }
+
+  async metricNames(): Promise<{ names: string[] }> {
+    return { names: ['acc'] };
+  }
+
+  async metricValues(): Promise<{ name: string; values: [] }> {
+    return { name: 'acc', values: [] };
+  }
+
+  events(after: number | null, signal?: AbortSignal): Promise<IEventsReply> {
+    if (after === null) {
+      return Promise.resolve({ cursor: this.cursor, runs: [] });
+    }
+    return new Promise((resolve, reject) => {
+      this.pendingEvents.push(resolve);
+      signal?.addEventListener('abort', () =>
+        reject(new DOMException('aborted', 'AbortError'))
+      );
+    });
+  }
+
+  /** Answer the pending long poll with runs added on the "server". */
+  push(runs: IRunSummary[]): void {
+    this.runs_ = [
+      ...this.runs_.filter(r => !runs.some(n => n.id === r.id)),
+      ...runs
+    ];
+    this.cursor += runs.length;
+    const waiting = this.pendingEvents;
+    this.pendingEvents = [];
+    for (const resolve of waiting) {
+      resolve({ cursor: this.cursor, runs });
+    }
+  }
+}
+
+export function fakeServices(
+  api: FakeApi,
+  model?: RunsModel
+): IPanelServices & {
+  navigated: unknown[];
+} {
+  const navigated: unknown[] = [];
+  return {
+    model: model ?? new RunsModel(api as any),
+    api: api as any,
+    highlight: async (code, host) => {
+      host.appendChild(document.createTextNode(code));
+    },
+    renderChart: () => () => undefined,
+    notebookCells: () => null,
+    restore: () => undefined,
+    openPath: () => undefined,
+    navigate: view => navigated.push(view),
+    back: () => undefined,
+    navigated
+  };
+}
+
+/** Resolve pending promises and React updates. */
+export async function settle(times = 5): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    await new Promise(resolve => setTimeout(resolve, 0));
+  }
+}
+
+export { Signal };
