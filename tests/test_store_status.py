@@ -12,30 +12,12 @@ import pytest
 
 from dotnb.store import Store
 from dotnb.store.hashing import hash_bytes
-from dotnb.store.manifest import iso_time
 from dotnb.store.status import file_status
+from tests.manifests import new_manifest
 
 
 def record(store: Store, root: Path, **fields: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {
-        "kind": "run",
-        "name": None,
-        "notebook": "nb.ipynb",
-        "code": "",
-        "lineage": [],
-        "params": {},
-        "metrics": {},
-        "metric_series": {},
-        "inputs": [],
-        "outputs": [],
-        "status": "ok",
-        "error": None,
-        "started_at": iso_time(time.time()),
-        "duration_s": 0.0,
-        "environment": {},
-    }
-    doc.update(fields)
-    summary = store.commit_run(doc)
+    summary = store.commit_run(new_manifest("nb.ipynb", **fields))
     return store.manifest(summary["id"])
 
 
