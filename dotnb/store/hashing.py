@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-
-import blake3
+from typing import Any
 
 HASH_HEX_LEN = 64
 CHUNK = 4 * 1024 * 1024
@@ -15,18 +14,30 @@ MMAP_THRESHOLD = 32 * 1024 * 1024
 Progress = Callable[[int], None]
 
 
+def new_hasher(max_threads: int = 1) -> Any:
+    """A BLAKE3 hasher.  blake3 is imported on first use: commands that only read
+    the index (``dotnb log``) never pay its ~10 ms import."""
+    import blake3
+
+    if max_threads != 1:
+        return blake3.blake3(max_threads=blake3.blake3.AUTO)
+    return blake3.blake3()
+
+
 def hash_bytes(data: bytes) -> str:
-    return blake3.blake3(data).hexdigest()
+    hasher = new_hasher()
+    hasher.update(data)
+    return str(hasher.hexdigest())
 
 
 def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) -> tuple[str, int]:
     """Hash a file; large files use mmap and all cores.  Returns (hex digest, size)."""
     size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD and progress is None:
-        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        hasher = new_hasher(max_threads=0)
         hasher.update_mmap(os.fspath(path))
         return hasher.hexdigest(), size
-    hasher = blake3.blake3()
+    hasher = new_hasher()
     total = 0
     with open(path, "rb", buffering=0) as f:
         buf = bytearray(CHUNK)

@@ -18,11 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-import blake3
-
 from dotnb.store.atomic import create_temp
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
-from dotnb.store.hashing import CHUNK, Progress, hash_bytes, hash_file, is_hash
+from dotnb.store.hashing import CHUNK, Progress, hash_bytes, hash_file, is_hash, new_hasher
 
 PREHASH_MAX = 64 * 1024 * 1024
 
@@ -123,7 +121,7 @@ class ObjectStore:
             if self.reuse(digest):
                 return digest, size
         fd, tmp = self._tempfile()
-        hasher = blake3.blake3()
+        hasher = new_hasher()
         total = 0
         try:
             with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
@@ -196,7 +194,7 @@ class ObjectStore:
         """
         from dotnb.store.atomic import replacing
 
-        hasher = blake3.blake3()
+        hasher = new_hasher()
         with self.open(digest) as src, replacing(dest) as dst:
             while chunk := src.read(CHUNK):
                 hasher.update(chunk)
