@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
               dotnb restore '#3' --dry-run
               dotnb run train.ipynb -p lr=0.3
               dotnb reproduce latest
+              dotnb remote add origin s3://team-bucket/project
+              dotnb push && dotnb pull
             """
         ),
         formatter_class=formatter,
@@ -269,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
           dotnb log --notebook train.ipynb --status error
           dotnb log --kind checkpoint --limit 5
           dotnb log --metric 'acc>0.9' --search adam
+          dotnb log --author alice
           dotnb log --json | jq '.[0].metrics'
         """,
         nb_opt,
@@ -285,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only runs whose summary metric meets COND, e.g. 'acc>0.9' (repeatable; all must hold)",
     )
     p.add_argument("--search", metavar="TEXT", help="only runs whose name, params or code contain TEXT")
+    p.add_argument("--author", metavar="NAME", help="only runs by NAME (a user, or user@host)")
 
     p = command(
         "show",
@@ -391,18 +395,25 @@ def build_parser() -> argparse.ArgumentParser:
         objects with the runs they affect, unreadable runs, and index rows out of
         step with the runs.  Exits 1 when anything is wrong.  --rebuild-index first
         rebuilds .dotnb/index.sqlite (a cache) from the run manifests.
+
+        --remote NAME checks a remote instead: every object there is downloaded
+        and re-hashed (nothing is stored locally), and every run's manifest and
+        objects must be present.
         """,
         """
         examples:
           dotnb fsck
           dotnb fsck --rebuild-index
           dotnb fsck --json
+          dotnb fsck --remote origin
         """,
         json_opt,
     )
-    p.add_argument(
+    fsck_what = p.add_mutually_exclusive_group()
+    fsck_what.add_argument(
         "--rebuild-index", action="store_true", help="rebuild the index from the manifests before checking"
     )
+    fsck_what.add_argument("--remote", metavar="NAME", help="check this remote instead of the local store")
 
     p = command(
         "gc",
@@ -429,6 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep unreferenced objects younger than this (default: 3600)",
     )
+    from dotnb.cli_remote import add_commands
+
+    add_commands(command, root_opt, json_opt)
+
     p = command(
         "run",
         cmd_run,
@@ -604,6 +619,10 @@ def _open_store(args: argparse.Namespace) -> Iterator[Store]:
 
     root = getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
     store = Store(Path(root)) if root else Store.discover(Path.cwd())
+    if (store.dir / "remotes.json").exists():
+        from dotnb.remote.ondemand import attach
+
+        attach(store)  # pulled runs' objects are fetched when read
     try:
         yield store
     finally:
@@ -690,6 +709,7 @@ def cmd_log(args: argparse.Namespace) -> int:
             kind=args.kind,
             status=args.status,
             text=args.search,
+            author=args.author,
             metrics=conditions,
             limit=None if limit is None else limit + 1,
         )
@@ -718,7 +738,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.json:
             _emit_json(_with_lineage_code(store, manifest))
             return EXIT_OK
-        lines = format_show(manifest, _distribution_count(store, manifest))
+        origin = store.read_ref_origin(run_id)[1]
+        lines = format_show(manifest, _distribution_count(store, manifest), origin)
     for line in lines:
         _out(line)
     return EXIT_OK
@@ -796,7 +817,8 @@ def cmd_cat(args: argparse.Namespace) -> int:
             raise DotnbError(
                 f"{entry['path']!r} has no stored content in run {run_id}: {reason or 'not stored'}"
             )
-        # Verify first: a corrupted object must not reach a pipe half-written.
+        # Fetch (pulled runs) and verify first: a corrupted object must not reach a pipe half-written.
+        store.objects.ensure([digest])
         if not store.objects.verify(digest):
             if not store.objects.has(digest):
                 raise ObjectMissing(
@@ -817,6 +839,8 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     from dotnb.store.fsck import fsck
 
     with _open_store(args) as store:
+        if args.remote:
+            return _fsck_remote(store, args)
         rebuilt = store.rebuild_index() if args.rebuild_index else None
         progress = CountProgress("fsck", "objects checked", sys.stderr, delay=FSCK_PROGRESS_DELAY_S)
         try:
@@ -830,6 +854,30 @@ def cmd_fsck(args: argparse.Namespace) -> int:
             _out(f"rebuilt the index: {rebuilt} run{'s' if rebuilt != 1 else ''}")
         for line in format_fsck(report):
             _out(line)
+    return EXIT_OK if report["ok"] else EXIT_ERROR
+
+
+def _fsck_remote(store: Store, args: argparse.Namespace) -> int:
+    from dotnb.cli_remote import TransferLine
+    from dotnb.remote.check import fsck_remote
+
+    meter = TransferLine("fsck", sys.stderr)
+    try:
+        report = fsck_remote(store, args.remote, progress=meter)
+    finally:
+        meter.finish()
+    if args.json:
+        _emit_json(report)
+    else:
+        _out(f"remote {_clean(report['remote'])} ({_clean(report['url'])}): {report['runs_checked']} runs")
+        for line in format_fsck(report):
+            _out(line)
+        if report["unjournaled_runs"]:
+            count = len(report["unjournaled_runs"])
+            _out(
+                f"note: {count} run{'s' if count != 1 else ''} not yet announced to pulls (a push was "
+                "interrupted); pushing again or `dotnb pull --full` completes them"
+            )
     return EXIT_OK if report["ok"] else EXIT_ERROR
 
 
@@ -990,7 +1038,11 @@ def format_log(rows: list[dict[str, Any]], width: int | None = None) -> list[str
     """The ``dotnb log`` table, one line per run, truncated to the terminal width."""
     width = terminal_width() if width is None else width
     several_notebooks = len({r.get("notebook") for r in rows}) > 1
+    # Authors matter once runs come from a team: with one author the column is noise.
+    team = any(r.get("remote") for r in rows) or len({(r.get("user"), r.get("host")) for r in rows}) > 1
     headers = ["#", "ID", "STARTED", "STATUS"]
+    if team:
+        headers.append("BY")
     if several_notebooks:
         headers.append("NOTEBOOK")
     headers += ["NAME", "DURATION", "PARAMS | METRICS"]
@@ -1005,6 +1057,9 @@ def format_log(rows: list[dict[str, Any]], width: int | None = None) -> list[str
             local_time(r.get("started_at")),
             r.get("status") or "",
         ]
+        if team:
+            by = r.get("user") or "?"
+            cells.append(f"{by} ({r['remote']})" if r.get("remote") else by)
         if several_notebooks:
             cells.append(r.get("notebook") or "")
         cells += [truncate(_clean(name), NAME_WIDTH), human_duration(r.get("duration_s")), _params_metrics(r)]
@@ -1029,7 +1084,9 @@ def _align(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def format_show(manifest: dict[str, Any], distributions: int | None = None) -> list[str]:
+def format_show(
+    manifest: dict[str, Any], distributions: int | None = None, origin: str | None = None
+) -> list[str]:
     m = manifest
     env = m.get("environment") or {}
     lines: list[str] = []
@@ -1051,6 +1108,7 @@ def format_show(manifest: dict[str, Any], distributions: int | None = None) -> l
     field("duration", human_duration(m.get("duration_s")))
     who = "@".join(x for x in (env.get("user"), env.get("host")) if x)
     field("by", who)
+    field("from", origin and f"remote {origin} (pulled)")
     field("parent", m.get("parent"))
     field("reproduces", m.get("reproduces"))
     field("saved", m.get("checkpoint_of") and f"before restoring {m['checkpoint_of']}")

@@ -255,15 +255,18 @@ def run_count(root: Path) -> int:
 
 OPTIONS = {
     "init": ["DIR", "--json"],
-    "log": ["--notebook", "--kind", "--status", "--limit", "--metric", "--search", "--json"],
+    "log": ["--notebook", "--kind", "--status", "--limit", "--metric", "--search", "--author", "--json"],
     "run": ["NOTEBOOK", "--param", "--track-all", "--output", "--kernel", "--timeout", "--json"],
     "reproduce": ["RUN", "--rtol", "--atol", "--workdir", "--kernel", "--timeout", "--notebook", "--json"],
     "show": ["RUN", "--notebook", "--json"],
     "diff": ["RUN", "--notebook", "--json"],
     "restore": ["RUN", "--data-only", "--notebook-only", "--dry-run", "--yes", "--json", "--notebook"],
     "cat": ["RUN", "PATH", "--input", "--notebook"],
-    "fsck": ["--rebuild-index", "--json"],
+    "fsck": ["--rebuild-index", "--remote", "--json"],
     "gc": ["--dry-run", "--grace", "--json"],
+    "remote": ["add", "list", "remove", "--endpoint-url", "AWS_ACCESS_KEY_ID"],
+    "push": ["[REMOTE] [RUN ...]", "--notebook", "--json"],
+    "pull": ["REMOTE", "--with-data", "--full", "--json"],
 }
 
 

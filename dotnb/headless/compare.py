@@ -232,6 +232,7 @@ def tabular_close(store: Store, path: str, first: str, second: str, tolerance: T
 def _read_table(store: Store, digest: str, kind: str) -> Any:
     import pandas as pd
 
+    store.objects.ensure([digest])  # an original pulled from a remote
     if not store.objects.verify(digest):
         raise ValueError(f"object {digest[:12]} is missing or corrupted")
     with store.objects.open(digest) as f:

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS runs (
     status      TEXT NOT NULL,
     started_at  TEXT NOT NULL,
     author      TEXT NOT NULL DEFAULT '',
+    remote      TEXT NOT NULL DEFAULT '',
     search      TEXT NOT NULL DEFAULT '',
     summary     TEXT NOT NULL,
     seq         INTEGER NOT NULL
@@ -61,11 +62,17 @@ CREATE TABLE IF NOT EXISTS stat_cache (
     recorded_ns INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS remote_runs (
+    remote      TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    manifest    TEXT NOT NULL,
+    PRIMARY KEY (remote, run_id)
+) WITHOUT ROWID;
 """
 
 # Bump when the tables above change: an index of another version is dropped
 # and rebuilt from the manifests (it is only a cache).
-INDEX_SCHEMA = "2"
+INDEX_SCHEMA = "3"
 
 # A stat entry is trusted only if the file's mtime is older than this when it
 # was recorded (git's "racily clean" rule): a write within the same timestamp
@@ -86,6 +93,11 @@ class StatKey(NamedTuple):
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _author(summary: dict[str, Any]) -> str:
+    user, host = summary.get("user") or "", summary.get("host") or ""
+    return f"{user}@{host}" if host else user
+
+
 class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -102,7 +114,7 @@ class Index:
             if version not in (None, INDEX_SCHEMA):
                 self.db.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;"
-                    " DROP TABLE IF EXISTS outputs;"
+                    " DROP TABLE IF EXISTS outputs; DROP TABLE IF EXISTS remote_runs;"
                 )
                 self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
@@ -152,7 +164,9 @@ class Index:
 
     @staticmethod
     def next_number(tx: sqlite3.Connection, notebook: str) -> int:
-        row = tx.execute("SELECT MAX(number) FROM runs WHERE notebook=?", (notebook,)).fetchone()
+        # Pulled runs keep their author's numbers; this store numbers only its own runs.
+        sql = "SELECT MAX(number) FROM runs WHERE notebook=? AND remote=''"
+        row = tx.execute(sql, (notebook,)).fetchone()
         return int(row[0] or 0) + 1
 
     @staticmethod
@@ -167,7 +181,7 @@ class Index:
         seq = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
         tx.execute(
             "INSERT OR REPLACE INTO runs(id, manifest, notebook, number, kind, name, status,"
-            " started_at, author, search, summary, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            " started_at, author, remote, search, summary, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 summary["id"],
                 manifest_hash,
@@ -177,7 +191,8 @@ class Index:
                 summary.get("name"),
                 summary["status"],
                 summary["started_at"],
-                summary.get("user") or "",
+                _author(summary),
+                summary.get("remote") or "",
                 search,
                 json.dumps(summary, sort_keys=True, ensure_ascii=False),
                 seq,
@@ -197,6 +212,26 @@ class Index:
                 if isinstance(value, (int, float)) and not isinstance(value, bool)
             ],
         )
+
+    # -- what each remote is known to hold (a cache: losing it costs requests) --
+
+    def remote_runs(self, remote: str) -> dict[str, str]:
+        rows = self.query("SELECT run_id, manifest FROM remote_runs WHERE remote=?", (remote,))
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def remote_runs_add(self, remote: str, runs: dict[str, str]) -> None:
+        if not runs:
+            return
+        with self.write() as tx:
+            tx.executemany(
+                "INSERT OR REPLACE INTO remote_runs(remote, run_id, manifest) VALUES (?,?,?)",
+                [(remote, rid, digest) for rid, digest in runs.items()],
+            )
+
+    def forget_remote(self, remote: str) -> None:
+        with self.write() as tx:
+            tx.execute("DELETE FROM remote_runs WHERE remote=?", (remote,))
+            tx.execute("DELETE FROM meta WHERE key=?", (f"pull:{remote}",))
 
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT id FROM runs")}

@@ -14,7 +14,7 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,6 +32,9 @@ class ObjectStore:
         # Small metadata objects may be written with deferred fsync (see flush()).
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
+        # Set by dotnb.remote.ondemand: brings missing objects in from a remote
+        # (verifying each hash) so reads of pulled runs work without --with-data.
+        self.fetcher: Callable[[list[str]], None] | None = None
 
     def path_for(self, digest: str) -> Path:
         if not is_hash(digest):
@@ -52,7 +55,24 @@ class ObjectStore:
         except OSError:
             return self.has(digest)
 
+    def ensure(self, digests: Iterable[str]) -> None:
+        """Fetch the objects among ``digests`` that are missing, if a remote fetcher is set.
+
+        Missing objects stay missing when there is no fetcher; readers report them.
+        """
+        if self.fetcher is None:
+            return
+        missing = sorted({d for d in digests if is_hash(d) and not self.has(d)})
+        if missing:
+            self.fetcher(missing)
+
     def size(self, digest: str) -> int:
+        try:
+            return self.path_for(digest).stat().st_size
+        except FileNotFoundError:
+            if self.fetcher is None:
+                raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+        self.fetcher([digest])
         try:
             return self.path_for(digest).stat().st_size
         except FileNotFoundError:
@@ -145,6 +165,51 @@ class ObjectStore:
             raise
         return digest, total
 
+    def install_bytes(self, digest: str, data: bytes, sync: bool = True) -> None:
+        """Store bytes that must hash to ``digest`` (from a remote); refuses them otherwise."""
+        if hash_bytes(data) != digest:
+            raise ObjectCorrupt(f"object {digest[:12]}: its bytes do not match its name; not stored")
+        if self.has(digest):
+            return
+        fd, tmp = self._tempfile()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            self._install(tmp, digest, sync)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def install_file(self, digest: str, tmp: str, sync: bool = True) -> None:
+        """Move a complete temp file (in :attr:`tmp_dir`) into place if it hashes to ``digest``.
+
+        A mismatch deletes the temp file and raises ObjectCorrupt: such bytes never
+        become an object.
+        """
+        try:
+            actual, _ = hash_file(tmp)
+            if actual != digest:
+                raise ObjectCorrupt(f"object {digest[:12]}: its bytes do not match its name; not stored")
+            if sync:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self._install(tmp, digest, sync)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def new_tempfile(self) -> tuple[int, str]:
+        """An open temp file in the store's tmp folder (same filesystem as the objects)."""
+        return self._tempfile()
+
     def defer_sync(self, path: Path) -> None:
         """fsync ``path`` (a file written next to the objects, e.g. a run ref) at the next flush."""
         with self._pending_lock:
@@ -175,6 +240,12 @@ class ObjectStore:
     # -- reading -------------------------------------------------------------
 
     def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path_for(digest), "rb")
+        except FileNotFoundError:
+            if self.fetcher is None:
+                raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+        self.fetcher([digest])
         try:
             return open(self.path_for(digest), "rb")
         except FileNotFoundError:

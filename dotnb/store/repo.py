@@ -68,13 +68,18 @@ def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
         "outputs": len(manifest.get("outputs") or []),
         "user": env.get("user"),
         "host": env.get("host"),
+        # The remote a run was pulled from (None: recorded here); set by _index_run.
+        "remote": None,
         "reproduces": manifest.get("reproduces"),
         "checkpoint_of": manifest.get("checkpoint_of"),
     }
 
 
-def _index_run(tx: Any, manifest_hash: str, manifest: dict[str, Any]) -> dict[str, Any]:
+def _index_run(
+    tx: Any, manifest_hash: str, manifest: dict[str, Any], origin: str | None = None
+) -> dict[str, Any]:
     summary = run_summary(manifest)
+    summary["remote"] = origin
     outputs = [(e["hash"], e["path"]) for e in manifest.get("outputs") or [] if e.get("hash")]
     Index.insert_run(tx, manifest_hash, summary, _search_text(manifest), outputs)
     return summary
@@ -252,13 +257,24 @@ class Store:
             return 0
 
     def read_ref(self, run_id: str) -> str:
+        return self.read_ref_origin(run_id)[0]
+
+    def read_ref_origin(self, run_id: str) -> tuple[str, str | None]:
+        """A ref is the manifest hash on its first line, then ``from REMOTE`` for a pulled run."""
         try:
-            digest = (self.runs_dir / run_id).read_text("ascii").strip()
+            lines = (self.runs_dir / run_id).read_text("utf-8").splitlines()
         except FileNotFoundError:
             raise RunNotFound(f"run {run_id} not found") from None
+        except UnicodeDecodeError:
+            raise StoreFormatError(f"run ref {run_id} is damaged") from None
+        digest = lines[0].strip() if lines else ""
         if not is_hash(digest):
             raise StoreFormatError(f"run ref {run_id} is damaged")
-        return digest
+        origin = None
+        for line in lines[1:]:
+            if line.startswith("from "):
+                origin = line[5:].strip() or None
+        return digest, origin
 
     def manifest_hash(self, run_id: str) -> str:
         rows = self.index.query("SELECT manifest FROM runs WHERE id=?", (run_id,))
@@ -295,10 +311,11 @@ class Store:
             if name in known or name.startswith("."):
                 continue
             try:
-                manifest = parse_manifest(self.objects.read_bytes(self.read_ref(name)))
+                digest, origin = self.read_ref_origin(name)
+                manifest = parse_manifest(self.objects.read_bytes(digest))
             except Exception:
                 continue  # fsck reports damaged refs and manifests
-            _index_run(tx, self.read_ref(name), manifest)
+            _index_run(tx, digest, manifest, origin)
 
     def rebuild_index(self) -> int:
         """Drop and rebuild every run row from the manifests; returns the run count."""
@@ -310,11 +327,11 @@ class Store:
             count = 0
             for name in sorted(os.listdir(self.runs_dir)) if self.runs_dir.exists() else []:
                 try:
-                    digest = self.read_ref(name)
+                    digest, origin = self.read_ref_origin(name)
                     manifest = parse_manifest(self.objects.read_bytes(digest))
                 except Exception:
                     continue
-                _index_run(tx, digest, manifest)
+                _index_run(tx, digest, manifest, origin)
                 count += 1
             Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
         return count
@@ -335,10 +352,14 @@ class Store:
         """Run summaries, newest first; ``before`` is an id cursor for paging."""
         where: list[str] = []
         args: list[Any] = []
-        for column, value in (("notebook", notebook), ("kind", kind), ("status", status), ("author", author)):
+        for column, value in (("notebook", notebook), ("kind", kind), ("status", status)):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
+        if author is not None:
+            # The author column holds "user@host": match either form.
+            where.append("(author=? OR substr(author, 1, instr(author, '@') - 1)=?)")
+            args.extend([author, author])
         if text:
             where.append("instr(search, ?) > 0")
             args.append(text.lower())
@@ -406,7 +427,9 @@ class Store:
         a new run; the old manifest object is left for gc.
         """
         run_id = manifest["id"]
-        self.read_ref(run_id)  # raises RunNotFound
+        _, origin = self.read_ref_origin(run_id)  # raises RunNotFound
+        if origin is not None:
+            raise DotnbError(f"run {run_id} was pulled from remote {origin!r} and cannot be changed here")
         with self.index.write() as tx:
             data = canonical_json(manifest)
             digest, _ = self.objects.put_bytes(data)
@@ -414,6 +437,34 @@ class Store:
             summary = _index_run(tx, digest, manifest)
             Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
         return summary
+
+    def import_runs(self, runs: Iterable[tuple[str, bytes, dict[str, Any]]], origin: str) -> list[str]:
+        """Add runs pulled from remote ``origin``: (manifest hash, manifest bytes, parsed manifest).
+
+        The caller has checked each manifest (hash, format, paths).  Objects are written
+        before refs and refs before the index rows, as for a local run; fsyncs are
+        batched at the end.  Runs already here are left alone.  Returns the ids added.
+        """
+        added: list[str] = []
+        with self.index.write() as tx:
+            self._reconcile_locked(tx)
+            known = {r[0] for r in tx.execute("SELECT id FROM runs")}
+            for digest, data, manifest in runs:
+                run_id = manifest["id"]
+                if run_id in known or (self.runs_dir / run_id).exists():
+                    continue
+                self.objects.install_bytes(digest, data, sync=False)
+                self.runs_dir.mkdir(parents=True, exist_ok=True)
+                ref = self.runs_dir / run_id
+                text = f"{digest}\nfrom {origin}\n".encode()
+                write_bytes(ref, text, sync=False, tmp_dir=self.dir / "tmp")
+                self.objects.defer_sync(ref)
+                _index_run(tx, digest, manifest, origin)
+                known.add(run_id)
+                added.append(run_id)
+            self.objects.flush()
+            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+        return added
 
     def producer_of(self, digest: str, before: str | None = None) -> str | None:
         """The newest run (of kind run) that wrote content ``digest`` as an output."""
@@ -439,7 +490,7 @@ class Store:
         match = re.fullmatch(r"#?(\d+)", ref) if ref.startswith("#") else None
         if match:
             number = int(match.group(1))
-            sql = "SELECT id, notebook FROM runs WHERE number=?"
+            sql = "SELECT id, notebook, remote, author FROM runs WHERE number=?"
             qargs: list[Any] = [number]
             if notebook is not None:
                 sql += " AND notebook=?"
@@ -449,8 +500,15 @@ class Store:
                 where = f" in notebook {notebook}" if notebook else ""
                 raise RunNotFound(f"no run #{number}{where}")
             if len(found) > 1:
-                names = ", ".join(sorted({r[1] or "(no notebook)" for r in found}))
-                raise AmbiguousRun(f"#{number} exists in several notebooks ({names}); pass --notebook")
+                # Pulled runs keep their author's numbers: '#N' means this store's own run.
+                local = [r for r in found if not r[2]]
+                if len(local) == 1:
+                    return str(local[0][0])
+                if len({r[1] for r in found}) > 1:
+                    names = ", ".join(sorted({r[1] or "(no notebook)" for r in found}))
+                    raise AmbiguousRun(f"#{number} exists in several notebooks ({names}); pass --notebook")
+                shown = ", ".join(f"{r[0][:10]} by {r[3] or '?'}" for r in found[:5])
+                raise AmbiguousRun(f"#{number} names several pulled runs ({shown}); use an id prefix")
             return str(found[0][0])
         if not id_prefix_ok(ref):
             raise RunNotFound(f"{ref!r} is not a run id, an id prefix, #N or 'latest'")

@@ -123,7 +123,8 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
     if notebook and manifest.get("notebook") and isinstance(snap, dict) and snap.get("hash"):
         targets[manifest["notebook"]] = (snap["hash"], snap.get("size"), "notebook")
     for rel, (target, size, role) in sorted(targets.items()):
-        if target is not None and not store.objects.has(target):
+        # With a remote fetcher, a missing object is fetched when the plan is applied.
+        if target is not None and store.objects.fetcher is None and not store.objects.has(target):
             raise ObjectMissing(
                 f"cannot restore {rel!r}: its object {target[:12]} is missing from the store "
                 "(run `dotnb fsck`)"
@@ -227,8 +228,9 @@ def restore(
     result: dict[str, Any] = {"plan": plan.as_json(), "dry_run": dry_run, "checkpoint": None, "written": []}
     if dry_run or not plan.changes:
         return result
-    # Verify every source object before touching the workspace: a corrupted
-    # object must not leave a half-restored project behind.
+    # Fetch (pulled runs) and verify every source object before touching the
+    # workspace: a missing or corrupted object must not leave a half-restored project.
+    store.objects.ensure(i.target for i in plan.changes if i.target is not None)
     for item in plan.changes:
         if item.target is not None and not store.objects.verify(item.target):
             raise ObjectCorrupt(

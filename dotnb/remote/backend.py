@@ -1,0 +1,354 @@
+"""Byte storage behind a remote URL, through fsspec: ``s3://`` (s3fs) and ``file://``.
+
+A backend knows keys (``objects/ab/…``, ``runs/<id>``, ``journal/<id>``) relative
+to the remote's base, and nothing about runs.  Every call translates failures
+into :class:`RemoteUnavailable` naming the remote and its URL; credentials are
+never part of a message (they live only in the AWS environment and config).
+Calls are safe from several threads at once: transfers use a thread pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from dotnb.remote.errors import RemoteError, RemoteUnavailable
+
+# Objects at or above this size go through multipart upload, in parts of this size.
+MULTIPART_CHUNK = 16 * 1024 * 1024
+UPLOAD_CONCURRENCY = 16
+LIST_PAGE = 1000
+
+BytesCallback = Callable[[int], None]
+
+
+def _missing_dependency(url: str) -> RemoteError:
+    return RemoteError(f"{url}: S3 remotes need s3fs, which is not installed (pip install 'dotnb[s3]')")
+
+
+class Backend:
+    """Shared behaviour; subclasses implement the primitive operations."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = name
+        self.url = url
+
+    def describe(self) -> str:
+        return f"remote {self.name!r} ({self.url})"
+
+    # Primitives: read returns None for a missing key; write with create_only
+    # returns False when the key already exists (and leaves it unchanged).
+    def read(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def write(self, key: str, data: bytes, create_only: bool = False) -> bool:
+        raise NotImplementedError
+
+    def upload(self, local: str, key: str, callback: BytesCallback | None = None) -> None:
+        raise NotImplementedError
+
+    def download(self, key: str, local: str, callback: BytesCallback | None = None) -> bool:
+        """Stream ``key`` into the file ``local``; False when the key does not exist."""
+        raise NotImplementedError
+
+    def list_sized(self, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, int]]:
+        """(key, size) under ``prefix`` in lexical key order, after ``start_after`` when given."""
+        raise NotImplementedError
+
+    def list_keys(self, prefix: str, start_after: str | None = None) -> Iterator[str]:
+        for key, _ in self.list_sized(prefix, start_after):
+            yield key
+
+    def close(self) -> None:
+        pass
+
+
+class LocalBackend(Backend):
+    """A remote in a folder (a shared drive).  Writes are temp file + rename, so a
+    reader never sees a partial object; ``create_only`` uses link(), which fails
+    atomically when the target exists."""
+
+    def __init__(self, name: str, url: str, path: str) -> None:
+        super().__init__(name, url)
+        import fsspec
+
+        self.fs = fsspec.filesystem("file")
+        self.base = Path(path)
+
+    def _path(self, key: str) -> Path:
+        return self.base.joinpath(*key.split("/"))
+
+    def _fail(self, exc: OSError) -> RemoteUnavailable:
+        what = exc.strerror or str(exc)
+        return RemoteUnavailable(f"{self.describe()}: {what}")
+
+    def _check_base(self) -> None:
+        if not self.base.is_dir():
+            raise RemoteUnavailable(f"{self.describe()}: the folder {self.base} does not exist")
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            with open(self._path(key), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            self._check_base()
+            return None
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def _temp(self) -> Path:
+        tmp = self.base / "tmp"
+        tmp.mkdir(exist_ok=True)
+        return tmp / f"{uuid.uuid4().hex}.part"
+
+    def _install(self, tmp: Path, key: str, create_only: bool) -> bool:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if create_only:
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    return False
+                return True
+            os.replace(tmp, target)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def write(self, key: str, data: bytes, create_only: bool = False) -> bool:
+        self._check_base()
+        tmp = self._temp()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            return self._install(tmp, key, create_only)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise self._fail(exc) from None
+
+    def upload(self, local: str, key: str, callback: BytesCallback | None = None) -> None:
+        self._check_base()
+        tmp = self._temp()
+        try:
+            with open(local, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(4 * 1024 * 1024):
+                    dst.write(chunk)
+                    if callback is not None:
+                        callback(len(chunk))
+                dst.flush()
+                os.fsync(dst.fileno())
+            self._install(tmp, key, create_only=False)
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise self._fail(exc) from None
+
+    def download(self, key: str, local: str, callback: BytesCallback | None = None) -> bool:
+        try:
+            with open(self._path(key), "rb") as src, open(local, "wb") as dst:
+                while chunk := src.read(4 * 1024 * 1024):
+                    dst.write(chunk)
+                    if callback is not None:
+                        callback(len(chunk))
+            return True
+        except FileNotFoundError:
+            self._check_base()
+            return False
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def list_sized(self, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, int]]:
+        self._check_base()
+        top = self._path(prefix.rstrip("/"))
+        found: list[tuple[str, int]] = []
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel_dir = os.path.relpath(dirpath, self.base).replace(os.sep, "/")
+            for fn in filenames:
+                if fn.endswith(".part"):
+                    continue
+                key = f"{rel_dir}/{fn}"
+                if start_after is None or key > start_after:
+                    try:
+                        found.append((key, os.stat(os.path.join(dirpath, fn)).st_size))
+                    except FileNotFoundError:
+                        continue
+        yield from sorted(found)
+
+
+class S3Backend(Backend):
+    def __init__(self, name: str, url: str, spec: dict[str, Any]) -> None:
+        super().__init__(name, url)
+        try:
+            import s3fs
+        except ImportError:
+            raise _missing_dependency(url) from None
+        rest = url[len("s3://") :]
+        self.bucket, _, prefix = rest.partition("/")
+        self.prefix = prefix.strip("/")
+        client_kwargs: dict[str, Any] = {}
+        if spec.get("region"):
+            client_kwargs["region_name"] = spec["region"]
+        kwargs: dict[str, Any] = {
+            "use_listings_cache": False,
+            "skip_instance_cache": True,
+            "max_concurrency": UPLOAD_CONCURRENCY,
+            "client_kwargs": client_kwargs,
+            # Fail fast on a wrong endpoint instead of retrying for minutes.
+            "config_kwargs": {"connect_timeout": 10, "retries": {"max_attempts": 3, "mode": "standard"}},
+        }
+        if spec.get("endpoint_url"):
+            kwargs["endpoint_url"] = spec["endpoint_url"]
+        if spec.get("profile"):
+            kwargs["profile"] = spec["profile"]
+        self.fs = s3fs.S3FileSystem(**kwargs)
+
+    def _path(self, key: str) -> str:
+        return "/".join(p for p in (self.bucket, self.prefix, key) if p)
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, exc: BaseException) -> RemoteUnavailable:
+        name = type(exc).__name__
+        text = str(exc)
+        if isinstance(exc, PermissionError):
+            reason = (
+                f"access denied ({text}); check the AWS credentials "
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or ~/.aws/credentials)"
+            )
+        elif "NoCredentials" in name or "Unable to locate credentials" in text:
+            reason = "no AWS credentials found (set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+        elif "EndpointConnectionError" in name or "ConnectTimeout" in name or "ConnectionError" in name:
+            reason = f"cannot connect ({text}); check the endpoint URL and the network"
+        elif isinstance(exc, FileNotFoundError) and "bucket" in text.lower():
+            reason = f"the bucket {self.bucket!r} does not exist"
+        else:
+            reason = f"{name}: {text}"
+        return RemoteUnavailable(f"{self.describe()}: {reason}")
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except RemoteError:
+            raise
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise self._fail(exc) from None
+
+    def _missing_or_fail(self, exc: FileNotFoundError) -> None:
+        """A missing key is normal; a missing bucket is not."""
+        if "bucket" in str(exc).lower():
+            raise self._fail(exc) from None
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            with self._errors():
+                data: bytes = self.fs.cat_file(self._path(key))
+                return data
+        except FileNotFoundError as exc:
+            self._missing_or_fail(exc)
+            return None
+
+    def exists(self, key: str) -> bool:
+        try:
+            with self._errors():
+                self.fs.info(self._path(key))
+                return True
+        except FileNotFoundError as exc:
+            self._missing_or_fail(exc)
+            return False
+
+    def write(self, key: str, data: bytes, create_only: bool = False) -> bool:
+        try:
+            with self._errors():
+                # mode="create" sends If-None-Match: * — the store refuses to replace the key.
+                self.fs.pipe_file(self._path(key), data, mode="create" if create_only else "overwrite")
+                return True
+        except OSError as exc:
+            if create_only and ("pre-condition" in str(exc) or "PreconditionFailed" in str(exc)):
+                return False
+            if isinstance(exc, RemoteError):
+                raise
+            raise self._fail(exc) from None
+
+    def upload(self, local: str, key: str, callback: BytesCallback | None = None) -> None:
+        with self._errors():
+            self.fs.put_file(
+                local, self._path(key), callback=_fsspec_callback(callback), chunksize=MULTIPART_CHUNK
+            )
+
+    def download(self, key: str, local: str, callback: BytesCallback | None = None) -> bool:
+        try:
+            with self._errors():
+                self.fs.get_file(self._path(key), local, callback=_fsspec_callback(callback))
+                return True
+        except FileNotFoundError as exc:
+            self._missing_or_fail(exc)
+            return False
+
+    def list_sized(self, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, int]]:
+        # ListObjectsV2 with StartAfter: an incremental pull reads only new journal keys.
+        base = f"{self.prefix}/" if self.prefix else ""
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": base + prefix, "MaxKeys": LIST_PAGE}
+        if start_after is not None:
+            args["StartAfter"] = base + start_after
+        while True:
+            try:
+                with self._errors():
+                    page = self.fs.call_s3("list_objects_v2", **args)
+            except FileNotFoundError as exc:
+                raise self._fail(exc) from None
+            for item in page.get("Contents") or []:
+                yield str(item["Key"])[len(base) :], int(item.get("Size") or 0)
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            args["ContinuationToken"] = token
+            args.pop("StartAfter", None)
+
+
+def _fsspec_callback(callback: BytesCallback | None) -> Any:
+    from fsspec.callbacks import Callback, NoOpCallback
+
+    if callback is None:
+        return NoOpCallback()
+    relay = callback
+
+    class _Relay(Callback):  # type: ignore[misc,unused-ignore]
+        def relative_update(self, inc: int = 1) -> None:
+            relay(inc)
+
+        def absolute_update(self, value: int) -> None:
+            delta = value - int(getattr(self, "value", 0) or 0)
+            self.value = value
+            if delta > 0:
+                relay(delta)
+
+    return _Relay()
+
+
+def open_backend(spec: dict[str, Any]) -> Backend:
+    url = spec["url"]
+    if url.startswith("s3://"):
+        return S3Backend(spec["name"], url, spec)
+    if url.startswith("file://"):
+        return LocalBackend(spec["name"], url, url[len("file://") :])
+    raise RemoteError(f"remote {spec['name']!r}: unsupported URL {url!r}")

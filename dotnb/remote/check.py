@@ -1,0 +1,131 @@
+"""``dotnb fsck --remote``: check a remote as ``dotnb fsck`` checks the local store.
+
+Every object is downloaded and re-hashed (nothing is stored locally); every run
+ref must name a readable manifest whose objects are all present.  Runs whose
+push died before its journal record are listed as a warning: the next push of
+them, or ``dotnb pull --full``, completes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from dotnb.remote.backend import Backend, open_backend
+from dotnb.remote.config import get_remote
+from dotnb.remote.errors import RemoteError
+from dotnb.remote.transfer import (
+    SMALL_OBJECT,
+    ProgressFn,
+    _check_remote_format,
+    _Meter,
+    _object_key,
+    _parallel,
+)
+from dotnb.store.errors import DotnbError
+from dotnb.store.hashing import hash_bytes, hash_file, is_hash
+from dotnb.store.ids import is_run_id
+from dotnb.store.manifest import parse_manifest
+from dotnb.store.repo import manifest_objects
+
+if TYPE_CHECKING:
+    from dotnb.store.repo import Store
+
+
+def fsck_remote(
+    store: Store, remote: str | None = None, progress: ProgressFn | None = None
+) -> dict[str, Any]:
+    spec = get_remote(store, remote)
+    backend = open_backend(spec)
+    try:
+        return _fsck(store, spec, backend, progress)
+    finally:
+        backend.close()
+
+
+def _fsck(
+    store: Store, spec: dict[str, Any], backend: Backend, progress: ProgressFn | None
+) -> dict[str, Any]:
+    if not _check_remote_format(backend, create=False):
+        raise RemoteError(f"{backend.describe()} holds no dotnb store (nothing has been pushed to it)")
+    objects: dict[str, int] = {}
+    for key, size in backend.list_sized("objects/"):
+        parts = key.split("/")
+        if len(parts) == 3 and is_hash(parts[1] + parts[2]):
+            objects[parts[1] + parts[2]] = size
+
+    meter = _Meter(progress, "check", len(objects), sum(objects.values()))
+
+    def rehash(digest: str) -> bool:
+        try:
+            if objects[digest] < SMALL_OBJECT:
+                data = backend.read(_object_key(digest))
+                ok = data is not None and hash_bytes(data) == digest
+            else:
+                fd, tmp = store.objects.new_tempfile()
+                os.close(fd)
+                try:
+                    ok = backend.download(_object_key(digest), tmp) and hash_file(tmp)[0] == digest
+                finally:
+                    os.unlink(tmp)
+            meter.add_bytes(objects[digest])
+            return ok
+        finally:
+            meter.item()
+
+    digests = sorted(objects)
+    corrupted = [d for d, ok in zip(digests, _parallel(rehash, digests), strict=True) if not ok]
+
+    ref_keys = [k for k in backend.list_keys("runs/") if is_run_id(k[len("runs/") :])]
+    journaled: set[str] = set()
+    for data in _parallel(backend.read, list(backend.list_keys("journal/"))):
+        try:
+            journaled |= set(json.loads(data or b"{}").get("runs") or {})
+        except (ValueError, AttributeError):
+            continue
+
+    refs: dict[str, set[str]] = {}
+    damaged: list[dict[str, str]] = []
+
+    def read_run(key: str) -> tuple[str, Any]:
+        rid = key[len("runs/") :]
+        digest = (backend.read(key) or b"").decode("ascii", "replace").strip()
+        if not is_hash(digest):
+            return rid, "its ref is damaged"
+        data = backend.read(_object_key(digest))
+        if data is None:
+            return rid, f"its manifest object {digest[:12]} is missing"
+        if hash_bytes(data) != digest:
+            return rid, f"its manifest object {digest[:12]} is corrupted"
+        try:
+            manifest = parse_manifest(data)
+        except DotnbError as exc:
+            return rid, str(exc)
+        return rid, {digest} | manifest_objects(manifest)
+
+    for rid, outcome in _parallel(read_run, ref_keys):
+        if isinstance(outcome, str):
+            damaged.append({"run": rid, "error": outcome})
+            continue
+        for digest in outcome:
+            refs.setdefault(digest, set()).add(rid)
+    missing = sorted(d for d in refs if d not in objects)
+
+    def affected(items: list[str]) -> list[dict[str, Any]]:
+        return [{"object": d, "runs": sorted(refs.get(d, set()))} for d in items]
+
+    report: dict[str, Any] = {
+        "remote": spec["name"],
+        "url": spec["url"],
+        "objects_checked": len(objects),
+        "runs_checked": len(ref_keys),
+        "corrupted": affected(corrupted),
+        "missing": affected(missing),
+        "damaged_runs": damaged,
+        "unjournaled_runs": sorted(k[len("runs/") :] for k in ref_keys if k[len("runs/") :] not in journaled),
+        "unindexed_runs": [],
+        "stale_index_rows": [],
+    }
+    report["ok"] = not (corrupted or missing or damaged)
+    return report

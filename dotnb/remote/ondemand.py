@@ -1,0 +1,28 @@
+"""Fetch missing objects of pulled runs when something reads them.
+
+``attach(store)`` gives the store's object layer a fetcher; afterwards restore,
+show, cat, reproduce and the REST API read a pulled run's data as if it were
+local, each object verified against its hash as it arrives.  Without remotes
+nothing changes (a missing object stays an error).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dotnb.remote.config import has_remotes
+
+if TYPE_CHECKING:
+    from dotnb.store.repo import Store
+
+
+def attach(store: Store) -> None:
+    if not has_remotes(store):
+        return
+
+    def fetch(digests: list[str]) -> None:
+        from dotnb.remote.transfer import fetch_objects
+
+        fetch_objects(store, digests)
+
+    store.objects.fetcher = fetch

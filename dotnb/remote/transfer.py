@@ -1,0 +1,555 @@
+"""Push, pull and fetch: moving runs between the local store and a remote.
+
+Remote layout (the local store's format, on object storage)::
+
+    format              {"format": 1}
+    objects/ab/cdef…    blobs named by their BLAKE3 hash (data, notebooks, manifests)
+    runs/<run id>       the run's manifest hash; written once, never replaced
+    journal/<id>        one record per push: {"runs": {run id: manifest hash}, …}
+
+Invariants that make push idempotent, resumable and safe with several pushers:
+
+- a push writes a run's objects, then its manifest object, then ``runs/<id>``
+  (create-only: an existing ref is never replaced), then a journal record;
+- a run counts as pushed only once a journal record names it, so a push killed
+  before its journal record is redone, journal included, by the next push;
+- objects are content-addressed, so two pushers writing one object write the same bytes.
+
+A pull lists only journal keys newer than its cursor (minus a window for clock
+skew between pushers), reads those records and fetches the manifests it lacks;
+data objects stay on the remote until something reads them (on demand) or
+``--with-data``.  Every downloaded object is hashed before it enters the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from dotnb.remote.backend import Backend, open_backend
+from dotnb.remote.config import get_remote, list_remotes
+from dotnb.remote.errors import RemoteError, RemoteFormatError, RemoteObjectCorrupt
+from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
+from dotnb.store.hashing import hash_bytes, is_hash
+from dotnb.store.ids import is_run_id, new_run_id
+from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
+from dotnb.store.paths import check_relpath
+from dotnb.store.repo import manifest_objects
+
+if TYPE_CHECKING:
+    from dotnb.store.repo import Store
+
+WORKERS = 32
+# Pushers' clocks may disagree: a pull re-lists journal keys this far behind its cursor.
+SKEW_WINDOW_MS = 15 * 60 * 1000
+# Above this many objects to check, one listing of objects/ beats a request per object.
+LIST_INSTEAD_OF_HEAD = 2000
+SMALL_OBJECT = 8 * 1024 * 1024
+
+
+class TransferProgress(NamedTuple):
+    phase: str  # "check", "upload", "download", "manifests"
+    done: int
+    total: int
+    done_bytes: int
+    total_bytes: int
+
+
+ProgressFn = Callable[[TransferProgress], None]
+
+
+class _Meter:
+    """Counts finished items and bytes from worker threads; reports to ``progress``."""
+
+    def __init__(self, progress: ProgressFn | None, phase: str, total: int, total_bytes: int) -> None:
+        self.progress = progress
+        self.phase = phase
+        self.total = total
+        self.total_bytes = total_bytes
+        self.done = 0
+        self.done_bytes = 0
+        self._lock = threading.Lock()
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(
+                TransferProgress(self.phase, self.done, self.total, self.done_bytes, self.total_bytes)
+            )
+
+    def add_bytes(self, n: int) -> None:
+        with self._lock:
+            self.done_bytes += n
+            self._report()
+
+    def item(self) -> None:
+        with self._lock:
+            self.done += 1
+            self._report()
+
+
+def _object_key(digest: str) -> str:
+    return f"objects/{digest[:2]}/{digest[2:]}"
+
+
+def _parallel(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """``fn`` over ``items`` on a thread pool, results in order; the first error is raised."""
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+# ---------------------------------------------------------------------------
+# the remote's format file
+
+
+def _check_remote_format(backend: Backend, create: bool) -> bool:
+    """Check the remote's ``format``; create it when asked.  False: the remote is empty."""
+    data = backend.read("format")
+    if data is None:
+        if not create:
+            return False
+        backend.write("format", json.dumps({"format": FORMAT_VERSION}).encode() + b"\n", create_only=True)
+        data = backend.read("format") or b""
+    try:
+        version = json.loads(data)["format"]
+    except (ValueError, KeyError, TypeError):
+        raise RemoteFormatError(
+            f"{backend.describe()} is not a dotnb remote (its 'format' file is unreadable)"
+        ) from None
+    try:
+        check_format(version, backend.describe())
+    except StoreFormatError as exc:
+        raise RemoteFormatError(str(exc)) from None
+    return True
+
+
+# ---------------------------------------------------------------------------
+# push
+
+
+def push(
+    store: Store,
+    remote: str | None = None,
+    runs: list[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Upload the given runs (default: every run, checkpoints excepted) that the remote lacks."""
+    spec = get_remote(store, remote)
+    backend = open_backend(spec)
+    try:
+        return _push(store, spec, backend, runs, progress)
+    finally:
+        backend.close()
+
+
+def _push(
+    store: Store, spec: dict[str, Any], backend: Backend, runs: list[str] | None, progress: ProgressFn | None
+) -> dict[str, Any]:
+    name = spec["name"]
+    _check_remote_format(backend, create=True)
+    if runs is None:
+        rows = store.index.query("SELECT id, manifest FROM runs WHERE kind='run' ORDER BY id")
+    else:
+        wanted = list(dict.fromkeys(runs))
+        marks = ",".join("?" * len(wanted))
+        rows = store.index.query(
+            f"SELECT id, manifest FROM runs WHERE id IN ({marks}) ORDER BY id", tuple(wanted)
+        )
+    local = {str(r[0]): str(r[1]) for r in rows}
+    known = store.index.remote_runs(name)
+    candidates = {rid: digest for rid, digest in local.items() if known.get(rid) != digest}
+    result: dict[str, Any] = {
+        "remote": name,
+        "url": spec["url"],
+        "runs_pushed": 0,
+        "runs_already": len(local) - len(candidates),
+        "objects_uploaded": 0,
+        "bytes_uploaded": 0,
+        "conflicts": [],
+    }
+    if not candidates:
+        return result
+
+    # Which runs does the remote already hold (a push killed after its refs)?
+    ids = sorted(candidates)
+    remote_refs = dict(zip(ids, _parallel(lambda rid: backend.read(f"runs/{rid}"), ids), strict=True))
+    to_push: dict[str, str] = {}
+    confirmed: dict[str, str] = {}
+    for rid in ids:
+        ref = remote_refs[rid]
+        if ref is None:
+            to_push[rid] = candidates[rid]
+        elif ref.decode("ascii", "replace").strip() == candidates[rid]:
+            confirmed[rid] = candidates[rid]
+        else:
+            result["conflicts"].append({"id": rid, "reason": _CONFLICT})
+
+    # The objects those runs need: data first, manifests after them.
+    manifests = {rid: store.manifest(rid) for rid in to_push}
+    data_objects: set[str] = set()
+    for manifest in manifests.values():
+        data_objects |= manifest_objects(manifest)
+    manifest_hashes = set(to_push.values())
+    data_objects -= manifest_hashes
+    store.objects.ensure(data_objects | manifest_hashes)  # a pulled run pushed elsewhere
+    present = _remote_has(backend, sorted(data_objects | manifest_hashes), progress)
+    upload_data = sorted(data_objects - present)
+    upload_manifests = sorted(manifest_hashes - present)
+    sizes = {d: store.objects.size(d) for d in upload_data + upload_manifests}
+    meter = _Meter(progress, "upload", len(sizes), sum(sizes.values()))
+    for batch in (upload_data, upload_manifests):
+        _parallel(lambda d: _upload_object(store, backend, d, sizes[d], meter), batch)
+    result["objects_uploaded"] = meter.done
+    result["bytes_uploaded"] = meter.done_bytes
+
+    # Refs last: a run becomes visible on the remote only once everything it needs is there.
+    def write_ref(rid: str) -> tuple[str, bool]:
+        digest = to_push[rid]
+        if backend.write(f"runs/{rid}", digest.encode() + b"\n", create_only=True):
+            return rid, True
+        existing = (backend.read(f"runs/{rid}") or b"").decode("ascii", "replace").strip()
+        return rid, existing == digest
+
+    for rid, ok in _parallel(write_ref, sorted(to_push)):
+        if ok:
+            confirmed[rid] = to_push[rid]
+            result["runs_pushed"] += 1
+        else:
+            result["conflicts"].append({"id": rid, "reason": _CONFLICT})
+    if confirmed:
+        record = {
+            "format": FORMAT_VERSION,
+            "pushed_at": iso_time(time.time()),
+            "by": _who(),
+            "runs": confirmed,
+        }
+        backend.write(
+            f"journal/{new_run_id()}", json.dumps(record, sort_keys=True).encode(), create_only=True
+        )
+        store.index.remote_runs_add(name, confirmed)
+    return result
+
+
+_CONFLICT = (
+    "the remote holds another manifest for this run (it was changed here after an earlier push); "
+    "pushed runs never change, so the remote keeps its version"
+)
+
+
+def _who() -> str:
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _remote_has(backend: Backend, digests: list[str], progress: ProgressFn | None) -> set[str]:
+    if not digests:
+        return set()
+    if len(digests) > LIST_INSTEAD_OF_HEAD:
+        wanted = set(digests)
+        found: set[str] = set()
+        for key in backend.list_keys("objects/"):
+            parts = key.split("/")
+            if len(parts) == 3:
+                digest = parts[1] + parts[2]
+                if digest in wanted:
+                    found.add(digest)
+        return found
+    meter = _Meter(progress, "check", len(digests), 0)
+
+    def check(d: str) -> bool:
+        ok = backend.exists(_object_key(d))
+        meter.item()
+        return ok
+
+    flags = _parallel(check, digests)
+    return {d for d, ok in zip(digests, flags, strict=True) if ok}
+
+
+def _upload_object(store: Store, backend: Backend, digest: str, size: int, meter: _Meter) -> None:
+    key = _object_key(digest)
+    if size < SMALL_OBJECT:
+        data = store.objects.read_bytes(digest)  # verified: a corrupted local object is never pushed
+        backend.write(key, data)
+        meter.add_bytes(len(data))
+    else:
+        # Large objects stream from disk; fsck verifies them locally, and every
+        # reader verifies them again on download.
+        backend.upload(str(store.objects.path_for(digest)), key, callback=meter.add_bytes)
+    meter.item()
+
+
+# ---------------------------------------------------------------------------
+# pull
+
+
+def pull(
+    store: Store,
+    remote: str | None = None,
+    with_data: bool = False,
+    full: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Bring the remote's new runs into the local index; ``with_data`` fetches their objects too."""
+    spec = get_remote(store, remote)
+    backend = open_backend(spec)
+    try:
+        return _pull(store, spec, backend, with_data, full, progress)
+    finally:
+        backend.close()
+
+
+def _pull(
+    store: Store,
+    spec: dict[str, Any],
+    backend: Backend,
+    with_data: bool,
+    full: bool,
+    progress: ProgressFn | None,
+) -> dict[str, Any]:
+    name = spec["name"]
+    result: dict[str, Any] = {
+        "remote": name,
+        "url": spec["url"],
+        "runs_new": 0,
+        "runs_rejected": [],
+        "objects_downloaded": 0,
+        "bytes_downloaded": 0,
+    }
+    if not _check_remote_format(backend, create=False):
+        raise RemoteError(f"{backend.describe()} holds no dotnb runs yet (nothing has been pushed to it)")
+    state_key = f"pull:{name}"
+    state = _load_state(store.index.get_meta(state_key))
+    if full:
+        state = {"cursor": "", "seen": []}
+    seen = set(state["seen"])
+    start_after = _journal_start(state["cursor"]) if state["cursor"] else None
+    keys = [k for k in backend.list_keys("journal/", start_after) if k not in seen]
+
+    offered: dict[str, str] = {}
+    records = _parallel(lambda k: backend.read(k), keys)
+    for key, data in zip(keys, records, strict=True):
+        for rid, digest in _parse_record(key, data, result["runs_rejected"]).items():
+            offered.setdefault(rid, digest)
+    if full:
+        # Also runs whose push died before its journal record: the refs are the truth.
+        ref_keys = [k for k in backend.list_keys("runs/") if is_run_id(k[len("runs/") :])]
+        missing_refs = [k for k in ref_keys if k[len("runs/") :] not in offered]
+        for key, data in zip(missing_refs, _parallel(backend.read, missing_refs), strict=True):
+            digest = (data or b"").decode("ascii", "replace").strip()
+            if is_hash(digest):
+                offered[key[len("runs/") :]] = digest
+
+    have = store.index.all_run_ids()
+    wanted = {rid: d for rid, d in offered.items() if rid not in have}
+    meter = _Meter(progress, "manifests", len(wanted), 0)
+
+    def fetch_manifest(rid: str) -> tuple[str, Any]:
+        # Network failures propagate (the pull is redone); a bad manifest only rejects its run.
+        digest = wanted[rid]
+        try:
+            data = backend.read(_object_key(digest))
+            if data is None:
+                return rid, "its manifest object is missing on the remote"
+            if hash_bytes(data) != digest:
+                return rid, "its manifest is corrupted on the remote (bytes do not match the hash)"
+            try:
+                manifest = parse_manifest(data)
+                _check_pulled_manifest(rid, manifest)
+            except (StoreFormatError, ValueError) as exc:
+                return rid, str(exc)
+            return rid, (digest, data, manifest)
+        finally:
+            meter.item()
+
+    accepted: list[tuple[str, bytes, dict[str, Any]]] = []
+    for rid, outcome in _parallel(fetch_manifest, sorted(wanted)):
+        if isinstance(outcome, str):
+            result["runs_rejected"].append({"id": rid, "reason": outcome})
+        else:
+            accepted.append(outcome)
+    added = store.import_runs(accepted, origin=name)
+    result["runs_new"] = len(added)
+    store.index.remote_runs_add(name, {m["id"]: d for d, _, m in accepted})
+    store.index.remote_runs_add(name, {rid: d for rid, d in offered.items() if rid in have})
+
+    if with_data:
+        got = fetch_objects(
+            store, _objects_of_remote_runs(store, name), backends=[backend], progress=progress
+        )
+        result["objects_downloaded"], result["bytes_downloaded"] = got
+
+    # The cursor moves only after the runs are in the index: an interrupted pull is redone.
+    all_keys = sorted(seen | set(keys))
+    if all_keys:
+        newest = all_keys[-1]
+        floor = _journal_start(newest)
+        state = {"cursor": newest, "seen": [k for k in all_keys if k > floor]}
+        with store.index.write() as tx:
+            tx.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (state_key, json.dumps(state))
+            )
+    return result
+
+
+def _load_state(text: str | None) -> dict[str, Any]:
+    try:
+        state = json.loads(text) if text else {}
+        return {"cursor": str(state.get("cursor") or ""), "seen": list(state.get("seen") or [])}
+    except (ValueError, AttributeError):
+        return {"cursor": "", "seen": []}
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def _journal_start(key: str) -> str:
+    """The journal key SKEW_WINDOW_MS before ``key``'s time: listing starts after it."""
+    stamp = key.rsplit("/", 1)[-1][:10]
+    try:
+        ms = 0
+        for ch in stamp:
+            ms = ms * 32 + _CROCKFORD.index(ch)
+    except ValueError:
+        return "journal/"
+    ms = max(0, ms - SKEW_WINDOW_MS)
+    chars = []
+    for _ in range(10):
+        chars.append(_CROCKFORD[ms & 31])
+        ms >>= 5
+    return "journal/" + "".join(reversed(chars))
+
+
+def _parse_record(key: str, data: bytes | None, rejected: list[dict[str, Any]]) -> dict[str, str]:
+    if data is None:
+        return {}
+    try:
+        record = json.loads(data)
+        runs = record["runs"]
+        check_format(record.get("format", FORMAT_VERSION), f"journal record {key}")
+        if not isinstance(runs, dict):
+            raise ValueError("'runs' is not an object")
+    except StoreFormatError as exc:
+        raise RemoteFormatError(str(exc)) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        rejected.append({"id": key, "reason": f"unreadable journal record ({exc})"})
+        return {}
+    good: dict[str, str] = {}
+    for rid, digest in runs.items():
+        if isinstance(rid, str) and is_run_id(rid) and isinstance(digest, str) and is_hash(digest):
+            good[rid] = digest
+        else:
+            rejected.append({"id": str(rid)[:40], "reason": f"malformed entry in journal record {key}"})
+    return good
+
+
+def _check_pulled_manifest(run_id: str, manifest: dict[str, Any]) -> None:
+    """Refuse a manifest whose id or paths could mislead or escape the workspace."""
+    if manifest.get("id") != run_id:
+        raise ValueError(f"its manifest is for another run ({str(manifest.get('id'))[:30]!r})")
+    paths: list[Any] = []
+    for key in ("inputs", "outputs"):
+        entries = manifest.get(key) or []
+        if not isinstance(entries, list):
+            raise ValueError(f"its {key!r} is not a list")
+        for entry in entries:
+            if not isinstance(entry, dict):
+                raise ValueError(f"an entry of {key!r} is not an object")
+            paths.append(entry.get("path"))
+            if entry.get("hash") is not None and not is_hash(str(entry.get("hash"))):
+                raise ValueError(f"{key} entry {entry.get('path')!r} has an invalid hash")
+    paths.extend(manifest.get("absent") or [])
+    if manifest.get("notebook"):
+        paths.append(manifest["notebook"])
+    for rel in paths:
+        try:
+            check_relpath(rel)
+        except PathOutsideRoot as exc:
+            raise ValueError(f"unsafe path: {exc}") from None
+
+
+def _objects_of_remote_runs(store: Store, remote: str) -> list[str]:
+    rows = store.index.query("SELECT id FROM runs WHERE remote=?", (remote,))
+    wanted: set[str] = set()
+    for (rid,) in rows:
+        try:
+            wanted |= manifest_objects(store.manifest(rid))
+        except DotnbError:
+            continue
+    return sorted(d for d in wanted if not store.objects.has(d))
+
+
+# ---------------------------------------------------------------------------
+# fetching objects (pull --with-data, and on demand)
+
+
+def fetch_objects(
+    store: Store,
+    digests: Iterable[str],
+    backends: list[Backend] | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[int, int]:
+    """Download the missing objects among ``digests``, trying each backend in turn.
+
+    Returns (objects, bytes) downloaded.  An object found nowhere raises
+    ObjectMissing-like RemoteError; a corrupted one raises RemoteObjectCorrupt —
+    in both cases no partial or unverified bytes enter the store.
+    """
+    todo = sorted({d for d in digests if is_hash(d) and not store.objects.has(d)})
+    if not todo:
+        return 0, 0
+    own: list[Backend] = []
+    if backends is None:
+        own = [open_backend(spec) for spec in _remotes_in_order(store)]
+        backends = own
+    try:
+        meter = _Meter(progress, "download", len(todo), 0)
+        _parallel(lambda d: _download_object(store, backends, d, meter), todo)
+        return meter.done, meter.done_bytes
+    finally:
+        for b in own:
+            b.close()
+
+
+def _remotes_in_order(store: Store) -> list[dict[str, Any]]:
+    remotes = list_remotes(store)
+    return sorted(remotes, key=lambda r: (not r["default"], r["name"]))
+
+
+def _download_object(store: Store, backends: list[Backend], digest: str, meter: _Meter) -> None:
+    for backend in backends:
+        fd, tmp = store.objects.new_tempfile()
+        os.close(fd)
+        try:
+            if not backend.download(_object_key(digest), tmp, callback=meter.add_bytes):
+                os.unlink(tmp)
+                continue
+            try:
+                store.objects.install_file(digest, tmp)
+            except ObjectCorrupt:
+                raise RemoteObjectCorrupt(
+                    f"{backend.describe()}: object {digest[:12]} is corrupted there (its bytes do not "
+                    "match its name); it was not stored (run `dotnb fsck --remote "
+                    f"{backend.name}`)"
+                ) from None
+            meter.item()
+            return
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    names = ", ".join(b.name for b in backends) or "none configured"
+    raise RemoteError(f"object {digest[:12]} is missing locally and on the remotes ({names})")
