@@ -68,7 +68,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``dotnb`` command line; returns the exit status."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(only=_command_in(argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version and usage errors
@@ -160,7 +162,41 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         self._dedent()
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = (
+    "init", "log", "show", "diff", "restore", "cat", "fsck", "gc",
+    "remote", "push", "pull", "run", "reproduce",
+)  # fmt: skip
+
+
+def _command_in(argv: list[str]) -> str | None:
+    """The command ``argv`` names, when it is plain to see (else None: build every parser)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--root":
+            skip = True
+        elif arg.startswith("--root="):
+            continue
+        elif arg.startswith("-"):
+            return None  # --help, --version or a mistake: the full parser answers
+        else:
+            return arg if arg in COMMANDS else None
+    return None
+
+
+class _Skipped:
+    """Stands in for the parser of a command that is not being run: every call is a no-op.
+
+    Building all thirteen sub-parsers costs more than the rest of ``dotnb log``
+    (argparse formats and translates each option as it is added)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``dotnb`` parser; with ``only``, the other commands' sub-parsers are left out."""
     from dotnb import __version__
 
     formatter = _HelpFormatter
@@ -222,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(
         name: str, handler: Handler, summary: str, description: str, epilog: str, *parents: Any
     ) -> Any:
+        if only is not None and name != only:
+            return _Skipped()
         p = sub.add_parser(
             name,
             help=summary,
