@@ -393,9 +393,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         json_opt,
     )
     p.add_argument("run", metavar="RUN", help="run to restore")
-    only = p.add_mutually_exclusive_group()
-    only.add_argument("--data-only", action="store_true", help="restore the data files, not the notebook")
-    only.add_argument("--notebook-only", action="store_true", help="restore the notebook, not the data files")
+    part = p.add_mutually_exclusive_group()
+    part.add_argument("--data-only", action="store_true", help="restore the data files, not the notebook")
+    part.add_argument("--notebook-only", action="store_true", help="restore the notebook, not the data files")
     p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
     p.add_argument("--yes", "-y", action="store_true", help="accepted for scripts (dotnb never prompts)")
 

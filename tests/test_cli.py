@@ -850,3 +850,14 @@ def test_importing_the_cli_is_cheap(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, timeout=60, cwd=tmp_path
     )
     assert done.stdout.strip() == b"[]", done.stderr
+
+
+def test_only_the_named_command_is_parsed_and_odd_argv_gets_the_full_parser() -> None:
+    from dotnb.cli import _command_in
+
+    assert _command_in(["log", "--json"]) == "log"
+    assert _command_in(["--root", "log", "show", "x"]) == "show"  # 'log' is --root's value here
+    assert _command_in(["--root=/p", "pull"]) == "pull"
+    assert _command_in(["--help"]) is None
+    assert _command_in(["frobnicate"]) is None
+    assert _command_in([]) is None
