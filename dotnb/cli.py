@@ -1232,6 +1232,8 @@ def _file_table(entries: list[dict[str, Any]]) -> list[str]:
         ]
         if e.get("skipped"):
             flags.append(f"skipped: {e['skipped']}")
+        if e.get("produced_by"):
+            flags.append(f"from run {str(e['produced_by'])[:SHORT_ID]}")
         digest = e.get("hash")
         rows.append(
             [

@@ -861,3 +861,19 @@ def test_only_the_named_command_is_parsed_and_odd_argv_gets_the_full_parser() ->
     assert _command_in(["--help"]) is None
     assert _command_in(["frobnicate"]) is None
     assert _command_in([]) is None
+
+
+def test_show_names_the_run_that_produced_an_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.manifests import new_manifest
+
+    store = Store.init(tmp_path)
+    (tmp_path / "features.csv").write_text("a\n1\n")
+    (entry,) = store.snapshot_files(["features.csv"])
+    producer = store.commit_run(new_manifest(outputs=[entry]))["id"]
+    consumer = store.commit_run(new_manifest(inputs=[{**entry, "produced_by": producer}]))["id"]
+    store.close()
+    assert main(["--root", str(tmp_path), "show", consumer]) == 0
+    out = capsys.readouterr().out
+    assert f"from run {producer[:10]}" in out
