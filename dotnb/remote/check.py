@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dotnb.remote.backend import Backend, open_backend
 from dotnb.remote.config import get_remote
-from dotnb.remote.errors import RemoteError
+from dotnb.remote.errors import RemoteEmpty
 from dotnb.remote.transfer import (
     SMALL_OBJECT,
     ProgressFn,
@@ -48,7 +48,7 @@ def _fsck(
     store: Store, spec: dict[str, Any], backend: Backend, progress: ProgressFn | None
 ) -> dict[str, Any]:
     if not _check_remote_format(backend, create=False):
-        raise RemoteError(f"{backend.describe()} holds no dotnb store (nothing has been pushed to it)")
+        raise RemoteEmpty(f"{backend.describe()} holds no dotnb store (nothing has been pushed to it)")
     objects: dict[str, int] = {}
     for key, size in backend.list_sized("objects/"):
         parts = key.split("/")

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from dotnb.remote.errors import NoRemoteConfigured, RemoteError, UnknownRemote
+from dotnb.remote.errors import NoRemoteConfigured, RemoteConfigError, RemoteError, UnknownRemote
 from dotnb.store.atomic import write_bytes
 
 if TYPE_CHECKING:
@@ -37,9 +37,9 @@ def _load(store: Store) -> dict[str, Any]:
     except FileNotFoundError:
         return {"default": None, "remotes": {}}
     except ValueError:
-        raise RemoteError(f"{_path(store)} is not valid JSON; fix or remove it") from None
+        raise RemoteConfigError(f"{_path(store)} is not valid JSON; fix or remove it") from None
     if not isinstance(data, dict) or not isinstance(data.get("remotes"), dict):
-        raise RemoteError(f"{_path(store)} is not a dotnb remotes file; fix or remove it")
+        raise RemoteConfigError(f"{_path(store)} is not a dotnb remotes file; fix or remove it")
     return data
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dotnb.store.errors import DotnbError
+from dotnb.store.errors import DotnbError, ObjectMissing
 
 
 class RemoteError(DotnbError):
@@ -27,3 +27,16 @@ class RemoteFormatError(RemoteError):
 
 class RemoteObjectCorrupt(RemoteError):
     """A remote object's bytes do not hash to its name; it is never stored locally."""
+
+
+class RemoteObjectMissing(RemoteError, ObjectMissing):
+    """An object is missing here and on every remote: callers that handle a missing
+    object (a lineage cell's code shown as missing, HTTP 410) keep working."""
+
+
+class RemoteEmpty(RemoteError):
+    """Nothing has been pushed to the remote yet (or its URL points at the wrong place)."""
+
+
+class RemoteConfigError(RemoteError):
+    """``.dotnb/remotes.json`` is damaged: a local problem, not the remote's."""

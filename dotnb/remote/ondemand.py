@@ -11,16 +11,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dotnb.remote.config import has_remotes
+from dotnb.store.errors import ObjectMissing
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store
 
 
-def attach(store: Store) -> None:
-    if not has_remotes(store):
+def attach(store: Store, always: bool = False) -> None:
+    """Give ``store`` a fetcher.  ``always``: even with no remote yet (a long-running
+    server, where ``dotnb remote add`` may happen later); remotes are read per fetch."""
+    if not always and not has_remotes(store):
         return
 
     def fetch(digests: list[str]) -> None:
+        if not has_remotes(store):
+            raise ObjectMissing(f"object {digests[0][:12]} is missing from the store")
         from dotnb.remote.transfer import fetch_objects
 
         fetch_objects(store, digests)

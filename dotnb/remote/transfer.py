@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dotnb.remote.backend import Backend, open_backend
 from dotnb.remote.config import get_remote, list_remotes
-from dotnb.remote.errors import RemoteError, RemoteFormatError, RemoteObjectCorrupt
+from dotnb.remote.errors import (
+    RemoteEmpty,
+    RemoteFormatError,
+    RemoteObjectCorrupt,
+    RemoteObjectMissing,
+    RemoteUnavailable,
+)
 from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import is_run_id, new_run_id
@@ -189,7 +195,8 @@ def _push(
         if ref is None:
             to_push[rid] = candidates[rid]
         elif ref.decode("ascii", "replace").strip() == candidates[rid]:
-            confirmed[rid] = candidates[rid]
+            confirmed[rid] = candidates[rid]  # pushed before (perhaps by a killed push)
+            result["runs_already"] += 1
         else:
             result["conflicts"].append({"id": rid, "reason": _CONFLICT})
 
@@ -330,7 +337,7 @@ def _pull(
         "bytes_downloaded": 0,
     }
     if not _check_remote_format(backend, create=False):
-        raise RemoteError(f"{backend.describe()} holds no dotnb runs yet (nothing has been pushed to it)")
+        raise RemoteEmpty(f"{backend.describe()} holds no dotnb runs yet (nothing has been pushed to it)")
     state_key = f"pull:{name}"
     state = _load_state(store.index.get_meta(state_key))
     if full:
@@ -517,7 +524,8 @@ def fetch_objects(
         backends = own
     try:
         meter = _Meter(progress, "download", len(todo), 0)
-        _parallel(lambda d: _download_object(store, backends, d, meter), todo)
+        dead: dict[str, str] = {}
+        _parallel(lambda d: _download_object(store, backends, d, meter, dead), todo)
         return meter.done, meter.done_bytes
     finally:
         for b in own:
@@ -529,12 +537,28 @@ def _remotes_in_order(store: Store) -> list[dict[str, Any]]:
     return sorted(remotes, key=lambda r: (not r["default"], r["name"]))
 
 
-def _download_object(store: Store, backends: list[Backend], digest: str, meter: _Meter) -> None:
+def _download_object(
+    store: Store, backends: list[Backend], digest: str, meter: _Meter, dead: dict[str, str]
+) -> None:
+    """Fetch one object from the first backend that has it.
+
+    A backend that fails (unreachable, credentials) is skipped for the rest of
+    this fetch and named in the error if no other backend has the object: a
+    reader then reports a missing object (a lineage cell's code shown as
+    missing) instead of failing outright while offline.
+    """
     for backend in backends:
+        if backend.name in dead:
+            continue
         fd, tmp = store.objects.new_tempfile()
         os.close(fd)
         try:
-            if not backend.download(_object_key(digest), tmp, callback=meter.add_bytes):
+            try:
+                found = backend.download(_object_key(digest), tmp, callback=meter.add_bytes)
+            except RemoteUnavailable as exc:
+                dead[backend.name] = str(exc)
+                found = False
+            if not found:
                 os.unlink(tmp)
                 continue
             try:
@@ -552,4 +576,5 @@ def _download_object(store: Store, backends: list[Backend], digest: str, meter: 
                 os.unlink(tmp)
             raise
     names = ", ".join(b.name for b in backends) or "none configured"
-    raise RemoteError(f"object {digest[:12]} is missing locally and on the remotes ({names})")
+    why = "".join(f"; {reason}" for reason in dead.values())
+    raise RemoteObjectMissing(f"object {digest[:12]} is missing locally and on the remotes ({names}){why}")

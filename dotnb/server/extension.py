@@ -3,6 +3,7 @@ keep the kernel → notebook map current, and pass settings on to kernels."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ def load(serverapp: Any) -> None:
     config = Dotnb(parent=serverapp)
     root = Path(config.root or serverapp.root_dir).expanduser().resolve()
     store = Store.init(root)
+    _fetch_on_demand(serverapp, store)
     # Kernels inherit the server's environment: they record into this store even
     # when a nested folder holds another .dotnb/, and share the size limit.
     os.environ["DOTNB_ROOT"] = str(root)
@@ -28,10 +30,24 @@ def load(serverapp: Any) -> None:
     web_app = serverapp.web_app
     web_app.settings["dotnb_store"] = store
     web_app.settings["dotnb_config"] = config
+    # POST push / pull run one at a time per server (see handlers._TransferHandler).
+    web_app.settings["dotnb_transfer_lock"] = asyncio.Lock()
     base = url_path_join(web_app.settings["base_url"], "dotnb", "api")
     web_app.add_handlers(".*$", [(url_path_join(base, pattern), handler) for pattern, handler in ROUTES])
     _follow_sessions(serverapp, store, root)
     serverapp.log.info("dotnb: serving runs of %s at %s", root, base)
+
+
+def _fetch_on_demand(serverapp: Any, store: Store) -> None:
+    """Let file, restore, diff and show fetch the missing objects of pulled runs
+    from their remote.  A broken remotes.json must not take the whole API down:
+    the runs recorded here are still served."""
+    try:
+        from dotnb.remote.ondemand import attach
+
+        attach(store, always=True)  # `dotnb remote add` may come while the server runs
+    except Exception as exc:
+        serverapp.log.warning("dotnb: objects of pulled runs will not be fetched on demand: %s", exc)
 
 
 def _follow_sessions(serverapp: Any, store: Store, root: Path) -> None:

@@ -12,6 +12,8 @@ import asyncio
 import functools
 import json
 import mimetypes
+import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +22,16 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from dotnb import __version__
+from dotnb.remote.errors import (
+    NoRemoteConfigured,
+    RemoteConfigError,
+    RemoteEmpty,
+    RemoteError,
+    RemoteFormatError,
+    RemoteObjectCorrupt,
+    RemoteUnavailable,
+    UnknownRemote,
+)
 from dotnb.store.errors import (
     AmbiguousRun,
     DotnbError,
@@ -39,8 +51,20 @@ from dotnb.store.snapshots import SnapshotRefused
 API_VERSION = 1
 MAX_PAGE = 500
 
-# One place maps store errors to HTTP status codes.
+# One place maps store errors to HTTP status codes.  The first match wins: the
+# remote errors (DotnbErrors too) come first, except the generic RemoteError, which
+# comes after the store's own so that an error that is both (an object missing
+# here and on every remote) keeps the store's status.
 _STATUS: list[tuple[type[Exception], int]] = [
+    (UnknownRemote, 404),
+    (NoRemoteConfigured, 409),
+    (RemoteFormatError, 409),
+    (RemoteEmpty, 409),
+    (RemoteConfigError, 409),
+    # Unreachable endpoint, refused credentials, a corrupt remote object: the
+    # server acted as a gateway to the remote and the remote failed.
+    (RemoteUnavailable, 502),
+    (RemoteObjectCorrupt, 502),
     (RunNotFound, 404),
     (AmbiguousRun, 409),
     (SnapshotRefused, 409),
@@ -50,6 +74,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
     (ObjectMissing, 410),
     (ObjectCorrupt, 500),
     (StoreFormatError, 500),
+    (RemoteError, 502),
     (DotnbError, 400),
 ]
 
@@ -68,6 +93,20 @@ _SAFE_TYPES = {
 }
 
 Handler = Callable[..., Awaitable[None]]
+
+# Secrets a remote's client library could quote back in an error (an S3 error
+# message, a URL with user info): never echoed to the browser.
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
+_URL_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def _redact(message: str) -> str:
+    message = _URL_USERINFO.sub(r"\1<credentials>@", message)
+    for name in _SECRET_ENV:
+        value = os.environ.get(name, "")
+        if len(value) >= 8:  # a short value would blank out ordinary words
+            message = message.replace(value, "<credentials>")
+    return message
 
 
 class ApiError(Exception):
@@ -119,6 +158,7 @@ class DotnbHandler(APIHandler):
         # A message may quote the request (a run reference, a path): never echo the token.
         if self.token:
             message = message.replace(self.token, "<token>")
+        message = _redact(message)
         self.clear()
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -209,7 +249,10 @@ class RunHandler(DotnbHandler):
         from dotnb.store.views import with_lineage_code
 
         run_id = self.resolve(ref)
-        self.reply(with_lineage_code(self.store, self.store.manifest(run_id)))
+        # Off the event loop: a pulled run's code objects may be fetched from its remote.
+        self.reply(
+            await asyncio.to_thread(lambda: with_lineage_code(self.store, self.store.manifest(run_id)))
+        )
 
 
 class DiffHandler(DotnbHandler):
@@ -218,7 +261,9 @@ class DiffHandler(DotnbHandler):
     async def get(self, first: str, second: str) -> None:
         from dotnb.store.diff import diff_runs
 
-        self.reply(diff_runs(self.store, self.resolve(first), self.resolve(second)))
+        a, b = self.resolve(first), self.resolve(second)
+        # Off the event loop: a pulled run's objects may be fetched from its remote.
+        self.reply(await asyncio.to_thread(diff_runs, self.store, a, b))
 
 
 class MetricsHandler(DotnbHandler):
@@ -265,14 +310,20 @@ class FileHandler(DotnbHandler):
         if not digest:
             reason = entry.get("skipped") or ("missing when recorded" if entry.get("missing") else "")
             raise ApiError(404, f"{rel!r} has no stored content in run {run_id}: {reason or 'not stored'}")
-        size = self.store.objects.size(digest)
-        if size > self.dotnb_config.max_preview_bytes:
-            raise ApiError(
-                413,
-                f"{rel!r} is {size} bytes, more than the {self.dotnb_config.max_preview_bytes}-byte "
-                "limit (c.Dotnb.max_preview_bytes); use `dotnb cat`",
-            )
-        data = self.store.objects.read_bytes(digest)  # verifies the hash
+        limit = self.dotnb_config.max_preview_bytes
+        stored_size = entry.get("size")
+        if isinstance(stored_size, int) and stored_size > limit:
+            # Refused before reading: a pulled run's object is then not fetched in vain.
+            raise ApiError(413, _too_large(rel, stored_size, limit))
+
+        def load() -> bytes:
+            size = self.store.objects.size(digest)
+            if size > limit:
+                raise ApiError(413, _too_large(rel, size, limit))
+            return self.store.objects.read_bytes(digest)  # verifies the hash
+
+        # Off the event loop: the object of a pulled run may be fetched from its remote.
+        data = await asyncio.to_thread(load)
         guessed = mimetypes.guess_type(rel)[0] or "application/octet-stream"
         content_type = guessed if guessed in _SAFE_TYPES else "application/octet-stream"
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -281,6 +332,13 @@ class FileHandler(DotnbHandler):
             self.set_header("Content-Disposition", "attachment")
         self.set_header("X-Dotnb-Hash", digest)
         self.finish(data, set_content_type=content_type)
+
+
+def _too_large(rel: str, size: int, limit: int) -> str:
+    return (
+        f"{rel!r} is {size} bytes, more than the {limit}-byte limit "
+        "(c.Dotnb.max_preview_bytes); use `dotnb cat`"
+    )
 
 
 class NotebookSnapshotHandler(DotnbHandler):
@@ -399,3 +457,85 @@ class FileStatusHandler(DotnbHandler):
 
 
 ROUTES.append((rf"runs/{_RUN}/status", FileStatusHandler))
+
+
+# -- team remotes --------------------------------------------------------------------
+
+
+class RemotesHandler(DotnbHandler):
+    """``GET remotes``: the configured remotes (``dotnb remote list --json``)."""
+
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        from dotnb.remote.config import list_remotes
+
+        self.reply({"remotes": list_remotes(self.store)})
+
+
+class _TransferHandler(DotnbHandler):
+    """Shared by push and pull: the ``remote`` argument, and running the transfer."""
+
+    def remote_arg(self, body: dict[str, Any]) -> str | None:
+        remote = body.get("remote")
+        if remote is None:
+            return None
+        if not isinstance(remote, str) or not remote.strip():
+            raise ApiError(400, "remote must be a remote's name (omit it for the default remote)")
+        return remote
+
+    async def transfer(self, func: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+        # A push or pull moves whole runs over the network and can take minutes: it
+        # runs in a worker thread so the server keeps answering.  One at a time per
+        # server: two clicks (or two tabs) then queue instead of racing on the
+        # same remote objects.
+        lock: asyncio.Lock = self.settings["dotnb_transfer_lock"]
+        async with lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, functools.partial(func, self.store, **kwargs))
+
+
+class PushHandler(_TransferHandler):
+    """``POST push`` ``{"remote"?, "runs"?}``: as ``dotnb push --json``."""
+
+    @web.authenticated
+    @json_errors
+    async def post(self) -> None:
+        from dotnb.remote.transfer import push
+
+        body = self.json_body()
+        remote = self.remote_arg(body)
+        refs = body.get("runs")
+        runs: list[str] | None = None
+        if refs is not None:
+            if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and r for r in refs):
+                raise ApiError(
+                    400, "runs must be a non-empty list of run references (omit it to push every run)"
+                )
+            # Resolved here, before anything is sent: a wrong reference fails the
+            # whole request (404/409) rather than half a push.
+            runs = list(dict.fromkeys(self.resolve(ref) for ref in refs))
+        self.reply(await self.transfer(push, remote=remote, runs=runs))
+
+
+class PullHandler(_TransferHandler):
+    """``POST pull`` ``{"remote"?, "with_data"?}``: as ``dotnb pull --json``."""
+
+    @web.authenticated
+    @json_errors
+    async def post(self) -> None:
+        from dotnb.remote.transfer import pull
+
+        body = self.json_body()
+        remote = self.remote_arg(body)
+        with_data = body.get("with_data", False)
+        if not isinstance(with_data, bool):
+            raise ApiError(400, "with_data must be true or false")
+        self.reply(await self.transfer(pull, remote=remote, with_data=with_data))
+
+
+ROUTES += [
+    ("remotes", RemotesHandler),
+    ("push", PushHandler),
+    ("pull", PullHandler),
+]

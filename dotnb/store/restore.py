@@ -230,7 +230,14 @@ def restore(
         return result
     # Fetch (pulled runs) and verify every source object before touching the
     # workspace: a missing or corrupted object must not leave a half-restored project.
-    store.objects.ensure(i.target for i in plan.changes if i.target is not None)
+    try:
+        store.objects.ensure(i.target for i in plan.changes if i.target is not None)
+    except ObjectMissing as exc:
+        lost = next(i for i in plan.changes if i.target is not None and not store.objects.has(i.target))
+        raise ObjectMissing(
+            f"cannot restore {lost.path!r}: its object {str(lost.target)[:12]} is missing ({exc}); "
+            "nothing was changed"
+        ) from None
     for item in plan.changes:
         if item.target is not None and not store.objects.verify(item.target):
             raise ObjectCorrupt(

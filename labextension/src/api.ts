@@ -9,6 +9,11 @@ import { ServerConnection } from '@jupyterlab/services';
 import {
   IEventsReply,
   IMetricValue,
+  IPullOptions,
+  IPullResult,
+  IPushOptions,
+  IPushResult,
+  IRemoteList,
   IRestoreOptions,
   IRestoreResult,
   IRunDiff,
@@ -35,6 +40,8 @@ export interface IRunsQuery {
   kind?: RunKind | '';
   status?: RunStatus | '';
   q?: string;
+  /** `user` or `user@host`. */
+  author?: string;
   limit?: number;
   before?: string | null;
 }
@@ -114,6 +121,7 @@ export class DotnbApi {
         kind: query.kind,
         status: query.status,
         q: query.q,
+        author: query.author,
         limit: query.limit,
         before: query.before
       }
@@ -172,6 +180,27 @@ export class DotnbApi {
     return this.request(`runs/${encodeURIComponent(ref)}/notebook`, {
       method: 'POST',
       body: JSON.stringify({ notebook })
+    });
+  }
+
+  /** The team remotes configured for the store (none: no push or pull). */
+  remotes(): Promise<IRemoteList> {
+    return this.request<IRemoteList>('remotes');
+  }
+
+  /** Send runs to a remote; can take a while (the server does it in a thread). */
+  push(options: IPushOptions = {}): Promise<IPushResult> {
+    return this.request<IPushResult>('push', {
+      method: 'POST',
+      body: JSON.stringify(options)
+    });
+  }
+
+  /** Fetch a remote's new runs into the store. */
+  pull(options: IPullOptions = {}): Promise<IPullResult> {
+    return this.request<IPullResult>('pull', {
+      method: 'POST',
+      body: JSON.stringify(options)
     });
   }
 

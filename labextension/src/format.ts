@@ -3,7 +3,7 @@
  * callers put them into the DOM as text.
  */
 
-import { JSONValue } from './tokens';
+import { IPullResult, IPushResult, IRunProblem, JSONValue } from './tokens';
 
 /** "3 s ago", "5 min ago", "2 h ago", "4 d ago", else the date. */
 export function timeAgo(iso: string, now: number = Date.now()): string {
@@ -170,4 +170,68 @@ export function plural(n: number, word: string): string {
 export function baseName(path: string): string {
   const i = path.lastIndexOf('/');
   return i < 0 ? path : path.slice(i + 1);
+}
+
+/** Who recorded a run: "ada@gpu-box", "ada" without a host, "" when unknown. */
+export function author(run: {
+  user?: string | null;
+  host?: string | null;
+}): string {
+  if (!run.user) {
+    return '';
+  }
+  return run.host ? `${run.user}@${run.host}` : run.user;
+}
+
+/** A push's or pull's outcome: one sentence, plus the runs it left alone. */
+export interface ITransferSummary {
+  text: string;
+  problems: string[];
+}
+
+/** "(12 objects, 4.1 MB)", or "" when nothing moved. */
+function moved(objects: number, size: number): string {
+  return objects > 0 ? ` (${plural(objects, 'object')}, ${bytes(size)})` : '';
+}
+
+/** At most `max` problems as "01J9Z3K4Q8: reason", then "and N more". */
+function problems(list: IRunProblem[], max = 3): string[] {
+  const lines = list.slice(0, max).map(p => `${shortId(p.id)}: ${p.reason}`);
+  if (list.length > max) {
+    lines.push(`and ${list.length - max} more`);
+  }
+  return lines;
+}
+
+/** "Pushed 3 runs (12 objects, 4.1 MB) to origin; 5 were already there." */
+export function pushSummary(result: IPushResult): ITransferSummary {
+  let text: string;
+  if (result.runs_pushed > 0) {
+    text = `Pushed ${plural(result.runs_pushed, 'run')}${moved(result.objects_uploaded, result.bytes_uploaded)} to ${result.remote}`;
+    if (result.runs_already > 0) {
+      text += `; ${result.runs_already} ${result.runs_already === 1 ? 'was' : 'were'} already there`;
+    }
+  } else if (result.runs_already > 0) {
+    text = `Nothing to push: ${result.remote} already has ${result.runs_already === 1 ? 'this run' : `these ${result.runs_already} runs`}`;
+  } else {
+    text = `Nothing to push to ${result.remote}`;
+  }
+  const conflicts = result.conflicts ?? [];
+  if (conflicts.length) {
+    text += `. ${plural(conflicts.length, 'run')} not pushed: ${result.remote} holds a different version`;
+  }
+  return { text: `${text}.`, problems: problems(conflicts) };
+}
+
+/** "Pulled 3 runs (12 objects, 4.1 MB) from origin." */
+export function pullSummary(result: IPullResult): ITransferSummary {
+  const rejected = result.runs_rejected ?? [];
+  let text =
+    result.runs_new > 0
+      ? `Pulled ${plural(result.runs_new, 'run')}${moved(result.objects_downloaded, result.bytes_downloaded)} from ${result.remote}`
+      : `No new runs on ${result.remote}`;
+  if (rejected.length) {
+    text += `. ${plural(rejected.length, 'run')} rejected`;
+  }
+  return { text: `${text}.`, problems: problems(rejected) };
 }

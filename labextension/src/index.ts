@@ -18,6 +18,7 @@ import { Widget } from '@lumino/widgets';
 import { DotnbApi } from './api';
 import { runsIcon } from './icons';
 import { RunsModel } from './model';
+import { RemotesModel } from './remotes';
 import { restoreWithDialog } from './restore';
 import { trackSnapshots } from './snapshot';
 import { CommandIDs, OPEN_RUN_EVENT, VEGALITE_MIME_TYPE } from './tokens';
@@ -105,6 +106,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const api = new DotnbApi(app.serviceManager.serverSettings);
     const model = new RunsModel(api);
+    // A pull reloads the run list, so pulled runs show at once.
+    const remotes = new RemotesModel(api, model);
 
     const restore = (id: string) => {
       const known = model.summary(id);
@@ -136,6 +139,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const sidebar = new RunsSidebar({
       model,
+      remotes,
       api,
       highlight: async (code, host) => {
         if (!languages) {
@@ -254,7 +258,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.refresh, {
       label: 'Refresh Runs',
       caption: 'Reload the dotnb run list',
-      execute: () => model.refresh()
+      execute: () => Promise.all([model.refresh(), remotes.load()])
     });
     if (palette) {
       const category = 'dotnb';

@@ -7,6 +7,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, DotnbApi } from './api';
+import { author } from './format';
 import {
   DEFAULT_SORT,
   EMPTY_FILTER,
@@ -73,6 +74,11 @@ export class RunsModel {
 
   get metricNames(): string[] {
     return this._metricNames;
+  }
+
+  /** Every `user@host` seen in a loaded run, sorted (the author filter's choices). */
+  get authors(): string[] {
+    return Array.from(this._authors).sort();
   }
 
   /** Whether the live connection (events long poll) is up. */
@@ -150,7 +156,8 @@ export class RunsModel {
     if (
       next.text === this._filter.text &&
       next.status === this._filter.status &&
-      next.kind === this._filter.kind
+      next.kind === this._filter.kind &&
+      next.author === this._filter.author
     ) {
       return;
     }
@@ -252,7 +259,8 @@ export class RunsModel {
     return !!(
       this._filter.text.trim() ||
       this._filter.status ||
-      this._filter.kind
+      this._filter.kind ||
+      this._filter.author
     );
   }
 
@@ -262,9 +270,20 @@ export class RunsModel {
       kind: this._filter.kind,
       status: this._filter.status,
       q: this._filter.text.trim(),
+      author: this._filter.author,
       limit: PAGE_SIZE,
       before
     };
+  }
+
+  /** Remember who recorded these runs: the author filter offers them. */
+  private _noteAuthors(runs: IRunSummary[]): void {
+    for (const run of runs) {
+      const who = author(run);
+      if (who) {
+        this._authors.add(who);
+      }
+    }
   }
 
   private _set(id: SectionId, state: ISectionState): void {
@@ -289,6 +308,7 @@ export class RunsModel {
         this._query(id, before),
         this._abort.signal
       );
+      this._noteAuthors(page.runs);
       if (generation !== this._generation || path !== this._currentPath) {
         return;
       }
@@ -395,6 +415,7 @@ export class RunsModel {
     for (const run of runs) {
       this._manifests.delete(run.id);
     }
+    this._noteAuthors(runs);
     if (this._filter.text.trim()) {
       // The server matches text against the code, which summaries lack: ask it.
       void this._mergeHead();
@@ -459,6 +480,7 @@ export class RunsModel {
   }
 
   private _abort = new AbortController();
+  private _authors = new Set<string>();
   private _changed = new Signal<this, void>(this);
   private _runsUpdated = new Signal<this, IRunSummary[]>(this);
   private _current: ISectionState = { ...EMPTY_SECTION };

@@ -3,6 +3,7 @@
  * updates, and the flat row list the virtualized view renders.
  */
 
+import { author } from './format';
 import { IRunSummary, RunKind, RunStatus } from './tokens';
 
 export interface IRunFilter {
@@ -10,9 +11,58 @@ export interface IRunFilter {
   text: string;
   status: RunStatus | '';
   kind: RunKind | '';
+  /** `user@host`, or `user` for any host ('' for anyone); matched by the server. */
+  author: string;
 }
 
-export const EMPTY_FILTER: IRunFilter = { text: '', status: '', kind: '' };
+export const EMPTY_FILTER: IRunFilter = {
+  text: '',
+  status: '',
+  kind: '',
+  author: ''
+};
+
+/** Whether `run` was recorded by `who` (`user` on any host, or `user@host`), as the server matches. */
+export function byAuthor(run: IRunSummary, who: string): boolean {
+  return !who || run.user === who || author(run) === who;
+}
+
+/**
+ * The author filter's choices: any author, then each `user@host` seen, and
+ * `user` alone ("any host") for a user seen on several hosts. The current
+ * choice stays listed even when no loaded run has it.
+ */
+export function authorOptions(
+  seen: Iterable<string>,
+  current: string
+): { value: string; label: string }[] {
+  const authors = new Set(seen);
+  const hosts = new Map<string, number>();
+  for (const who of authors) {
+    const at = who.lastIndexOf('@');
+    if (at > 0) {
+      const user = who.slice(0, at);
+      hosts.set(user, (hosts.get(user) ?? 0) + 1);
+    }
+  }
+  const values = new Set<string>(authors);
+  for (const [user, count] of hosts) {
+    if (count > 1) {
+      values.add(user);
+    }
+  }
+  if (current) {
+    values.add(current);
+  }
+  const options = Array.from(values)
+    .sort((a, b) => a.localeCompare(b))
+    .map(value => ({
+      value,
+      label:
+        hosts.get(value) && !authors.has(value) ? `${value} (any host)` : value
+    }));
+  return [{ value: '', label: 'Any author' }, ...options];
+}
 
 export interface IRunSort {
   by: 'time' | 'duration' | 'metric';
@@ -58,6 +108,9 @@ export function matchesFilter(run: IRunSummary, filter: IRunFilter): boolean {
     return false;
   }
   if (filter.kind && run.kind !== filter.kind) {
+    return false;
+  }
+  if (!byAuthor(run, filter.author)) {
     return false;
   }
   const text = filter.text.trim().toLowerCase();

@@ -6,6 +6,7 @@
 
 import type { DotnbApi } from './api';
 import type { RunsModel } from './model';
+import type { RemotesModel } from './remotes';
 
 /** What the sidebar shows. */
 export type View =
@@ -16,6 +17,8 @@ export type View =
 
 export interface IPanelServices {
   model: RunsModel;
+  /** Team remotes: push and pull. */
+  remotes: RemotesModel;
   api: DotnbApi;
   /** Syntax-highlight Python into `host` (text nodes and classed spans). */
   highlight(code: string, host: HTMLElement): Promise<void>;

@@ -47,6 +47,8 @@ export interface IRunSummary {
   host: string | null;
   reproduces: string | null;
   checkpoint_of: string | null;
+  /** The remote this run was pulled from; null (or absent, older servers) when recorded here. */
+  remote?: string | null;
 }
 
 export interface IRunsPage {
@@ -225,4 +227,58 @@ export interface IRunBundle {
   metrics: Record<string, number | string | null> | null;
   duration_s: number | null;
   overridden: string[];
+}
+
+/** One entry of `GET remotes` (`dotnb remote list --json`). */
+export interface IRemote {
+  name: string;
+  url: string;
+  default: boolean;
+  endpoint_url: string | null;
+  region: string | null;
+  profile: string | null;
+}
+
+export interface IRemoteList {
+  remotes: IRemote[];
+}
+
+/** A run a push or pull left alone, and why. */
+export interface IRunProblem {
+  id: string;
+  reason: string;
+}
+
+/** `POST push` (`dotnb push --json`). */
+export interface IPushResult {
+  remote: string;
+  url: string;
+  runs_pushed: number;
+  runs_already: number;
+  objects_uploaded: number;
+  bytes_uploaded: number;
+  conflicts: IRunProblem[];
+}
+
+/** `POST pull` (`dotnb pull --json`). */
+export interface IPullResult {
+  remote: string;
+  url: string;
+  runs_new: number;
+  runs_rejected: IRunProblem[];
+  objects_downloaded: number;
+  bytes_downloaded: number;
+}
+
+export interface IPushOptions {
+  /** A remote's name; the default remote when absent. */
+  remote?: string;
+  /** Run references; every run when absent. */
+  runs?: string[];
+}
+
+export interface IPullOptions {
+  remote?: string;
+  /** Fetch data files now rather than when first needed. */
+  with_data?: boolean;
 }

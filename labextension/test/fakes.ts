@@ -1,9 +1,15 @@
 import { Signal } from '@lumino/signaling';
 
 import { RunsModel } from '../src/model';
+import { RemotesModel } from '../src/remotes';
 import { IPanelServices } from '../src/services';
 import {
   IEventsReply,
+  IPullOptions,
+  IPullResult,
+  IPushOptions,
+  IPushResult,
+  IRemote,
   IRunDiff,
   IRunFileStatus,
   IRunManifest,
@@ -31,6 +37,11 @@ export class FakeApi {
     }
     if (query.q) {
       rows = rows.filter(r => (r.name ?? '').includes(query.q));
+    }
+    if (query.author) {
+      rows = rows.filter(
+        r => r.user === query.author || `${r.user}@${r.host}` === query.author
+      );
     }
     if (query.before) {
       rows = rows.filter(r => r.id < query.before);
@@ -106,8 +117,46 @@ export class FakeApi {
     });
   }
 
+  remotes_: IRemote[] = [];
+  /** What push and pull answer; an Error is thrown instead. */
+  pushReply: IPushResult | Error | null = null;
+  pullReply: IPullResult | Error | null = null;
+  /** Runs a pull adds to the "server". */
+  pulledRuns: IRunSummary[] = [];
+  transfers: { kind: string; options: IPushOptions | IPullOptions }[] = [];
+  /** Set to hold push and pull until released (to see the busy state). */
+  gate: Promise<void> | null = null;
+
+  async remotes(): Promise<{ remotes: IRemote[] }> {
+    this.requests.push('remotes');
+    return { remotes: this.remotes_ };
+  }
+
+  async push(options: IPushOptions): Promise<IPushResult> {
+    this.transfers.push({ kind: 'push', options });
+    await this.gate;
+    return this._answer(this.pushReply);
+  }
+
+  async pull(options: IPullOptions): Promise<IPullResult> {
+    this.transfers.push({ kind: 'pull', options });
+    await this.gate;
+    this.runs_ = [...this.runs_, ...this.pulledRuns];
+    return this._answer(this.pullReply);
+  }
+
+  private _answer<T>(reply: T | Error | null): T {
+    if (reply instanceof Error) {
+      throw reply;
+    }
+    if (reply === null) {
+      throw new Error('no reply set');
+    }
+    return reply;
+  }
+
   /** Answer the pending long poll with runs added on the "server". */
-  push(runs: IRunSummary[]): void {
+  emitRuns(runs: IRunSummary[]): void {
     this.runs_ = [
       ...this.runs_.filter(r => !runs.some(n => n.id === r.id)),
       ...runs
@@ -128,8 +177,10 @@ export function fakeServices(
   navigated: unknown[];
 } {
   const navigated: unknown[] = [];
+  const runs = model ?? new RunsModel(api as any);
   return {
-    model: model ?? new RunsModel(api as any),
+    model: runs,
+    remotes: new RemotesModel(api as any, runs),
     api: api as any,
     highlight: async (code, host) => {
       host.appendChild(document.createTextNode(code));

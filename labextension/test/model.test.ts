@@ -36,14 +36,14 @@ describe('RunsModel', () => {
     await settle();
     expect(model.live).toBe(false); // not until the first poll answers
     const requests = api.requests.length;
-    api.push([summary(2)]);
+    api.emitRuns([summary(2)]);
     await settle();
     expect(model.live).toBe(true);
     expect(model.section('current').runs.map(r => r.number)).toEqual([2, 1]);
     expect(api.requests.length).toBe(requests); // merged from the event, no refetch
     model.setFilter({ status: 'error' });
     await settle();
-    api.push([summary(3), summary(4, { status: 'error' })]);
+    api.emitRuns([summary(3), summary(4, { status: 'error' })]);
     await settle();
     expect(model.section('current').runs.map(r => r.number)).toEqual([4]);
   });
@@ -56,7 +56,7 @@ describe('RunsModel', () => {
     model.setFilter({ text: 'beta' });
     await settle();
     expect(model.section('others').runs).toHaveLength(0);
-    api.push([summary(2, { name: 'beta' })]);
+    api.emitRuns([summary(2, { name: 'beta' })]);
     await settle();
     expect(model.section('others').runs.map(r => r.name)).toEqual(['beta']);
   });

@@ -9,6 +9,7 @@ import * as React from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { RunBadge } from '../src/components/Badge';
+import { RemoteBar } from '../src/components/RemoteBar';
 import { CodeDiff, Compare } from '../src/components/Compare';
 import { RunDetails } from '../src/components/RunDetails';
 import { RunList } from '../src/components/RunList';
@@ -34,7 +35,10 @@ const evil = summary(7, {
   name: XSS,
   notebook: `${XSS}.ipynb`,
   params: { [XSS]: XSS },
-  metrics: { [XSS]: 1 }
+  metrics: { [XSS]: 1 },
+  user: XSS,
+  host: XSS,
+  remote: XSS
 });
 
 afterEach(() => alerted.mockReset());
@@ -56,6 +60,67 @@ describe('run strings are rendered as text', () => {
     expect(container.querySelector('.jp-dotnb-Row-name')?.textContent).toBe(
       XSS
     );
+    expect(container.querySelector('.jp-dotnb-Row-author')?.textContent).toBe(
+      `${XSS}@${XSS}`
+    );
+    expect(container.querySelector('.jp-dotnb-Row-remote')?.textContent).toBe(
+      `from ${XSS}`
+    );
+  });
+
+  it('in the remote bar: remote names, URLs, results and errors', async () => {
+    const api = new FakeApi();
+    api.remotes_ = [
+      {
+        name: XSS,
+        url: `file:///${XSS}`,
+        default: true,
+        endpoint_url: null,
+        region: null,
+        profile: null
+      },
+      {
+        name: `${XSS}2`,
+        url: 's3://b',
+        default: false,
+        endpoint_url: XSS,
+        region: null,
+        profile: null
+      }
+    ];
+    api.pullReply = {
+      remote: XSS,
+      url: XSS,
+      runs_new: 1,
+      runs_rejected: [{ id: XSS, reason: XSS }],
+      objects_downloaded: 1,
+      bytes_downloaded: 1
+    };
+    api.pushReply = new Error(XSS);
+    const services = fakeServices(api);
+    const { container } = render(<RemoteBar remotes={services.remotes} />);
+    await act(() => settle());
+    await act(async () => {
+      (container.querySelector('.jp-dotnb-PullButton') as HTMLElement).click();
+      await settle(10);
+    });
+    expectInert(container);
+    expect(container.querySelector('option')?.textContent).toBe(
+      `${XSS} (default)`
+    );
+    expect(
+      container.querySelector('.jp-dotnb-TransferNote-details')?.textContent
+    ).toContain(XSS);
+    await act(async () => {
+      (container.querySelector('.jp-dotnb-PushButton') as HTMLElement).click();
+      await settle();
+    });
+    expectInert(container);
+    expect(
+      container.querySelector('.jp-dotnb-Message-error')?.textContent
+    ).toContain(XSS);
+    services.remotes.dispose();
+    services.model.dispose();
   });
 
   it('in the run badge of a cell output', () => {

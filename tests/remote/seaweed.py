@@ -139,7 +139,9 @@ class SeaweedS3:
                 last = exc
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"SeaweedFS did not answer S3 within {START_TIMEOUT_S} s ({last}): {self._log_tail()}")
+        raise RuntimeError(
+            f"SeaweedFS did not answer S3 within {START_TIMEOUT_S} s ({last}): {self._log_tail()}"
+        )
 
     def make_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)

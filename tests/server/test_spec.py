@@ -35,7 +35,7 @@ from tornado.web import RequestHandler
 from dotnb import cli
 from dotnb.server.handlers import ROUTES, DotnbHandler
 from dotnb.store import Store
-from dotnb.store.manifest import iso_time
+from dotnb.store.manifest import FORMAT_VERSION, iso_time
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_PATH = REPO / "docs" / "rest-api.yml"
@@ -251,6 +251,7 @@ def test_schemas_reject_what_they_should() -> None:
         "host": "h",
         "reproduces": None,
         "checkpoint_of": None,
+        "remote": None,
     }
     summary.validate(good)
     assert not summary.is_valid({k: v for k, v in good.items() if k != "host"})
@@ -375,11 +376,25 @@ def world(jp_serverapp: Any, jp_root_dir: Path) -> Iterator[World]:
         entry = _stored(store, target, f"content of {key}\n".encode())
         run_id = commit(store, make_manifest(store, "broken.ipynb", outputs=[entry]))["id"]
         w.ids[key] = run_id
+        store.flush()  # commit_run(sync=False) may defer the manifest object: damage it on disk
         _damage(store, store.manifest_hash(run_id) if target == "manifest" else entry["hash"], how)
     big = _stored(store, "big.txt", b"x" * (MAX_PREVIEW + 1))
     w.ids["big"] = commit(store, make_manifest(store, "broken.ipynb", outputs=[big]))["id"]
+    _add_remotes(store, jp_root_dir.parent / "remotes")
     yield w
     store.close()
+
+
+def _add_remotes(store: Store, folder: Path) -> None:
+    """Team remotes (folders): ``origin`` (the default, empty), ``future`` (written
+    by a newer dotnb format) and ``gone`` (its folder does not exist)."""
+    from dotnb.remote.config import add_remote
+
+    for name, format_version in (("origin", FORMAT_VERSION), ("future", FORMAT_VERSION + 98)):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "format").write_text(json.dumps({"format": format_version}) + "\n")
+        add_remote(store, name, (folder / name).as_uri(), default=name == "origin")
+    add_remote(store, "gone", (folder / "gone").as_uri())
 
 
 # -- the requests -----------------------------------------------------------------
@@ -542,6 +557,33 @@ CASES: list[Case] = [
     _get("/events", 400, query=(("after", "x"),)),
     _get("/events", 400, query=(("after", "0"), ("timeout", "121"))),
     _get("/events", 403, auth=False),
+    _get("/remotes", 200),
+    _get("/remotes", 403, auth=False),
+    _post("/push", 200, body={"runs": ["latest"]}),
+    _post("/push", 200, query=(("notebook", "nb.ipynb"),), body={"remote": "origin", "runs": ["#1", "#2"]}),
+    _post("/push", 200, query=(("notebook", "nb.ipynb"),), body={"runs": ["#1"]}),  # already there
+    _post("/push", 400, body={"runs": []}),
+    _post("/push", 400, body={"runs": "latest"}),
+    _post("/push", 400, body={"remote": ""}),
+    _post("/push", 400, body=b"[1]"),
+    _post("/push", 400, query=BAD_NB, body={"runs": ["#1"]}),
+    _post("/push", 403, body={}, auth=False),
+    _post("/push", 404, body={"remote": "nope"}),
+    _post("/push", 404, body={"runs": ["ZZZZ"]}),
+    _post("/push", 409, body={"runs": ["#1"]}),  # #1 of several notebooks
+    _post("/push", 409, body={"remote": "future", "runs": ["latest"]}),
+    _post("/push", 410, query=(("notebook", "broken.ipynb"),), body={"runs": ["#1"]}),  # gone
+    _post("/push", 500, query=(("notebook", "broken.ipynb"),), body={"runs": ["#2"]}),  # rotten
+    _post("/push", 502, body={"remote": "gone", "runs": ["latest"]}),
+    _post("/pull", 200, body={}),
+    _post("/pull", 200, body={"remote": "origin", "with_data": True}),
+    _post("/pull", 200, body=b""),
+    _post("/pull", 400, body={"with_data": "yes"}),
+    _post("/pull", 400, body={"remote": 3}),
+    _post("/pull", 403, body={}, auth=False),
+    _post("/pull", 404, body={"remote": "nope"}),
+    _post("/pull", 409, body={"remote": "future"}),
+    _post("/pull", 502, body={"remote": "gone"}),
 ]
 
 

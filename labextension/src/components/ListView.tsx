@@ -1,11 +1,12 @@
 import { Button, HTMLSelect, InputGroup } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { parseSortKey, sortKey } from '../runlist';
+import { authorOptions, parseSortKey, sortKey } from '../runlist';
 import { IPanelServices } from '../services';
 import { RunKind, RunStatus } from '../tokens';
 import { Message } from './common';
 import { useSignal } from './hooks';
+import { RemoteBar } from './RemoteBar';
 import { RunList } from './RunList';
 
 /** What a new user sees before the first run: how to start. */
@@ -70,7 +71,7 @@ export function ListView(props: {
 
   const all = model.section('others');
   const countText = all.loaded
-    ? `${all.runs.length.toLocaleString()}${all.next ? '+' : ''} run${all.runs.length === 1 && !all.next ? '' : 's'}${model.filter.text || model.filter.status || model.filter.kind ? ' match' : ''}`
+    ? `${all.runs.length.toLocaleString()}${all.next ? '+' : ''} run${all.runs.length === 1 && !all.next ? '' : 's'}${model.filter.text || model.filter.status || model.filter.kind || model.filter.author ? ' match' : ''}`
     : '';
 
   const compare = () => {
@@ -118,6 +119,14 @@ export function ListView(props: {
             ]}
           />
           <HTMLSelect
+            aria-label="Author"
+            className="jp-dotnb-AuthorFilter"
+            title="Only runs recorded by this user (on this host)"
+            value={model.filter.author}
+            onChange={event => model.setFilter({ author: event.target.value })}
+            options={authorOptions(model.authors, model.filter.author)}
+          />
+          <HTMLSelect
             aria-label="Sort"
             value={sortValue}
             onChange={event => model.setSort(parseSortKey(event.target.value))}
@@ -153,6 +162,7 @@ export function ListView(props: {
             Metric chart
           </Button>
         </div>
+        <RemoteBar remotes={services.remotes} />
         <div className="jp-dotnb-ListStatus" role="status">
           <span className="jp-dotnb-RunCount">{countText}</span>
           {model.loadingAll && <span>loading every run to sort…</span>}

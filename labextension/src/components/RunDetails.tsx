@@ -290,6 +290,7 @@ function Environment(props: { manifest: IRunManifest }): JSX.Element {
 
 function RunLinks(props: {
   manifest: IRunManifest;
+  remote: string | null;
   services: IPanelServices;
 }): JSX.Element {
   const { manifest, services } = props;
@@ -302,6 +303,13 @@ function RunLinks(props: {
   const rows: [string, React.ReactNode][] = [
     ['Id', <code key="id">{manifest.id}</code>]
   ];
+  const who = fmt.author(manifest.environment ?? {});
+  if (who) {
+    rows.push(['Recorded by', who]);
+  }
+  if (props.remote) {
+    rows.push(['Pulled from', props.remote]);
+  }
   if (manifest.parent) {
     rows.push(['Previous run in kernel', link(manifest.parent)]);
   }
@@ -377,6 +385,9 @@ export function RunDetails(props: {
     ([, points]) => isChartable(points)
   );
   const notebookStatus = status.value?.files.find(f => f.role === 'notebook');
+  const who = fmt.author(manifest.environment ?? {});
+  // Where a run came from is index data (summaries), not part of its manifest.
+  const remote = model.summary(manifest.id)?.remote ?? null;
   return (
     <div className="jp-dotnb-View jp-dotnb-Details" data-run-id={manifest.id}>
       <ViewHeader
@@ -395,9 +406,17 @@ export function RunDetails(props: {
             {fmt.timeAgo(manifest.started_at)}
           </span>
           <span>{fmt.duration(manifest.duration_s)}</span>
-          {manifest.environment?.user && (
-            <span>
-              {manifest.environment.user}@{manifest.environment.host ?? ''}
+          {who && (
+            <span className="jp-dotnb-Details-author" title="Recorded by">
+              {who}
+            </span>
+          )}
+          {remote && (
+            <span
+              className="jp-dotnb-Chip jp-dotnb-Chip-remote jp-dotnb-Details-remote"
+              title={`Pulled from the remote ${remote}; its data files are fetched from there when first needed`}
+            >
+              from {remote}
             </span>
           )}
         </div>
@@ -576,7 +595,7 @@ export function RunDetails(props: {
           </Section>
         )}
         <Section title="Run" open={false}>
-          <RunLinks manifest={manifest} services={services} />
+          <RunLinks manifest={manifest} remote={remote} services={services} />
           <div className="jp-dotnb-Note" title={manifest.started_at}>
             Started {fmt.dateTime(manifest.started_at)}
           </div>

@@ -17,9 +17,13 @@ export interface IRunRowProps {
   domId?: string;
 }
 
-/** A run in the list: number, name, status, time ago, duration, key params and metrics. */
+/**
+ * A run in the list: number, name, status, where it was pulled from, who
+ * recorded it, time ago, duration, key params and metrics.
+ */
 export function RunRow(props: IRunRowProps): JSX.Element {
   const { run } = props;
+  const who = fmt.author(run);
   const params = fmt.keyValues(run.params, 3, 16);
   const metrics = fmt.keyValues(run.metrics, 3, 12);
   const files =
@@ -40,7 +44,8 @@ export function RunRow(props: IRunRowProps): JSX.Element {
     params && `params: ${params}`,
     metrics && `metrics: ${metrics}`,
     `${fmt.plural(run.inputs, 'input')}, ${fmt.plural(run.outputs, 'output')}`,
-    run.user ? `${run.user}@${run.host ?? ''}` : ''
+    who ? `by ${who}` : '',
+    run.remote ? `pulled from ${run.remote}` : ''
   ]
     .filter(Boolean)
     .join('\n');
@@ -81,11 +86,21 @@ export function RunRow(props: IRunRowProps): JSX.Element {
           {(run.status !== 'ok' || run.kind === 'checkpoint') && (
             <StatusChip status={run.status} kind={run.kind} />
           )}
+          {who && <span className="jp-dotnb-Row-author">{who}</span>}
           <span className="jp-dotnb-Row-ago">
             {fmt.timeAgo(run.started_at, props.now)}
           </span>
         </div>
         <div className="jp-dotnb-Row-line jp-dotnb-Row-details">
+          {/* First on the second line: the name keeps the first line's room. */}
+          {run.remote && (
+            <span
+              className="jp-dotnb-Chip jp-dotnb-Chip-remote jp-dotnb-Row-remote"
+              title={`Pulled from the remote ${run.remote}`}
+            >
+              from {run.remote}
+            </span>
+          )}
           {details.join(' · ')}
         </div>
       </div>
