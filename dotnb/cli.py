@@ -1335,6 +1335,13 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
 
     objects("corrupted objects", report.get("corrupted") or [])
     objects("missing objects", report.get("missing") or [])
+    on_remote = report.get("on_remote") or []
+    if on_remote:
+        count = len(on_remote)
+        lines.append(
+            f"{count} object{'s' if count != 1 else ''} of pulled runs not downloaded yet (fetched on "
+            "demand; `dotnb pull --with-data` fetches them, `dotnb fsck --remote NAME` checks them)"
+        )
     damaged = report.get("damaged_runs") or []
     if damaged:
         lines.append(f"unreadable runs ({len(damaged)}):")

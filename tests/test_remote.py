@@ -366,3 +366,24 @@ def test_objects_missing_everywhere_name_the_remotes(alice: Store, bob: Store, r
         bob.objects.read_bytes(digest)
     report = fsck_remote(bob)
     assert report["missing"] == [{"object": digest, "runs": [run_id]}]
+
+
+def test_local_fsck_counts_pulled_data_left_on_the_remote_as_healthy(
+    alice: Store, bob: Store, remote_dir: Path
+) -> None:
+    from dotnb.store.fsck import fsck
+
+    run_id = record(alice, "a.txt", b"abc")
+    push(alice)
+    pull(bob)
+    report = fsck(bob)
+    digest = bob.manifest(run_id)["outputs"][0]["hash"]
+    assert report["ok"] and report["missing"] == []
+    assert {"object": digest, "runs": [run_id]} in report["on_remote"]
+    # An object a local run needs is still missing, pulled or not.
+    own = record(bob, "b.txt", b"mine", user="bob")
+    own_digest = bob.manifest(own)["outputs"][0]["hash"]
+    os.chmod(bob.objects.path_for(own_digest), 0o644)
+    os.unlink(bob.objects.path_for(own_digest))
+    report = fsck(bob)
+    assert not report["ok"] and report["missing"] == [{"object": own_digest, "runs": [own]}]

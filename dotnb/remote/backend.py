@@ -278,15 +278,13 @@ class S3Backend(Backend):
 
     def write(self, key: str, data: bytes, create_only: bool = False) -> bool:
         try:
-            with self._errors():
-                # mode="create" sends If-None-Match: * — the store refuses to replace the key.
-                self.fs.pipe_file(self._path(key), data, mode="create" if create_only else "overwrite")
-                return True
-        except OSError as exc:
+            # mode="create" sends If-None-Match: * — the store refuses to replace the key
+            # (HTTP 412), which is how two pushers agree on who wrote a ref first.
+            self.fs.pipe_file(self._path(key), data, mode="create" if create_only else "overwrite")
+            return True
+        except Exception as exc:
             if create_only and ("pre-condition" in str(exc) or "PreconditionFailed" in str(exc)):
                 return False
-            if isinstance(exc, RemoteError):
-                raise
             raise self._fail(exc) from None
 
     def upload(self, local: str, key: str, callback: BytesCallback | None = None) -> None:

@@ -121,7 +121,8 @@ def add_remote(
     if endpoint_url is not None:
         ep = urlsplit(endpoint_url)
         if ep.scheme not in ("http", "https") or not ep.netloc or ep.username or ep.password:
-            raise RemoteError(f"--endpoint-url must be an http(s) URL without credentials: {endpoint_url!r}")
+            # Never echo the URL: it may hold the very credentials being refused.
+            raise RemoteError("--endpoint-url must be an http(s) URL without credentials in it")
     data = _load(store)
     if name in data["remotes"]:
         raise RemoteError(f"a remote named {name!r} already exists ({data['remotes'][name]['url']})")

@@ -32,7 +32,12 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         if progress is not None:
             progress(1)
     present = set(store.objects.iter_digests())
-    missing = sorted(d for d in refs if d not in present)
+    absent = sorted(d for d in refs if d not in present)
+    # A plain pull leaves pulled runs' data on their remote by design: an object
+    # only pulled runs use is "on the remote", not missing (`dotnb fsck --remote` checks it).
+    pulled = {str(r[0]) for r in store.index.query("SELECT id FROM runs WHERE remote != ''")}
+    on_remote = [d for d in absent if refs[d] and refs[d] <= pulled]
+    missing = [d for d in absent if d not in set(on_remote)]
     damaged_runs: list[dict[str, str]] = []
     indexed = store.index.all_run_ids()
     on_disk = set(os.listdir(store.runs_dir)) if store.runs_dir.exists() else set()
@@ -51,6 +56,7 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         "objects_checked": checked,
         "corrupted": affected(corrupted),
         "missing": affected(missing),
+        "on_remote": affected(on_remote),
         "damaged_runs": damaged_runs,
         "unindexed_runs": unindexed,
         "stale_index_rows": stale_index,

@@ -69,8 +69,10 @@ class SeaweedS3:
             # 0 disables them; their defaults (8181, 9101) would clash between servers.
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
-            "-volume.max=0",
-            "-master.volumeSizeLimitMB=1024",
+            # Small volumes, many allowed: each bucket gets volumes of its own, and with
+            # the defaults sized from free disk only about ten buckets fit.
+            "-volume.max=200",
+            "-master.volumeSizeLimitMB=64",
         ]
         if self.credentials is not None:
             key, secret = self.credentials
