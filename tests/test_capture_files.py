@@ -598,6 +598,84 @@ def test_renamed_folder_files_are_outputs_under_new_name(tracker: FileTracker, r
     assert act.inputs == {}
 
 
+def test_folders_renamed_or_moved_out_between_cells_keep_native_events_right(
+    tracker: FileTracker, root: Path, tmp_path: Path
+) -> None:
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "in.txt").write_text("i")
+    (root / "gone" / "sub").mkdir(parents=True)
+    cell(tracker, lambda: None)  # watching starts
+    # Between cells: a folder tree renamed inside the root, another moved out of it
+    # and replaced by a new folder of the same name, a hidden folder made visible.
+    os.rename(root / "a", root / "z")
+    os.rename(root / "gone", tmp_path / "outside")
+    (root / "gone" / "sub").mkdir(parents=True)
+    (root / ".was-hidden").mkdir()
+    os.rename(root / ".was-hidden", root / "visible")
+
+    def body() -> None:
+        subprocess.run(
+            "cat z/b/in.txt > z/b/out.txt && echo n > gone/sub/new.txt && echo v > visible/v.txt"
+            " && echo o > ../outside/sub/far.txt",
+            shell=True,
+            check=True,
+        )
+
+    act = cell(tracker, body)
+    assert act.inputs == {"z/b/in.txt": None}
+    assert act.outputs == ["gone/sub/new.txt", "visible/v.txt", "z/b/out.txt"]
+    assert all(not p.startswith(("a/", ".")) for p in tracker._path_wd)
+    assert "z/b" in tracker._path_wd and "gone/sub" in tracker._path_wd
+
+
+def test_forked_child_leaves_the_parents_events_alone(tracker: FileTracker, root: Path) -> None:
+    """A child forked in a cell (multiprocessing) shares the parent's inotify queue."""
+    (root / "in.txt").write_text("i")
+    status: list[int] = []
+
+    def body() -> None:
+        pid = os.fork()
+        if pid == 0:  # the child runs Python I/O with a copy of the tracker, hook and all
+            code = 3
+            try:
+                reads: list[int] = []
+                tracker._inotify.read = lambda: reads.append(1) or b""
+                data = Path("in.txt").read_text()
+                Path("in.txt").write_text(data + "x")  # a write-open of a read file: the hook's _sync
+                Path("child.txt").write_text("c")
+                code = 1 if reads else 0
+            finally:
+                os._exit(code)
+        status.append(os.waitpid(pid, 0)[1])
+
+    act = cell(tracker, body)
+    assert status == [0]  # the child never read the queue
+    assert act.inputs == {"in.txt": None} and act.changed == ["in.txt"]
+    assert act.outputs == ["child.txt", "in.txt"]
+
+
+def test_lost_events_are_reported(tracker: FileTracker, root: Path) -> None:
+    cell(tracker, lambda: None)
+    (root / "x.txt").write_text("x")
+    (root / "y.txt").write_text("y")
+
+    def body() -> None:
+        # Nobody reads the queue meanwhile: more events than it holds (max_queued_events).
+        with tracker._read_lock, open("x.txt", "w") as x, open("y.txt", "w") as y:
+            for _ in range(files_mod._max_queued_events() // 2 + 100):
+                x.write("1")
+                x.flush()
+                y.write("2")
+                y.flush()
+
+    tracker.begin()
+    body()
+    act = tracker.end()
+    assert "lost" in tracker.warnings[-1]
+    assert act.outputs == ["x.txt", "y.txt"]  # what Python opened for writing still counts
+    assert cell(tracker, lambda: Path("after.txt").write_text("a")).outputs == ["after.txt"]
+
+
 def test_many_cells_in_a_row(tracker: FileTracker, root: Path) -> None:
     (root / "c.txt").write_text("0")
     for i in range(20):
@@ -638,12 +716,12 @@ def test_hook_is_idle_outside_a_cell(tracker: FileTracker, root: Path) -> None:
 def test_without_inotify_python_access_is_still_recorded(
     root: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import watchdog.observers.inotify as inotify
+    from dotnb.capture import inotify
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise OSError(28, "inotify watch limit reached")
 
-    monkeypatch.setattr(inotify, "InotifyObserver", refuse)
+    monkeypatch.setattr(inotify, "Inotify", refuse)
     (root / "a.txt").write_text("old")
     (root / "b.txt").write_text("b")
     t = FileTracker(root, IgnoreRules(root), recorder)
@@ -682,11 +760,31 @@ def test_gives_up_on_inotify_after_repeated_timeouts(
 ) -> None:
     cell(tracker, lambda: None)
     monkeypatch.setattr(files_mod, "END_TIMEOUT", 0.05)
-    monkeypatch.setattr(tracker, "_on_fs_event", lambda event: None)  # the observer went silent
-    for _ in range(files_mod.MAX_TIMEOUTS):
-        tracker.begin()
+    # The reader thread hangs in a handler, holding the event queue.
+    release = threading.Event()
+    handle = tracker._on_fs_event
+
+    def hang(event: object) -> None:
+        if threading.current_thread().name == "dotnb-files":
+            release.wait(30)
+        handle(event)
+
+    monkeypatch.setattr(tracker, "_on_fs_event", hang)
+    tracker.begin()
+    Path("stuck.txt").write_text("s")
+    deadline = time.monotonic() + 10
+    while not tracker._read_lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert files_mod.MAX_TIMEOUTS == 2
+    try:
+        tracker.end()  # first timeout
+        assert "did not arrive within" in tracker.warnings[-1]
+        tracker.begin()  # the queue is still held: second timeout, inotify is dropped
+        assert not tracker._streaming
         tracker.end()
-        assert "did not arrive" in tracker.warnings[-1]
+        assert "did not arrive when this cell started" in tracker.warnings[-1]
+    finally:
+        release.set()
     tracker.begin()
     Path("after.txt").write_text("a")
     t0 = time.perf_counter()

@@ -208,6 +208,151 @@ def test_killed_writer_leaves_complete_run_or_none(tmp_path: Path, where: str) -
     assert follow["number"] == len(runs) + 1
 
 
+def test_preencoded_lists_are_spliced_into_the_canonical_manifest(store: Store) -> None:
+    from dotnb.store.manifest import canonical_json
+    from dotnb.store.repo import Encoded
+
+    lineage = [{"code_hash": hash_bytes(b"x"), "execution_count": i, "tracked": i % 2 == 0} for i in range(5)]
+    plain = manifest(store, lineage=lineage, code="lineage = 'ünï\\x00 \\u2028'", name="[1,2]")
+    encoded = dict(plain, lineage=Encoded(lineage, canonical_json(lineage).decode()))
+    run = store.commit_run(encoded)
+    stored = store.objects.read_bytes(store.manifest_hash(run["id"]))
+    plain.update(id=run["id"], number=run["number"], format=1)
+    assert stored == canonical_json(plain)
+
+
+DEFERRED_CRASH_CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from dotnb.store import Store
+    from dotnb.store import index as index_mod, repo as repo_mod
+    from tests.manifests import new_manifest
+
+    root, where = Path(sys.argv[1]), sys.argv[2]
+    store = Store(root)
+    (root / "data.csv").write_text("a\\n1\\n")
+    entry = store.snapshot_files(["data.csv"])[0]
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if where == "in-commit":  # inside the transaction: neither the row nor the record commits
+        index_mod.Index.add_pending = staticmethod(die)
+    if where == "in-flush":  # the manifest object is written, the ref is not
+        repo_mod.create_temp = die
+    store.commit_run(new_manifest("nb.ipynb", name="deferred", inputs=[entry]), sync=False)
+    print(store.list_runs()[0]["id"], flush=True)
+    if where == "in-flush":
+        store.flush()
+    os.kill(os.getpid(), signal.SIGKILL)  # before the background flush
+    """
+)
+
+
+@pytest.mark.parametrize("where", ["in-commit", "after-commit", "in-flush"])
+def test_killed_deferred_commit_leaves_complete_run_or_none(tmp_path: Path, where: str) -> None:
+    Store.init(tmp_path).close()
+    child = subprocess.run(
+        [sys.executable, "-c", DEFERRED_CRASH_CHILD, str(tmp_path), where],
+        check=False,
+        capture_output=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert child.returncode == -9, child.stderr.decode()
+    if where == "in-commit":
+        store = Store(tmp_path)
+        assert store.list_runs() == []
+        assert fsck(store)["ok"]
+        return
+    run_id = child.stdout.decode().split()[0]
+    assert not (tmp_path / ".dotnb" / "runs" / run_id).exists()  # the ref was never written
+    store = Store(tmp_path)  # reconcile writes the manifest object and the ref
+    assert [r["id"] for r in store.list_runs()] == [run_id]
+    assert store.read_ref(run_id) == store.manifest_hash(run_id)
+    man = store.manifest(run_id)
+    assert man["name"] == "deferred" and man["inputs"][0]["path"] == "data.csv"
+    validate_manifest(man)
+    assert store.index.pending() == []
+    report = fsck(store)
+    assert report["ok"], report
+    assert store.rebuild_index() == 1
+    assert store.commit_run(manifest(store))["number"] == 2
+
+
+def test_deferred_commit_is_readable_before_flush_and_flush_writes_it(store: Store) -> None:
+    run = store.commit_run(manifest(store, name="deferred"), sync=False)
+    run_id = run["id"]
+    assert store.has_pending_sync()
+    assert not (store.runs_dir / run_id).exists()
+    digest = store.manifest_hash(run_id)
+    assert not store.objects.has(digest)
+    # Another process (the server, the CLI) reads it through the write-ahead record.
+    other = Store(store.root)  # opening completes pending records
+    assert other.manifest(run_id)["name"] == "deferred"
+    assert store.objects.has(digest) and (store.runs_dir / run_id).exists()
+    store.flush()  # nothing left to do but drop its own bookkeeping
+    assert not store.has_pending_sync() and store.index.pending() == []
+    assert store.read_ref(run_id) == digest
+    assert fsck(store)["ok"]
+
+
+def test_flush_writes_many_deferred_runs_in_order(store: Store) -> None:
+    runs = [store.commit_run(manifest(store, name=f"r{i}"), sync=False)["id"] for i in range(21)]
+    # The kernel's commits never checkpoint the WAL themselves; flush() does.
+    assert store.index.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    store.flush()
+    assert store.index._checkpointer is not None
+    assert not store.has_pending_sync() and store.index.pending() == []
+    assert sorted(os.listdir(store.runs_dir)) == sorted(runs)
+    assert [store.manifest(r)["number"] for r in runs] == list(range(1, 22))
+    assert fsck(store)["ok"]
+
+
+def test_flush_syncs_objects_of_runs_that_never_committed(store: Store) -> None:
+    store.objects.put_bytes(b"code of a cell whose run failed", sync=False)
+    assert store.has_pending_sync()
+    store.flush()
+    assert not store.has_pending_sync()  # the kernel's flush loop would spin otherwise
+
+
+def test_reader_completes_a_pending_run(store: Store) -> None:
+    other = Store(store.root)  # a reader that opened the store before the commit (the server)
+    run = store.commit_run(manifest(store, name="live"), sync=False)
+    assert other.read_ref(run["id"]) == store.manifest_hash(run["id"])
+    assert (store.runs_dir / run["id"]).exists() and store.index.pending() == []
+    store.flush()
+    assert store.manifest(run["id"])["name"] == "live" and fsck(store)["ok"]
+
+
+def test_late_flush_does_not_undo_a_manifest_update(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = Store(store.root)  # the server, which attaches the live notebook to a run
+    run = store.commit_run(manifest(store, name="first"), sync=False)
+
+    def cannot_write(*args: object, **kwargs: object) -> None:
+        raise OSError("simulated: the reader could not complete the record")
+
+    # The record stays while the update replaces the run: the kernel's flush comes later.
+    monkeypatch.setattr(other, "_complete_pending", cannot_write)
+    updated = other.manifest(run["id"])
+    updated["name"] = "updated"
+    other.update_manifest(updated)
+    assert store.index.pending() != []
+    store.flush()
+    assert store.index.pending() == []
+    assert store.manifest(run["id"])["name"] == "updated"
+    assert store.read_ref(run["id"]) == store.manifest_hash(run["id"])
+    assert Store(store.root).manifest(run["id"])["name"] == "updated"
+    assert fsck(store)["ok"]
+
+
+def test_rebuilt_index_keeps_pending_runs(store: Store) -> None:
+    done = store.commit_run(manifest(store, name="done"))
+    pending = store.commit_run(manifest(store, name="pending"), sync=False)
+    assert store.rebuild_index() == 1  # only runs with refs; the record stays
+    store.flush()  # installs the ref and indexes the run again
+    assert [r["id"] for r in store.list_runs()] == [pending["id"], done["id"]]
+    assert fsck(store)["ok"] and store.rebuild_index() == 2
+
+
 WRITER_CHILD = textwrap.dedent(
     """
     import sys, time

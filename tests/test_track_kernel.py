@@ -84,6 +84,34 @@ def test_tracked_cell_records_code_params_metrics_files_and_env(kernel: Kernel, 
     assert "".join(source) == "%load_ext dotnb"
 
 
+def test_lineage_of_successive_runs_is_canonical_and_names_earlier_runs(
+    kernel: Kernel, project: Path
+) -> None:
+    """Lineage entries are encoded once per cell and spliced into each manifest."""
+    from dotnb.store.manifest import canonical_json
+
+    runs = []
+    for i in range(4):
+        kernel.ok(f"a{i} = {i}")
+        runs.append(kernel.ok(f"%%track\nb{i} = {i}\n").run["id"])  # type: ignore[index]
+        kernel.execute("1 / 0")
+    store = Store(project)
+    try:
+        for n, run_id in enumerate(runs):
+            data = store.objects.read_bytes(store.manifest_hash(run_id))
+            doc = json.loads(data)
+            assert data == canonical_json(doc)  # the stored bytes are the canonical form
+            validate_manifest(doc)
+            lineage = doc["lineage"]
+            assert len(lineage) == 3 + 3 * n  # %load_ext, then a, b, 1 / 0 per round
+            assert [c.get("run") for c in lineage if c["tracked"]] == [*runs[:n], None]
+            assert [c.get("status") for c in lineage].count("error") == n
+            codes = [store.objects.read_bytes(c["code_hash"]).decode() for c in lineage]
+            assert codes[-1] == f"%%track\nb{n} = {n}\n"
+    finally:
+        store.close()
+
+
 def test_param_override_and_metric_series(kernel: Kernel, project: Path) -> None:
     res = kernel.ok(
         "%%track --param lr=0.3 --param opt=adam\n"
@@ -233,6 +261,41 @@ def test_two_kernels_track_into_one_store(project: Path) -> None:
     from dotnb.store.fsck import fsck
 
     assert fsck(store)["ok"]
+
+
+def test_run_line_follows_the_cells_own_output(kernel: Kernel) -> None:
+    """The run line is sent without waiting for the IOPub thread, yet after the cell's prints."""
+    code = (
+        "%%track\nimport sys\n"
+        "for i in range(40):\n"
+        "    print('out', i)\n"
+        "    print('err', i, file=sys.stderr)\n"
+        "    if i == 20:\n"
+        "        display('shown')\n"
+    )
+    for _ in range(3):
+        msg_id = kernel.kc.execute(code)
+        seen: list[tuple[str, dict[str, Any]]] = []
+        while True:
+            msg = kernel.kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+            seen.append((msg["msg_type"], msg["content"]))
+        while kernel.kc.get_shell_msg(timeout=60)["parent_header"].get("msg_id") != msg_id:
+            pass
+        run_at = [
+            i
+            for i, (kind, content) in enumerate(seen)
+            if kind == "display_data" and "application/vnd.dotnb.run+json" in content["data"]
+        ]
+        streams = [i for i, (kind, _) in enumerate(seen) if kind == "stream"]
+        assert len(run_at) == 1 and streams and max(streams) < run_at[0] == len(seen) - 1
+        for name in ("stdout", "stderr"):
+            text = "".join(c["text"] for k, c in seen if k == "stream" and c["name"] == name)
+            assert text.splitlines() == [f"{name[3:]} {i}" for i in range(40)]
+    assert kernel.ok("print('after')").stdout == "after\n"
 
 
 def test_store_failure_never_breaks_the_cell(kernel: Kernel, project: Path) -> None:

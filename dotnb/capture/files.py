@@ -2,11 +2,11 @@
 
 Two sources, merged into one story per path:
 
-* **inotify** (one watchdog observer over the root, kept for the kernel's life)
-  reports, in the order they happened, read-only closes (a read), creations,
-  modifications (including an ``O_TRUNC`` open) and renames, by any code in any
-  process: Python, pyarrow's C++, SQLite, subprocesses.  It is asynchronous and
-  carries no pid or mode.
+* **inotify** (one instance over the root's folders, kept for the kernel's life;
+  :mod:`dotnb.capture.inotify`) reports, in the order they happened, read-only
+  closes (a read), creations, modifications (including an ``O_TRUNC`` open) and
+  renames, by any code in any process: Python, pyarrow's C++, SQLite,
+  subprocesses.  It carries no pid or mode.
 * **The audit hook** (``sys.addaudithook``) sees Python-level ``open`` (builtin,
   pathlib, ``os.open``, numpy, pandas' C parser), ``os.rename`` and
   ``sqlite3.connect`` synchronously, in the thread that does them.  It is the
@@ -15,18 +15,24 @@ Two sources, merged into one story per path:
 
 Order is judged in the event stream.  The hook writes nothing into a path's
 story on its own except at one point: just before the cell's first Python
-write-open (or rename onto, or SQLite connect to) an existing file, it flushes
-the stream (see ``_sync``) so the story is current, then records what only it
-knows (that Python read the file earlier, and that a snapshot now holds the
-bytes the cell is about to change).  Each ``FileOpenedEvent`` is deliberately
-not watched: it doubled the cost of every open() under the root, even between
-cells, and closes carry what we need.
+write-open (or rename onto, or SQLite connect to) an existing file, it brings
+the stream up to date (see ``_sync``), then records what only it knows (that
+Python read the file earlier, and that a snapshot now holds the bytes the cell
+is about to change).  ``IN_OPEN`` is deliberately not watched: it doubled the
+cost of every open() under the root, even between cells, and closes carry what
+we need.
 
-Cell boundaries in the stream are marked by renaming one marker file in
-``.dotnb/tmp/``: ``…b<gen>`` at ``begin()``, ``…e<gen>`` at ``end()``, which
-waits for its own marker so every earlier event has been handled, and
-``…s<n>`` for a flush.  Events outside a begin/end pair (the caller hashing
-outputs between cells, other processes) are dropped.
+Cell boundaries need no marker: the kernel queues an inotify event within the
+system call that causes it, so whatever is in the queue when ``begin()`` runs
+happened before the cell, and everything the cell caused is in the queue when
+``end()`` runs.  Both read the queue dry themselves (``_drain_now``) and switch
+collecting on or off under the same lock; a reader thread handles events as they
+come in between (folders to watch, and the cell's events while it runs) so the
+queue never overflows.  No thread hand-off, no waiting: an empty cell costs two
+``read()`` calls.  Events outside a begin/end pair (the caller hashing outputs
+between cells, other processes) are dropped.  Hidden folders (``.dotnb``,
+``.git``, ``.venv``), ``__pycache__`` and package folders are not watched at all:
+capture ignores them anyway, and the store's own writes then cost nothing here.
 
 Roles: a path is an *output* if the cell created, truncated, modified or renamed
 onto it and it is a regular file at the end; an *input* if it was read before
@@ -38,18 +44,31 @@ no such moment and the input is reported as ``changed``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
 import sysconfig
 import threading
-import warnings
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dotnb.capture.ignore import IgnoreRules
+from dotnb.capture.inotify import (
+    IN_CLOSE_NOWRITE,
+    IN_CREATE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_ISDIR,
+    IN_MODIFY,
+    IN_MOVED_FROM,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+)
+from dotnb.capture.inotify import parse as parse_events
 
 __all__ = ["FileActivity", "FileTracker", "PreWrite"]
 
@@ -88,9 +107,14 @@ _TRUNC = 3  # truncating (w, w+, O_TRUNC): a write at the moment of the open
 _O_ACCMODE = getattr(os, "O_ACCMODE", 3)  # not in every Python's os module
 
 MAX_EXTERNAL = 100
-END_TIMEOUT = 2.0  # seconds end() waits for the cell's events
-MAX_TIMEOUTS = 2  # consecutive end() timeouts after which inotify is abandoned
+END_TIMEOUT = 2.0  # seconds begin()/end() wait for the reader thread to let go of the queue
+MAX_TIMEOUTS = 2  # consecutive such timeouts after which inotify is abandoned
 SYNC_TIMEOUT = 0.5  # seconds a mid-cell flush waits
+
+# Reads (a read-only close), writes (modify: an O_TRUNC open too), creations and
+# renames, of files and of folders (watched as they appear).  Not IN_OPEN: it
+# doubled the cost of every open() under the root, and closes carry what we need.
+_WATCH_MASK = IN_CLOSE_NOWRITE | IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF
 
 # Fixed system trees whose reads are never external inputs (/tmp deliberately is not one).
 _SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/run")
@@ -102,7 +126,7 @@ _active: FileTracker | None = None
 _hook_installed = False
 _hook_install_lock = threading.Lock()
 # Per-thread re-entrancy guard: set while the hook (or the tracker acting for it)
-# runs, so the tracker's own opens (snapshots, the ignore file, markers) are not
+# runs, so the tracker's own opens (snapshots, the ignore file) are not
 # recorded and cannot recurse.
 _guard = threading.local()
 
@@ -197,13 +221,14 @@ class _PathState:
 
 
 class _Cell:
-    __slots__ = ("begun", "external", "gen", "paths", "warnings")
+    __slots__ = ("begun", "external", "gen", "lost", "paths", "warnings")
 
     def __init__(self, gen: int) -> None:
         self.gen = gen
         self.paths: dict[str, _PathState] = {}
         self.external: dict[str, dict[str, Any]] = {}
-        self.begun = False  # the begin marker came through the event stream
+        self.begun = False  # the event stream was collecting from the cell's start
+        self.lost = False  # events of the cell were dropped (inotify queue overflow)
         self.warnings: list[str] = []
 
     def state(self, rel: str) -> _PathState:
@@ -217,6 +242,17 @@ class _Cell:
 _IN_ROOT = 0
 _OUTSIDE = 1
 _MISS = object()
+
+
+class _FsEvent:
+    """One file event under the root, as the tracker handles it (absolute paths)."""
+
+    __slots__ = ("dest_path", "event_type", "src_path")
+
+    def __init__(self, event_type: str, src_path: str, dest_path: str = "") -> None:
+        self.event_type = event_type  # "closed_no_write", "created", "modified" or "moved"
+        self.src_path = src_path
+        self.dest_path = dest_path
 
 
 class FileTracker:
@@ -243,25 +279,32 @@ class FileTracker:
         self.warnings: list[str] = []
         self._lasting_warnings: list[str] = []
 
-        # One lock for all cell state; the handler thread, hook threads and
-        # end() share it.  Never held while doing I/O or waiting on others.
+        # One lock for all cell state; the reader thread, hook threads and end()
+        # share it.  Never held while doing I/O or waiting on others.
         self._cond = threading.Condition(threading.Lock())
         self._gen = 0
         self._cell: _Cell | None = None  # set by begin(), cleared by end()
         self._collecting: _Cell | None = None  # the cell the event stream is inside
-        self._ended_gen = 0  # highest end marker seen
-        self._synced = 0  # highest flush marker seen
-        self._sync_n = 0
 
-        self._observer: Any = None
-        self._observer_tried = False
-        self._timeouts = 0  # consecutive end() timeouts
-        self._streaming = False  # observer running and marker file in place
+        # The event stream: one inotify instance over the root's folders.  Events
+        # are read and handled under _read_lock, by the reader thread (between and
+        # during cells) or by begin(), end() and _sync() themselves.
+        self._inotify: Any = None
+        self._stream_tried = False
+        self._streaming = False  # inotify watching and the reader thread running
+        self._timeouts = 0  # consecutive times the reader held the queue too long
         self._closed = False
-        self._marker_lock = threading.Lock()
-        self._marker_dir = os.path.join(self._root_real, ".dotnb", "tmp")
-        self._marker_prefix = os.path.join(self._marker_dir, f"capture-{os.getpid()}-{id(self):x}.")
-        self._marker_path = ""
+        self._read_lock = threading.Lock()
+        self._waiting = 0  # threads waiting for _read_lock (the reader then yields it)
+        self._waiting_lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+        self._wake: tuple[int, int] | None = None  # pipe that stops the reader
+        self._wd_path: dict[int, str] = {}  # watch descriptor -> folder ("" = the root)
+        self._path_wd: dict[str, int] = {}
+        # cookie -> (name, watches below it) of a folder moved away, until the other half
+        self._moved_from: dict[int, tuple[str, list[tuple[str, int]]]] = {}
+        self._drain_cap = 4 * _max_queued_events()
+        self._pid = os.getpid()
 
         self._skip_prefixes = _system_prefixes(self._root_real)
         # Per-cell memos (cleared at begin, so ignore-rule edits apply from the next cell).
@@ -276,10 +319,8 @@ class FileTracker:
         if self._closed:
             raise RuntimeError("FileTracker is closed")
         _install_hook()
-        if not self._observer_tried:
-            self._start_observer()
-        if self._streaming:
-            _silence_watchdog_races()
+        if not self._stream_tried:
+            self._start_stream()
         if _active is self:
             _active = None
         self.warnings = list(self._lasting_warnings)
@@ -290,49 +331,54 @@ class FileTracker:
         with self._cond:
             self._cell = cell
             self._collecting = None
-        if self._streaming:
-            # Not waited for: the handler starts collecting when it meets this
-            # marker, which precedes every event of the cell in the stream.
-            self._move_marker(f"b{cell.gen}")
+
+        def start_collecting() -> None:
+            with self._cond:
+                self._collecting = cell
+            cell.begun = True
+
+        # Whatever is queued happened before the cell: handled (new folders are
+        # watched) but not collected.  The cell's own events follow in the queue.
+        if self._streaming and not self._drain_now(END_TIMEOUT, start_collecting):
+            self._reader_stuck(cell, "when this cell started")
         _active = self
 
     def end(self) -> FileActivity:
-        """The cell finished: wait for its events, then classify what it touched."""
+        """The cell finished: handle its events still queued, then classify what it touched."""
         global _active
         if _active is self:
             _active = None
         cell = self._cell
         if cell is None:
             return FileActivity()
-        complete = True  # the event stream covered the whole cell
-        if self._streaming:
-            self._move_marker(f"e{cell.gen}")
+        complete = cell.begun  # the event stream covered the whole cell
+
+        def stop_collecting() -> None:
             with self._cond:
-                arrived = self._cond.wait_for(lambda: self._ended_gen >= cell.gen, END_TIMEOUT)
-            complete = arrived and cell.begun
-            if not arrived:
-                cell.warnings.append(
-                    f"dotnb: file events of this cell did not arrive within {END_TIMEOUT:g} s;"
-                    " files read or written by native code or subprocesses may be missing"
-                )
-                self._timeouts += 1
-                if self._timeouts >= MAX_TIMEOUTS:
-                    # The observer is dead or hopelessly behind: stop paying the
-                    # timeout on every cell and fall back to the hook alone.
-                    self._give_up_streaming()
+                self._collecting = None
+
+        if cell.begun:
+            # Every event of the cell is in the queue by now (inotify queues an
+            # event within the system call that causes it): reading the queue
+            # dry is all the waiting there is.
+            if not self._streaming or not self._drain_now(END_TIMEOUT, stop_collecting):
+                complete = False
+                if self._streaming:
+                    self._reader_stuck(cell, f"within {END_TIMEOUT:g} s")
             else:
                 self._timeouts = 0
-                if not cell.begun:
+                if cell.lost:
+                    complete = False
                     cell.warnings.append(
-                        "dotnb: file events of this cell were lost (inotify queue overflow?);"
+                        "dotnb: file events of this cell were lost (inotify queue overflow);"
                         " only Python-level file access was recorded"
                     )
         with self._cond:
             self._cell = None
             self._collecting = None
         for ps in cell.paths.values():
-            # Python reads whose close never came through (a file left open, or
-            # one in a folder created a moment before its watch): the open is evidence.
+            # Python reads whose close never came through (a file left open): the
+            # open is evidence.
             if ps.open_reads:
                 ps.read()
             # Without the stream, a Python write-open is the only evidence of a write.
@@ -375,7 +421,7 @@ class FileTracker:
             cell.state(p).declared_out = True
 
     def close(self) -> None:
-        """Stop the observer; the tracker cannot begin again."""
+        """Stop watching; the tracker cannot begin again."""
         global _active
         if _active is self:
             _active = None
@@ -384,129 +430,299 @@ class FileTracker:
         with self._cond:
             self._cell = None
             self._collecting = None
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            with contextlib.suppress(Exception):  # best effort at shutdown
-                observer.stop()
-                observer.join(timeout=2)
-        if self._marker_path:
-            with contextlib.suppress(OSError):
-                os.unlink(self._marker_path)
+        self._stop_stream()
 
-    # -- observer and markers ---------------------------------------------------
+    # -- the event stream ---------------------------------------------------------
 
-    def _start_observer(self) -> None:
-        self._observer_tried = True
-        observer: Any = None
+    def _start_stream(self) -> None:
+        self._stream_tried = True
         try:
-            from watchdog.events import (
-                FileClosedNoWriteEvent,
-                FileCreatedEvent,
-                FileModifiedEvent,
-                FileMovedEvent,
-            )
-            from watchdog.observers.inotify import InotifyObserver
+            from dotnb.capture import inotify
 
-            _shorten_rename_pairing()
-            os.makedirs(self._marker_dir, exist_ok=True)
-            self._marker_path = self._marker_prefix + "0"
-            os.close(os.open(self._marker_path, os.O_WRONLY | os.O_CREAT, 0o600))
-            observer = InotifyObserver()
-            observer.schedule(
-                _make_handler(self),
-                self._root_real,
-                recursive=True,
-                # No FileOpenedEvent: see the module docstring.
-                event_filter=[
-                    FileClosedNoWriteEvent,
-                    FileModifiedEvent,
-                    FileCreatedEvent,
-                    FileMovedEvent,
-                ],
+            self._inotify = inotify.Inotify()
+            self._watch_tree("", None)  # raises if the root itself cannot be watched
+            self._wake = os.pipe()
+            self._reader = threading.Thread(
+                target=self._read_loop,
+                args=(self._inotify.fd, self._wake[0]),
+                name="dotnb-files",
+                daemon=True,
             )
-            observer.start()
+            self._streaming = True
+            self._reader.start()
         except Exception as exc:
-            if observer is not None:
-                with contextlib.suppress(Exception):
-                    observer.stop()
+            self._streaming = False
+            self._stop_stream()
             self._lasting_warnings.append(
                 f"dotnb: cannot watch {self._root_real} for file events ({exc}); only"
                 " Python-level file access is recorded (not pyarrow, SQLite or subprocesses)"
             )
-            return
-        self._observer = observer
-        self._streaming = True
 
-    def _give_up_streaming(self) -> None:
-        self._streaming = False
-        self._lasting_warnings.append(
-            "dotnb: file events stopped arriving; only Python-level file access is recorded"
-            " from now on (not pyarrow, SQLite or subprocesses)"
+    def _stop_stream(self, wait: float = 2.0) -> None:
+        wake, self._wake = self._wake, None
+        reader, self._reader = self._reader, None
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                os.write(wake[1], b"x")
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=wait)
+        # Close under the read lock; if a hung handler holds it, the reader closes it.
+        if self._read_lock.acquire(timeout=wait / 2):
+            try:
+                ino, self._inotify = self._inotify, None
+                if ino is not None:
+                    ino.close()
+            finally:
+                self._read_lock.release()
+        if wake is not None:
+            for fd in wake:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _reader_stuck(self, cell: _Cell, when: str) -> None:
+        """The reader thread held the queue too long (a huge burst, or a hung handler)."""
+        cell.warnings.append(
+            f"dotnb: file events of this cell did not arrive {when}; files read or written"
+            " by native code or subprocesses may be missing"
         )
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            with contextlib.suppress(Exception):
-                observer.stop()
+        self._timeouts += 1
+        if self._timeouts >= MAX_TIMEOUTS:
+            # Stop paying the timeout on every cell: fall back to the hook alone.
+            self._streaming = False
+            self._lasting_warnings.append(
+                "dotnb: file events stopped arriving; only Python-level file access is recorded"
+                " from now on (not pyarrow, SQLite or subprocesses)"
+            )
+            self._stop_stream(wait=0.2)
 
-    def _move_marker(self, suffix: str) -> None:
-        """Put a marker with ``suffix`` into the event stream (one rename, no wait)."""
-        new = self._marker_prefix + suffix
-        busy = getattr(_guard, "busy", False)
-        _guard.busy = True  # the rename and any re-creation are the tracker's own
+    def _read_loop(self, fd: int, wake: int) -> None:
+        """The reader thread: handles events as they come, so the queue never overflows
+        and begin()/end() find little left to read."""
+        _guard.busy = True  # this thread's own opens are never the cell's
         try:
-            with self._marker_lock:
-                try:
-                    os.rename(self._marker_path, new)
-                except OSError:
-                    # Someone removed .dotnb/tmp: creating the file sends an event too.
-                    try:
-                        os.makedirs(self._marker_dir, exist_ok=True)
-                        os.close(os.open(new, os.O_WRONLY | os.O_CREAT, 0o600))
-                    except OSError:
+            self._read_events(fd, wake)
+        finally:
+            if not self._streaming:  # given up while this thread was busy: close up
+                with self._read_lock:
+                    ino, self._inotify = self._inotify, None
+                    if ino is not None:
+                        ino.close()
+
+    def _read_events(self, fd: int, wake: int) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(wake, select.POLLIN)
+        while self._streaming:
+            try:
+                ready = poller.poll()
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+            if not self._streaming or any(r == wake for r, _ in ready):
+                return
+            # One buffer at a time, so begin() and end() wait for one buffer at most.
+            while self._streaming:
+                with self._read_lock:
+                    if self._inotify is None:
                         return
-                self._marker_path = new
+                    try:
+                        buf = self._inotify.read()
+                        if buf:
+                            self._process(buf)
+                        else:
+                            self._finish_moves()
+                    except Exception:
+                        buf = b""  # a bad event must not stop the stream
+                if not buf:
+                    break
+                if self._waiting:
+                    time.sleep(0.0005)  # let begin()/end()/_sync() take the queue
+
+    def _drain_now(self, timeout: float, then: Callable[[], None] | None = None) -> bool:
+        """Handle every event queued before now, then run ``then`` under the same lock.
+
+        False when the reader thread held the queue for more than ``timeout``.
+        """
+        if os.getpid() != self._pid:
+            # A forked child (multiprocessing) shares the parent's inotify queue:
+            # reading it here would take the parent's events away.
+            return True
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            got = self._read_lock.acquire(timeout=timeout)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+        if not got:
+            return False
+        busy = getattr(_guard, "busy", False)
+        _guard.busy = True  # the tracker's own opens (the ignore file) are not the cell's
+        try:
+            ino = self._inotify
+            if ino is None:
+                return False
+            read = 0
+            while True:
+                buf = ino.read()
+                if not buf:
+                    self._finish_moves()
+                    break
+                read += self._process(buf)
+                if read > self._drain_cap:
+                    # Events keep coming faster than they are handled: stop here, and
+                    # say the cell's record may be incomplete.
+                    cell = self._collecting
+                    if cell is not None:
+                        cell.lost = True
+                    break
+            if then is not None:
+                then()
+            return True
+        except OSError:
+            return False
         finally:
             _guard.busy = busy
+            self._read_lock.release()
 
     def _sync(self) -> None:
-        """Wait until the handler has seen every event that happened before now."""
-        with self._cond:
-            self._sync_n += 1
-            n = self._sync_n
-        self._move_marker(f"s{n}")
-        with self._cond:
-            self._cond.wait_for(lambda: self._synced >= n, SYNC_TIMEOUT)
+        """Handle every event that happened before now (best effort within SYNC_TIMEOUT)."""
+        self._drain_now(SYNC_TIMEOUT)
 
-    def _on_marker(self, suffix: str) -> None:
-        try:
-            kind, n = suffix[0], int(suffix[1:])
-        except (IndexError, ValueError):
-            return
-        with self._cond:
-            cell = self._cell
-            if kind == "b":
-                if cell is not None and cell.gen == n:
-                    cell.begun = True
-                    self._collecting = cell
-            elif kind == "e":
-                self._ended_gen = max(self._ended_gen, n)
-                # A late end marker (after a timeout) must not stop the next cell.
-                if self._collecting is not None and self._collecting.gen == n:
-                    self._collecting = None
-            elif kind == "s":
-                self._synced = max(self._synced, n)
-            self._cond.notify_all()
+    def _process(self, buf: bytes) -> int:
+        """Handle a buffer of events (under _read_lock); returns how many it held."""
+        cell = self._collecting
+        prefix = self._root_prefix
+        count = 0
+        previous = None
+        for event in parse_events(buf):
+            count += 1
+            if event == previous:
+                continue  # a repeat (e.g. write after write) says nothing new
+            previous = event
+            wd, mask, cookie, raw = event
+            if mask & IN_Q_OVERFLOW:
+                self._on_overflow()
+                continue
+            folder = self._wd_path.get(wd)
+            if mask & IN_IGNORED:  # the watch is gone (folder deleted, or unwatched)
+                if folder is not None and self._path_wd.get(folder) == wd:
+                    del self._path_wd[folder]
+                self._wd_path.pop(wd, None)
+                continue
+            if folder is None or not raw:
+                continue
+            name = os.fsdecode(raw)
+            rel = f"{folder}/{name}" if folder else name
+            if mask & IN_ISDIR:
+                if mask & IN_MOVED_FROM:
+                    self._moved_from[cookie] = (rel, self._detach_tree(rel))
+                elif mask & (IN_CREATE | IN_MOVED_TO):
+                    moved = self._moved_from.pop(cookie, None) if mask & IN_MOVED_TO else None
+                    if moved is not None:
+                        self._reattach_tree(*moved, None if _unwatched(name) else rel)
+                    if not _unwatched(name):
+                        # Its files may predate the watch: with a cell running, each
+                        # one found is reported as created (moved in counts as written).
+                        self._watch_tree(rel, self._collecting)
+                continue
+            if cell is None:
+                continue
+            if mask & IN_CLOSE_NOWRITE:
+                self._on_fs_event(_FsEvent("closed_no_write", prefix + rel))
+            elif mask & IN_MOVED_TO:
+                self._on_fs_event(_FsEvent("moved", "", prefix + rel))
+            elif mask & (IN_MODIFY | IN_CREATE):
+                self._on_fs_event(_FsEvent("modified" if mask & IN_MODIFY else "created", prefix + rel))
+        return count
 
-    # -- inotify events (observer thread) ----------------------------------------
+    def _finish_moves(self) -> None:
+        # A folder moved away whose other half never came was moved out of the root.
+        for old, watches in self._moved_from.values():
+            self._reattach_tree(old, watches, None)
+        self._moved_from.clear()
+
+    def _on_overflow(self) -> None:
+        cell = self._collecting
+        if cell is not None:
+            cell.lost = True
+        self._moved_from.clear()
+        # Folders created meanwhile went unseen: watch whatever is not watched yet.
+        with contextlib.suppress(OSError):
+            self._watch_tree("", None)
+
+    def _watch_tree(self, rel: str, cell: _Cell | None) -> None:
+        """Watch folder ``rel`` and the folders below it (not hidden ones, caches or
+        package folders; never through a symlink).  With ``cell``, each file found is
+        reported as created: the cell made or moved in the folder."""
+        ino = self._inotify
+        stack = [rel]
+        while stack:
+            folder = stack.pop()
+            full = self._root_prefix + folder if folder else self._root_real
+            try:
+                wd = ino.add_watch(full, _WATCH_MASK)
+            except OSError as exc:
+                if not folder:
+                    raise  # the root
+                if exc.errno == errno.ENOSPC and not any("watch limit" in w for w in self._lasting_warnings):
+                    self._lasting_warnings.append(
+                        f"dotnb: some folders under {self._root_real} are not watched ({exc.strerror});"
+                        " native reads and writes in them are not seen"
+                    )
+                continue
+            old = self._wd_path.get(wd)
+            if old is not None and old != folder and self._path_wd.get(old) == wd:
+                del self._path_wd[old]
+            self._wd_path[wd] = folder
+            self._path_wd[folder] = wd
+            try:
+                entries = list(os.scandir(full))
+            except OSError:
+                continue
+            for entry in entries:
+                child = f"{folder}/{entry.name}" if folder else entry.name
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if is_dir:
+                    if not _unwatched(entry.name):
+                        stack.append(child)
+                elif cell is not None:
+                    self._on_fs_event(_FsEvent("created", self._root_prefix + child))
+
+    def _detach_tree(self, rel: str) -> list[tuple[str, int]]:
+        """Folder ``rel`` was moved away: its watches, no longer known by that name."""
+        below = rel + "/"
+        found = [(f, wd) for f, wd in self._path_wd.items() if f == rel or f.startswith(below)]
+        for folder, _ in found:
+            del self._path_wd[folder]
+        return found
+
+    def _reattach_tree(self, old: str, watches: list[tuple[str, int]], new: str | None) -> None:
+        """The folder moved away from ``old`` is now ``new`` (its watches follow it), or
+        out of the watched tree (``None``: its watches are removed)."""
+        for folder, wd in watches:
+            if self._wd_path.get(wd) != folder:
+                continue  # the watch went away or was reused meanwhile
+            if new is None:
+                del self._wd_path[wd]
+                with contextlib.suppress(OSError):
+                    self._inotify.rm_watch(wd)
+            else:
+                moved = new + folder[len(old) :]
+                self._wd_path[wd] = moved
+                self._path_wd[moved] = wd
 
     def _on_fs_event(self, event: Any) -> None:
         moved = event.event_type == "moved"
         path = event.dest_path if moved else event.src_path
         if not isinstance(path, str):
             path = os.fsdecode(path)
-        if path.startswith(self._marker_prefix):
-            self._on_marker(path[len(self._marker_prefix) :])
-            return
         cell = self._collecting
         if cell is None or not path.startswith(self._root_prefix):
             return
@@ -628,7 +844,7 @@ class FileTracker:
             ps.py_written = True
         if self._streaming:
             # Native reads (pyarrow, a subprocess) and native writes may still be
-            # in flight; this costs one marker round trip (~0.3 ms).
+            # queued: handle them first (a read of the queue, no thread hand-off).
             self._sync()
         with self._cond:
             if ps.py_read or ps.declared_in or reads:
@@ -736,35 +952,6 @@ class FileTracker:
         return act
 
 
-def _make_handler(tracker: FileTracker) -> Any:
-    # watchdog is imported on the first begin(), not when the kernel imports dotnb.
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-
-    class _Handler(FileSystemEventHandler):
-        """Forwards every event to the tracker; never raises into the observer thread."""
-
-        def dispatch(self, event: FileSystemEvent) -> None:
-            # A bad event must not kill the observer thread.
-            with contextlib.suppress(Exception):
-                tracker._on_fs_event(event)
-
-    return _Handler()
-
-
-# watchdog 7 warns from its reader thread when a directory created during a
-# recursive scan is registered twice (a harmless race).  Under warnings-as-errors
-# that kills the thread and every later event; otherwise it prints into the cell.
-_WATCHDOG_RACE = r"Callback with id '.*' (already exists|does not exist) for watch"
-
-
-def _silence_watchdog_races() -> None:
-    # Kept at the front (where filterwarnings puts it), but only re-inserted when
-    # something else went in front: every insertion resets "shown once" state.
-    first = warnings.filters[0] if warnings.filters else None
-    if first is None or first[1] is None or first[1].pattern != _WATCHDOG_RACE:
-        warnings.filterwarnings("ignore", message=_WATCHDOG_RACE, category=RuntimeWarning)
-
-
 def _as_str(path: Any) -> str:
     if isinstance(path, str):
         return path
@@ -794,20 +981,18 @@ def _system_prefixes(root_real: str) -> tuple[str, ...]:
     return tuple(sorted(prefixes))
 
 
-# watchdog holds the first half of every rename (IN_MOVED_FROM) for 0.5 s to pair
-# it with the second, and its queue sleeps out that delay even once the pair is
-# found, so every later event (our cell markers included) waits behind a rename.
-# Both halves come from one inotify read, so a few milliseconds pair them.
-RENAME_PAIRING_S = 0.002
+def _unwatched(name: str) -> bool:
+    """Folders never watched: hidden ones (``.dotnb``, ``.git``, ``.venv`` …), caches and
+    installed packages; capture ignores every path in them anyway (see ``_excluded``)."""
+    return name.startswith(".") or name == "__pycache__" or name in _PACKAGE_DIRS
 
 
-def _shorten_rename_pairing() -> None:
+def _max_queued_events() -> int:
     try:
-        from watchdog.observers import inotify_move_event_grouper as grouper
-
-        grouper.InotifyMoveEventGrouper.delay = RENAME_PAIRING_S
-    except (ImportError, AttributeError):  # another watchdog layout: keep its default
-        pass
+        with open("/proc/sys/fs/inotify/max_queued_events") as f:
+            return max(int(f.read()), 1024)
+    except (OSError, ValueError):
+        return 16384
 
 
 _MODULE_SUFFIXES = (".py", ".pyc", ".so", ".pyd", ".pth")

@@ -57,6 +57,8 @@ TRACK_HELP = _PARSER.format_help()
 
 
 def parse_track_line(line: str) -> TrackOptions:
+    if not line.strip():
+        return TrackOptions()  # plain %%track: no shlex, no argparse (it is parsed 3 times a cell)
     try:
         argv = shlex.split(line)
     except ValueError as exc:

@@ -18,6 +18,7 @@ records what it could, and warns once.
 from __future__ import annotations
 
 import ast
+import collections
 import glob
 import os
 import sys
@@ -34,6 +35,13 @@ from dotnb.store.hashing import hash_bytes
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
 
 RUN_MIME = "application/vnd.dotnb.run+json"
+# The background flush (manifest objects and refs: file creations and fsyncs, about a
+# millisecond of CPU per run) waits until no cell has run for FLUSH_IDLE_S, so that it
+# takes no CPU from cells, and runs of cells executed in quick succession are written
+# together; but no run waits longer than FLUSH_MAX_DELAY_S.  A committed run is safe
+# and readable meanwhile (its write-ahead record, see dotnb.store.repo).
+FLUSH_IDLE_S = 0.1
+FLUSH_MAX_DELAY_S = 1.0
 
 
 @dataclass
@@ -44,6 +52,9 @@ class Cell:
     run: str | None = None
     ok: bool = True
     code_hash: str | None = None
+    # Its lineage entry and that entry's canonical JSON, once built (reset when ``run`` is set).
+    entry: dict[str, Any] | None = None
+    entry_json: str | None = None
 
 
 @dataclass
@@ -111,7 +122,20 @@ class Session:
         self._stored_env: dict[str, str] = {}
         self._warned: set[str] = set()
         self._flusher: threading.Thread | None = None
-        self._flush_wanted = threading.Event()
+        self._flush_due: float | None = None  # time.monotonic() by which to flush
+        self._closing = False
+        self._cell_started = self._cell_ended = 0.0  # time.monotonic() of the last cell's hooks
+        # (stat key of the notebook file, its snapshot entry), kept once a run that
+        # used it committed: an unchanged notebook then costs one stat.
+        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
+        self._literal_memo: dict[str, str] = {}
+        self._code_hashes: dict[str, str] = {}  # cell code -> its object id (stored already)
+        # Lineage entries of cells whose entry can no longer change (all but the
+        # last cell, whose run id is set after it is recorded), and their JSON.
+        self._lineage_done: list[dict[str, Any]] = []
+        self._lineage_done_json = ""
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
         self._backfill_lineage()
@@ -136,6 +160,7 @@ class Session:
     # -- hooks -------------------------------------------------------------------
 
     def pre_run_cell(self, info: Any) -> None:
+        self._cell_started = time.monotonic()
         try:
             self._begin(info)
         except Exception as exc:
@@ -143,6 +168,7 @@ class Session:
             self._warn_once("begin", f"dotnb: tracking is off for this cell ({exc})")
 
     def post_run_cell(self, result: Any) -> None:
+        self._cell_ended = time.monotonic()
         info = result.info
         raw = info.raw_cell if info is not None else ""
         cell = Cell(result.execution_count, raw, ok=bool(result.success))
@@ -166,6 +192,7 @@ class Session:
                 traceback.print_exc()
             return
         cell.run = summary["id"]
+        cell.entry = cell.entry_json = None  # its lineage entry now names the run
         self.last_run_id = summary["id"]
         self._display(summary, run)
 
@@ -304,7 +331,7 @@ class Session:
 
         # Params: literal assignments, dotnb.param() calls, then --param overrides.
         # Names read as metrics are results, not params, even when assigned a literal.
-        literals = {k: v for k, v in literal_assignments(run.body).items() if k not in run.options.metrics}
+        literals = {k: v for k, v in self._literals(run.body).items() if k not in run.options.metrics}
         # `dotnb run -p NAME=VALUE` (DOTNB_RUN_PARAMS, a JSON object): the values the whole
         # notebook was run with, recorded in each of its runs and listed as overridden where
         # the run kept them; the cell's own literals, dotnb.param() and %%track --param win.
@@ -320,7 +347,7 @@ class Session:
             error = {"type": type(exc).__name__, "message": _short(str(exc))}
 
         self._follow_server_notebook()
-        notebook_rel = _rel(self.root, self.notebook_abs) if self.notebook_abs else None
+        notebook_rel = self._notebook_rel()
         manifest: dict[str, Any] = {
             "kind": "run",
             "name": run.options.name,
@@ -346,15 +373,42 @@ class Session:
             "reproduces": os.environ.get("DOTNB_REPRODUCES") or None,
             "warnings": warnings,
         }
+        self._nb_candidate = None
         if self.notebook_abs is not None and notebook_rel is not None:
             manifest["notebook_snapshot"] = self._notebook_snapshot(notebook_rel)
             manifest["notebook_source"] = "disk"
         summary: dict[str, Any] = store.commit_run(manifest, sync=False)
+        if self._nb_candidate is not None:
+            self._nb_memo = self._nb_candidate
         self._flush_later()
         summary["_replaced"] = dict(self.override.replaced)
         summary["_inputs"] = [e["path"] for e in manifest["inputs"]]
         summary["_outputs"] = [e["path"] for e in manifest["outputs"]]
         return summary
+
+    def _literals(self, body: str) -> dict[str, Any]:
+        """``literal_assignments(body)``, parsed once per distinct cell body (cells are
+        often run again unchanged); a fresh copy each time."""
+        import json
+
+        text = self._literal_memo.get(body)
+        if text is None:
+            text = json.dumps(literal_assignments(body))
+            if len(self._literal_memo) >= 256:
+                self._literal_memo.clear()
+            self._literal_memo[body] = text
+        value: dict[str, Any] = json.loads(text)
+        return value
+
+    def _notebook_rel(self) -> str | None:
+        """The notebook's root-relative path (resolving it costs a stat per path component,
+        so it is kept for as long as the notebook's path stays the same)."""
+        if self.notebook_abs is None or self.root is None:
+            return None
+        key = (self.root, self.notebook_abs)
+        if self._nb_rel is None or self._nb_rel[0] != key:
+            self._nb_rel = (key, _rel(self.root, self.notebook_abs))
+        return self._nb_rel[1]
 
     def _expand(self, patterns: list[str]) -> list[str]:
         assert self.root is not None
@@ -391,26 +445,51 @@ class Session:
         return metrics, run.metric_series
 
     def _lineage_entries(self) -> list[dict[str, Any]]:
+        """The lineage, as a list that carries its canonical JSON (``Encoded``): each
+        cell's entry is built and encoded once, not again for every later run."""
+        from dotnb.store.repo import Encoded
+
         store = self.store
-        entries = []
-        for cell in self.lineage:
-            if cell.code_hash is None:
-                data = cell.code.encode("utf-8", "surrogatepass")
-                cell.code_hash = hash_bytes(data)
-                if cell.code_hash not in self._stored_code:
-                    store.objects.put_bytes(data, sync=False)
-                    self._stored_code.add(cell.code_hash)
-            entry: dict[str, Any] = {
-                "execution_count": cell.execution_count,
-                "code_hash": cell.code_hash,
-                "tracked": cell.tracked,
-            }
-            if cell.run:
-                entry["run"] = cell.run
-            if not cell.ok:
-                entry["status"] = "error"
-            entries.append(entry)
-        return entries
+        done = self._lineage_done
+        if len(done) > len(self.lineage):  # never shrinks; be safe anyway
+            done.clear()
+            self._lineage_done_json = ""
+        entries: list[dict[str, Any]] = []
+        encoded: list[str] = []
+        for i in range(len(done), len(self.lineage)):
+            cell = self.lineage[i]
+            if cell.entry is None or cell.entry_json is None:
+                if cell.code_hash is None:
+                    cell.code_hash = self._code_hashes.get(cell.code)
+                if cell.code_hash is None:
+                    data = cell.code.encode("utf-8", "surrogatepass")
+                    cell.code_hash = hash_bytes(data)
+                    if cell.code_hash not in self._stored_code:
+                        store.objects.put_bytes(data, sync=False)
+                        self._stored_code.add(cell.code_hash)
+                    if len(self._code_hashes) >= 1024:
+                        self._code_hashes.clear()
+                    self._code_hashes[cell.code] = cell.code_hash
+                entry: dict[str, Any] = {
+                    "execution_count": cell.execution_count,
+                    "code_hash": cell.code_hash,
+                    "tracked": cell.tracked,
+                }
+                if cell.run:
+                    entry["run"] = cell.run
+                if not cell.ok:
+                    entry["status"] = "error"
+                cell.entry = entry
+                cell.entry_json = canonical_json(entry).decode("utf-8")
+            entries.append(cell.entry)
+            encoded.append(cell.entry_json)
+        text = ",".join(filter(None, [self._lineage_done_json, *encoded]))
+        result = Encoded([*done, *entries], f"[{text}]")
+        # Every cell before the last one is final now (its run, if any, is set).
+        if len(entries) > 1:
+            done.extend(entries[:-1])
+            self._lineage_done_json = ",".join(filter(None, [self._lineage_done_json, *encoded[:-1]]))
+        return result
 
     def _environment(self) -> dict[str, Any]:
         summary, dists, key = self.env_cache.get()
@@ -424,7 +503,18 @@ class Session:
 
     def _notebook_snapshot(self, rel: str) -> dict[str, Any]:
         from dotnb.capture.notebook import read_notebook_snapshot
+        from dotnb.store.index import RACY_WINDOW_NS
 
+        assert self.notebook_abs is not None
+        try:
+            st = os.stat(self.notebook_abs)
+            key: tuple[Any, ...] | None = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            key = None
+        memo = self._nb_memo
+        if key is not None and memo is not None and memo[0] == key:
+            return dict(memo[1])  # unchanged since a run recorded it: in the store already
+        checked_ns = time.time_ns()
         entry = self.store.snapshot_files([rel])[0]
         if not entry.get("hash"):
             return {"unavailable": "missing" if entry.get("missing") else str(entry.get("skipped"))}
@@ -435,33 +525,50 @@ class Session:
             if data is None:
                 return {"unavailable": reason or "unreadable"}
             self._stored_code.add(entry["hash"])
-        return {"hash": entry["hash"], "size": entry["size"]}
+        snapshot = {"hash": entry["hash"], "size": entry["size"]}
+        # The stat cache's racily-clean rule: a file changed within the window might
+        # change again without its stat key changing.
+        if key is not None and checked_ns - key[3] >= RACY_WINDOW_NS:
+            self._nb_candidate = (key, dict(snapshot))
+        return snapshot
 
     def _flush_later(self) -> None:
-        """fsync the run's small objects off the cell's critical path (one thread per kernel)."""
+        """Have the run's manifest object and ref written off the cell's critical path
+        (one thread per kernel).  The thread is not woken: it would compete with the
+        cell for the GIL right away; it looks for work every FLUSH_IDLE_S instead."""
+        if self._flush_due is None:
+            self._flush_due = time.monotonic() + FLUSH_MAX_DELAY_S
         if self._flusher is None:
             self._flusher = threading.Thread(target=self._flush_loop, name="dotnb-flush", daemon=True)
             self._flusher.start()
-        self._flush_wanted.set()
 
     def _flush_loop(self) -> None:
         store = self.store
-        while True:
-            self._flush_wanted.wait()
-            self._flush_wanted.clear()
+        while not self._closing:
+            time.sleep(FLUSH_IDLE_S)
+            if self._closing or not store.has_pending_sync():
+                continue
+            now = time.monotonic()
+            due = self._flush_due or now
+            running = self._cell_started > self._cell_ended
+            idle = 0.0 if running else now - self._cell_ended
+            if idle < FLUSH_IDLE_S and now < due:
+                continue  # a cell runs, or just did: later
+            self._flush_due = None
             # Runs recorded while this thread was syncing are picked up by the next pass.
             while store.has_pending_sync():
                 try:
                     store.flush()
-                except OSError as exc:
-                    self._warn_once("flush", f"dotnb: could not sync the store to disk ({exc})")
+                except Exception as exc:
+                    # The runs stay recorded in the index (write-ahead records) and
+                    # are written by the next flush or the next opening of the store.
+                    self._warn_once("flush", f"dotnb: could not write the store to disk ({exc})")
+                    time.sleep(1.0)  # retried later (disk full, read-only store)
                     break
 
     # -- output ----------------------------------------------------------------
 
     def _display(self, summary: dict[str, Any], run: ActiveRun) -> None:
-        from IPython.display import display
-
         replaced = summary.pop("_replaced", {})
         inputs = summary.pop("_inputs", [])
         outputs = summary.pop("_outputs", [])
@@ -479,7 +586,7 @@ class Session:
             "duration_s": summary.get("duration_s"),
             "overridden": sorted(run.overridden),
         }
-        display({"text/plain": text, RUN_MIME: bundle}, raw=True)
+        publish_after_streams(self.ip, {"text/plain": text, RUN_MIME: bundle})
 
     def _warn_once(self, key: str, message: str, always: bool = False) -> None:
         if key in self._warned and not always:
@@ -505,11 +612,68 @@ class Session:
         return "\n".join(lines)
 
     def close(self) -> None:
+        self._closing = True  # the flush thread stops; the last runs are flushed here
         if self.tracker is not None:
             self.tracker.close()
         if self.store is not None:
             self.store.flush()
             self.store.close()
+
+
+def publish_after_streams(ip: Any, data: dict[str, Any]) -> None:
+    """``display(data, raw=True)`` for a JSON-ready bundle, without ipykernel's wait
+    for the IOPub thread.
+
+    ipykernel's display publisher first flushes stdout and stderr, and a flush
+    from the main thread waits until the IOPub thread has sent what was buffered
+    (two round trips to that thread, 1-2 ms on a busy machine).  Order is all the
+    run line needs: the message is built, passed through the publisher's hooks
+    (e.g. an output widget capturing displays) and serialized here, then handed to
+    the IOPub thread, which flushes both streams and only then sends it, so the
+    line still follows the cell's own output, and nobody waits.  Anything other
+    than ipykernel's own streams and publisher gets the plain ``display``.
+    """
+    pub: Any = getattr(ip, "display_pub", None)
+    io_thread: Any = getattr(getattr(pub, "pub_socket", None), "io_thread", None)
+    streams: list[Any] = [sys.stdout, sys.stderr]
+    queued = (
+        io_thread is not None
+        and all(hasattr(pub, name) for name in ("_hooks", "parent_header", "session", "topic"))
+        and all(getattr(s, "pub_thread", None) is io_thread and hasattr(s, "_flush") for s in streams)
+        and io_thread.thread.is_alive()
+        and threading.current_thread() is not io_thread.thread
+    )
+    if not queued:
+        from IPython.display import display
+
+        display(data, raw=True)
+        return
+
+    class AfterStreams:
+        """Where the session sends the serialized message: to the IOPub thread, after
+        it has flushed both streams (each flush queues its stream's message there)."""
+
+        def send_multipart(self, parts: list[Any], **kwargs: Any) -> None:
+            def flush_then_send() -> None:  # in the IOPub thread
+                for stream in streams:
+                    stream._flush()
+                io_thread.send_multipart(parts, **kwargs)  # queued after the streams'
+
+            # Not woken for it: the kernel's own flush of stdout right after this
+            # cell's hooks wakes the IOPub thread (and waits for it) anyway.
+            events = getattr(io_thread, "_events", None)
+            if isinstance(events, collections.deque):
+                events.append(flush_then_send)
+            else:
+                io_thread.schedule(flush_then_send)
+
+    content = {"data": data, "metadata": {}, "transient": {}}
+    msg: Any = pub.session.msg("display_data", content, parent=pub.parent_header)
+    for hook in list(pub._hooks):
+        msg = hook(msg)
+        if msg is None:
+            return  # taken by the hook
+    pub.session.send(AfterStreams(), msg, ident=pub.topic)
 
 
 def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str]) -> str:
@@ -590,10 +754,13 @@ def _rel(root: Path, path: Path) -> str | None:
 
 def _run_params() -> dict[str, Any]:
     """Params given to `dotnb run -p` (DOTNB_RUN_PARAMS); {} when unset or not a JSON object."""
+    text = os.environ.get("DOTNB_RUN_PARAMS")
+    if not text:
+        return {}
     import json
 
     try:
-        value = json.loads(os.environ.get("DOTNB_RUN_PARAMS") or "{}")
+        value = json.loads(text)
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}

@@ -1,10 +1,13 @@
 """``index.sqlite``: a rebuildable cache over run manifests, plus the stat cache.
 
 The manifests are the truth; every row here can be rebuilt from them
-(``dotnb fsck --rebuild-index``).  WAL mode lets several kernels, the server and
-the CLI read while one writes; writers take the lock up front (BEGIN IMMEDIATE)
-so two writers queue on ``busy_timeout`` instead of failing with "database is
-locked" on a lock upgrade.
+(``dotnb fsck --rebuild-index``), except ``pending_manifests``: write-ahead
+records of runs whose manifest object and ref a kernel has not written yet (see
+:mod:`dotnb.store.repo`), which no schema change or rebuild drops.
+
+WAL mode lets several kernels, the server and the CLI read while one writes;
+writers take the lock up front (BEGIN IMMEDIATE) so two writers queue on
+``busy_timeout`` instead of failing with "database is locked" on a lock upgrade.
 """
 
 from __future__ import annotations
@@ -37,6 +40,15 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_notebook ON runs(notebook, id);
 CREATE INDEX IF NOT EXISTS runs_by_number ON runs(number, notebook);
 CREATE INDEX IF NOT EXISTS runs_by_seq ON runs(seq);
+CREATE INDEX IF NOT EXISTS runs_by_notebook_number ON runs(notebook, remote, number);
+-- Write-ahead records of runs committed with deferred writes (Store.commit_run(sync=False)):
+-- the canonical manifest bytes, until the manifest object and the ref are on disk.  Not a
+-- cache: never dropped with the tables above (see dotnb.store.repo).
+CREATE TABLE IF NOT EXISTS pending_manifests (
+    run_id      TEXT PRIMARY KEY,
+    manifest    TEXT NOT NULL,
+    data        BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS metric_values (
     run_id      TEXT NOT NULL,
     name        TEXT NOT NULL,
@@ -102,6 +114,7 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._checkpointer: sqlite3.Connection | None = None  # see checkpoint()
         self.db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=60000")
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -126,6 +139,28 @@ class Index:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.close()
+
+    # -- checkpoints -----------------------------------------------------------
+
+    def defer_checkpoints(self) -> None:
+        """Stop this connection's commits from checkpointing the WAL (SQLite does it in
+        the commit that crosses 1000 pages: tens of ms, in a kernel's tracked cell);
+        :meth:`checkpoint` then does it, from a background thread."""
+        with self._lock:
+            self.db.execute("PRAGMA wal_autocheckpoint=0")
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database without blocking writers (PASSIVE), on a
+        connection of its own so this one's users never wait for it."""
+        with contextlib.suppress(sqlite3.Error):  # best effort: the next one catches up
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+                )
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -232,6 +267,27 @@ class Index:
         with self.write() as tx:
             tx.execute("DELETE FROM remote_runs WHERE remote=?", (remote,))
             tx.execute("DELETE FROM meta WHERE key=?", (f"pull:{remote}",))
+
+    # -- write-ahead records (runs whose manifest object or ref is not written yet) --
+
+    @staticmethod
+    def add_pending(tx: sqlite3.Connection, run_id: str, manifest_hash: str, data: bytes) -> None:
+        tx.execute(
+            "INSERT OR REPLACE INTO pending_manifests(run_id, manifest, data) VALUES (?,?,?)",
+            (run_id, manifest_hash, data),
+        )
+
+    def pending(self, run_id: str | None = None) -> list[tuple[str, str, bytes]]:
+        """(run id, manifest hash, canonical manifest bytes) of pending runs (one, or all)."""
+        sql = "SELECT run_id, manifest, data FROM pending_manifests"
+        args: tuple[Any, ...] = ()
+        if run_id is not None:
+            sql += " WHERE run_id=?"
+            args = (run_id,)
+        return [(str(r[0]), str(r[1]), bytes(r[2])) for r in self.query(sql + " ORDER BY run_id", args)]
+
+    def has_pending(self) -> bool:
+        return bool(self.query("SELECT 1 FROM pending_manifests LIMIT 1"))
 
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT id FROM runs")}

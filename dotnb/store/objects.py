@@ -219,10 +219,17 @@ class ObjectStore:
         with self._pending_lock:
             return bool(self._pending)
 
-    def flush(self) -> None:
-        """fsync objects written with ``sync=False`` (and their folders), in write order."""
+    def flush(self, whole_filesystem: bool = False) -> None:
+        """fsync objects written with ``sync=False`` (and their folders), in write order.
+
+        ``whole_filesystem``: one ``syncfs()`` of the store's filesystem instead of an
+        fsync per file and folder, for many files at once (it also writes out whatever
+        else is dirty on that filesystem); fsyncs where ``syncfs`` is unavailable.
+        """
         with self._pending_lock:
             pending, self._pending = self._pending, []
+        if not pending or (whole_filesystem and _syncfs(self.dir)):
+            return
         dirs = set()
         for name in pending:
             try:
@@ -301,6 +308,21 @@ class ObjectStore:
     def remove(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_for(digest))
+
+
+def _syncfs(path: Path) -> bool:
+    """``syncfs()`` the filesystem holding ``path`` (Linux); False if it could not."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return False
+    try:
+        return bool(hasattr(libc, "syncfs") and libc.syncfs(fd) == 0)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

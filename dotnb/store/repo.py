@@ -13,6 +13,28 @@ then the index row — so a crash at any point leaves a complete run or none.  A
 ref without its index row (a crash between the two) is picked up by
 :meth:`Store.reconcile`, which compares the ``runs/`` folder's mtime with the one
 recorded at the last commit.
+
+Deferred commits (``commit_run(sync=False)``, what a kernel uses, so that a
+tracked cell pays for one SQLite transaction and no file creation): data objects
+first, as above; then, in one transaction, the index row and a **write-ahead
+record** in ``pending_manifests`` (run id, manifest hash, the canonical manifest
+bytes).  :meth:`Store.flush` (the kernel's background thread) then writes and
+fsyncs the manifest object and the ref, and only then deletes the record.  So:
+
+- a crash before the transaction commits leaves no run (only unreferenced
+  objects, for gc);
+- a crash after it leaves a record, and the next :meth:`Store.reconcile` (every
+  store open) writes the missing manifest object and ref from it: a complete run;
+- until then, readers in other processes find the manifest in the record
+  (:meth:`Store.manifest`, :meth:`Store.read_ref_origin` complete it on the way).
+
+A record is installed (its ref renamed into place) only under the index's write
+lock and only while the run's index row still names that manifest, so a later
+:meth:`Store.update_manifest` is never overwritten by a late flush.  Records are
+not cache: schema changes and ``rebuild_index`` leave them, and a record whose
+run lost its index row is indexed again when it is installed.  The on-disk
+result (objects, ``runs/<id>``, manifest bytes) is the same as a synchronous
+commit's.
 """
 
 from __future__ import annotations
@@ -22,14 +44,16 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dotnb.store.atomic import write_bytes
+from dotnb.store.atomic import create_temp, write_bytes
 from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFound, StoreFormatError
-from dotnb.store.hashing import is_hash
+from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
@@ -109,6 +133,11 @@ class Store:
         check_format(fmt, "this store")
         self.objects = ObjectStore(self.dir / "objects", self.dir / "tmp")
         self.runs_dir = self.dir / "runs"
+        # Runs committed with sync=False whose manifest object and ref flush() writes.
+        self._pending_runs: list[tuple[str, str, bytes]] = []
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._flush_at_exit = False
         self.index = self._open_index()
         self.reconcile()
 
@@ -219,29 +248,135 @@ class Store:
         """Number, store and index a run manifest; returns its log summary.
 
         ``manifest`` must already reference objects that are in the store.  With
-        ``sync=False`` the manifest's fsync is deferred to :meth:`flush` (the
-        kernel calls it from a background thread so a cell is not slowed by it).
+        ``sync=False`` only the index row and the write-ahead record are written
+        now (one transaction, no file created); the manifest object and the ref
+        are written and fsynced by :meth:`flush`, which the kernel calls from a
+        background thread (see the module docstring).
         """
         manifest.setdefault("format", FORMAT_VERSION)
         manifest.setdefault("id", new_run_id())
         manifest.setdefault("kind", "run")
         notebook = manifest.get("notebook") or ""
+        run_id = manifest["id"]
         with self.index.write() as tx:
             self._reconcile_locked(tx)
             manifest["number"] = Index.next_number(tx, notebook)
-            data = canonical_json(manifest)
-            digest, _ = self.objects.put_bytes(data, sync=sync)
-            self._write_ref(manifest["id"], digest, sync)
-            summary = _index_run(tx, digest, manifest)
-            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            data = _canonical_manifest(manifest)
+            if sync:
+                digest, _ = self.objects.put_bytes(data)
+                self._write_ref(run_id, digest, sync=True)
+                summary = _index_run(tx, digest, manifest)
+                Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            else:
+                digest = hash_bytes(data)
+                summary = _index_run(tx, digest, manifest)
+                Index.add_pending(tx, run_id, digest, data)
+        if not sync:
+            with self._pending_lock:
+                self._pending_runs.append((run_id, digest, data))
+            if not self._flush_at_exit:
+                self._flush_at_exit = True
+                _flush_at_exit(self)
+                self.index.defer_checkpoints()  # flush() checkpoints, off the cell's path
         return summary
 
     def flush(self) -> None:
-        """fsync everything written with ``sync=False`` so far (objects, then refs)."""
-        self.objects.flush()
+        """Write and fsync what ``sync=False`` deferred: objects, then each pending run's
+        manifest object and ref, then drop the runs' write-ahead records.
+
+        Safe to call from any thread, concurrently with commits.  On failure the
+        runs stay pending (here and in the index) for the next call.
+        """
+        with self._flush_lock:
+            with self._pending_lock:
+                runs, self._pending_runs = self._pending_runs, []
+            try:
+                self._complete_pending(runs)
+            except BaseException:
+                with self._pending_lock:
+                    self._pending_runs[:0] = runs
+                raise
+            if runs:
+                self.index.checkpoint()
 
     def has_pending_sync(self) -> bool:
+        with self._pending_lock:
+            if self._pending_runs:
+                return True
         return self.objects.has_pending()
+
+    def _complete_pending(self, runs: list[tuple[str, str, bytes]]) -> None:
+        """Write the manifest objects and refs of write-ahead records, then drop the records.
+
+        Per batch of runs: manifest objects and ref files are written, then made
+        durable together (with every object written with ``sync=False`` so far):
+        an fsync each, or one ``syncfs`` when there are many (a kernel running
+        cells back to back would otherwise fall behind, at ~3 fsyncs a run).  Refs
+        are then renamed into place 8 at a time under the index's write lock (a
+        kernel committing its next run waits for it), each only while its record is
+        current, and the records dropped once the ``runs/`` folder is synced.
+        """
+        for start in range(0, len(runs), 64):
+            self._complete_batch(runs[start : start + 64])
+        self.objects.flush()  # objects written with sync=False by runs that failed to commit
+
+    def _complete_batch(self, runs: list[tuple[str, str, bytes]]) -> None:
+        written = []
+        for run_id, digest, data in runs:
+            if self.objects.put_bytes(data, sync=False)[0] == digest:
+                written.append((run_id, digest, data))
+        if not written:
+            return
+        tmp_dir = self.dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        temps: dict[str, str] = {}
+        try:
+            for run_id, digest, _ in written:
+                fd, tmp = create_temp(tmp_dir, ".ref-")
+                temps[run_id] = tmp
+                with os.fdopen(fd, "wb") as f:
+                    f.write(digest.encode() + b"\n")
+                os.chmod(tmp, 0o644)
+                self.objects.defer_sync(Path(tmp))
+            self.objects.flush(whole_filesystem=len(written) >= 4)
+            installed = []
+            for start in range(0, len(written), 8):
+                with self.index.write() as tx:
+                    self._reconcile_locked(tx)
+                    for run_id, digest, data in written[start : start + 8]:
+                        record = tx.execute(
+                            "SELECT manifest FROM pending_manifests WHERE run_id=?", (run_id,)
+                        ).fetchone()
+                        row = tx.execute("SELECT manifest FROM runs WHERE id=?", (run_id,)).fetchone()
+                        if record is None or record[0] != digest or (row is not None and row[0] != digest):
+                            continue  # completed by another process, or replaced since
+                        os.replace(temps.pop(run_id), self.runs_dir / run_id)
+                        if row is None:  # the index was rebuilt or dropped meanwhile
+                            _index_run(tx, digest, parse_manifest(data))
+                        installed.append(run_id)
+                    Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            if installed:
+                _fsync_dir(self.runs_dir)
+            with self.index.write() as tx:
+                tx.executemany(
+                    "DELETE FROM pending_manifests WHERE run_id=? AND manifest=?",
+                    [(run_id, digest) for run_id, digest, _ in written],
+                )
+        finally:
+            for tmp in temps.values():
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def _settle(self, run_id: str) -> tuple[str, bytes] | None:
+        """A run still pending in any process: its (manifest hash, manifest bytes),
+        after writing its manifest object and ref if the store is writable."""
+        found = self.index.pending(run_id)
+        if not found:
+            return None
+        with contextlib.suppress(OSError, sqlite3.Error):
+            self._complete_pending(found)
+        return found[0][1], found[0][2]
 
     def _write_ref(self, run_id: str, digest: str, sync: bool) -> None:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -264,7 +399,10 @@ class Store:
         try:
             lines = (self.runs_dir / run_id).read_text("utf-8").splitlines()
         except FileNotFoundError:
-            raise RunNotFound(f"run {run_id} not found") from None
+            pending = self._settle(run_id)  # committed, ref not written yet
+            if pending is None:
+                raise RunNotFound(f"run {run_id} not found") from None
+            return pending[0], None
         except UnicodeDecodeError:
             raise StoreFormatError(f"run ref {run_id} is damaged") from None
         digest = lines[0].strip() if lines else ""
@@ -285,11 +423,19 @@ class Store:
         try:
             data = self.objects.read_bytes(digest)
         except ObjectMissing:
-            raise ObjectMissing(f"the manifest of run {run_id} is missing from the store") from None
+            pending = self._settle(run_id)  # committed, manifest object not written yet
+            if pending is None or pending[0] != digest:
+                raise ObjectMissing(f"the manifest of run {run_id} is missing from the store") from None
+            data = pending[1]
         return parse_manifest(data)
 
     def reconcile(self) -> None:
-        """Index runs whose ref exists but whose index row does not (after a crash)."""
+        """Complete runs left pending (write-ahead records, after a crash or from a
+        live kernel) and index runs whose ref exists but whose index row does not."""
+        if self.index.has_pending():
+            # Best effort: a read-only store is still readable (readers use the records).
+            with contextlib.suppress(OSError, sqlite3.Error):
+                self._complete_pending(self.index.pending())
         recorded = self.index.get_meta("runs_mtime")
         if recorded is not None and recorded == str(self._runs_mtime()):
             return
@@ -546,6 +692,67 @@ class Store:
                         "(run `dotnb fsck`)"
                     ) from None
         return refs
+
+
+_SPLICE_NONCE = os.urandom(12).hex()
+
+
+class Encoded(list[Any]):
+    """A list in a manifest that carries its own canonical JSON (``json``), which
+    :meth:`Store.commit_run` splices in instead of encoding the list again.
+
+    A kernel's lineage grows by a cell per execution and is otherwise unchanged
+    from run to run: encoding it anew made every run slower than the last.
+    """
+
+    __slots__ = ("json",)
+
+    def __init__(self, items: Iterable[Any], json_text: str) -> None:
+        super().__init__(items)
+        self.json = json_text
+
+
+def _canonical_manifest(manifest: dict[str, Any]) -> bytes:
+    """``canonical_json(manifest)``, with the JSON of :class:`Encoded` values spliced in."""
+    encoded = {key: value for key, value in manifest.items() if isinstance(value, Encoded)}
+    if not encoded:
+        return canonical_json(manifest)
+    doc = dict(manifest)
+    marks: dict[str, bytes] = {}
+    for key in encoded:
+        # A string no document holds (a per-process random nonce); it encodes to
+        # one JSON token, found and replaced.
+        mark = f"\x00dotnb:{_SPLICE_NONCE}:{key}"
+        doc[key] = mark
+        marks[key] = json.dumps(mark).encode("ascii")
+    data = canonical_json(doc)
+    for key, value in encoded.items():
+        data = data.replace(marks[key], value.json.encode("utf-8"), 1)
+    return data
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flush_at_exit(store: Store) -> None:
+    """Flush a store's deferred commits at interpreter exit (what is left is completed
+    at the next open anyway); the store is not kept alive for it."""
+    import atexit
+
+    ref = weakref.ref(store)
+
+    def flush() -> None:
+        live = ref()
+        if live is not None:
+            with contextlib.suppress(Exception):
+                live.flush()
+
+    atexit.register(flush)
 
 
 def manifest_objects(manifest: dict[str, Any]) -> set[str]:
