@@ -438,3 +438,15 @@ def test_metric_filters_series_and_change_cursor(store: Store) -> None:
     assert [c["name"] for c in changed] == ["renamed"] and new_cursor > cursor
     assert store.manifest(runs[0]["id"])["name"] == "renamed"
     assert store.list_runs(notebook="a.ipynb")[-1]["number"] == 1
+
+
+def test_fsck_and_gc_respect_a_run_whose_manifest_is_not_flushed_yet(store: Store) -> None:
+    from dotnb.store.fsck import fsck, gc
+
+    (store.root / "out.txt").write_text("kept")
+    (entry,) = store.snapshot_files(["out.txt"])
+    run = store.commit_run(new_manifest(outputs=[entry]), sync=False)
+    assert store.index.pending(run["id"])  # only the write-ahead record exists so far
+    report = fsck(store)
+    assert report["ok"] and report["stale_index_rows"] == []
+    assert entry["hash"] not in gc(store, dry_run=True, grace_s=0)["removed"]

@@ -46,6 +46,9 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
             store.manifest(run_id)
         except Exception as exc:
             damaged_runs.append({"run": run_id, "error": str(exc)})
+    # A run a live kernel committed moments ago may have no ref yet (its manifest
+    # is written by the kernel's background flush): that is not a stale row.
+    on_disk |= {run_id for run_id, _, _ in store.index.pending()}
     unindexed = sorted(on_disk - indexed)
     stale_index = sorted(indexed - on_disk)
 

@@ -679,6 +679,13 @@ class Store:
         of being skipped: its objects are unknown, so nothing may be deleted.
         """
         refs: dict[str, set[str]] = {}
+        # Runs committed by a live kernel whose manifest is not flushed yet count too:
+        # gc must never take the objects of a run that exists only in the index so far.
+        # (Their manifest object itself does not exist yet, so it is not listed.)
+        for run_id, _, data in self.index.pending():
+            with contextlib.suppress(Exception):
+                for obj in manifest_objects(parse_manifest(data)):
+                    refs.setdefault(obj, set()).add(run_id)
         for name in os.listdir(self.runs_dir) if self.runs_dir.exists() else []:
             try:
                 digest = self.read_ref(name)
