@@ -464,9 +464,9 @@ def check_run(res: CellTiming, what: str) -> str:
 # per-file functions are deliberately not wrapped.
 PHASES: list[tuple[str, str, str]] = [
     ("dotnb.capture.session", "Session._begin", "pre_run_cell: Session._begin"),
-    ("dotnb.capture.files", "FileTracker.begin", "  FileTracker.begin (begin marker)"),
+    ("dotnb.capture.files", "FileTracker.begin", "  FileTracker.begin (drain inotify queue)"),
     ("dotnb.capture.session", "Session._record", "post_run_cell: Session._record"),
-    ("dotnb.capture.files", "FileTracker.end", "  FileTracker.end (wait for file events)"),
+    ("dotnb.capture.files", "FileTracker.end", "  FileTracker.end (drain inotify queue)"),
     ("dotnb.store.repo", "Store.snapshot_files", "  Store.snapshot_files (inputs, outputs, notebook)"),
     ("dotnb.capture.session", "Session._lineage_entries", "  Session._lineage_entries"),
     ("dotnb.capture.session", "Session._environment", "  Session._environment"),

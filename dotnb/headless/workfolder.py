@@ -6,13 +6,11 @@ files are written there at their root-relative paths, and it has its own
 is imported into the original store (its objects copied and verified, then its
 manifest committed), so it is numbered and listed there like any run.
 
-Why not share the original store (e.g. with ``.dotnb`` a symlink to it)?  File
-capture marks cell boundaries by renaming a marker in ``<root>/.dotnb/tmp`` and
-waits for that event from its inotify watch on the root; watchdog does not
-follow symlinks, so the markers would never arrive and native readers and
-writers (pyarrow, subprocesses) would go unseen.  A separate store also keeps the
-original untouched until one atomic commit, and outputs that reproduce exactly
-are already in it, so importing them copies nothing.
+Why not share the original store (e.g. with ``.dotnb`` a symlink to it)?  A
+separate store keeps the original untouched until one atomic commit, file
+capture's inotify watches stay inside one real folder tree (they do not follow
+symlinks), and outputs that reproduce exactly are already in the original
+store, so importing them copies nothing.
 
 Which bytes an input gets: the run's own input, unless an earlier tracked run of
 its lineage read *and* wrote that path (the lineage changes the file in place,
