@@ -9,6 +9,7 @@ Calls are safe from several threads at once: transfers use a thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -18,10 +19,12 @@ from typing import Any
 
 from dotnb.remote.errors import RemoteError, RemoteUnavailable
 
-# Objects at or above this size go through multipart upload, in parts of this size.
-MULTIPART_CHUNK = 16 * 1024 * 1024
 UPLOAD_CONCURRENCY = 16
 LIST_PAGE = 1000
+# Large objects move in parts of this size, this many in flight (a sliding window:
+# memory stays at WINDOW x PART whatever the object's size).
+PART = 8 * 1024 * 1024
+WINDOW = 8
 
 BytesCallback = Callable[[int], None]
 
@@ -261,16 +264,19 @@ class S3Backend(Backend):
     def read(self, key: str) -> bytes | None:
         try:
             with self._errors():
-                data: bytes = self.fs.cat_file(self._path(key))
+                # max_concurrency=1: one GET.  Otherwise s3fs sends a HEAD first (for the
+                # size), and for a missing key a HEAD and a LIST.
+                data: bytes = self.fs.cat_file(self._path(key), max_concurrency=1)
                 return data
         except FileNotFoundError as exc:
             self._missing_or_fail(exc)
             return None
 
     def exists(self, key: str) -> bool:
+        # HeadObject only: fs.info() follows a 404 with a LIST (is it a "directory"?).
         try:
             with self._errors():
-                self.fs.info(self._path(key))
+                self.fs.call_s3("head_object", Bucket=self.bucket, Key=self._key(key))
                 return True
         except FileNotFoundError as exc:
             self._missing_or_fail(exc)
@@ -288,19 +294,101 @@ class S3Backend(Backend):
             raise self._fail(exc) from None
 
     def upload(self, local: str, key: str, callback: BytesCallback | None = None) -> None:
+        import fsspec.asyn
+
         with self._errors():
-            self.fs.put_file(
-                local, self._path(key), callback=_fsspec_callback(callback), chunksize=MULTIPART_CHUNK
-            )
+            fsspec.asyn.sync(self.fs.loop, self._upload, local, self._key(key), callback)
+
+    async def _upload(self, local: str, key: str, callback: BytesCallback | None) -> None:
+        size = os.path.getsize(local)
+        part = max(PART, -(-size // 10_000))  # S3 allows 10,000 parts
+        call = self.fs._call_s3
+        with open(local, "rb") as f:
+            if size <= part:
+                await call("put_object", Bucket=self.bucket, Key=key, Body=f.read())
+                if callback is not None:
+                    callback(size)
+                return
+            upload_id = (await call("create_multipart_upload", Bucket=self.bucket, Key=key))["UploadId"]
+            window = asyncio.Semaphore(WINDOW)
+
+            async def send(number: int, start: int) -> dict[str, Any]:
+                async with window:
+                    data = os.pread(f.fileno(), part, start)
+                    out = await call(
+                        "upload_part",
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                    )
+                    if callback is not None:
+                        callback(len(data))
+                    return {"PartNumber": number, "ETag": out["ETag"]}
+
+            try:
+                parts = await asyncio.gather(
+                    *(send(i + 1, start) for i, start in enumerate(range(0, size, part)))
+                )
+                await call(
+                    "complete_multipart_upload",
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": list(parts)},
+                )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await call("abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id)
+                raise
 
     def download(self, key: str, local: str, callback: BytesCallback | None = None) -> bool:
+        import fsspec.asyn
+
         try:
             with self._errors():
-                self.fs.get_file(self._path(key), local, callback=_fsspec_callback(callback))
+                fsspec.asyn.sync(self.fs.loop, self._download, self._key(key), local, callback)
                 return True
         except FileNotFoundError as exc:
             self._missing_or_fail(exc)
             return False
+
+    async def _download(self, key: str, local: str, callback: BytesCallback | None) -> None:
+        """Ranged GETs of PART bytes, WINDOW at a time, each written at its offset as it arrives."""
+        fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+
+            async def fetch(start: int, ranged: bool = True) -> int:
+                extra = {"Range": f"bytes={start}-{start + PART - 1}"} if ranged else {}
+                resp = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=key, **extra)
+                body, offset = resp["Body"], start
+                try:
+                    while chunk := await body.read(1 << 20):
+                        os.pwrite(fd, chunk, offset)
+                        offset += len(chunk)
+                        if callback is not None:
+                            callback(len(chunk))
+                finally:
+                    body.close()
+                total = str(resp.get("ContentRange") or "").rpartition("/")[2]
+                return int(total) if total.isdigit() else offset
+
+            try:
+                size = await fetch(0)
+            except OSError as exc:
+                if "range" not in str(exc).lower():
+                    raise
+                size = await fetch(0, ranged=False)  # an empty object: no range to ask for
+            window = asyncio.Semaphore(WINDOW)
+
+            async def rest(start: int) -> None:
+                async with window:
+                    await fetch(start)
+
+            await asyncio.gather(*(rest(start) for start in range(PART, size, PART)))
+        finally:
+            os.close(fd)
 
     def list_sized(self, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, int]]:
         # ListObjectsV2 with StartAfter: an incremental pull reads only new journal keys.
@@ -321,26 +409,6 @@ class S3Backend(Backend):
                 return
             args["ContinuationToken"] = token
             args.pop("StartAfter", None)
-
-
-def _fsspec_callback(callback: BytesCallback | None) -> Any:
-    from fsspec.callbacks import Callback, NoOpCallback
-
-    if callback is None:
-        return NoOpCallback()
-    relay = callback
-
-    class _Relay(Callback):  # type: ignore[misc,unused-ignore]
-        def relative_update(self, inc: int = 1) -> None:
-            relay(inc)
-
-        def absolute_update(self, value: int) -> None:
-            delta = value - int(getattr(self, "value", 0) or 0)
-            self.value = value
-            if delta > 0:
-                relay(delta)
-
-    return _Relay()
 
 
 def open_backend(spec: dict[str, Any]) -> Backend:

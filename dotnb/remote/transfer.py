@@ -187,7 +187,14 @@ def _push(
 
     # Which runs does the remote already hold (a push killed after its refs)?
     ids = sorted(candidates)
-    remote_refs = dict(zip(ids, _parallel(lambda rid: backend.read(f"runs/{rid}"), ids), strict=True))
+    if len(ids) > LIST_INSTEAD_OF_HEAD:
+        # One listing of runs/ instead of a request per run; read only the refs that exist.
+        listed = {k[len("runs/") :] for k in backend.list_keys("runs/")}
+        to_read = [rid for rid in ids if rid in listed]
+    else:
+        to_read = ids
+    read = dict(zip(to_read, _parallel(lambda rid: backend.read(f"runs/{rid}"), to_read), strict=True))
+    remote_refs = {rid: read.get(rid) for rid in ids}
     to_push: dict[str, str] = {}
     confirmed: dict[str, str] = {}
     for rid in ids:
