@@ -43,7 +43,7 @@ from dotnb.remote.errors import (
 )
 from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
-from dotnb.store.ids import is_run_id, new_run_id
+from dotnb.store.ids import id_floor, is_run_id, new_run_id, time_ms
 from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
 from dotnb.store.paths import check_relpath
 from dotnb.store.repo import manifest_objects
@@ -427,24 +427,10 @@ def _load_state(text: str | None) -> dict[str, Any]:
         return {"cursor": "", "seen": []}
 
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
 def _journal_start(key: str) -> str:
     """The journal key SKEW_WINDOW_MS before ``key``'s time: listing starts after it."""
-    stamp = key.rsplit("/", 1)[-1][:10]
-    try:
-        ms = 0
-        for ch in stamp:
-            ms = ms * 32 + _CROCKFORD.index(ch)
-    except ValueError:
-        return "journal/"
-    ms = max(0, ms - SKEW_WINDOW_MS)
-    chars = []
-    for _ in range(10):
-        chars.append(_CROCKFORD[ms & 31])
-        ms >>= 5
-    return "journal/" + "".join(reversed(chars))
+    ms = time_ms(key.rsplit("/", 1)[-1])
+    return "journal/" if ms is None else "journal/" + id_floor(ms - SKEW_WINDOW_MS)
 
 
 def _parse_record(key: str, data: bytes | None, rejected: list[dict[str, Any]]) -> dict[str, str]:

@@ -25,6 +25,22 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+def time_ms(run_id: str) -> int | None:
+    """The millisecond timestamp a run id (or any ULID) starts with; None if it is not one."""
+    ms = 0
+    for ch in run_id[:10].upper():
+        digit = _ALPHABET.find(ch)
+        if digit < 0:
+            return None
+        ms = ms * 32 + digit
+    return ms if len(run_id) >= 10 else None
+
+
+def id_floor(ms: int) -> str:
+    """The smallest id prefix of time ``ms``: every id made at or after ``ms`` sorts above it."""
+    return _encode(max(0, ms), 10)
+
+
 def new_run_id(now_ms: int | None = None) -> str:
     global _last_ms, _last_rand
     with _lock:

@@ -104,6 +104,11 @@ class ObjectStore:
         digest = hash_bytes(data)
         if self.reuse(digest):
             return digest, len(data)
+        self._write_new(digest, data, sync)
+        return digest, len(data)
+
+    def _write_new(self, digest: str, data: bytes, sync: bool) -> None:
+        """Write ``data`` (already known to hash to ``digest``) to a temp file and install it."""
         fd, tmp = self._tempfile()
         try:
             with os.fdopen(fd, "wb") as f:
@@ -116,7 +121,6 @@ class ObjectStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        return digest, len(data)
 
     def put_file(
         self,
@@ -171,18 +175,7 @@ class ObjectStore:
             raise ObjectCorrupt(f"object {digest[:12]}: its bytes do not match its name; not stored")
         if self.has(digest):
             return
-        fd, tmp = self._tempfile()
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                if sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            self._install(tmp, digest, sync)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        self._write_new(digest, data, sync)
 
     def install_file(self, digest: str, tmp: str, sync: bool = True) -> None:
         """Move a complete temp file (in :attr:`tmp_dir`) into place if it hashes to ``digest``.
