@@ -777,7 +777,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             _emit_json(_with_lineage_code(store, manifest))
             return EXIT_OK
         origin = store.read_ref_origin(run_id)[1]
-        lines = format_show(manifest, _distribution_count(store, manifest), origin)
+        expanded = dict(manifest, lineage=store.lineage(manifest))
+        lines = format_show(expanded, _distribution_count(store, manifest), origin)
     for line in lines:
         _out(line)
     return EXIT_OK

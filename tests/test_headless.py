@@ -199,6 +199,42 @@ def test_run_json_lists_the_runs(tmp_path: Path) -> None:
     assert doc["cells"][0]["runs"] == [doc["runs"][0]["id"]]
 
 
+def test_a_long_lineage_in_segments_reproduces(tmp_path: Path) -> None:
+    """A run whose lineage is partly in segment objects re-executes every cell, and
+    its reproduction is recorded with a lineage packed again in this store."""
+    from dotnb.store.lineage import SEGMENT_CELLS, segment_refs
+
+    nb = nbformat.v4.new_notebook()
+    cells = [f"total = {i}" if i == 0 else f"total += {i}" for i in range(SEGMENT_CELLS + 8)]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.cells.append(nbformat.v4.new_code_cell("%%track --name sum\nresult = total"))
+    nbformat.write(nb, tmp_path / "long.ipynb")
+    ok(dotnb("run", "long.ipynb", cwd=tmp_path))
+    report = json.loads(ok(dotnb("reproduce", "latest", "--json", cwd=tmp_path)).stdout)
+    assert report["verdict"] == "reproduced", report
+    store = Store(tmp_path)
+    try:
+        original, again = (store.manifest(r["id"]) for r in reversed(store.list_runs()))
+        assert again["reproduces"] == original["id"]
+        for doc in (original, again):
+            validate_manifest(doc)
+            assert len(segment_refs(doc["lineage"])) == 1
+            lineage = store.lineage(doc, strict=True)
+            codes = [c.get("code") or store.objects.read_bytes(c["code_hash"]).decode() for c in lineage]
+            assert codes[-len(nb.cells) :] == [c.source for c in nb.cells]
+        # The reproduction's lineage names no run of the work folder it ran in.
+        assert all("run" not in c for c in store.lineage(again))
+        assert fsck_ok(store)
+    finally:
+        store.close()
+
+
+def fsck_ok(store: Store) -> bool:
+    from dotnb.store.fsck import fsck
+
+    return bool(fsck(store)["ok"])
+
+
 def test_a_failing_cell_stops_the_run_and_is_recorded(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "fail.ipynb", tmp_path)
     proc = dotnb_process("run", "fail.ipynb", "--track-all", cwd=tmp_path)

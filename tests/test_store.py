@@ -208,19 +208,6 @@ def test_killed_writer_leaves_complete_run_or_none(tmp_path: Path, where: str) -
     assert follow["number"] == len(runs) + 1
 
 
-def test_preencoded_lists_are_spliced_into_the_canonical_manifest(store: Store) -> None:
-    from dotnb.store.manifest import canonical_json
-    from dotnb.store.repo import Encoded
-
-    lineage = [{"code_hash": hash_bytes(b"x"), "execution_count": i, "tracked": i % 2 == 0} for i in range(5)]
-    plain = manifest(store, lineage=lineage, code="lineage = 'ünï\\x00 \\u2028'", name="[1,2]")
-    encoded = dict(plain, lineage=Encoded(lineage, canonical_json(lineage).decode()))
-    run = store.commit_run(encoded)
-    stored = store.objects.read_bytes(store.manifest_hash(run["id"]))
-    plain.update(id=run["id"], number=run["number"], format=1)
-    assert stored == canonical_json(plain)
-
-
 DEFERRED_CRASH_CHILD = textwrap.dedent(
     """
     import os, signal, sys

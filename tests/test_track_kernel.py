@@ -87,7 +87,7 @@ def test_tracked_cell_records_code_params_metrics_files_and_env(kernel: Kernel, 
 def test_lineage_of_successive_runs_is_canonical_and_names_earlier_runs(
     kernel: Kernel, project: Path
 ) -> None:
-    """Lineage entries are encoded once per cell and spliced into each manifest."""
+    """Stored manifests are canonical; each lineage names the runs of earlier cells."""
     from dotnb.store.manifest import canonical_json
 
     runs = []
@@ -108,6 +108,43 @@ def test_lineage_of_successive_runs_is_canonical_and_names_earlier_runs(
             assert [c.get("status") for c in lineage].count("error") == n
             codes = [store.objects.read_bytes(c["code_hash"]).decode() for c in lineage]
             assert codes[-1] == f"%%track\nb{n} = {n}\n"
+    finally:
+        store.close()
+
+
+def test_long_session_keeps_lineage_in_shared_segments(kernel: Kernel, project: Path) -> None:
+    """Past SEGMENT_CELLS cells the lineage moves into segment objects written once per
+    kernel: every run still reads back the whole lineage, and manifests stay small."""
+    from dotnb.store.lineage import SEGMENT_CELLS, own_cells, segment_refs
+
+    runs = []
+    for i in range(3 * SEGMENT_CELLS + 5):
+        if i % 20 == 19:
+            runs.append(kernel.ok(f"%%track\nc{i} = {i}\n").run["id"])  # type: ignore[index]
+        else:
+            kernel.ok(f"c{i} = {i}")
+    store = Store(project)
+    try:
+        seen: dict[int, str] = {}
+        for run_id in runs:
+            doc = store.manifest(run_id)
+            validate_manifest(doc)
+            lineage = store.lineage(doc, strict=True)
+            codes = [c.get("code") or store.objects.read_bytes(c["code_hash"]).decode() for c in lineage]
+            assert codes[0] == "%load_ext dotnb"
+            assert [c["execution_count"] for c in lineage] == list(range(1, len(lineage) + 1))
+            assert lineage[-1]["tracked"] and "run" not in lineage[-1]
+            tail = own_cells(doc["lineage"])
+            assert 1 <= len(tail) <= SEGMENT_CELLS
+            for n, ref in enumerate(segment_refs(doc["lineage"])):
+                assert seen.setdefault(n, ref["hash"]) == ref["hash"]  # written once, shared
+            for cell, code in list(zip(lineage, codes, strict=True))[1:]:
+                number = cell["execution_count"] - 2
+                assert code.endswith(f"c{number} = {number}" + ("\n" if cell["tracked"] else ""))
+        last = store.manifest(runs[-1])
+        assert len(segment_refs(last["lineage"])) == 3
+        assert [c.get("run") for c in store.lineage(last) if c["tracked"]] == [*runs[:-1], None]
+        assert len(store.objects.read_bytes(store.manifest_hash(runs[-1]))) < 8000
     finally:
         store.close()
 

@@ -52,9 +52,8 @@ class Cell:
     run: str | None = None
     ok: bool = True
     code_hash: str | None = None
-    # Its lineage entry and that entry's canonical JSON, once built (reset when ``run`` is set).
+    # Its lineage entry, once built (reset when ``run`` is set).
     entry: dict[str, Any] | None = None
-    entry_json: str | None = None
 
 
 @dataclass
@@ -132,10 +131,9 @@ class Session:
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, str] = {}
         self._code_hashes: dict[str, str] = {}  # cell code -> its object id (stored already)
-        # Lineage entries of cells whose entry can no longer change (all but the
-        # last cell, whose run id is set after it is recorded), and their JSON.
-        self._lineage_done: list[dict[str, Any]] = []
-        self._lineage_done_json = ""
+        # The lineage's segments written so far, and how many cells they hold.
+        self._segments: list[dict[str, Any]] = []
+        self._segmented = 0
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
         self._backfill_lineage()
@@ -192,7 +190,7 @@ class Session:
                 traceback.print_exc()
             return
         cell.run = summary["id"]
-        cell.entry = cell.entry_json = None  # its lineage entry now names the run
+        cell.entry = None  # its lineage entry now names the run
         self.last_run_id = summary["id"]
         self._display(summary, run)
 
@@ -355,7 +353,7 @@ class Session:
             "notebook_source": None,
             "notebook_snapshot": None,
             "code": run.raw,
-            "lineage": self._lineage_entries(),
+            "lineage": self._lineage_value(),
             "params": params,
             "param_overrides": sorted(overrides),
             "metrics": metrics,
@@ -444,52 +442,55 @@ class Session:
                 metrics.setdefault(name, points[-1]["value"])
         return metrics, run.metric_series
 
-    def _lineage_entries(self) -> list[dict[str, Any]]:
-        """The lineage, as a list that carries its canonical JSON (``Encoded``): each
-        cell's entry is built and encoded once, not again for every later run."""
-        from dotnb.store.repo import Encoded
+    def _lineage_value(self) -> Any:
+        """The run's lineage in its stored form (see :mod:`dotnb.store.lineage`).
 
-        store = self.store
-        done = self._lineage_done
-        if len(done) > len(self.lineage):  # never shrinks; be safe anyway
-            done.clear()
-            self._lineage_done_json = ""
-        entries: list[dict[str, Any]] = []
-        encoded: list[str] = []
-        for i in range(len(done), len(self.lineage)):
-            cell = self.lineage[i]
-            if cell.entry is None or cell.entry_json is None:
-                if cell.code_hash is None:
-                    cell.code_hash = self._code_hashes.get(cell.code)
-                if cell.code_hash is None:
-                    data = cell.code.encode("utf-8", "surrogatepass")
-                    cell.code_hash = hash_bytes(data)
-                    if cell.code_hash not in self._stored_code:
-                        store.objects.put_bytes(data, sync=False)
-                        self._stored_code.add(cell.code_hash)
-                    if len(self._code_hashes) >= 1024:
-                        self._code_hashes.clear()
-                    self._code_hashes[cell.code] = cell.code_hash
-                entry: dict[str, Any] = {
-                    "execution_count": cell.execution_count,
-                    "code_hash": cell.code_hash,
-                    "tracked": cell.tracked,
-                }
-                if cell.run:
-                    entry["run"] = cell.run
-                if not cell.ok:
-                    entry["status"] = "error"
-                cell.entry = entry
-                cell.entry_json = canonical_json(entry).decode("utf-8")
-            entries.append(cell.entry)
-            encoded.append(cell.entry_json)
-        text = ",".join(filter(None, [self._lineage_done_json, *encoded]))
-        result = Encoded([*done, *entries], f"[{text}]")
-        # Every cell before the last one is final now (its run, if any, is set).
-        if len(entries) > 1:
-            done.extend(entries[:-1])
-            self._lineage_done_json = ",".join(filter(None, [self._lineage_done_json, *encoded[:-1]]))
-        return result
+        Final cells (all but the last: a cell's run id is set after its run is
+        recorded) go into segments of ``SEGMENT_CELLS`` once there are enough; each
+        segment is written once and referred to by every later run of this kernel,
+        so recording a run costs the same after 10 cells or 10,000.
+        """
+        from dotnb.store.lineage import SEGMENT_CELLS, segment_bytes
+
+        cells = self.lineage
+        if self._segmented > len(cells):  # never shrinks; be safe anyway
+            self._segments, self._segmented = [], 0
+        while len(cells) - 1 - self._segmented >= SEGMENT_CELLS:
+            chunk = cells[self._segmented : self._segmented + SEGMENT_CELLS]
+            data = segment_bytes([dict(self._entry(c, store_code=False), code=c.code) for c in chunk])
+            digest, _ = self.store.objects.put_bytes(data, sync=False)
+            self._segments.append({"hash": digest, "count": len(chunk)})
+            self._segmented += len(chunk)
+        tail = [self._entry(c) for c in cells[self._segmented :]]
+        if not self._segments:
+            return tail
+        return {"segments": list(self._segments), "cells": tail}
+
+    def _entry(self, cell: Cell, store_code: bool = True) -> dict[str, Any]:
+        """A cell's lineage entry (built once; rebuilt after its run id is set); with
+        ``store_code``, its code is in the store (the entry refers to it by hash)."""
+        if cell.code_hash is None:
+            cell.code_hash = self._code_hashes.get(cell.code)
+            if cell.code_hash is None:
+                cell.code_hash = hash_bytes(cell.code.encode("utf-8", "surrogatepass"))
+                if len(self._code_hashes) >= 1024:
+                    self._code_hashes.clear()
+                self._code_hashes[cell.code] = cell.code_hash
+        if store_code and cell.code_hash not in self._stored_code:
+            self.store.objects.put_bytes(cell.code.encode("utf-8", "surrogatepass"), sync=False)
+            self._stored_code.add(cell.code_hash)
+        if cell.entry is None:
+            entry: dict[str, Any] = {
+                "execution_count": cell.execution_count,
+                "code_hash": cell.code_hash,
+                "tracked": cell.tracked,
+            }
+            if cell.run:
+                entry["run"] = cell.run
+            if not cell.ok:
+                entry["status"] = "error"
+            cell.entry = entry
+        return cell.entry
 
     def _environment(self) -> dict[str, Any]:
         summary, dists, key = self.env_cache.get()

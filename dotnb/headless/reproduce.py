@@ -31,7 +31,7 @@ from dotnb.headless.execute import kernel_env
 from dotnb.headless.kernel import ERROR, KERNEL_DIED, TIMEOUT, CellOutcome, execute_cells
 from dotnb.headless.notebooks import first_line, lineage_notebook
 from dotnb.headless.workfolder import Materialised, import_run, make_workdir, materialise, remove_workdir
-from dotnb.store.errors import ObjectCorrupt, ObjectMissing
+from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
 from dotnb.store.repo import Store
 
 REPRODUCED = "reproduced"
@@ -151,14 +151,23 @@ def reproduce(
 
 def lineage_cells(store: Store, manifest: dict[str, Any]) -> list[tuple[str, bool]]:
     """``(code, raised_originally)`` for each lineage cell, every code object verified."""
-    lineage = manifest.get("lineage") or []
+    try:
+        lineage = store.lineage(manifest, strict=True)
+    except DotnbError as exc:
+        raise CouldNotRun(
+            f"cannot reproduce run {manifest['id']}: its lineage cannot be read ({exc})"
+        ) from None
     if not lineage:
         raise CouldNotRun(f"run {manifest['id']} has no lineage to execute")
     cells = []
     for number, cell in enumerate(lineage, start=1):
         digest = str(cell.get("code_hash"))
         try:
-            code = store.objects.read_bytes(digest).decode("utf-8", "surrogatepass")
+            code = (
+                cell["code"]
+                if "code" in cell
+                else store.objects.read_bytes(digest).decode("utf-8", "surrogatepass")
+            )
         except (ObjectMissing, ObjectCorrupt) as exc:
             damage = "corrupted" if isinstance(exc, ObjectCorrupt) else "missing from the store"
             raise CouldNotRun(

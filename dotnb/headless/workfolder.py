@@ -108,7 +108,7 @@ def materialise(store: Store, manifest: dict[str, Any], workdir: Path) -> Materi
 def _input_entries(store: Store, manifest: dict[str, Any]) -> list[dict[str, Any]]:
     earliest: dict[str, dict[str, Any]] = {}
     rewritten: set[str] = set()
-    for cell in (manifest.get("lineage") or [])[:-1]:
+    for cell in store.lineage(manifest)[:-1]:
         run_id = cell.get("run")
         if not run_id or run_id == manifest["id"]:
             continue
@@ -147,7 +147,13 @@ def import_run(
     original's producers) or else is looked up in ``target``.
     """
     manifest = source.manifest(run_id)
-    for digest in sorted(manifest_objects(manifest)):
+    # The lineage is packed again here, without the cells' run ids (runs of ``source``).
+    cells = [{k: v for k, v in cell.items() if k != "run"} for cell in source.lineage(manifest, strict=True)]
+    for cell in cells:
+        if "code" not in cell:
+            cell["code"] = source.objects.read_bytes(cell["code_hash"]).decode("utf-8", "surrogatepass")
+    manifest["lineage"] = target.pack_lineage(cells)
+    for digest in sorted(manifest_objects(dict(manifest, lineage=[]))):
         if target.objects.reuse(digest):
             continue
         try:
@@ -158,7 +164,6 @@ def import_run(
             target.objects.remove(copied)
             raise ObjectCorrupt(f"object {digest[:12]} of the reproduced run is corrupted")
     manifest["parent"] = None
-    manifest["lineage"] = [{k: v for k, v in cell.items() if k != "run"} for cell in manifest["lineage"]]
     for entry in manifest.get("inputs") or []:
         entry.pop("produced_by", None)
         if entry.get("hash"):

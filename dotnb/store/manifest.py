@@ -16,7 +16,9 @@ from typing import Any
 
 from dotnb.store.errors import StoreFormatError
 
-FORMAT_VERSION = 1
+# 2: a manifest's lineage may be held in segments (dotnb.store.lineage).  Format 1
+# stores and remotes are read as they are.
+FORMAT_VERSION = 2
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "manifest.schema.json"
 
 

@@ -56,6 +56,7 @@ from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFo
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
+from dotnb.store.lineage import SEGMENT_CELLS, expand, lineage_objects, pack
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import ObjectStore
 from dotnb.store.paths import confine
@@ -261,7 +262,7 @@ class Store:
         with self.index.write() as tx:
             self._reconcile_locked(tx)
             manifest["number"] = Index.next_number(tx, notebook)
-            data = _canonical_manifest(manifest)
+            data = canonical_json(manifest)
             if sync:
                 digest, _ = self.objects.put_bytes(data)
                 self._write_ref(run_id, digest, sync=True)
@@ -428,6 +429,17 @@ class Store:
                 raise ObjectMissing(f"the manifest of run {run_id} is missing from the store") from None
             data = pending[1]
         return parse_manifest(data)
+
+    def lineage(self, manifest: dict[str, Any], strict: bool = False) -> list[dict[str, Any]]:
+        """Every lineage cell of a manifest, its segments read (see :mod:`dotnb.store.lineage`);
+        with ``strict``, an unreadable segment raises instead of standing as placeholders."""
+        return expand(manifest.get("lineage"), self.objects.read_bytes, strict)
+
+    def pack_lineage(self, cells: list[dict[str, Any]]) -> Any:
+        """The stored form of ``cells`` (each with its ``code``), its objects written here."""
+        for cell in cells[len(cells) - len(cells) % SEGMENT_CELLS :]:
+            self.objects.put_bytes(cell["code"].encode("utf-8", "surrogatepass"))
+        return pack(cells, lambda data: self.objects.put_bytes(data)[0])
 
     def reconcile(self) -> None:
         """Complete runs left pending (write-ahead records, after a crash or from a
@@ -701,43 +713,6 @@ class Store:
         return refs
 
 
-_SPLICE_NONCE = os.urandom(12).hex()
-
-
-class Encoded(list[Any]):
-    """A list in a manifest that carries its own canonical JSON (``json``), which
-    :meth:`Store.commit_run` splices in instead of encoding the list again.
-
-    A kernel's lineage grows by a cell per execution and is otherwise unchanged
-    from run to run: encoding it anew made every run slower than the last.
-    """
-
-    __slots__ = ("json",)
-
-    def __init__(self, items: Iterable[Any], json_text: str) -> None:
-        super().__init__(items)
-        self.json = json_text
-
-
-def _canonical_manifest(manifest: dict[str, Any]) -> bytes:
-    """``canonical_json(manifest)``, with the JSON of :class:`Encoded` values spliced in."""
-    encoded = {key: value for key, value in manifest.items() if isinstance(value, Encoded)}
-    if not encoded:
-        return canonical_json(manifest)
-    doc = dict(manifest)
-    marks: dict[str, bytes] = {}
-    for key in encoded:
-        # A string no document holds (a per-process random nonce); it encodes to
-        # one JSON token, found and replaced.
-        mark = f"\x00dotnb:{_SPLICE_NONCE}:{key}"
-        doc[key] = mark
-        marks[key] = json.dumps(mark).encode("ascii")
-    data = canonical_json(doc)
-    for key, value in encoded.items():
-        data = data.replace(marks[key], value.json.encode("utf-8"), 1)
-    return data
-
-
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -775,7 +750,5 @@ def manifest_objects(manifest: dict[str, Any]) -> set[str]:
     env = manifest.get("environment") or {}
     if env.get("distributions"):
         found.add(env["distributions"])
-    for cell in manifest.get("lineage") or []:
-        if cell.get("code_hash"):
-            found.add(cell["code_hash"])
+    found |= lineage_objects(manifest.get("lineage"))
     return {h for h in found if is_hash(h)}

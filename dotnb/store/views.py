@@ -13,8 +13,11 @@ def with_lineage_code(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest with each lineage cell's code read from its object."""
     doc = dict(manifest)
     cells = []
-    for cell in manifest.get("lineage") or []:
-        entry = dict(cell)
+    for entry in store.lineage(manifest):
+        if "code" in entry or not entry.get("code_hash"):
+            cells.append(entry)  # from a segment: code inline (or a placeholder for a lost segment)
+            continue
+        cell = entry
         try:
             # Cell code is stored as UTF-8 with surrogatepass; "replace" keeps the output valid text.
             entry["code"] = store.objects.read_bytes(cell["code_hash"]).decode("utf-8", "replace")

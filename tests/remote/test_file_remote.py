@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dotnb.store.hashing import hash_bytes
+from dotnb.store.manifest import FORMAT_VERSION
 from tests.remote.helpers import (
     KEY,
     SECRET,
@@ -46,7 +47,7 @@ def test_two_people_share_runs_through_a_folder(alice: Path, bob: Path, tmp_path
 
     # The folder holds the store's layout and nothing else (no temp files left behind).
     stored = files_under(shared)
-    assert json.loads(stored.pop("format")) == {"format": 1}
+    assert json.loads(stored.pop("format")) == {"format": FORMAT_VERSION}
     journal = [k for k in stored if k.startswith("journal/")]
     assert len(journal) == 1 and set(json.loads(stored.pop(journal[0]))["runs"]) == set(runs)
     for run_id in runs:

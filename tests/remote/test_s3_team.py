@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from dotnb.store.manifest import FORMAT_VERSION
 from tests.remote.helpers import (
     PREP_CELL,
     Result,
@@ -91,7 +92,7 @@ def test_two_people_share_runs_through_s3(
     assert pushed["bytes_uploaded"] == sum(object_size(alice, d) for d in on_remote)
     # The remote has the store's layout: format, refs equal to the local ones, a journal record.
     body = s3_client.get_object(Bucket=bucket, Key="team/format")["Body"].read()
-    assert json.loads(body) == {"format": 1}
+    assert json.loads(body) == {"format": FORMAT_VERSION}
     for run_id in runs:
         ref = s3_client.get_object(Bucket=bucket, Key=f"team/runs/{run_id}")["Body"].read()
         assert ref == (alice / ".dotnb" / "runs" / run_id).read_bytes()
