@@ -23,13 +23,20 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TextIO
 
+# For type checking only: importing typing, or pathlib (it imports urllib.parse),
+# costs milliseconds of every start, much of a ``dotnb log``.  mypy reads any name
+# TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from pathlib import Path
+    from typing import Any, TextIO
 
+    from dotnb.store.listing import RunLister
     from dotnb.store.repo import Store
+
+    Handler = Callable[[argparse.Namespace], int]
 
 PROG = "dotnb"
 
@@ -58,8 +65,6 @@ DEFAULT_RTOL = 1e-5
 DEFAULT_ATOL = 1e-8
 CELL_LINE_WIDTH = 48
 TRACEBACK_LINES = 30
-
-Handler = Callable[[argparse.Namespace], int]
 
 
 # ---------------------------------------------------------------------------
@@ -153,6 +158,21 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """argparse lists subcommands one indent deeper than it measures them, which put the
     help of a 9-letter command (``reproduce``) on a line of its own; measure them there."""
 
+    def __init__(
+        self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None
+    ) -> None:
+        # argparse would measure the terminal with shutil, whose import (zlib, bz2, lzma)
+        # costs milliseconds of every start: add_argument makes a formatter to check
+        # each option, even when no help is shown.  Same width, without it.
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # Descriptions and epilogs are written indented in the source.  Dedenting them
+        # here, when help is shown, keeps textwrap's import out of every other start.
+        return super()._fill_text(_dedent(text), width, indent)
+
     def add_argument(self, action: argparse.Action) -> None:
         if not isinstance(action, argparse._SubParsersAction):
             super().add_argument(action)
@@ -162,9 +182,10 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         self._dedent()
 
 
+REMOTE_COMMANDS = ("remote", "push", "pull")  # their parsers and handlers are in dotnb.cli_remote
 COMMANDS = (
     "init", "log", "show", "diff", "restore", "cat", "fsck", "gc",
-    "remote", "push", "pull", "run", "reproduce",
+    *REMOTE_COMMANDS, "run", "reproduce",
 )  # fmt: skip
 
 
@@ -207,8 +228,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             "recorded by tracked cells (%%track) in the store under .dotnb/; run notebooks\n"
             "headlessly and check that a run reproduces."
         ),
-        epilog=_dedent(
-            """
+        epilog="""
             RUN arguments accept a full run id, an unambiguous id prefix, '#N' (the
             per-notebook run number; quote it, '#' starts a shell comment; pass
             --notebook when several notebooks have a #N) or 'latest'.
@@ -226,8 +246,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
               dotnb reproduce latest
               dotnb remote add origin s3://team-bucket/project
               dotnb push && dotnb pull
-            """
-        ),
+            """,
         formatter_class=formatter,
         allow_abbrev=False,
     )
@@ -241,11 +260,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     # Options shared by several commands.  --root is accepted after the command
     # too; SUPPRESS keeps the subcommand from overwriting a global --root.
-    root_opt = argparse.ArgumentParser(add_help=False)
+    root_opt = argparse.ArgumentParser(add_help=False, formatter_class=formatter)
     root_opt.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt = argparse.ArgumentParser(add_help=False, formatter_class=formatter)
     json_opt.add_argument("--json", action="store_true", help="print JSON for machines instead of text")
-    nb_opt = argparse.ArgumentParser(add_help=False)
+    nb_opt = argparse.ArgumentParser(add_help=False, formatter_class=formatter)
     nb_opt.add_argument(
         "--notebook",
         metavar="NB",
@@ -263,8 +282,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
             help=summary,
-            description=_dedent(description),
-            epilog=_dedent(epilog),
+            description=description,
+            epilog=epilog,
             formatter_class=formatter,
             parents=[root_opt, *parents],
             allow_abbrev=False,
@@ -478,9 +497,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         default=None,
         help="keep unreferenced objects younger than this (default: 3600)",
     )
-    from dotnb.cli_remote import add_commands
+    if only is None or only in REMOTE_COMMANDS:  # its module costs the other commands' start-up
+        from dotnb.cli_remote import add_commands
 
-    add_commands(command, root_opt, json_opt)
+        add_commands(command, root_opt, json_opt)
 
     p = command(
         "run",
@@ -649,13 +669,17 @@ def _param_option(text: str) -> tuple[str, Any]:
 # the store, RUN and path arguments
 
 
+def _root_arg(args: argparse.Namespace) -> str | None:
+    return getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
+
+
 @contextlib.contextmanager
 def _open_store(args: argparse.Namespace) -> Iterator[Store]:
     from pathlib import Path
 
     from dotnb.store.repo import Store
 
-    root = getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
+    root = _root_arg(args)
     store = Store(Path(root)) if root else Store.discover(Path.cwd())
     if (store.dir / "remotes.json").exists():
         from dotnb.remote.ondemand import attach
@@ -667,7 +691,25 @@ def _open_store(args: argparse.Namespace) -> Iterator[Store]:
         store.close()
 
 
-def _path_candidates(root: Path, text: str) -> list[str]:
+@contextlib.contextmanager
+def _open_for_listing(args: argparse.Namespace) -> Iterator[RunLister]:
+    """What ``log`` lists runs from: the index read directly when opening the store would
+    change nothing in it (most of the time; it spares importing and opening the store),
+    else the store.  Both list with the same query (dotnb.store.listing)."""
+    from dotnb.store.listing import open_current_index
+
+    reader = open_current_index(_root_arg(args), os.getcwd())
+    if reader is None:
+        with _open_store(args) as store:
+            yield store
+        return
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def _path_candidates(root: str | os.PathLike[str], text: str) -> list[str]:
     """Root-relative readings of a path argument: relative to the working folder first, then to the root."""
     from dotnb.store.errors import PathOutsideRoot
     from dotnb.store.paths import check_relpath, to_relpath
@@ -684,7 +726,7 @@ def _path_candidates(root: Path, text: str) -> list[str]:
     return found
 
 
-def _notebook_rel(store: Store, text: str | None) -> str | None:
+def _notebook_rel(store: RunLister, text: str | None) -> str | None:
     """The root-relative POSIX path the store uses for a --notebook argument."""
     from dotnb.store.errors import PathOutsideRoot
 
@@ -697,7 +739,7 @@ def _notebook_rel(store: Store, text: str | None) -> str | None:
         if store.list_runs(notebook=rel, limit=1):
             return rel
     for rel in candidates:
-        if (store.root / rel).exists():
+        if os.path.exists(os.path.join(store.root, rel)):
             return rel
     return candidates[0]
 
@@ -734,7 +776,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     from dotnb.store.query import parse_metric_condition
 
     conditions = [parse_metric_condition(text) for text in args.metric]
-    with _open_store(args) as store:
+    with _open_for_listing(args) as store:
         notebook = _notebook_rel(store, args.notebook)
         limit: int | None = args.limit
         if limit is None and not args.json:
@@ -1585,11 +1627,22 @@ def truncate(text: str, width: int) -> str:
 
 def terminal_width() -> int | None:
     """Columns to truncate tables to: the terminal's, or $COLUMNS; None when piped."""
-    import shutil
-
     if "COLUMNS" not in os.environ and not _isatty(sys.stdout):
         return None
-    return max(20, shutil.get_terminal_size().columns)
+    return max(20, terminal_columns())
+
+
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` without importing shutil (see _HelpFormatter):
+    $COLUMNS, else the width of the terminal on stdout, else 80."""
+    with contextlib.suppress(KeyError, ValueError):
+        columns = int(os.environ["COLUMNS"])
+        if columns > 0:
+            return columns
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 def _isatty(stream: Any) -> bool:

@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 
 import dotnb.cli as cli
 from dotnb.cli import build_parser, main
+from dotnb.store import listing
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import canonical_json, iso_time, load_schema
 from dotnb.store.repo import Store
@@ -773,7 +774,8 @@ def test_unexpected_errors_are_one_line_unless_debugging(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("index exploded")
 
-    monkeypatch.setattr(Store, "list_runs", broken)
+    # dotnb log reads the (current) index directly: break the query it runs there.
+    monkeypatch.setattr(listing, "select_runs", broken)
     code, out, err = dotnb(capsys, "--root", proj.root, "log")
     assert (code, out) == (3, "")
     assert (

@@ -16,10 +16,16 @@ import contextlib
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any, NamedTuple
+
+# dotnb.store.listing (on the start-up path of ``dotnb log``) imports this module
+# for INDEX_SCHEMA: typing and pathlib would cost milliseconds there, and threading
+# is imported by the Index objects that need it.  mypy reads any name TYPE_CHECKING
+# as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+    from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -92,17 +98,34 @@ INDEX_SCHEMA = "3"
 RACY_WINDOW_NS = 2_000_000_000
 
 
-# NamedTuples, not dataclasses: importing dataclasses (inspect, ast) costs ~15 ms
-# of every CLI start.
-class StatKey(NamedTuple):
-    inode: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
+# A plain class, not a dataclass or a NamedTuple: importing dataclasses (inspect,
+# ast) or typing costs milliseconds of every CLI start.
+class StatKey:
+    """What the stat cache compares to tell that a file is unchanged."""
+
+    __slots__ = ("ctime_ns", "inode", "mtime_ns", "size")
+
+    def __init__(self, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> None:
+        self.inode = inode
+        self.size = size
+        self.mtime_ns = mtime_ns
+        self.ctime_ns = ctime_ns
 
     @classmethod
     def of(cls, st: os.stat_result) -> StatKey:
         return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.inode, self.size, self.mtime_ns, self.ctime_ns)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, StatKey) and self.as_tuple() == other.as_tuple()
+
+    def __hash__(self) -> int:
+        return hash(self.as_tuple())
+
+    def __repr__(self) -> str:
+        return f"StatKey({self.inode}, {self.size}, {self.mtime_ns}, {self.ctime_ns})"
 
 
 def _author(summary: dict[str, Any]) -> str:
@@ -112,6 +135,8 @@ def _author(summary: dict[str, Any]) -> str:
 
 class Index:
     def __init__(self, path: Path) -> None:
+        import threading
+
         self.path = path
         self._lock = threading.RLock()
         self._checkpointer: sqlite3.Connection | None = None  # see checkpoint()
@@ -302,7 +327,7 @@ class Index:
         if not rows:
             return None
         inode, size, mtime_ns, ctime_ns, digest, recorded_ns = rows[0]
-        if (inode, size, mtime_ns, ctime_ns) != (key.inode, key.size, key.mtime_ns, key.ctime_ns):
+        if (inode, size, mtime_ns, ctime_ns) != key.as_tuple():
             return None
         if recorded_ns - mtime_ns < RACY_WINDOW_NS:
             return None

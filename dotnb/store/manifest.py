@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from pathlib import Path
-from typing import Any
 
 from dotnb.store.errors import StoreFormatError
+
+# dotnb.store.listing imports this module (check_format) on the start-up path of
+# ``dotnb log``, where typing and pathlib would cost milliseconds.  mypy reads any
+# name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # 2: a manifest's lineage may be held in segments (dotnb.store.lineage).  Format 1
 # stores and remotes are read as they are.
 FORMAT_VERSION = 2
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "manifest.schema.json"
+SCHEMA_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "schema", "manifest.schema.json"
+)
 
 
 def canonical_json(doc: Any) -> bytes:
@@ -50,7 +58,8 @@ def check_format(version: Any, what: str) -> None:
 
 
 def load_schema() -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(SCHEMA_PATH.read_text("utf-8"))
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        result: dict[str, Any] = json.load(f)
     return result
 
 

@@ -10,9 +10,15 @@ for ``/work/root``.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dotnb.store.errors import PathOutsideRoot
+
+# ``dotnb log --notebook`` imports this module on a start-up path that avoids
+# pathlib (it imports urllib.parse): Path is imported where it is needed.  mypy
+# reads any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def check_relpath(rel: str) -> str:
@@ -38,6 +44,8 @@ def confine(root: Path, rel: str) -> Path:
     The final component itself may be a symlink: writers replace it by rename
     (never writing through it) and readers must use :func:`readable_inside`.
     """
+    from pathlib import Path
+
     check_relpath(rel)
     root_real = os.path.realpath(root)
     target = os.path.join(root_real, *rel.split("/"))
@@ -52,7 +60,7 @@ def readable_inside(root: Path, path: Path) -> bool:
     return is_within(os.path.realpath(root), os.path.realpath(path))
 
 
-def to_relpath(root: Path, path: str | os.PathLike[str]) -> str | None:
+def to_relpath(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> str | None:
     """Root-relative POSIX path of an absolute or cwd-relative path, or None if outside."""
     root_real = os.path.realpath(root)
     absolute = os.path.abspath(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NamedTuple
 
 from dotnb.store.errors import DotnbError
 
@@ -16,10 +15,30 @@ class BadQuery(DotnbError):
     pass
 
 
-class MetricCondition(NamedTuple):
-    name: str
-    op: str  # an SQL comparison operator
-    value: float
+# A plain class, not a NamedTuple: ``dotnb log --metric`` imports this module, and
+# typing costs milliseconds of every CLI start.
+class MetricCondition:
+    """A condition on a run's summary metric: ``name op value``."""
+
+    __slots__ = ("name", "op", "value")
+
+    def __init__(self, name: str, op: str, value: float) -> None:
+        self.name = name
+        self.op = op  # an SQL comparison operator
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetricCondition) and (self.name, self.op, self.value) == (
+            other.name,
+            other.op,
+            other.value,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.op, self.value))
+
+    def __repr__(self) -> str:
+        return f"MetricCondition({self.name!r}, {self.op!r}, {self.value!r})"
 
     def sql(self) -> tuple[str, tuple[str, float]]:
         return f"SELECT run_id FROM metric_values WHERE name=? AND value {self.op} ?", (self.name, self.value)

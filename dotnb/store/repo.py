@@ -57,22 +57,19 @@ from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
 from dotnb.store.lineage import SEGMENT_CELLS, expand, lineage_objects, pack
+from dotnb.store.listing import STORE_DIR, find_root_dir, runs_mtime, select_runs
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import ObjectStore
 from dotnb.store.paths import confine
 from dotnb.store.query import MetricCondition
 
-STORE_DIR = ".dotnb"
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
 
 
 def find_root(start: Path) -> Path | None:
     """Nearest ancestor of ``start`` (itself included) that holds a ``.dotnb`` folder."""
-    here = start.resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / STORE_DIR).is_dir():
-            return candidate
-    return None
+    found = find_root_dir(os.fspath(start))
+    return None if found is None else Path(found)
 
 
 def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -387,10 +384,7 @@ class Store:
             self.objects.defer_sync(ref)
 
     def _runs_mtime(self) -> int:
-        try:
-            return os.stat(self.runs_dir).st_mtime_ns
-        except FileNotFoundError:
-            return 0
+        return runs_mtime(str(self.dir))
 
     def read_ref(self, run_id: str) -> str:
         return self.read_ref_origin(run_id)[0]
@@ -508,34 +502,17 @@ class Store:
         metrics: Iterable[MetricCondition] = (),
     ) -> list[dict[str, Any]]:
         """Run summaries, newest first; ``before`` is an id cursor for paging."""
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("notebook", notebook), ("kind", kind), ("status", status)):
-            if value is not None:
-                where.append(f"{column}=?")
-                args.append(value)
-        if author is not None:
-            # The author column holds "user@host": match either form.
-            where.append("(author=? OR substr(author, 1, instr(author, '@') - 1)=?)")
-            args.extend([author, author])
-        if text:
-            where.append("instr(search, ?) > 0")
-            args.append(text.lower())
-        if before:
-            where.append("id < ?")
-            args.append(before)
-        for condition in metrics:
-            sub, sub_args = condition.sql()
-            where.append(f"id IN ({sub})")
-            args.extend(sub_args)
-        sql = "SELECT summary FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        return [json.loads(r[0]) for r in self.index.query(sql, tuple(args))]
+        return select_runs(
+            self.index.query,
+            notebook=notebook,
+            kind=kind,
+            status=status,
+            text=text,
+            author=author,
+            limit=limit,
+            before=before,
+            metrics=metrics,
+        )
 
     def changes(self, after_seq: int, limit: int = 200) -> tuple[list[dict[str, Any]], int]:
         """Runs added or updated after the change cursor ``after_seq``; returns (runs, new cursor)."""

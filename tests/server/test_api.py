@@ -11,12 +11,13 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from dotnb.store import Store
+from dotnb.store.manifest import FORMAT_VERSION
 from tests.manifests import new_manifest
 
 
 async def test_version_and_runs_listing(api: Any, jp_root_dir: Path) -> None:
     version = await api("version")
-    assert version["api"] == 1 and version["store_format"] == 1
+    assert version["api"] == 1 and version["store_format"] == FORMAT_VERSION
     store = Store(jp_root_dir)
     ids = [store.commit_run(new_manifest("nb.ipynb", metrics={"acc": a}))["id"] for a in (0.5, 0.9, 0.95)]
     store.commit_run(new_manifest("other.ipynb"))

@@ -1,0 +1,218 @@
+"""Listing runs: the one query behind ``Store.list_runs`` (``GET runs``, ``dotnb log``),
+and a read-only view of the index that runs it without opening the store.
+
+``dotnb log`` is a short-lived process: importing and opening :class:`~dotnb.store.repo.Store`
+(pathlib, the object store, the index's writers) costs several times the query itself.
+When the index is current, :func:`open_current_index` reads ``index.sqlite`` directly.
+"Current" is decided by the same checks with which opening the store decides it has
+nothing to bring up to date (:meth:`Store.reconcile <dotnb.store.repo.Store.reconcile>`):
+
+- the store's format is one this dotnb reads;
+- the index has this dotnb's schema version (else the store rebuilds it);
+- no write-ahead records are pending (else the store completes them);
+- the ``runs/`` folder's mtime is the one recorded when runs were last indexed
+  (else some ref has no index row yet and the store indexes it).
+
+When any of them fails, the caller opens the store instead.  Either way the rows
+come from :func:`select_runs`, so both give the same output.
+
+This module is on the start-up path of ``dotnb log``: it imports only json, os,
+sqlite3 and other import-light modules of this package (no pathlib, no typing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+from dotnb.store.errors import StoreFormatError
+from dotnb.store.index import INDEX_SCHEMA
+from dotnb.store.manifest import check_format
+
+# Importing typing costs milliseconds of every CLI start; mypy reads any name
+# TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, Protocol
+
+    from dotnb.store.query import MetricCondition
+
+    Query = Callable[[str, tuple[Any, ...]], Iterable[Sequence[Any]]]
+
+    class RunLister(Protocol):
+        """What ``dotnb log`` needs: a :class:`~dotnb.store.repo.Store` or an :class:`IndexReader`."""
+
+        @property
+        def root(self) -> str | os.PathLike[str]: ...
+
+        def list_runs(
+            self,
+            notebook: str | None = None,
+            kind: str | None = None,
+            status: str | None = None,
+            text: str | None = None,
+            author: str | None = None,
+            limit: int | None = None,
+            before: str | None = None,
+            metrics: Iterable[MetricCondition] = (),
+        ) -> list[dict[str, Any]]: ...
+
+
+STORE_DIR = ".dotnb"
+INDEX_FILE = "index.sqlite"
+RUNS_DIR = "runs"
+FORMAT_FILE = "format"
+
+
+def select_runs(
+    query: Query,
+    *,
+    notebook: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    text: str | None = None,
+    author: str | None = None,
+    limit: int | None = None,
+    before: str | None = None,
+    metrics: Iterable[MetricCondition] = (),
+) -> list[dict[str, Any]]:
+    """Run summaries, newest first, through ``query(sql, args)``; ``before`` is an id cursor for paging."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("notebook", notebook), ("kind", kind), ("status", status)):
+        if value is not None:
+            where.append(f"{column}=?")
+            args.append(value)
+    if author is not None:
+        # The author column holds "user@host": match either form.
+        where.append("(author=? OR substr(author, 1, instr(author, '@') - 1)=?)")
+        args.extend([author, author])
+    if text:
+        where.append("instr(search, ?) > 0")
+        args.append(text.lower())
+    if before:
+        where.append("id < ?")
+        args.append(before)
+    for condition in metrics:
+        sub, sub_args = condition.sql()
+        where.append(f"id IN ({sub})")
+        args.extend(sub_args)
+    sql = "SELECT summary FROM runs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(int(limit))
+    return [json.loads(r[0]) for r in query(sql, tuple(args))]
+
+
+def find_root_dir(start: str) -> str | None:
+    """Nearest ancestor of ``start`` (itself included, symlinks resolved) that holds a ``.dotnb`` folder."""
+    here = os.path.realpath(start)
+    while True:
+        if os.path.isdir(os.path.join(here, STORE_DIR)):
+            return here
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def runs_mtime(store_dir: str) -> int:
+    """The ``runs/`` folder's mtime (0 when missing): it changes whenever a ref is added."""
+    try:
+        return os.stat(os.path.join(store_dir, RUNS_DIR)).st_mtime_ns
+    except FileNotFoundError:
+        return 0
+
+
+class IndexReader:
+    """A store's index opened for reading only, to list runs (see :func:`open_current_index`)."""
+
+    def __init__(self, root: str, db: sqlite3.Connection) -> None:
+        self.root = root
+        self._db = db
+
+    def _query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return self._db.execute(sql, args).fetchall()
+
+    def list_runs(
+        self,
+        notebook: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        text: str | None = None,
+        author: str | None = None,
+        limit: int | None = None,
+        before: str | None = None,
+        metrics: Iterable[MetricCondition] = (),
+    ) -> list[dict[str, Any]]:
+        """As :meth:`Store.list_runs <dotnb.store.repo.Store.list_runs>`."""
+        return select_runs(
+            self._query,
+            notebook=notebook,
+            kind=kind,
+            status=status,
+            text=text,
+            author=author,
+            limit=limit,
+            before=before,
+            metrics=metrics,
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_current_index(root: str | None, cwd: str) -> IndexReader | None:
+    """The index of the store at ``root`` (else the one found from ``cwd``), opened to
+    read, when opening the store would change nothing in it; otherwise None, and the
+    caller opens the :class:`~dotnb.store.repo.Store`, which also reports any error
+    (no store, a newer format, a damaged index) in its own words."""
+    found = os.path.realpath(root) if root else find_root_dir(cwd)
+    if found is None:
+        return None
+    store_dir = os.path.join(found, STORE_DIR)
+    try:
+        with open(os.path.join(store_dir, FORMAT_FILE), encoding="utf-8") as f:
+            check_format(json.load(f)["format"], "this store")
+    except (OSError, ValueError, KeyError, TypeError, StoreFormatError):
+        return None
+    try:
+        # mode=rw: never create the file.  Read-write rather than read-only because the
+        # last connection to close then checkpoints and removes the WAL, as the store's
+        # own does; a read-only one would leave -wal and -shm files behind.  Nothing here
+        # writes a row.
+        uri = _file_uri(os.path.join(store_dir, INDEX_FILE)) + "?mode=rw"
+        db = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None)
+    except sqlite3.Error:
+        return None
+    try:
+        current = (
+            _meta(db, "index_schema") == INDEX_SCHEMA
+            and db.execute("SELECT 1 FROM pending_manifests LIMIT 1").fetchone() is None
+            and _meta(db, "runs_mtime") == str(runs_mtime(store_dir))
+        )
+    except sqlite3.Error:  # not an index this dotnb knows (or damaged): the store deals with it
+        current = False
+    if not current:
+        db.close()
+        return None
+    return IndexReader(found, db)
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _file_uri(path: str) -> str:
+    """An SQLite ``file:`` URI for an absolute path (the three characters URIs reserve escaped)."""
+    for char, escaped in (("%", "%25"), ("?", "%3f"), ("#", "%23")):
+        path = path.replace(char, escaped)
+    path = path.replace(os.sep, "/")
+    # file:///C:/... for a Windows drive; a POSIX path already starts with its slash.
+    return "file://" + (path if path.startswith("/") else "/" + path)
