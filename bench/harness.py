@@ -514,13 +514,14 @@ def instrument_calls(spec: list[tuple[str, str, str]]) -> dict[str, list[float]]
 class KernelPhases:
     """Wall time of each step in :data:`PHASES`, per tracked cell, from inside a kernel."""
 
-    def __init__(self, kernel: BenchKernel) -> None:
+    def __init__(self, kernel: BenchKernel, spec: Sequence[tuple[str, str, str]] = PHASES) -> None:
         self.kernel = kernel
+        self.spec = list(spec)
         source = inspect.getsource(instrument_calls)
         # Annotations stay unevaluated in the kernel, as they are here.
         kernel.ok(
             f"from __future__ import annotations\n{source}\n"
-            f"_dotnb_bench_phases = instrument_calls({PHASES!r})"
+            f"_dotnb_bench_phases = instrument_calls({self.spec!r})"
         )
 
     def reset(self) -> None:
@@ -532,7 +533,7 @@ class KernelPhases:
         return found
 
     def rows(self, cells: int) -> list[list[str]]:
-        return phase_rows(self.collect(), cells)
+        return phase_rows(self.collect(), cells, self.spec)
 
 
 def merge_phases(runs: Sequence[dict[str, list[float]]]) -> dict[str, list[float]]:

@@ -10,6 +10,8 @@ HASH_HEX_LEN = 64
 CHUNK = 4 * 1024 * 1024
 # Below this size a single-threaded read loop beats mmap + thread start-up.
 MMAP_THRESHOLD = 32 * 1024 * 1024
+# Large files are copied into the store, and hashed, in segments of this size.
+SEGMENT = 16 * 1024 * 1024
 
 Progress = Callable[[int], None]
 
@@ -51,6 +53,34 @@ def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) ->
             if progress is not None:
                 progress(n)
     return hasher.hexdigest(), total
+
+
+def hash_range(hasher: Any, fd: int, offset: int, length: int) -> None:
+    """Feed ``length`` bytes of ``fd`` at ``offset`` to ``hasher``.
+
+    Mapped, so the page cache is hashed in place (``offset`` must be a multiple
+    of ``mmap.ALLOCATIONGRANULARITY``; the range must exist); read through a
+    buffer where the file cannot be mapped.  ``update`` releases the GIL.
+    """
+    import mmap
+
+    if length <= 0:
+        return
+    try:
+        view = mmap.mmap(fd, length, offset=offset, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        view = None
+    if view is not None:
+        with view:
+            hasher.update(view)
+        return
+    end = offset + length
+    while offset < end:
+        data = os.pread(fd, min(CHUNK, end - offset), offset)
+        if not data:
+            raise OSError(f"file ended at {offset} while {end - offset} more bytes were expected")
+        hasher.update(data)
+        offset += len(data)
 
 
 def is_hash(text: str) -> bool:

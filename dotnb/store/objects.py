@@ -16,11 +16,20 @@ import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from dotnb.store.atomic import create_temp
+from dotnb.store.atomic import RangeCopier, create_temp, start_writeback
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
-from dotnb.store.hashing import CHUNK, Progress, hash_bytes, hash_file, is_hash, new_hasher
+from dotnb.store.hashing import (
+    CHUNK,
+    SEGMENT,
+    Progress,
+    hash_bytes,
+    hash_file,
+    hash_range,
+    is_hash,
+    new_hasher,
+)
 
 PREHASH_MAX = 64 * 1024 * 1024
 
@@ -130,9 +139,9 @@ class ObjectStore:
     ) -> tuple[str, int]:
         """Copy a file into the store; returns (hash, size) of the bytes actually copied.
 
-        The file is hashed while it is copied, so the object's name always matches
-        its content even if the file changes underneath us.  ``known_hash`` (from
-        the stat cache) lets an existing object skip the copy entirely.
+        The copy is hashed (see :func:`copy_hashed`), so the object's name always
+        matches its content even if the file changes underneath us.  ``known_hash``
+        (from the stat cache) lets an existing object skip the copy entirely.
         """
         if known_hash is not None and self.reuse(known_hash):
             return known_hash, os.stat(path).st_size
@@ -145,23 +154,12 @@ class ObjectStore:
             if self.reuse(digest):
                 return digest, size
         fd, tmp = self._tempfile()
-        hasher = new_hasher()
-        total = 0
         try:
-            with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-                buf = bytearray(CHUNK)
-                view = memoryview(buf)
-                while True:
-                    n = src.readinto(buf)
-                    if not n:
-                        break
-                    hasher.update(view[:n])
-                    dst.write(view[:n])
-                    total += n
-                    if progress is not None:
-                        progress(n)
-                os.fsync(dst.fileno())
-            digest = hasher.hexdigest()
+            try:
+                with open(path, "rb", buffering=0) as src:
+                    digest, total = copy_hashed(src.fileno(), fd, progress)
+            finally:
+                os.close(fd)
             self._install(tmp, digest, sync=True)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -301,6 +299,95 @@ class ObjectStore:
     def remove(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_for(digest))
+
+
+def copy_hashed(src: int, dst: int, progress: Progress | None = None) -> tuple[str, int]:
+    """Copy ``src`` into the new, empty file ``dst`` and fsync it.
+
+    Returns the BLAKE3 of the bytes now in ``dst`` and their number: ``dst`` itself
+    is hashed, after each segment is copied, so the name matches the stored bytes
+    whatever happens to ``src`` meanwhile (only we write ``dst``).  Memory stays
+    bounded: segments are copied in the kernel and hashed from the page cache.
+
+    A file of one segment is copied, hashed and fsynced in turn.  Larger files are
+    pipelined: while segment *n+1* is being copied, a worker thread hashes segment
+    *n* (blake3 releases the GIL) and the kernel is already writing it to disk, so
+    the final fsync has little left to do and runs while the last segment is hashed.
+    """
+    hasher = new_hasher()
+    copier = RangeCopier(src, dst)
+    worker: _SegmentHasher | None = None
+    total = 0
+    try:
+        while True:
+            n = copier.copy(total, SEGMENT)
+            if n and progress is not None:
+                progress(n)
+            if n < SEGMENT:  # the end of the source
+                break
+            if worker is None:
+                worker = _SegmentHasher(hasher, dst)
+            start_writeback(dst, total, n)
+            worker.add(total, n)
+            total += n
+        if worker is None:
+            hash_range(hasher, dst, total, n)
+            total += n
+            os.fsync(dst)
+        else:
+            worker.add(total, n)
+            total += n
+            worker.close()
+            os.fsync(dst)
+            worker.join()
+    finally:
+        if worker is not None:
+            worker.abort()
+    return str(hasher.hexdigest()), total
+
+
+class _SegmentHasher:
+    """A thread that feeds segments of a file to a hasher, in the order they are added."""
+
+    def __init__(self, hasher: Any, fd: int) -> None:
+        import queue
+
+        self.hasher = hasher
+        self.fd = fd
+        self.todo: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, name="dotnb-hash", daemon=True)
+        self.thread.start()
+
+    def add(self, offset: int, length: int) -> None:
+        self.todo.put((offset, length))
+
+    def close(self) -> None:
+        """No more segments."""
+        self.todo.put(None)
+
+    def join(self) -> None:
+        """Wait for every segment to be hashed; re-raises the thread's error."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        """Stop early (the copy failed), skipping segments not hashed yet; idempotent."""
+        if self.thread.is_alive():
+            self.stopped = True
+            self.todo.put(None)
+            self.thread.join()
+
+    def _run(self) -> None:
+        while (item := self.todo.get()) is not None:
+            if self.stopped or self.error is not None:
+                continue
+            try:
+                hash_range(self.hasher, self.fd, *item)
+            except BaseException as exc:
+                self.error = exc
 
 
 def _syncfs(path: Path) -> bool:
