@@ -47,15 +47,18 @@ Repetitions of dotnb and of the baselines are interleaved, their order
 rotating, and figures are medians.  Steps that move the 1 GiB file start with
 just-freed memory (``harness.HotPages``).  Full run: about 11-15 minutes on
 this 2-core VM, a third of it case 3's first push and pull of 10,000 runs;
-``--quick``: about 2-3 minutes.
+``--quick``: about 2-3 minutes.  ``--only big`` (or ``many``, ``incremental``;
+repeatable) runs just that case: about 3.5 minutes for the 1 GiB file.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -73,7 +76,6 @@ from harness import (
     fsync_path,
     instrument_calls,
     median,
-    parse_args,
     print_header,
     print_table,
     ratio,
@@ -416,7 +418,7 @@ class Timed:
             self.hot.release()
         sample = self.bench.clock(fn)
         self.found.setdefault(label, []).append(sample)
-        progress(f"{label}: {sample.wall:.2f} s")
+        progress(f"{label}: {sample.wall:.2f} s (load {os.getloadavg()[0]:.1f})")
         if after is not None:
             after()
         if self.hot is not None:
@@ -872,8 +874,27 @@ def incremental(b: Bench, runs: int, reps: int) -> list[list[str]]:
 # ---------------------------------------------------------------------------
 
 
+CASES = ("big", "many", "incremental")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smaller, faster version (smoke test)")
+    parser.add_argument(
+        "--only",
+        choices=CASES,
+        action="append",
+        help="run only this case (1. big, 2. many, 3. incremental); may be repeated",
+    )
+    args = parser.parse_args()
+    # SIGTERM becomes SystemExit, so the scratch folder and the server are still cleaned up.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    return args
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    args = parse_args()
+    only = set(args.only or CASES)
     size = 64 * MiB if args.quick else 1024 * MiB
     count = 1_000 if args.quick else 10_000
     runs = 1_000 if args.quick else 10_000
@@ -894,11 +915,14 @@ def main() -> None:
             bench.warm_up()
             print(f"   server {server.endpoint_url} (weed, pid {server.proc.pid if server.proc else '?'})")
             print()
-            for case in (
-                lambda: big_file(bench, size, big_reps, big_api),
-                lambda: many_files(bench, count, many_reps, many_api),
-                lambda: incremental(bench, runs, incremental_reps),
-            ):
+            cases = {
+                "big": lambda: big_file(bench, size, big_reps, big_api),
+                "many": lambda: many_files(bench, count, many_reps, many_api),
+                "incremental": lambda: incremental(bench, runs, incremental_reps),
+            }
+            for name, case in cases.items():
+                if name not in only:
+                    continue
                 began = time.perf_counter()
                 goals += case()
                 print(f"   (this case took {time.perf_counter() - began:.0f} s)")

@@ -10,9 +10,12 @@ Calls are safe from several threads at once: transfers use a thread pool.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import io
 import os
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +25,33 @@ from dotnb.remote.errors import RemoteError, RemoteUnavailable
 UPLOAD_CONCURRENCY = 16
 LIST_PAGE = 1000
 # Large objects move in parts of this size, this many in flight (a sliding window:
-# memory stays at WINDOW x PART whatever the object's size).
+# memory stays at WINDOW x PART whatever the object's size).  Uploads keep as many
+# parts in flight as boto3's upload_file has threads (the server's CPU is the limit).
 PART = 8 * 1024 * 1024
 WINDOW = 8
+UPLOAD_WINDOW = 10
 
 BytesCallback = Callable[[int], None]
+
+
+def _read_part(buf: io.BytesIO, fd: int, start: int, length: int) -> str:
+    """Fill ``buf`` with the ``length`` bytes of ``fd`` at ``start`` (in place: no new memory).
+
+    Returns the part's CRC32 as S3 wants it (base64, big-endian): the checksum
+    botocore would compute on the event loop, computed here in a worker thread.
+    """
+    if buf.getbuffer().nbytes != length:
+        buf.seek(0)
+        buf.truncate(0)
+        buf.seek(length - 1)
+        buf.write(b"\0")
+    with buf.getbuffer() as view:
+        got = os.preadv(fd, [view], start)
+        crc = zlib.crc32(view)
+    if got != length:
+        raise OSError(f"the file shrank while it was being uploaded ({got} of {length} bytes read)")
+    buf.seek(0)
+    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
 
 
 def _missing_dependency(url: str) -> RemoteError:
@@ -220,6 +245,9 @@ class S3Backend(Backend):
         if spec.get("profile"):
             kwargs["profile"] = spec["profile"]
         self.fs = s3fs.S3FileSystem(**kwargs)
+        # Parts in flight and their buffers, shared by all uploads (all on the fsspec loop).
+        self._window: asyncio.Semaphore | None = None
+        self._buffers: list[io.BytesIO] = []
 
     def _path(self, key: str) -> str:
         return "/".join(p for p in (self.bucket, self.prefix, key) if p)
@@ -300,37 +328,57 @@ class S3Backend(Backend):
             fsspec.asyn.sync(self.fs.loop, self._upload, local, self._key(key), callback)
 
     async def _upload(self, local: str, key: str, callback: BytesCallback | None) -> None:
+        """A multipart upload, UPLOAD_WINDOW parts at a time over all the uploads of this backend.
+
+        Each part is read into a buffer kept for the next parts (a fresh process pays
+        dearly for memory it touches the first time) and handed over as a stream,
+        which the HTTP stack sends in small chunks: a part given as one ``bytes`` is
+        copied again there (headers joined to it, the unsent rest buffered).  botocore
+        does the same work per part as boto3's ``upload_file``: a SHA-256 of the
+        payload for the signature (plain HTTP) and a CRC32 checksum the server checks.
+        """
         size = os.path.getsize(local)
         part = max(PART, -(-size // 10_000))  # S3 allows 10,000 parts
         call = self.fs._call_s3
         with open(local, "rb") as f:
+            fd = f.fileno()
             if size <= part:
                 await call("put_object", Bucket=self.bucket, Key=key, Body=f.read())
                 if callback is not None:
                     callback(size)
                 return
             upload_id = (await call("create_multipart_upload", Bucket=self.bucket, Key=key))["UploadId"]
-            window = asyncio.Semaphore(WINDOW)
+            if self._window is None:
+                self._window = asyncio.Semaphore(UPLOAD_WINDOW)
+            window = self._window
 
             async def send(number: int, start: int) -> dict[str, Any]:
+                length = min(part, size - start)
                 async with window:
-                    data = os.pread(f.fileno(), part, start)
+                    body = self._buffers.pop() if self._buffers else io.BytesIO()
+                    crc = await asyncio.to_thread(_read_part, body, fd, start, length)
                     out = await call(
                         "upload_part",
                         Bucket=self.bucket,
                         Key=key,
                         UploadId=upload_id,
                         PartNumber=number,
-                        Body=data,
+                        ContentLength=length,
+                        ChecksumCRC32=crc,
+                        Body=body,
                     )
-                    if callback is not None:
-                        callback(len(data))
-                    return {"PartNumber": number, "ETag": out["ETag"]}
+                    # Only a buffer whose part was sent is used again: after an error or a
+                    # cancellation its read (a thread) or its request may still be going on.
+                    self._buffers.append(body)
+                if callback is not None:
+                    callback(length)
+                return {"PartNumber": number, "ETag": out["ETag"]}
 
+            tasks = [
+                asyncio.ensure_future(send(i + 1, start)) for i, start in enumerate(range(0, size, part))
+            ]
             try:
-                parts = await asyncio.gather(
-                    *(send(i + 1, start) for i, start in enumerate(range(0, size, part)))
-                )
+                parts = await asyncio.gather(*tasks)
                 await call(
                     "complete_multipart_upload",
                     Bucket=self.bucket,
@@ -339,6 +387,10 @@ class S3Backend(Backend):
                     MultipartUpload={"Parts": list(parts)},
                 )
             except BaseException:
+                # Stop the other parts before the file closes and the upload is aborted.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
                 with contextlib.suppress(Exception):
                     await call("abort_multipart_upload", Bucket=self.bucket, Key=key, UploadId=upload_id)
                 raise
