@@ -437,3 +437,18 @@ def test_fsck_and_gc_respect_a_run_whose_manifest_is_not_flushed_yet(store: Stor
     report = fsck(store)
     assert report["ok"] and report["stale_index_rows"] == []
     assert entry["hash"] not in gc(store, dry_run=True, grace_s=0)["removed"]
+
+
+def test_a_ref_written_by_another_process_is_indexed_by_the_next_commit(store: Store) -> None:
+    """A kernel's store stays open for hours: a ref another process wrote without its
+    index row (it crashed in between) must still be indexed, and number runs after it."""
+    from dotnb.store.manifest import canonical_json
+
+    first = store.commit_run(manifest(store), sync=False)
+    orphan = manifest(store, id=new_run_id(), number=first["number"] + 1, format=2)
+    digest = store.objects.put_bytes(canonical_json(orphan))[0]
+    time.sleep(0.01)  # a new mtime for runs/ even on coarse clocks
+    (store.runs_dir / orphan["id"]).write_text(digest + "\n")
+    follow = store.commit_run(manifest(store), sync=False)
+    assert follow["number"] == first["number"] + 2
+    assert {r["id"] for r in store.list_runs()} == {first["id"], orphan["id"], follow["id"]}

@@ -8,6 +8,7 @@ even inside one millisecond (the random part is incremented).
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 
@@ -15,6 +16,12 @@ _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
 _last_ms = -1
 _last_rand = 0
+# The random part comes from a generator seeded by the OS (and again in a forked
+# child, so two processes never share a sequence): an os.urandom call per id is a
+# system call, which in a busy kernel waits for the GIL on its way back.
+_random = random.Random(os.urandom(32))
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(32)))
 
 
 def _encode(value: int, length: int) -> str:
@@ -50,7 +57,7 @@ def new_run_id(now_ms: int | None = None) -> str:
             _last_rand = (_last_rand + 1) & ((1 << 80) - 1)
         else:
             _last_ms = ms
-            _last_rand = int.from_bytes(os.urandom(10), "big")
+            _last_rand = _random.getrandbits(80)
         return _encode(ms, 10) + _encode(_last_rand, 16)
 
 

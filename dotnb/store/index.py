@@ -236,16 +236,21 @@ class Index:
         summary: dict[str, Any],
         search: str,
         outputs: Sequence[tuple[str, str]] = (),
+        new: bool = False,
     ) -> None:
+        """Index a run, replacing its rows if it is indexed already; ``new`` (a fresh id)
+        skips removing old rows: in a kernel each statement here is on the cell's path."""
+        run_id = summary["id"]
+        notebook = summary.get("notebook") or ""
         # seq orders every change (new run or replaced manifest) for event cursors.
-        seq = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM runs").fetchone()[0]
         tx.execute(
             "INSERT OR REPLACE INTO runs(id, manifest, notebook, number, kind, name, status,"
-            " started_at, author, remote, search, summary, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " started_at, author, remote, search, summary, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
+            " (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
             (
-                summary["id"],
+                run_id,
                 manifest_hash,
-                summary.get("notebook") or "",
+                notebook,
                 summary["number"],
                 summary["kind"],
                 summary.get("name"),
@@ -255,23 +260,25 @@ class Index:
                 summary.get("remote") or "",
                 search,
                 json.dumps(summary, sort_keys=True, ensure_ascii=False),
-                seq,
             ),
         )
-        tx.execute("DELETE FROM outputs WHERE run_id=?", (summary["id"],))
-        tx.executemany(
-            "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
-            [(digest, path, summary["id"]) for digest, path in outputs],
-        )
-        tx.execute("DELETE FROM metric_values WHERE run_id=?", (summary["id"],))
-        tx.executemany(
-            "INSERT INTO metric_values(run_id, name, value, notebook) VALUES (?,?,?,?)",
-            [
-                (summary["id"], name, float(value), summary.get("notebook") or "")
-                for name, value in (summary.get("metrics") or {}).items()
-                if isinstance(value, (int, float)) and not isinstance(value, bool)
-            ],
-        )
+        if not new:
+            tx.execute("DELETE FROM outputs WHERE run_id=?", (run_id,))
+            tx.execute("DELETE FROM metric_values WHERE run_id=?", (run_id,))
+        if outputs:
+            tx.executemany(
+                "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
+                [(digest, path, run_id) for digest, path in outputs],
+            )
+        values = [
+            (run_id, name, float(value), notebook)
+            for name, value in (summary.get("metrics") or {}).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        ]
+        if values:
+            tx.executemany(
+                "INSERT INTO metric_values(run_id, name, value, notebook) VALUES (?,?,?,?)", values
+            )
 
     # -- what each remote is known to hold (a cache: losing it costs requests) --
 

@@ -98,12 +98,12 @@ def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def _index_run(
-    tx: Any, manifest_hash: str, manifest: dict[str, Any], origin: str | None = None
+    tx: Any, manifest_hash: str, manifest: dict[str, Any], origin: str | None = None, new: bool = False
 ) -> dict[str, Any]:
     summary = run_summary(manifest)
     summary["remote"] = origin
     outputs = [(e["hash"], e["path"]) for e in manifest.get("outputs") or [] if e.get("hash")]
-    Index.insert_run(tx, manifest_hash, summary, _search_text(manifest), outputs)
+    Index.insert_run(tx, manifest_hash, summary, _search_text(manifest), outputs, new=new)
     return summary
 
 
@@ -136,6 +136,8 @@ class Store:
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flush_at_exit = False
+        # The runs/ mtime this process last saw recorded as indexed (see _reconcile_locked).
+        self._runs_indexed: str | None = None
         self.index = self._open_index()
         self.reconcile()
 
@@ -252,7 +254,9 @@ class Store:
         background thread (see the module docstring).
         """
         manifest.setdefault("format", FORMAT_VERSION)
-        manifest.setdefault("id", new_run_id())
+        new = "id" not in manifest  # an id made here is in no index row yet
+        if new:
+            manifest["id"] = new_run_id()
         manifest.setdefault("kind", "run")
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
@@ -263,11 +267,11 @@ class Store:
             if sync:
                 digest, _ = self.objects.put_bytes(data)
                 self._write_ref(run_id, digest, sync=True)
-                summary = _index_run(tx, digest, manifest)
+                summary = _index_run(tx, digest, manifest, new=new)
                 Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
             else:
                 digest = hash_bytes(data)
-                summary = _index_run(tx, digest, manifest)
+                summary = _index_run(tx, digest, manifest, new=new)
                 Index.add_pending(tx, run_id, digest, data)
         if not sync:
             with self._pending_lock:
@@ -450,9 +454,13 @@ class Store:
             Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
 
     def _reconcile_locked(self, tx: Any) -> None:
-        recorded = Index.get_meta_tx(tx, "runs_mtime")
+        """Index refs that have no index row (under the write lock: refs are only
+        created under it, so the ``runs/`` folder holds still meanwhile)."""
         current = str(self._runs_mtime())
-        if recorded == current:
+        if current == self._runs_indexed:
+            return  # unchanged since this process found it indexed: no query needed
+        if Index.get_meta_tx(tx, "runs_mtime") == current:
+            self._runs_indexed = current
             return
         try:
             names = os.listdir(self.runs_dir)
@@ -468,6 +476,8 @@ class Store:
             except Exception:
                 continue  # fsck reports damaged refs and manifests
             _index_run(tx, digest, manifest, origin)
+        Index.set_meta(tx, "runs_mtime", current)
+        self._runs_indexed = current
 
     def rebuild_index(self) -> int:
         """Drop and rebuild every run row from the manifests; returns the run count."""
