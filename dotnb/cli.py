@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any, TextIO
 
-    from dotnb.store.listing import RunLister
+    from dotnb.store.listing import IndexReader
     from dotnb.store.repo import Store
+
+    RunLister = Store | IndexReader
 
     Handler = Callable[[argparse.Namespace], int]
 

@@ -775,7 +775,7 @@ def test_unexpected_errors_are_one_line_unless_debugging(
         raise RuntimeError("index exploded")
 
     # dotnb log reads the (current) index directly: break the query it runs there.
-    monkeypatch.setattr(listing, "select_runs", broken)
+    monkeypatch.setattr(listing.RunListing, "list_runs", broken)
     code, out, err = dotnb(capsys, "--root", proj.root, "log")
     assert (code, out) == (3, "")
     assert (

@@ -14,7 +14,7 @@ nothing to bring up to date (:meth:`Store.reconcile <dotnb.store.repo.Store.reco
   (else some ref has no index row yet and the store indexes it).
 
 When any of them fails, the caller opens the store instead.  Either way the rows
-come from :func:`select_runs`, so both give the same output.
+come from :meth:`RunListing.list_runs`, so both give the same output.
 
 This module is on the start-up path of ``dotnb log``: it imports only json, os,
 sqlite3 and other import-light modules of this package (no pathlib, no typing).
@@ -34,30 +34,10 @@ from dotnb.store.manifest import check_format
 # TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
-    from typing import Any, Protocol
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
     from dotnb.store.query import MetricCondition
-
-    Query = Callable[[str, tuple[Any, ...]], Iterable[Sequence[Any]]]
-
-    class RunLister(Protocol):
-        """What ``dotnb log`` needs: a :class:`~dotnb.store.repo.Store` or an :class:`IndexReader`."""
-
-        @property
-        def root(self) -> str | os.PathLike[str]: ...
-
-        def list_runs(
-            self,
-            notebook: str | None = None,
-            kind: str | None = None,
-            status: str | None = None,
-            text: str | None = None,
-            author: str | None = None,
-            limit: int | None = None,
-            before: str | None = None,
-            metrics: Iterable[MetricCondition] = (),
-        ) -> list[dict[str, Any]]: ...
 
 
 STORE_DIR = ".dotnb"
@@ -66,47 +46,54 @@ RUNS_DIR = "runs"
 FORMAT_FILE = "format"
 
 
-def select_runs(
-    query: Query,
-    *,
-    notebook: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    text: str | None = None,
-    author: str | None = None,
-    limit: int | None = None,
-    before: str | None = None,
-    metrics: Iterable[MetricCondition] = (),
-) -> list[dict[str, Any]]:
-    """Run summaries, newest first, through ``query(sql, args)``; ``before`` is an id cursor for paging."""
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in (("notebook", notebook), ("kind", kind), ("status", status)):
-        if value is not None:
-            where.append(f"{column}=?")
-            args.append(value)
-    if author is not None:
-        # The author column holds "user@host": match either form.
-        where.append("(author=? OR substr(author, 1, instr(author, '@') - 1)=?)")
-        args.extend([author, author])
-    if text:
-        where.append("instr(search, ?) > 0")
-        args.append(text.lower())
-    if before:
-        where.append("id < ?")
-        args.append(before)
-    for condition in metrics:
-        sub, sub_args = condition.sql()
-        where.append(f"id IN ({sub})")
-        args.extend(sub_args)
-    sql = "SELECT summary FROM runs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC"
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(int(limit))
-    return [json.loads(r[0]) for r in query(sql, tuple(args))]
+class RunListing:
+    """The one query behind ``Store.list_runs``, ``GET runs`` and ``dotnb log``:
+    :class:`~dotnb.store.repo.Store` and :class:`IndexReader` both list through it,
+    each supplying :meth:`_run_rows`."""
+
+    def _run_rows(self, sql: str, args: tuple[Any, ...]) -> Iterable[Sequence[Any]]:
+        raise NotImplementedError
+
+    def list_runs(
+        self,
+        notebook: str | None = None,
+        kind: str | None = None,
+        status: str | None = None,
+        text: str | None = None,
+        author: str | None = None,
+        limit: int | None = None,
+        before: str | None = None,
+        metrics: Iterable[MetricCondition] = (),
+    ) -> list[dict[str, Any]]:
+        """Run summaries, newest first; ``before`` is an id cursor for paging."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("notebook", notebook), ("kind", kind), ("status", status)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if author is not None:
+            # The author column holds "user@host": match either form.
+            where.append("(author=? OR substr(author, 1, instr(author, '@') - 1)=?)")
+            args.extend([author, author])
+        if text:
+            where.append("instr(search, ?) > 0")
+            args.append(text.lower())
+        if before:
+            where.append("id < ?")
+            args.append(before)
+        for condition in metrics:
+            sub, sub_args = condition.sql()
+            where.append(f"id IN ({sub})")
+            args.extend(sub_args)
+        sql = "SELECT summary FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        return [json.loads(r[0]) for r in self._run_rows(sql, tuple(args))]
 
 
 def find_root_dir(start: str) -> str | None:
@@ -129,39 +116,15 @@ def runs_mtime(store_dir: str) -> int:
         return 0
 
 
-class IndexReader:
+class IndexReader(RunListing):
     """A store's index opened for reading only, to list runs (see :func:`open_current_index`)."""
 
     def __init__(self, root: str, db: sqlite3.Connection) -> None:
         self.root = root
         self._db = db
 
-    def _query(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+    def _run_rows(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         return self._db.execute(sql, args).fetchall()
-
-    def list_runs(
-        self,
-        notebook: str | None = None,
-        kind: str | None = None,
-        status: str | None = None,
-        text: str | None = None,
-        author: str | None = None,
-        limit: int | None = None,
-        before: str | None = None,
-        metrics: Iterable[MetricCondition] = (),
-    ) -> list[dict[str, Any]]:
-        """As :meth:`Store.list_runs <dotnb.store.repo.Store.list_runs>`."""
-        return select_runs(
-            self._query,
-            notebook=notebook,
-            kind=kind,
-            status=status,
-            text=text,
-            author=author,
-            limit=limit,
-            before=before,
-            metrics=metrics,
-        )
 
     def close(self) -> None:
         self._db.close()

@@ -57,11 +57,10 @@ from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
 from dotnb.store.lineage import SEGMENT_CELLS, expand, lineage_objects, pack
-from dotnb.store.listing import STORE_DIR, find_root_dir, runs_mtime, select_runs
+from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import ObjectStore
 from dotnb.store.paths import confine
-from dotnb.store.query import MetricCondition
 
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
 
@@ -116,7 +115,7 @@ def _search_text(manifest: dict[str, Any]) -> str:
     return "\n".join(parts).lower()
 
 
-class Store:
+class Store(RunListing):
     def __init__(self, root: Path, max_file_size: int = DEFAULT_MAX_FILE_SIZE) -> None:
         self.root = Path(os.path.realpath(root))
         self.dir = self.root / STORE_DIR
@@ -500,29 +499,8 @@ class Store:
 
     # -- queries -------------------------------------------------------------
 
-    def list_runs(
-        self,
-        notebook: str | None = None,
-        kind: str | None = None,
-        status: str | None = None,
-        text: str | None = None,
-        author: str | None = None,
-        limit: int | None = None,
-        before: str | None = None,
-        metrics: Iterable[MetricCondition] = (),
-    ) -> list[dict[str, Any]]:
-        """Run summaries, newest first; ``before`` is an id cursor for paging."""
-        return select_runs(
-            self.index.query,
-            notebook=notebook,
-            kind=kind,
-            status=status,
-            text=text,
-            author=author,
-            limit=limit,
-            before=before,
-            metrics=metrics,
-        )
+    def _run_rows(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        return self.index.query(sql, args)
 
     def changes(self, after_seq: int, limit: int = 200) -> tuple[list[dict[str, Any]], int]:
         """Runs added or updated after the change cursor ``after_seq``; returns (runs, new cursor)."""
