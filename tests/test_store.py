@@ -452,3 +452,33 @@ def test_a_ref_written_by_another_process_is_indexed_by_the_next_commit(store: S
     follow = store.commit_run(manifest(store), sync=False)
     assert follow["number"] == first["number"] + 2
     assert {r["id"] for r in store.list_runs()} == {first["id"], orphan["id"], follow["id"]}
+
+
+OPEN_AT_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from dotnb.store import Store
+    base, start = Path(sys.argv[1]), float(sys.argv[2])
+    for k in range(30):  # 30 new stores, each opened by every child at the same moment
+        while time.time() < start + 0.04 * k:
+            pass
+        Store.init(base / f"p{k}").close()
+    """
+)
+
+
+def test_stores_created_at_once_by_several_processes_share_one_index(tmp_path: Path) -> None:
+    """Kernels starting together all create the store: a "database is locked" (SQLite's
+    switch to WAL does not wait for the other process) must not pass for a damaged
+    index, which would be set aside with another kernel's runs in it."""
+    start = str(time.time() + 1.0)
+    children = [
+        subprocess.Popen([sys.executable, "-c", OPEN_AT_CHILD, str(tmp_path), start], stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    for child in children:
+        _, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err.decode()
+    damaged = [p for p in tmp_path.glob("p*/.dotnb/*") if "damaged" in p.name]
+    assert len(list(tmp_path.glob("p*/.dotnb/index.sqlite"))) == 30 and not damaged

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 
 # dotnb.store.listing (on the start-up path of ``dotnb log``) imports this module
 # for INDEX_SCHEMA: typing and pathlib would cost milliseconds there, and threading
@@ -128,6 +129,11 @@ class StatKey:
         return f"StatKey({self.inode}, {self.size}, {self.mtime_ns}, {self.ctime_ns})"
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
 def _author(summary: dict[str, Any]) -> str:
     user, host = summary.get("user") or "", summary.get("host") or ""
     return f"{user}@{host}" if host else user
@@ -142,6 +148,21 @@ class Index:
         self._checkpointer: sqlite3.Connection | None = None  # see checkpoint()
         self.db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=60000")
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                self._set_up()
+                return
+            except sqlite3.OperationalError as exc:
+                # Another process is creating the file: switching it to WAL fails at once
+                # with "database is locked" (busy_timeout does not apply).  Wait for it:
+                # this is not damage (the store sets a damaged index aside).
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    self.db.close()
+                    raise
+                time.sleep(0.02)
+
+    def _set_up(self) -> None:
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":  # pragma: no cover - e.g. a filesystem without shared memory
             self.db.execute("PRAGMA journal_mode=DELETE")

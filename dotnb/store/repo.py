@@ -146,6 +146,8 @@ class Store(RunListing):
         path = self.dir / "index.sqlite"
         try:
             return Index(path)
+        except sqlite3.OperationalError:
+            raise  # busy, locked, unreadable: not damage, and another process may be using it
         except sqlite3.DatabaseError:
             # The index is only a cache: set the damaged file aside and start a new
             # one; reconcile() then re-indexes every run from its manifest.
