@@ -116,10 +116,12 @@ def expand(lineage: Any, read: Callable[[str], bytes], strict: bool = False) -> 
 
 
 def pack(cells: list[dict[str, Any]], put: Callable[[bytes], str]) -> Any:
-    """The stored form of a whole lineage given with each cell's ``code``: full
-    segments written through ``put`` (returns the object's hash), the rest
-    inline without code (the caller stores those cells' code objects)."""
+    """The stored form of a whole lineage given with each cell's ``code``; every object
+    it refers to (full segments, the code of the cells left inline) is written through
+    ``put``, which returns the object's hash."""
     whole = len(cells) - len(cells) % SEGMENT_CELLS
+    for cell in cells[whole:]:
+        put(cell["code"].encode("utf-8", "surrogatepass"))
     if whole == 0:
         return [_entry(c) for c in cells]
     segments = []

@@ -56,7 +56,7 @@ from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFo
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
-from dotnb.store.lineage import SEGMENT_CELLS, expand, lineage_objects, pack
+from dotnb.store.lineage import expand, lineage_objects, pack
 from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import ObjectStore
@@ -436,8 +436,6 @@ class Store(RunListing):
 
     def pack_lineage(self, cells: list[dict[str, Any]]) -> Any:
         """The stored form of ``cells`` (each with its ``code``), its objects written here."""
-        for cell in cells[len(cells) - len(cells) % SEGMENT_CELLS :]:
-            self.objects.put_bytes(cell["code"].encode("utf-8", "surrogatepass"))
         return pack(cells, lambda data: self.objects.put_bytes(data)[0])
 
     def reconcile(self) -> None:

@@ -14,18 +14,16 @@ def with_lineage_code(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
     doc = dict(manifest)
     cells = []
     for entry in store.lineage(manifest):
+        cells.append(entry)
         if "code" in entry or not entry.get("code_hash"):
-            cells.append(entry)  # from a segment: code inline (or a placeholder for a lost segment)
-            continue
-        cell = entry
+            continue  # from a segment: code inline (or a placeholder for a lost segment)
         try:
             # Cell code is stored as UTF-8 with surrogatepass; "replace" keeps the output valid text.
-            entry["code"] = store.objects.read_bytes(cell["code_hash"]).decode("utf-8", "replace")
+            entry["code"] = store.objects.read_bytes(entry["code_hash"]).decode("utf-8", "replace")
         except ObjectMissing:
             entry.update(code=None, code_missing=True)
         except ObjectCorrupt:
             entry.update(code=None, code_missing=True, code_corrupt=True)
-        cells.append(entry)
     doc["lineage"] = cells
     return doc
 
