@@ -322,6 +322,43 @@ class Bench:
 
         return run
 
+    def pull_steps(
+        self,
+        pull: Timed,
+        found: dict[str, Breakdown],
+        target: Path,
+        prefix: str,
+        pulled: dict[str, Any],
+        check: Callable[[], None],
+    ) -> tuple[Callable[[int], None], Callable[[int], None]]:
+        """``dotnb pull --with-data`` of remote ``prefix`` into a new project at ``target``:
+        through the CLI, and in-process (its steps recorded in ``found``)."""
+
+        def cli_pull(i: int) -> None:
+            self.new_project(target, {"origin": prefix})
+            pull.step(
+                "dotnb pull --with-data (CLI)", lambda: pulled.update(self.cli(target, "pull", "--with-data"))
+            )
+            check()
+
+        def api_pull(i: int) -> None:
+            self.new_project(target, {"origin": prefix})
+            store = Store(target)
+            try:
+                pull.step(
+                    "dotnb pull --with-data (in-process)",
+                    self.api(
+                        found,
+                        "pull --with-data",
+                        lambda: pulled.update(transfer.pull(store, "origin", with_data=True)),
+                    ),
+                )
+            finally:
+                store.close()
+            check()
+
+        return cli_pull, api_pull
+
     def new_project(self, root: Path, remotes: dict[str, str]) -> Path:
         root.mkdir(parents=True)
         store = Store.init(root)
@@ -480,26 +517,7 @@ def big_file(b: Bench, size: int, reps: int, api_reps: int) -> list[list[str]]:
         expect("pull --with-data", pulled, runs_new=1, objects_downloaded=1, bytes_downloaded=size)
         remove_tree(target)
 
-    def cli_pull(i: int) -> None:
-        b.new_project(target, {"origin": "big/cli0"})
-        pull.step("dotnb pull --with-data (CLI)", lambda: pulled.update(b.cli(target, "pull", "--with-data")))
-        check_pull()
-
-    def api_pull(i: int) -> None:
-        b.new_project(target, {"origin": "big/cli0"})
-        store = Store(target)
-        try:
-            pull.step(
-                "dotnb pull --with-data (in-process)",
-                b.api(
-                    found,
-                    "pull --with-data",
-                    lambda: pulled.update(transfer.pull(store, "origin", with_data=True)),
-                ),
-            )
-        finally:
-            store.close()
-        check_pull()
+    cli_pull, api_pull = b.pull_steps(pull, found, target, "big/cli0", pulled, check_pull)
 
     def boto_download(i: int) -> None:
         def after() -> None:
@@ -638,26 +656,7 @@ def many_files(b: Bench, count: int, reps: int, api_reps: int) -> list[list[str]
         expect("pull --with-data", pulled, runs_new=1, objects_downloaded=count)
         remove_tree(target)
 
-    def cli_pull(i: int) -> None:
-        b.new_project(target, {"origin": "many/cli0"})
-        pull.step("dotnb pull --with-data (CLI)", lambda: pulled.update(b.cli(target, "pull", "--with-data")))
-        check_pull()
-
-    def api_pull(i: int) -> None:
-        b.new_project(target, {"origin": "many/cli0"})
-        store = Store(target)
-        try:
-            pull.step(
-                "dotnb pull --with-data (in-process)",
-                b.api(
-                    found,
-                    "pull --with-data",
-                    lambda: pulled.update(transfer.pull(store, "origin", with_data=True)),
-                ),
-            )
-        finally:
-            store.close()
-        check_pull()
+    cli_pull, api_pull = b.pull_steps(pull, found, target, "many/cli0", pulled, check_pull)
 
     def boto_loop_dl(i: int) -> None:
         folder.mkdir()
