@@ -1,3 +1,3 @@
-from dotnb.cli import main
+from dotnb.entry import main
 
 raise SystemExit(main())

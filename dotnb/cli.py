@@ -13,7 +13,8 @@ early (``dotnb log | head``).  ``run``: 1 a cell failed, 2 the notebook could no
 be run.  ``reproduce``: 0 reproduced, 1 differs, 2 could not run.
 
 ``import dotnb.cli`` stays cheap: the store (SQLite, BLAKE3) is imported by the
-commands that need it.
+commands that need it.  The console script enters through :mod:`dotnb.entry`, which
+answers the common ``dotnb log --json`` forms without importing this module.
 """
 
 from __future__ import annotations
@@ -711,43 +712,8 @@ def _open_for_listing(args: argparse.Namespace) -> Iterator[RunLister]:
         reader.close()
 
 
-def _path_candidates(root: str | os.PathLike[str], text: str) -> list[str]:
-    """Root-relative readings of a path argument: relative to the working folder first, then to the root."""
-    from dotnb.store.errors import PathOutsideRoot
-    from dotnb.store.paths import check_relpath, to_relpath
-
-    found: list[str] = []
-    rel = to_relpath(root, text)
-    if rel is not None:
-        found.append(rel)
-    if not os.path.isabs(text):
-        as_root = "/".join(p for p in text.replace(os.sep, "/").split("/") if p not in ("", "."))
-        with contextlib.suppress(PathOutsideRoot):
-            if check_relpath(as_root) and as_root not in found:
-                found.append(as_root)
-    return found
-
-
-def _notebook_rel(store: RunLister, text: str | None) -> str | None:
-    """The root-relative POSIX path the store uses for a --notebook argument."""
-    from dotnb.store.errors import PathOutsideRoot
-
-    if text is None:
-        return None
-    candidates = _path_candidates(store.root, text)
-    if not candidates:
-        raise PathOutsideRoot(f"notebook {text!r} is outside the project root {store.root}")
-    for rel in candidates:
-        if store.list_runs(notebook=rel, limit=1):
-            return rel
-    for rel in candidates:
-        if os.path.exists(os.path.join(store.root, rel)):
-            return rel
-    return candidates[0]
-
-
 def _resolve(store: Store, args: argparse.Namespace, ref: str) -> str:
-    return store.resolve(ref, _notebook_rel(store, getattr(args, "notebook", None)))
+    return store.resolve(ref, store.notebook_arg(getattr(args, "notebook", None)))
 
 
 # ---------------------------------------------------------------------------
@@ -779,7 +745,7 @@ def cmd_log(args: argparse.Namespace) -> int:
 
     conditions = [parse_metric_condition(text) for text in args.metric]
     with _open_for_listing(args) as store:
-        notebook = _notebook_rel(store, args.notebook)
+        notebook = store.notebook_arg(args.notebook)
         limit: int | None = args.limit
         if limit is None and not args.json:
             limit = LOG_DEFAULT_LIMIT
@@ -1101,9 +1067,10 @@ def _distribution_count(store: Store, manifest: dict[str, Any]) -> int | None:
 def _file_entry(root: Path, manifest: dict[str, Any], text: str, want_input: bool) -> dict[str, Any]:
     """The manifest entry ``cat`` prints for a PATH argument (outputs win unless ``want_input``)."""
     from dotnb.store.errors import DotnbError
+    from dotnb.store.paths import path_candidates
     from dotnb.store.views import file_entry
 
-    candidates = _path_candidates(root, text)
+    candidates = path_candidates(root, text)
     for rel in candidates:
         entry = file_entry(manifest, rel, want_input)
         if entry is not None:
@@ -1668,10 +1635,12 @@ def _out(line: str) -> None:
 
 
 def _emit_json(doc: Any) -> None:
+    """Every ``--json`` output (``dotnb log --json`` is also printed by dotnb.entry.fast_log)."""
     import json
 
-    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "").replace("_", "")
-    text = json.dumps(doc, indent=2, ensure_ascii=encoding != "utf8")
+    from dotnb.entry import json_ensure_ascii
+
+    text = json.dumps(doc, indent=2, ensure_ascii=json_ensure_ascii(sys.stdout))
     sys.stdout.write(text + "\n")
 
 

@@ -18,10 +18,14 @@ import os
 import sqlite3
 import time
 
-# dotnb.store.listing (on the start-up path of ``dotnb log``) imports this module
-# for INDEX_SCHEMA: typing and pathlib would cost milliseconds there, and threading
-# is imported by the Index objects that need it.  mypy reads any name TYPE_CHECKING
-# as true.
+# The version of the tables below (bump it in dotnb.store.versions when they change):
+# an index of another version is dropped and rebuilt from the manifests (it is only a
+# cache).  It lives there so that dotnb log can check it without importing this module.
+from dotnb.store.versions import INDEX_SCHEMA
+
+# typing and pathlib would cost milliseconds of every start that imports this module,
+# and threading is imported by the Index objects that need it.  mypy reads any name
+# TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -88,10 +92,6 @@ CREATE TABLE IF NOT EXISTS remote_runs (
     PRIMARY KEY (remote, run_id)
 ) WITHOUT ROWID;
 """
-
-# Bump when the tables above change: an index of another version is dropped
-# and rebuilt from the manifests (it is only a cache).
-INDEX_SCHEMA = "3"
 
 # A stat entry is trusted only if the file's mtime is older than this when it
 # was recorded (git's "racily clean" rule): a write within the same timestamp

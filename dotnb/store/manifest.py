@@ -15,16 +15,17 @@ import time
 
 from dotnb.store.errors import StoreFormatError
 
-# dotnb.store.listing imports this module (check_format) on the start-up path of
-# ``dotnb log``, where typing and pathlib would cost milliseconds.  mypy reads any
-# name TYPE_CHECKING as true.
+# FORMAT_VERSION and check_format live in dotnb.store.versions, which dotnb log imports
+# without this module's json; re-exported here, where their users import them from.
+from dotnb.store.versions import FORMAT_VERSION as FORMAT_VERSION
+from dotnb.store.versions import check_format as check_format
+
+# Importing typing costs milliseconds of every start of a process that imports this
+# module; mypy reads any name TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# 2: a manifest's lineage may be held in segments (dotnb.store.lineage).  Format 1
-# stores and remotes are read as they are.
-FORMAT_VERSION = 2
 SCHEMA_PATH = os.path.join(
     os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "schema", "manifest.schema.json"
 )
@@ -45,16 +46,6 @@ def parse_manifest(data: bytes) -> dict[str, Any]:
         raise StoreFormatError("manifest lacks 'format' or 'id'")
     check_format(doc["format"], "run manifest")
     return doc
-
-
-def check_format(version: Any, what: str) -> None:
-    if not isinstance(version, int):
-        raise StoreFormatError(f"{what} has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise StoreFormatError(
-            f"{what} uses store format {version}, newer than this dotnb supports "
-            f"({FORMAT_VERSION}); upgrade dotnb"
-        )
 
 
 def load_schema() -> dict[str, Any]:

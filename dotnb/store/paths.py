@@ -69,3 +69,20 @@ def to_relpath(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> st
     if not is_within(root_real, real) or real == root_real:
         return None
     return os.path.relpath(real, root_real).replace(os.sep, "/")
+
+
+def path_candidates(root: str | os.PathLike[str], text: str) -> list[str]:
+    """Root-relative readings of a path argument (``--notebook``, ``cat``'s PATH):
+    relative to the working folder first, then to the root."""
+    found: list[str] = []
+    rel = to_relpath(root, text)
+    if rel is not None:
+        found.append(rel)
+    if not os.path.isabs(text):
+        as_root = "/".join(p for p in text.replace(os.sep, "/").split("/") if p not in ("", "."))
+        try:  # not contextlib.suppress: dotnb log imports this module without contextlib
+            if check_relpath(as_root) and as_root not in found:
+                found.append(as_root)
+        except PathOutsideRoot:
+            pass
+    return found

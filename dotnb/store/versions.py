@@ -1,0 +1,34 @@
+"""The version numbers of what dotnb writes: the store format and the index schema.
+
+They are checked on the start-up path of ``dotnb log`` (:mod:`dotnb.store.listing`),
+where importing json, sqlite3 or typing would cost milliseconds: this module imports
+nothing but :mod:`dotnb.store.errors`.  :mod:`dotnb.store.manifest` and
+:mod:`dotnb.store.index` re-export them.
+"""
+
+from __future__ import annotations
+
+from dotnb.store.errors import StoreFormatError
+
+# mypy reads any name TYPE_CHECKING as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# 2: a manifest's lineage may be held in segments (dotnb.store.lineage).  Format 1
+# stores and remotes are read as they are.
+FORMAT_VERSION = 2
+
+# Bump when the index's tables (dotnb.store.index) change: an index of another
+# version is dropped and rebuilt from the manifests (it is only a cache).
+INDEX_SCHEMA = "3"
+
+
+def check_format(version: Any, what: str) -> None:
+    if not isinstance(version, int):
+        raise StoreFormatError(f"{what} has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise StoreFormatError(
+            f"{what} uses store format {version}, newer than this dotnb supports "
+            f"({FORMAT_VERSION}); upgrade dotnb"
+        )
