@@ -468,7 +468,7 @@ PHASES: list[tuple[str, str, str]] = [
     ("dotnb.capture.session", "Session._record", "post_run_cell: Session._record"),
     ("dotnb.capture.files", "FileTracker.end", "  FileTracker.end (drain inotify queue)"),
     ("dotnb.store.repo", "Store.snapshot_files", "  Store.snapshot_files (inputs, outputs, notebook)"),
-    ("dotnb.capture.session", "Session._lineage_entries", "  Session._lineage_entries"),
+    ("dotnb.capture.session", "Session._lineage", "  Session._lineage (segments, entries, JSON)"),
     ("dotnb.capture.session", "Session._environment", "  Session._environment"),
     ("dotnb.capture.session", "Session._notebook_snapshot", "  Session._notebook_snapshot"),
     ("dotnb.store.repo", "Store.commit_run", "  Store.commit_run"),

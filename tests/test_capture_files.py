@@ -819,3 +819,55 @@ def test_patterns_from_the_environment_are_ignored(tmp_path: Path, monkeypatch: 
     rules = IgnoreRules(tmp_path)
     assert rules.is_ignored("a.tmp") and rules.is_ignored("scratch/x.csv")
     assert not rules.is_ignored("data.csv")
+
+
+def test_watch_dir_counts_changes_until_the_folder_leaves_its_path(
+    tracker: FileTracker, tmp_path: Path
+) -> None:
+    """watch_dir: a folder anywhere (here outside the root) whose changes the event
+    stream counts; its watch dies when the folder is moved or deleted, or the stream stops."""
+    cell(tracker, lambda: None)  # the stream starts with the first cell
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    watch = tracker.watch_dir(str(outside))
+    assert watch is not None and watch.live and watch.changes == 0
+    assert tracker.watch_dir(str(outside)) is watch  # one per folder
+    cell(tracker, lambda: None)
+    assert watch.changes == 0
+    (outside / "a").write_text("1")
+    cell(tracker, lambda: None)  # drained by begin()/end()
+    seen = watch.changes
+    assert seen > 0 and watch.live
+    (outside / "a").unlink()
+    tracker._sync()
+    assert watch.changes > seen
+    (outside / "sub").mkdir()
+    (outside / "sub" / "deep").write_text("not counted: not in the folder itself")
+    tracker._sync()
+    seen = watch.changes
+    (outside / "sub" / "deep").write_text("again")
+    tracker._sync()
+    assert watch.changes == seen
+
+    outside.rename(tmp_path / "moved")  # the watch followed the folder: no longer its path
+    tracker._sync()
+    assert not watch.live
+    assert tracker.watch_dir(str(outside)) is None  # nothing there now
+    outside.mkdir()
+    again = tracker.watch_dir(str(outside))
+    assert again is not None and again is not watch and again.live
+    (tmp_path / "moved" / "b").write_text("the old folder's events count for nobody")
+    tracker._sync()
+    assert again.changes == 0
+    for child in outside.iterdir():
+        child.rmdir()
+    outside.rmdir()
+    tracker._sync()
+    assert not again.live
+
+    outside.mkdir()
+    last = tracker.watch_dir(str(outside))
+    assert last is not None and last.live
+    tracker.close()
+    assert not last.live
+    assert tracker.watch_dir(str(outside)) is None

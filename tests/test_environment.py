@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 
 from dotnb.capture import environment
 from dotnb.capture.environment import EnvironmentCache, collect_environment, distributions_key
+from dotnb.capture.files import FileTracker
+from dotnb.capture.ignore import IgnoreRules
 
 SUMMARY_KEYS = {
     "python",
@@ -67,6 +70,42 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class WatchedCache(EnvironmentCache):
+    """The cache as a kernel's session uses it: the folders it would stat are watched
+    through a FileTracker's event stream, which the tracker's end() drains before each
+    get() (so every change made before get() has been counted)."""
+
+    def __init__(self, root: Path, tracker: FileTracker, **kwargs: Any) -> None:
+        super().__init__(root, watch=tracker.watch_dir, **kwargs)
+        self.tracker = tracker
+
+    def get(self) -> tuple[dict[str, Any], list[dict[str, str]], str]:
+        self.tracker._sync()
+        return super().get()
+
+
+@pytest.fixture
+def capture_tracker(tmp_path: Path) -> Iterator[FileTracker]:
+    """A FileTracker with its event stream running (as after a kernel's first tracked cell)."""
+    root = tmp_path / "capture-root"
+    root.mkdir()
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    tracker.begin()
+    tracker.end()
+    assert tracker._streaming
+    yield tracker
+    tracker.close()
+
+
+@pytest.fixture(params=["stat", "watched"])
+def make_cache(request: pytest.FixtureRequest) -> Callable[..., EnvironmentCache]:
+    """EnvironmentCache as it is, and with its folders watched (WatchedCache)."""
+    if request.param == "stat":
+        return EnvironmentCache
+    tracker = request.getfixturevalue("capture_tracker")
+    return lambda root, **kwargs: WatchedCache(root, tracker, **kwargs)
 
 
 def get_after_refresh(cache: EnvironmentCache) -> dict[str, Any]:
@@ -136,14 +175,15 @@ def test_name_normalisation_and_first_on_path_wins(monkeypatch: pytest.MonkeyPat
 
 
 def test_install_into_site_packages_refreshes_distributions(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, make_cache: Callable[..., EnvironmentCache]
 ) -> None:
     site = tmp_path / "venv" / "site-packages"
     write_dist(site, "alpha", "1.0")
     monkeypatch.setattr(sys, "path", [str(site)])
-    cache = EnvironmentCache(tmp_path)
+    cache = make_cache(tmp_path)
     _, dists1, key1 = cache.get()
     assert dists1 == [{"name": "alpha", "version": "1.0"}]
+    assert cache.get()[2] == key1  # settled: a watched cache stats only after an event now
 
     write_dist(site, "beta", "2.0")  # new .dist-info dir: site dir mtime changes
     _, dists2, key2 = cache.get()
@@ -260,12 +300,15 @@ def test_cache_dirtiness_refreshes_after_ttl(tmp_path: Path) -> None:
     assert get_after_refresh(cache)["git"]["dirty"] is False
 
 
-def test_cache_sees_index_commit_and_checkout_at_once(tmp_path: Path) -> None:
+def test_cache_sees_index_commit_and_checkout_at_once(
+    tmp_path: Path, make_cache: Callable[..., EnvironmentCache]
+) -> None:
     repo = make_repo(tmp_path / "repo")
     clock = FakeClock()  # never advanced: only HEAD/ref/index changes can refresh
-    cache = EnvironmentCache(repo, clock=clock)
+    cache = make_cache(repo, clock=clock)
     first = git(repo, "rev-parse", "HEAD")
     assert cache.get()[0]["git"] == {"commit": first, "branch": "main", "dirty": False}
+    assert cache.get()[0]["git"]["dirty"] is False  # settled (see the site-packages test)
 
     (repo / "train.py").write_text("lr = 0.3\n")
     git(repo, "add", "train.py")
@@ -282,12 +325,12 @@ def test_cache_sees_index_commit_and_checkout_at_once(tmp_path: Path) -> None:
     assert cache.get()[0]["git"] == {"commit": first, "branch": None, "dirty": False}
 
 
-def test_cache_in_a_linked_worktree(tmp_path: Path) -> None:
+def test_cache_in_a_linked_worktree(tmp_path: Path, make_cache: Callable[..., EnvironmentCache]) -> None:
     # A worktree's .git is a file; refs live in the main repository's git dir.
     repo = make_repo(tmp_path / "repo")
     wt = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", "-b", "side", str(wt))
-    cache = EnvironmentCache(wt, clock=FakeClock())
+    cache = make_cache(wt, clock=FakeClock())
     assert cache.get()[0]["git"]["branch"] == "side"
     (wt / "train.py").write_text("lr = 9\n")
     git(wt, "commit", "-q", "-am", "on side")
@@ -347,3 +390,66 @@ def test_cached_get_is_cheap(tmp_path: Path) -> None:
     per_call = (time.perf_counter() - start) / n
     # Typically ~15 µs; generous bound so a loaded CI machine does not flake.
     assert per_call < 1e-3, f"cached get() took {per_call * 1e6:.0f} µs"
+
+
+def test_watched_folders_are_stated_only_after_an_event(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture_tracker: FileTracker
+) -> None:
+    """With its folders watched, a cached get() makes no stat until an event comes in
+    one of them (or a watch is lost), and then sees the change as before."""
+    repo = make_repo(tmp_path / "repo")
+    site = tmp_path / "venv" / "site-packages"
+    write_dist(site, "alpha", "1.0")
+    monkeypatch.setattr(sys, "path", [str(site)])
+    stated: list[tuple[str, ...]] = []
+    signature = environment._signature
+
+    def counted(paths: Any) -> Any:
+        stated.append(tuple(paths))
+        return signature(stated[-1])
+
+    monkeypatch.setattr(environment, "_signature", counted)
+    cache = WatchedCache(repo, capture_tracker, clock=FakeClock())
+    cache.get()
+    cache.get()  # the stats right after the watches were set up
+    stated.clear()
+    for _ in range(5):
+        cache.get()
+    assert stated == []
+
+    write_dist(site, "beta", "2.0")
+    assert [d["name"] for d in cache.get()[1]] == ["alpha", "beta"]
+    assert (str(site),) in stated
+    (repo / "train.py").write_text("lr = 0.2\n")
+    git(repo, "commit", "-q", "-am", "second")
+    assert cache.get()[0]["git"]["commit"] == git(repo, "rev-parse", "HEAD")
+    cache.get()
+    stated.clear()
+    cache.get()
+    assert stated == []
+
+    # The stream gone (e.g. given up after timeouts): every get() stats again.
+    capture_tracker.close()
+    cache.get()
+    assert len(stated) == 2
+    write_dist(site, "gamma", "3.0")
+    assert [d["name"] for d in cache.get()[1]] == ["alpha", "beta", "gamma"]
+
+
+def test_a_watched_folder_removed_falls_back_to_stat(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture_tracker: FileTracker
+) -> None:
+    site = tmp_path / "venv" / "site-packages"
+    write_dist(site, "alpha", "1.0")
+    monkeypatch.setattr(sys, "path", [str(site)])
+    cache = WatchedCache(tmp_path, capture_tracker)
+    cache.get()
+    cache.get()
+    watch = capture_tracker._dir_watches[next(iter(capture_tracker._dir_watches))]
+    (site / "alpha-1.0.dist-info" / "METADATA").unlink()
+    (site / "alpha-1.0.dist-info").rmdir()
+    site.rmdir()
+    assert cache.get()[1] == []
+    assert not watch.live
+    write_dist(site, "beta", "2.0")  # a new folder of that name: stat'ed, then watched
+    assert [d["name"] for d in cache.get()[1]] == ["beta"]

@@ -172,3 +172,42 @@ def test_segments_travel_with_push_and_are_fetched_on_demand(tmp_path: Path) -> 
         c["code"] for c in every[:SEGMENT_CELLS]
     ]
     assert bob.objects.has(segment)
+
+
+def test_manifest_bytes_splices_the_encoded_lineage_canonically() -> None:
+    """A kernel keeps the lineage's JSON from run to run and has the manifest encoded
+    around it: byte for byte canonical_json, in both lineage forms, whatever the rest
+    of the manifest holds (a nested value that looks like the stand-in included)."""
+    import random
+
+    from dotnb.store.lineage import _STAND_IN, encode, manifest_bytes
+    from dotnb.store.manifest import canonical_json
+
+    rng = random.Random(7)
+    texts = ["", "ü", '"lineage":"', "\\u0000dotnb lineage\\u0000", _STAND_IN, "a\nb", "\x00"]
+    for n in range(200):
+        entries = [
+            {"execution_count": i, "code_hash": hash_bytes(str(i).encode()), "tracked": bool(i % 2)}
+            for i in range(rng.randrange(0, 40))
+        ]
+        for entry in entries:
+            if rng.random() < 0.3:
+                entry["run"] = f"01RUN{rng.randrange(10**6)}"
+            if rng.random() < 0.2:
+                entry["status"] = "error"
+        refs = [{"hash": hash_bytes(bytes([i])), "count": SEGMENT_CELLS} for i in range(rng.randrange(0, 4))]
+        lineage: Any = {"segments": refs, "cells": entries} if refs else entries
+        lineage_json = encode([canonical_json(r) for r in refs], [canonical_json(e) for e in entries])
+        assert lineage_json == canonical_json(lineage)
+        manifest = {
+            "id": f"run{n}",
+            "code": rng.choice(texts),
+            # Sorted before "lineage", as user data can be (e.g. in "environment").
+            "environment": {"lineage": rng.choice(texts)},
+            "params": {rng.choice(texts): rng.choice(texts), "lineage": rng.choice(texts)},
+            "lineage": lineage,
+            "metrics": {"acc": rng.random()},
+            "z": [rng.choice(texts)],
+        }
+        assert manifest_bytes(manifest, lineage_json) == canonical_json(manifest)
+        assert manifest_bytes(manifest) == canonical_json(manifest)

@@ -11,6 +11,7 @@ import pytest
 
 from dotnb.store import Store
 from dotnb.store.hashing import hash_bytes
+from dotnb.store.manifest import canonical_json
 from tests.conftest import make_notebook, validate_manifest
 from tests.kernel_client import Kernel
 
@@ -84,6 +85,43 @@ def test_tracked_cell_records_code_params_metrics_files_and_env(kernel: Kernel, 
     assert "".join(source) == "%load_ext dotnb"
 
 
+def test_notebook_snapshot_follows_each_save(kernel: Kernel, project: Path) -> None:
+    """The snapshot of an unchanged notebook is reused without reading it (nor, while
+    nothing changes in its folder, stat-ing it); any save shows in the next run:
+    replaced by rename (as Jupyter saves), written in place, deleted."""
+    nb = project / "analysis.ipynb"
+    old = 1_000_000_000.0  # long past the racily-clean window
+
+    def save(cells: list[str], in_place: bool = False) -> None:
+        if in_place:
+            make_notebook(nb, cells)
+        else:
+            make_notebook(project / ".analysis.tmp", cells)
+            os.replace(project / ".analysis.tmp", nb)
+        os.utime(nb, (old, old))
+
+    def snapshot_source() -> str:
+        run = kernel.ok("%%track\nx = 1").run
+        assert run is not None
+        snap = manifest_of(project, run["id"])["notebook_snapshot"]
+        if "unavailable" in snap:
+            return f"unavailable: {snap['unavailable']}"
+        return "".join(json.loads(stored_bytes(project, snap["hash"]))["cells"][0]["source"])
+
+    save(["first"])
+    assert [snapshot_source() for _ in range(3)] == ["first"] * 3
+    save(["second"])
+    assert [snapshot_source() for _ in range(2)] == ["second"] * 2
+    (project / "data.csv").write_text("a\n")  # another file in its folder: looked at again
+    assert snapshot_source() == "second"
+    save(["third"], in_place=True)
+    assert [snapshot_source() for _ in range(2)] == ["third"] * 2
+    kernel.ok("import os; os.replace('analysis.ipynb', 'moved.ipynb')")  # by the kernel itself
+    assert snapshot_source() == "unavailable: missing"
+    save(["fourth"])
+    assert snapshot_source() == "fourth"
+
+
 def test_lineage_of_successive_runs_is_canonical_and_names_earlier_runs(
     kernel: Kernel, project: Path
 ) -> None:
@@ -129,6 +167,10 @@ def test_long_session_keeps_lineage_in_shared_segments(kernel: Kernel, project: 
         for run_id in runs:
             doc = store.manifest(run_id)
             validate_manifest(doc)
+            # The session splices the lineage's JSON, kept from run to run, into the
+            # manifest's: the result must still be the one canonical encoding.
+            data = store.objects.read_bytes(store.manifest_hash(run_id))
+            assert data == canonical_json(json.loads(data))
             lineage = store.lineage(doc, strict=True)
             codes = [c.get("code") or store.objects.read_bytes(c["code_hash"]).decode() for c in lineage]
             assert codes[0] == "%load_ext dotnb"

@@ -30,6 +30,8 @@ import blake3
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
 
+    from dotnb.capture.files import DirWatch
+
 __all__ = [
     "GIT_TIMEOUT_SECONDS",
     "GIT_TTL_SECONDS",
@@ -304,6 +306,13 @@ def collect_environment(root: Path) -> tuple[dict[str, Any], list[dict[str, str]
 _Signature = tuple[tuple[int, int, int] | None, ...]
 
 
+def _changes(watches: list[DirWatch] | None) -> int | None:
+    """Events seen by ``watches`` so far; None unless every one is live."""
+    if watches is None or not all(w.live for w in watches):
+        return None
+    return sum(w.changes for w in watches)
+
+
 def _signature(paths: Iterable[str]) -> _Signature:
     sig: list[tuple[int, int, int] | None] = []
     for p in paths:
@@ -341,7 +350,11 @@ class EnvironmentCache:
 
     A git refresh spawns ``git`` three times (~3 ms each here); a distribution
     refresh reads the metadata headers of every installed distribution (~10 ms
-    per 100).  The cached path is a few ``stat`` calls.  Thread-safe.
+    per 100).  The cached path is a few ``stat`` calls, or none with ``watch``
+    (a kernel's :meth:`FileTracker.watch_dir <dotnb.capture.files.FileTracker.watch_dir>`):
+    the folders holding what would be stat'ed are watched instead, and stat'ed
+    only after an event in one of them (or once after the watches are set up, or
+    whenever a watch is gone).  Thread-safe.
     """
 
     def __init__(
@@ -350,6 +363,7 @@ class EnvironmentCache:
         *,
         git_ttl: float = GIT_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        watch: Callable[[str], DirWatch | None] | None = None,
     ) -> None:
         self.root = Path(os.path.abspath(root))
         self._git_ttl = git_ttl
@@ -371,6 +385,15 @@ class EnvironmentCache:
         self._git_generation = 0
         self._git_thread: threading.Thread | None = None
         self._status_backoff_until = -float("inf")
+        # Folder watches standing in for the stats (see the class docstring): per
+        # signature, the watches and their change count when it was last found
+        # unchanged (None: stat it on the next call).
+        self._watch = watch
+        self._dir_watches: dict[str, DirWatch] = {}
+        self._site_watches: list[DirWatch] | None = None
+        self._site_seen: int | None = None
+        self._git_watches: list[DirWatch] | None = None
+        self._git_seen: int | None = None
 
     def get(self) -> tuple[dict[str, Any], list[dict[str, str]], str]:
         """``(summary, distributions, distributions_key)``.
@@ -384,10 +407,10 @@ class EnvironmentCache:
         with self._lock:
             if self._static is None:
                 self._static = _static_summary()
-            if sys.path != self._sys_path or _signature(self._site_dirs) != self._site_sig:
+            if sys.path != self._sys_path or self._site_changed():
                 self._refresh_distributions()
             now = self._clock()
-            if self._git_checked is None or _signature(self._git_files) != self._git_sig:
+            if self._git_checked is None or self._git_changed():
                 self._git_generation += 1
                 self._apply_git(self._git_generation, *self._read_git(now))
             elif now - self._git_checked >= self._git_ttl and self._git_thread is None:
@@ -402,6 +425,40 @@ class EnvironmentCache:
             summary = dict(self._static)
             summary["git"] = dict(self._git) if self._git is not None else None
             return summary, self._dists, self._dists_key
+
+    def _site_changed(self) -> bool:
+        seen = _changes(self._site_watches)
+        if seen is not None and seen == self._site_seen:
+            return False  # no event in the site folders since they were last stat'ed
+        if _signature(self._site_dirs) != self._site_sig:
+            return True
+        self._site_seen = seen  # counted before the stats: a later event is not missed
+        return False
+
+    def _git_changed(self) -> bool:
+        seen = _changes(self._git_watches)
+        if seen is not None and seen == self._git_seen:
+            return False
+        if _signature(self._git_files) != self._git_sig:
+            return True
+        self._git_seen = seen
+        return False
+
+    def _watches_for(self, paths: Iterable[str]) -> list[DirWatch] | None:
+        """Watches of the folders ``paths`` (one per folder, kept while live); None
+        when there is no watcher or a folder cannot be watched."""
+        if self._watch is None:
+            return None
+        found = []
+        for path in dict.fromkeys(paths):
+            watch = self._dir_watches.get(path)
+            if watch is None or not watch.live:
+                watch = self._watch(path)
+                if watch is None:
+                    return None
+                self._dir_watches[path] = watch
+            found.append(watch)
+        return found
 
     def wait_for_refresh(self, timeout: float | None = None) -> None:
         """Wait for a background git refresh started by :meth:`get`, if any."""
@@ -419,6 +476,9 @@ class EnvironmentCache:
         sig = _signature(site_dirs)
         dists = _distributions(path)
         self._sys_path, self._site_dirs, self._site_sig = raw, site_dirs, sig
+        # Watched from now on; stat'ed once more on the next call (an install between
+        # the stats above and the watch must not be missed).
+        self._site_watches, self._site_seen = self._watches_for(site_dirs), None
         if dists != self._dists or not self._dists_key:
             self._dists = dists
             self._dists_key = distributions_key(dists)
@@ -451,6 +511,8 @@ class EnvironmentCache:
         if generation != self._git_generation:
             return  # a newer refresh started meanwhile; its result wins
         self._git, self._git_files, self._git_sig, self._git_checked = info, files, sig, now
+        self._git_watches = self._watches_for(os.path.dirname(f) for f in files)
+        self._git_seen = None
         if timed_out:
             self._status_backoff_until = now + GIT_STATUS_BACKOFF_SECONDS
 

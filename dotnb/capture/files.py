@@ -58,19 +58,25 @@ from typing import Any
 
 from dotnb.capture.ignore import IgnoreRules
 from dotnb.capture.inotify import (
+    IN_ATTRIB,
     IN_CLOSE_NOWRITE,
+    IN_CLOSE_WRITE,
     IN_CREATE,
+    IN_DELETE,
     IN_DELETE_SELF,
     IN_IGNORED,
     IN_ISDIR,
+    IN_MASK_ADD,
     IN_MODIFY,
+    IN_MOVE_SELF,
     IN_MOVED_FROM,
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
 )
 from dotnb.capture.inotify import parse as parse_events
+from dotnb.capture.pid import current_pid
 
-__all__ = ["FileActivity", "FileTracker", "PreWrite"]
+__all__ = ["DirWatch", "FileActivity", "FileTracker", "PreWrite"]
 
 
 @dataclass
@@ -79,6 +85,23 @@ class PreWrite:
 
     hash: str
     size: int
+
+
+class DirWatch:
+    """Changes in one folder that file capture does not cover (the environment's
+    ``site-packages``, a git directory), reported by the tracker's event stream so
+    that its owner need not stat the folder on every run.
+
+    ``changes`` grows with every event in the folder (and when events were lost), by
+    the time ``end()`` has drained the stream; ``live`` turns False for good when the
+    watch or the stream is gone, and the owner then stats as it would without one.
+    """
+
+    __slots__ = ("changes", "live")
+
+    def __init__(self) -> None:
+        self.changes = 0
+        self.live = True
 
 
 @dataclass
@@ -114,7 +137,23 @@ SYNC_TIMEOUT = 0.5  # seconds a mid-cell flush waits
 # Reads (a read-only close), writes (modify: an O_TRUNC open too), creations and
 # renames, of files and of folders (watched as they appear).  Not IN_OPEN: it
 # doubled the cost of every open() under the root, and closes carry what we need.
-_WATCH_MASK = IN_CLOSE_NOWRITE | IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF
+# IN_MASK_ADD: a folder watched for both (see watch_dir) keeps both masks.
+_WATCH_MASK = (
+    IN_CLOSE_NOWRITE | IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MASK_ADD
+)
+# Folders outside the capture (watch_dir): any change of an entry, or of the folder.
+_DIR_WATCH_MASK = (
+    IN_CREATE
+    | IN_DELETE
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_MODIFY
+    | IN_CLOSE_WRITE
+    | IN_ATTRIB
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+    | IN_MASK_ADD
+)
 
 # Fixed system trees whose reads are never external inputs (/tmp deliberately is not one).
 _SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/run")
@@ -300,11 +339,12 @@ class FileTracker:
         self._reader: threading.Thread | None = None
         self._wake: tuple[int, int] | None = None  # pipe that stops the reader
         self._wd_path: dict[int, str] = {}  # watch descriptor -> folder ("" = the root)
+        self._dir_watches: dict[int, DirWatch] = {}  # watch descriptor -> watch_dir's watch
         self._path_wd: dict[str, int] = {}
         # cookie -> (name, watches below it) of a folder moved away, until the other half
         self._moved_from: dict[int, tuple[str, list[tuple[str, int]]]] = {}
         self._drain_cap = 4 * _max_queued_events()
-        self._pid = os.getpid()
+        self._pid = current_pid()
 
         self._skip_prefixes = _system_prefixes(self._root_real)
         # Per-cell memos (cleared at begin, so ignore-rule edits apply from the next cell).
@@ -420,6 +460,31 @@ class FileTracker:
         with self._cond:
             cell.state(p).declared_out = True
 
+    def watch_dir(self, path: str) -> DirWatch | None:
+        """Report changes in folder ``path`` (anywhere) through the event stream; None
+        when there is no stream or the folder cannot be watched."""
+        if not self._streaming or not self._read_lock.acquire(timeout=END_TIMEOUT):
+            return None
+        try:
+            ino = self._inotify
+            if ino is None:
+                return None
+            try:
+                wd = ino.add_watch(os.path.realpath(path), _DIR_WATCH_MASK)
+            except OSError:
+                return None
+            watch = self._dir_watches.get(wd)
+            if watch is None or not watch.live:
+                watch = self._dir_watches[wd] = DirWatch()
+            return watch
+        finally:
+            self._read_lock.release()
+
+    def _dir_watches_lost(self) -> None:
+        for watch in self._dir_watches.values():
+            watch.live = False
+        self._dir_watches = {}
+
     def close(self) -> None:
         """Stop watching; the tracker cannot begin again."""
         global _active
@@ -459,6 +524,7 @@ class FileTracker:
             )
 
     def _stop_stream(self, wait: float = 2.0) -> None:
+        self._dir_watches_lost()
         wake, self._wake = self._wake, None
         reader, self._reader = self._reader, None
         if wake is not None:
@@ -546,7 +612,7 @@ class FileTracker:
 
         False when the reader thread held the queue for more than ``timeout``.
         """
-        if os.getpid() != self._pid:
+        if current_pid() != self._pid:
             # A forked child (multiprocessing) shares the parent's inotify queue:
             # reading it here would take the parent's events away.
             return True
@@ -607,6 +673,17 @@ class FileTracker:
             if mask & IN_Q_OVERFLOW:
                 self._on_overflow()
                 continue
+            if self._dir_watches:
+                watch = self._dir_watches.get(wd)
+                if watch is not None:
+                    watch.changes += 1
+                    if mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
+                        # The folder is gone from its path (a watch follows the folder,
+                        # not the path): the owner watches the path again, or stats.
+                        watch.live = False
+                        del self._dir_watches[wd]
+                        if not mask & IN_IGNORED and wd not in self._wd_path:
+                            self._inotify.rm_watch(wd)
             folder = self._wd_path.get(wd)
             if mask & IN_IGNORED:  # the watch is gone (folder deleted, or unwatched)
                 if folder is not None and self._path_wd.get(folder) == wd:
@@ -649,6 +726,8 @@ class FileTracker:
         cell = self._collecting
         if cell is not None:
             cell.lost = True
+        for watch in self._dir_watches.values():
+            watch.changes += 1  # its events may be among those lost
         self._moved_from.clear()
         # Folders created meanwhile went unseen: watch whatever is not watched yet.
         with contextlib.suppress(OSError):

@@ -31,6 +31,7 @@ from typing import Any
 
 from dotnb.capture.options import TrackOptions, TrackUsageError, parse_track_line, split_track_cell
 from dotnb.capture.params import literal_assignments
+from dotnb.capture.pid import current_pid
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
 
@@ -52,8 +53,9 @@ class Cell:
     run: str | None = None
     ok: bool = True
     code_hash: str | None = None
-    # Its lineage entry, once built (reset when ``run`` is set).
+    # Its lineage entry and the entry's canonical JSON, once built (reset when ``run`` is set).
     entry: dict[str, Any] | None = None
+    entry_json: bytes | None = None
 
 
 @dataclass
@@ -124,18 +126,29 @@ class Session:
         self._flush_due: float | None = None  # time.monotonic() by which to flush
         self._closing = False
         self._cell_started = self._cell_ended = 0.0  # time.monotonic() of the last cell's hooks
-        # (stat key of the notebook file, its snapshot entry), kept once a run that
-        # used it committed: an unchanged notebook then costs one stat.
-        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any]] | None = None
-        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        # (stat key of the notebook file, its snapshot entry, the change count of its
+        # folder's watch before that stat, or None), kept once a run that used it
+        # committed: an unchanged notebook then costs one stat, or none while nothing
+        # changes in its folder.
+        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], int | None] | None = None
+        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], int | None] | None = None
+        # Folders watched through the tracker's event stream (see _watched_changes).
+        self._dir_watches: dict[str, Any] = {}
+        self._unwatchable: set[str] = set()
+        self._kernels_seen: int | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
-        self._literal_memo: dict[str, str] = {}
+        self._literal_memo: dict[str, dict[str, Any]] = {}
         self._code_hashes: dict[str, str] = {}  # cell code -> its object id (stored already)
-        # The lineage's segments written so far, and how many cells they hold.
+        # The lineage's segments written so far (their references, and each reference's
+        # canonical JSON), and how many cells they hold.
         self._segments: list[dict[str, Any]] = []
+        self._segments_json: list[bytes] = []
         self._segmented = 0
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
+        # Set by `dotnb run` / `dotnb reproduce` when they start the kernel: fixed for its life.
+        self._run_params = _run_params()
+        self._reproduces = os.environ.get("DOTNB_REPRODUCES") or None
         self._backfill_lineage()
 
     # -- lineage ---------------------------------------------------------------
@@ -190,7 +203,7 @@ class Session:
                 traceback.print_exc()
             return
         cell.run = summary["id"]
-        cell.entry = None  # its lineage entry now names the run
+        cell.entry = cell.entry_json = None  # its lineage entry now names the run
         self.last_run_id = summary["id"]
         self._display(summary, run)
 
@@ -229,6 +242,8 @@ class Session:
         self.tracker.begin()
 
     def _ensure_store(self, notebook_opt: str | None) -> None:
+        if self.store is not None and not notebook_opt and self.notebook_abs is not None:
+            return  # every cell after the first
         from dotnb.capture.notebook import detect_notebook_path, find_project_root
         from dotnb.store.repo import Store
 
@@ -262,9 +277,38 @@ class Session:
             return
         from dotnb.store.kernels import read_kernel_notebook
 
+        # The file changes when the server's session does: re-read only after an event
+        # in its folder (once it exists and is watched).
+        folder = os.fspath(self.store.dir / "kernels")
+        seen = self._watched_changes(folder, create=False)
+        if seen is not None and seen == self._kernels_seen:
+            return
         rel = read_kernel_notebook(self.store.dir, self.kernel_id)
         if rel is not None:
             self.notebook_abs = self.root / rel
+            if seen is None:
+                seen = self._watched_changes(folder, create=True)
+                rel = read_kernel_notebook(self.store.dir, self.kernel_id)  # after the watch
+                if rel is not None:
+                    self.notebook_abs = self.root / rel
+        self._kernels_seen = seen
+
+    def _watched_changes(self, folder: str, create: bool) -> int | None:
+        """Events in ``folder`` so far, through the tracker's event stream (see
+        :class:`~dotnb.capture.files.DirWatch`): a value that stands still means
+        nothing in it changed.  None when it is not watched; with ``create``, a
+        watch is set up first if there is none (at most once per folder)."""
+        watch = self._dir_watches.get(folder)
+        if watch is None or not watch.live:
+            if not create or folder in self._unwatchable or self.tracker is None:
+                return None
+            watch = self.tracker.watch_dir(folder)
+            if watch is None:
+                self._unwatchable.add(folder)
+                return None
+            self._dir_watches[folder] = watch
+        changes: int = watch.changes
+        return changes
 
     def _make_tracker(self) -> None:
         from dotnb.capture.environment import EnvironmentCache
@@ -284,7 +328,7 @@ class Session:
             if rel:
                 ignore.add_ignored_path(rel)
         self.tracker = FileTracker(self.root, ignore, snapshot)
-        self.env_cache = EnvironmentCache(self.root)
+        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watch_dir)
 
     # -- recording -------------------------------------------------------------
 
@@ -333,7 +377,7 @@ class Session:
         # `dotnb run -p NAME=VALUE` (DOTNB_RUN_PARAMS, a JSON object): the values the whole
         # notebook was run with, recorded in each of its runs and listed as overridden where
         # the run kept them; the cell's own literals, dotnb.param() and %%track --param win.
-        run_params = _run_params()
+        run_params = self._run_params
         params = {**run_params, **literals, **run.params, **run.overridden}
         overrides = {*run.overridden, *(k for k, v in run_params.items() if params[k] == v)}
         metrics, series = self._metrics(run, warnings)
@@ -346,6 +390,7 @@ class Session:
 
         self._follow_server_notebook()
         notebook_rel = self._notebook_rel()
+        lineage, lineage_json = self._lineage()
         manifest: dict[str, Any] = {
             "kind": "run",
             "name": run.options.name,
@@ -353,7 +398,7 @@ class Session:
             "notebook_source": None,
             "notebook_snapshot": None,
             "code": run.raw,
-            "lineage": self._lineage_value(),
+            "lineage": lineage,
             "params": params,
             "param_overrides": sorted(overrides),
             "metrics": metrics,
@@ -366,16 +411,16 @@ class Session:
             "error": error,
             "started_at": iso_time(run.started),
             "duration_s": round(duration, 6),
-            "kernel": {"execution_count": result.execution_count, "pid": os.getpid()},
+            "kernel": {"execution_count": result.execution_count, "pid": current_pid()},
             "parent": self.last_run_id,
-            "reproduces": os.environ.get("DOTNB_REPRODUCES") or None,
+            "reproduces": self._reproduces,
             "warnings": warnings,
         }
         self._nb_candidate = None
         if self.notebook_abs is not None and notebook_rel is not None:
             manifest["notebook_snapshot"] = self._notebook_snapshot(notebook_rel)
             manifest["notebook_source"] = "disk"
-        summary: dict[str, Any] = store.commit_run(manifest, sync=False)
+        summary: dict[str, Any] = store.commit_run(manifest, sync=False, lineage_json=lineage_json)
         if self._nb_candidate is not None:
             self._nb_memo = self._nb_candidate
         self._flush_later()
@@ -387,16 +432,13 @@ class Session:
     def _literals(self, body: str) -> dict[str, Any]:
         """``literal_assignments(body)``, parsed once per distinct cell body (cells are
         often run again unchanged); a fresh copy each time."""
-        import json
-
-        text = self._literal_memo.get(body)
-        if text is None:
-            text = json.dumps(literal_assignments(body))
+        value = self._literal_memo.get(body)
+        if value is None:
+            value = literal_assignments(body)
             if len(self._literal_memo) >= 256:
                 self._literal_memo.clear()
-            self._literal_memo[body] = text
-        value: dict[str, Any] = json.loads(text)
-        return value
+            self._literal_memo[body] = value
+        return {k: _copy_json(v) for k, v in value.items()}
 
     def _notebook_rel(self) -> str | None:
         """The notebook's root-relative path (resolving it costs a stat per path component,
@@ -442,29 +484,37 @@ class Session:
                 metrics.setdefault(name, points[-1]["value"])
         return metrics, run.metric_series
 
-    def _lineage_value(self) -> Any:
-        """The run's lineage in its stored form (see :mod:`dotnb.store.lineage`).
+    def _lineage(self) -> tuple[Any, bytes]:
+        """The run's lineage in its stored form (see :mod:`dotnb.store.lineage`), and
+        its canonical JSON, joined from each entry's and each segment reference's JSON
+        (made once, with them: the lineage is most of a manifest's bytes).
 
         Final cells (all but the last: a cell's run id is set after its run is
         recorded) go into segments of ``SEGMENT_CELLS`` once there are enough; each
         segment is written once and referred to by every later run of this kernel,
         so recording a run costs the same after 10 cells or 10,000.
         """
-        from dotnb.store.lineage import SEGMENT_CELLS, segment_bytes
+        from dotnb.store.lineage import SEGMENT_CELLS, encode, segment_bytes
 
         cells = self.lineage
         if self._segmented > len(cells):  # never shrinks; be safe anyway
-            self._segments, self._segmented = [], 0
+            self._segments, self._segments_json, self._segmented = [], [], 0
         while len(cells) - 1 - self._segmented >= SEGMENT_CELLS:
             chunk = cells[self._segmented : self._segmented + SEGMENT_CELLS]
             data = segment_bytes([dict(self._entry(c, store_code=False), code=c.code) for c in chunk])
             digest, _ = self.store.objects.put_bytes(data, sync=False)
-            self._segments.append({"hash": digest, "count": len(chunk)})
+            ref = {"hash": digest, "count": len(chunk)}
+            self._segments.append(ref)
+            self._segments_json.append(canonical_json(ref))
             self._segmented += len(chunk)
-        tail = [self._entry(c) for c in cells[self._segmented :]]
-        if not self._segments:
-            return tail
-        return {"segments": list(self._segments), "cells": tail}
+        entries: list[dict[str, Any]] = []
+        encoded: list[bytes] = []
+        for cell in cells[self._segmented :]:
+            entry = self._entry(cell)
+            entries.append(entry)
+            encoded.append(cell.entry_json or canonical_json(entry))
+        value: Any = {"segments": list(self._segments), "cells": entries} if self._segments else entries
+        return value, encode(self._segments_json, encoded)
 
     def _entry(self, cell: Cell, store_code: bool = True) -> dict[str, Any]:
         """A cell's lineage entry (built once; rebuilt after its run id is set); with
@@ -490,6 +540,7 @@ class Session:
             if not cell.ok:
                 entry["status"] = "error"
             cell.entry = entry
+            cell.entry_json = canonical_json(entry)
         return cell.entry
 
     def _environment(self) -> dict[str, Any]:
@@ -507,13 +558,18 @@ class Session:
         from dotnb.store.index import RACY_WINDOW_NS
 
         assert self.notebook_abs is not None
+        memo = self._nb_memo
+        # Counted before the stat: an event after it shows as a change next time.
+        seen = self._watched_changes(os.path.dirname(self.notebook_abs), create=True)
+        if memo is not None and seen is not None and memo[0][0] == rel and memo[2] == seen:
+            return dict(memo[1])  # nothing changed in its folder since the stat the memo was made with
         try:
             st = os.stat(self.notebook_abs)
             key: tuple[Any, ...] | None = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
             key = None
-        memo = self._nb_memo
         if key is not None and memo is not None and memo[0] == key:
+            self._nb_candidate = (key, memo[1], seen)
             return dict(memo[1])  # unchanged since a run recorded it: in the store already
         checked_ns = time.time_ns()
         entry = self.store.snapshot_files([rel])[0]
@@ -530,7 +586,7 @@ class Session:
         # The stat cache's racily-clean rule: a file changed within the window might
         # change again without its stat key changing.
         if key is not None and checked_ns - key[3] >= RACY_WINDOW_NS:
-            self._nb_candidate = (key, dict(snapshot))
+            self._nb_candidate = (key, dict(snapshot), seen)
         return snapshot
 
     def _flush_later(self) -> None:
@@ -635,38 +691,17 @@ def publish_after_streams(ip: Any, data: dict[str, Any]) -> None:
     than ipykernel's own streams and publisher gets the plain ``display``.
     """
     pub: Any = getattr(ip, "display_pub", None)
-    io_thread: Any = getattr(getattr(pub, "pub_socket", None), "io_thread", None)
     streams: list[Any] = [sys.stdout, sys.stderr]
-    queued = (
-        io_thread is not None
-        and all(hasattr(pub, name) for name in ("_hooks", "parent_header", "session", "topic"))
-        and all(getattr(s, "pub_thread", None) is io_thread and hasattr(s, "_flush") for s in streams)
-        and io_thread.thread.is_alive()
-        and threading.current_thread() is not io_thread.thread
-    )
-    if not queued:
+    io_thread = _iopub_thread(pub, streams)
+    if (
+        io_thread is None
+        or not io_thread.thread.is_alive()
+        or threading.get_ident() == io_thread.thread.ident
+    ):
         from IPython.display import display
 
         display(data, raw=True)
         return
-
-    class AfterStreams:
-        """Where the session sends the serialized message: to the IOPub thread, after
-        it has flushed both streams (each flush queues its stream's message there)."""
-
-        def send_multipart(self, parts: list[Any], **kwargs: Any) -> None:
-            def flush_then_send() -> None:  # in the IOPub thread
-                for stream in streams:
-                    stream._flush()
-                io_thread.send_multipart(parts, **kwargs)  # queued after the streams'
-
-            # Not woken for it: the kernel's own flush of stdout right after this
-            # cell's hooks wakes the IOPub thread (and waits for it) anyway.
-            events = getattr(io_thread, "_events", None)
-            if isinstance(events, collections.deque):
-                events.append(flush_then_send)
-            else:
-                io_thread.schedule(flush_then_send)
 
     content = {"data": data, "metadata": {}, "transient": {}}
     msg: Any = pub.session.msg("display_data", content, parent=pub.parent_header)
@@ -674,7 +709,55 @@ def publish_after_streams(ip: Any, data: dict[str, Any]) -> None:
         msg = hook(msg)
         if msg is None:
             return  # taken by the hook
-    pub.session.send(AfterStreams(), msg, ident=pub.topic)
+    pub.session.send(_AfterStreams(io_thread, streams), msg, ident=pub.topic)
+
+
+class _AfterStreams:
+    """Where publish_after_streams has the session send the serialized message: to the
+    IOPub thread, after it has flushed both streams (each flush queues its stream's
+    message there)."""
+
+    def __init__(self, io_thread: Any, streams: list[Any]) -> None:
+        self.io_thread = io_thread
+        self.streams = streams
+
+    def send_multipart(self, parts: list[Any], **kwargs: Any) -> None:
+        io_thread, streams = self.io_thread, self.streams
+
+        def flush_then_send() -> None:  # in the IOPub thread
+            for stream in streams:
+                stream._flush()
+            io_thread.send_multipart(parts, **kwargs)  # queued after the streams'
+
+        # Not woken for it: the kernel's own flush of stdout right after this
+        # cell's hooks wakes the IOPub thread (and waits for it) anyway.
+        events = getattr(io_thread, "_events", None)
+        if isinstance(events, collections.deque):
+            events.append(flush_then_send)
+        else:
+            io_thread.schedule(flush_then_send)
+
+
+# (publisher, stdout, stderr, their IOPub thread or None): checked once per set of objects.
+_iopub_checked: tuple[Any, Any, Any, Any] | None = None
+
+
+def _iopub_thread(pub: Any, streams: list[Any]) -> Any:
+    """ipykernel's IOPub thread when the publisher and both streams are ipykernel's
+    own and send through it (what publish_after_streams relies on), else None."""
+    global _iopub_checked
+    checked = _iopub_checked
+    if checked is not None and checked[0] is pub and checked[1] is streams[0] and checked[2] is streams[1]:
+        return checked[3]
+    io_thread: Any = getattr(getattr(pub, "pub_socket", None), "io_thread", None)
+    usable = (
+        io_thread is not None
+        and hasattr(io_thread, "thread")
+        and all(hasattr(pub, name) for name in ("_hooks", "parent_header", "session", "topic"))
+        and all(getattr(s, "pub_thread", None) is io_thread and hasattr(s, "_flush") for s in streams)
+    )
+    _iopub_checked = (pub, streams[0], streams[1], io_thread if usable else None)
+    return _iopub_checked[3]
 
 
 def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str]) -> str:
@@ -751,6 +834,15 @@ def _rel(root: Path, path: Path) -> str | None:
     from dotnb.store.paths import to_relpath
 
     return to_relpath(root, path)
+
+
+def _copy_json(value: Any) -> Any:
+    """A copy of a JSON value (its lists and dicts; the rest is immutable)."""
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    return value
 
 
 def _run_params() -> dict[str, Any]:

@@ -93,6 +93,11 @@ CREATE TABLE IF NOT EXISTS remote_runs (
 ) WITHOUT ROWID;
 """
 
+# How the runs table holds each summary (dotnb log --json re-indents these texts, see
+# dotnb.store.listing.indent_summaries): json.dumps(summary, sort_keys=True,
+# ensure_ascii=False), with one encoder for every call.
+_SUMMARY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
+
 # A stat entry is trusted only if the file's mtime is older than this when it
 # was recorded (git's "racily clean" rule): a write within the same timestamp
 # tick as the hash could otherwise leave size and mtime unchanged.
@@ -280,7 +285,7 @@ class Index:
                 _author(summary),
                 summary.get("remote") or "",
                 search,
-                json.dumps(summary, sort_keys=True, ensure_ascii=False),
+                _SUMMARY_JSON.encode(summary),
             ),
         )
         if not new:

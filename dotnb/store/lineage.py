@@ -133,3 +133,43 @@ def pack(cells: list[dict[str, Any]], put: Callable[[bytes], str]) -> Any:
 
 def _entry(cell: dict[str, Any]) -> dict[str, Any]:
     return {k: cell[k] for k in _ENTRY_KEYS if k in cell}
+
+
+# -- encoding a manifest whose lineage is already encoded ----------------------------
+#
+# A kernel records runs one after another with the same lineage plus a cell or two,
+# and the lineage is most of a manifest's bytes (a tail of up to SEGMENT_CELLS entries
+# and a reference per segment): encoding it again for every run was the largest single
+# cost of recording one.  The session keeps each entry's and each segment reference's
+# canonical JSON, joins them (encode), and the manifest is encoded around it
+# (manifest_bytes); the result is byte for byte canonical_json(manifest).
+
+
+def encode(segments: list[bytes], cells: list[bytes]) -> bytes:
+    """Canonical JSON of a lineage from the canonical JSON of its segment references and
+    its own cells' entries (the list form when there is no segment)."""
+    own = b"[" + b",".join(cells) + b"]"
+    if not segments:
+        return own
+    # Keys in canonical order: "cells" < "segments".
+    return b'{"cells":' + own + b',"segments":[' + b",".join(segments) + b"]}"
+
+
+# A stand-in for the lineage while the rest of the manifest is encoded.  As a key
+# and value outside any string, with its quotes unescaped, this byte sequence can only
+# be the manifest's own "lineage" entry, or one nested in user data holding this very
+# value: manifest_bytes then finds it twice and encodes the plain way.
+_STAND_IN = "\x00dotnb lineage\x00"
+_STAND_IN_ITEM = b'"lineage":"\\u0000dotnb lineage\\u0000"'
+
+
+def manifest_bytes(manifest: dict[str, Any], lineage_json: bytes | None = None) -> bytes:
+    """``canonical_json(manifest)``; with ``lineage_json`` (the canonical JSON of
+    ``manifest["lineage"]``, see :func:`encode`), without encoding the lineage again."""
+    if lineage_json is None:
+        return canonical_json(manifest)
+    data = canonical_json({**manifest, "lineage": _STAND_IN})
+    head, found, tail = data.partition(_STAND_IN_ITEM)
+    if not found or _STAND_IN_ITEM in tail:
+        return canonical_json(manifest)
+    return head + b'"lineage":' + lineage_json + tail

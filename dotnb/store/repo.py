@@ -56,7 +56,7 @@ from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFo
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import Index, StatKey
-from dotnb.store.lineage import expand, lineage_objects, pack
+from dotnb.store.lineage import expand, lineage_objects, manifest_bytes, pack
 from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import ObjectStore
@@ -245,10 +245,14 @@ class Store(RunListing):
 
     # -- runs ----------------------------------------------------------------
 
-    def commit_run(self, manifest: dict[str, Any], sync: bool = True) -> dict[str, Any]:
+    def commit_run(
+        self, manifest: dict[str, Any], sync: bool = True, lineage_json: bytes | None = None
+    ) -> dict[str, Any]:
         """Number, store and index a run manifest; returns its log summary.
 
-        ``manifest`` must already reference objects that are in the store.  With
+        ``manifest`` must already reference objects that are in the store.
+        ``lineage_json``, when given, is the canonical JSON of its ``lineage``
+        (see :func:`dotnb.store.lineage.manifest_bytes`).  With
         ``sync=False`` only the index row and the write-ahead record are written
         now (one transaction, no file created); the manifest object and the ref
         are written and fsynced by :meth:`flush`, which the kernel calls from a
@@ -264,12 +268,12 @@ class Store(RunListing):
         with self.index.write() as tx:
             self._reconcile_locked(tx)
             manifest["number"] = Index.next_number(tx, notebook)
-            data = canonical_json(manifest)
+            data = manifest_bytes(manifest, lineage_json)
             if sync:
                 digest, _ = self.objects.put_bytes(data)
                 self._write_ref(run_id, digest, sync=True)
                 summary = _index_run(tx, digest, manifest, new=new)
-                Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+                self._set_runs_indexed(tx)
             else:
                 digest = hash_bytes(data)
                 summary = _index_run(tx, digest, manifest, new=new)
@@ -358,7 +362,7 @@ class Store(RunListing):
                         if row is None:  # the index was rebuilt or dropped meanwhile
                             _index_run(tx, digest, parse_manifest(data))
                         installed.append(run_id)
-                    Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+                    self._set_runs_indexed(tx)
             if installed:
                 _fsync_dir(self.runs_dir)
             with self.index.write() as tx:
@@ -450,7 +454,14 @@ class Store(RunListing):
             return
         with self.index.write() as tx:
             self._reconcile_locked(tx)
-            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            self._set_runs_indexed(tx)
+
+    def _set_runs_indexed(self, tx: Any) -> None:
+        """Record (under the write lock) that every ref in ``runs/`` has its index row,
+        for other processes (the meta row) and for this one's next commit."""
+        current = str(self._runs_mtime())
+        Index.set_meta(tx, "runs_mtime", current)
+        self._runs_indexed = current
 
     def _reconcile_locked(self, tx: Any) -> None:
         """Index refs that have no index row (under the write lock: refs are only
@@ -494,7 +505,7 @@ class Store(RunListing):
                     continue
                 _index_run(tx, digest, manifest, origin)
                 count += 1
-            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            self._set_runs_indexed(tx)
         return count
 
     # -- queries -------------------------------------------------------------
@@ -558,7 +569,7 @@ class Store(RunListing):
             digest, _ = self.objects.put_bytes(data)
             self._write_ref(run_id, digest, sync=True)
             summary = _index_run(tx, digest, manifest)
-            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            self._set_runs_indexed(tx)
         return summary
 
     def import_runs(self, runs: Iterable[tuple[str, bytes, dict[str, Any]]], origin: str) -> list[str]:
@@ -586,7 +597,7 @@ class Store(RunListing):
                 known.add(run_id)
                 added.append(run_id)
             self.objects.flush()
-            Index.set_meta(tx, "runs_mtime", str(self._runs_mtime()))
+            self._set_runs_indexed(tx)
         return added
 
     def producer_of(self, digest: str, before: str | None = None) -> str | None:
