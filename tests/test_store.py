@@ -482,3 +482,22 @@ def test_stores_created_at_once_by_several_processes_share_one_index(tmp_path: P
         assert child.returncode == 0, err.decode()
     damaged = [p for p in tmp_path.glob("p*/.dotnb/*") if "damaged" in p.name]
     assert len(list(tmp_path.glob("p*/.dotnb/index.sqlite"))) == 30 and not damaged
+
+
+def test_iso_time_across_seconds_and_the_cache() -> None:
+    """iso_time keeps the last whole second formatted: the same text as formatting anew."""
+    import random
+    import time
+
+    from dotnb.store.manifest import iso_time
+
+    def reference(ts: float) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+    rng = random.Random(5)
+    stamps = [1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0, 1_700_000_000.5, 0.0, 4_102_444_799.9994]
+    stamps += [rng.uniform(0, 4e9) for _ in range(2000)]
+    stamps += [1_800_000_000 + rng.random() for _ in range(200)]
+    for ts in stamps:
+        assert iso_time(ts) == reference(ts), ts
+    assert iso_time(1_700_000_000.25) == "2023-11-14T22:13:20.250Z"

@@ -144,6 +144,13 @@ class Session:
         self._segments: list[dict[str, Any]] = []
         self._segments_json: list[bytes] = []
         self._segmented = 0
+        # The cells after the segments as a run records them (entries and their JSON),
+        # kept from run to run: lineage[_segmented:_built], each entry current except
+        # those of the cells at _stale (their run id was set since).
+        self._tail: list[dict[str, Any]] = []
+        self._tail_json: list[bytes] = []
+        self._built = 0
+        self._stale: list[int] = []
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
         # Set by `dotnb run` / `dotnb reproduce` when they start the kernel: fixed for its life.
@@ -204,6 +211,7 @@ class Session:
             return
         cell.run = summary["id"]
         cell.entry = cell.entry_json = None  # its lineage entry now names the run
+        self._stale.append(len(self.lineage) - 1)
         self.last_run_id = summary["id"]
         self._display(summary, run)
 
@@ -487,18 +495,31 @@ class Session:
     def _lineage(self) -> tuple[Any, bytes]:
         """The run's lineage in its stored form (see :mod:`dotnb.store.lineage`), and
         its canonical JSON, joined from each entry's and each segment reference's JSON
-        (made once, with them: the lineage is most of a manifest's bytes).
+        (made once, with them: the lineage is most of a manifest's bytes).  Only the
+        cells executed since the last run, and the one whose run id was set, are
+        looked at: recording a run costs the same after 10 cells or 10,000.
 
         Final cells (all but the last: a cell's run id is set after its run is
         recorded) go into segments of ``SEGMENT_CELLS`` once there are enough; each
-        segment is written once and referred to by every later run of this kernel,
-        so recording a run costs the same after 10 cells or 10,000.
+        segment is written once and referred to by every later run of this kernel.
         """
         from dotnb.store.lineage import SEGMENT_CELLS, encode, segment_bytes
 
         cells = self.lineage
-        if self._segmented > len(cells):  # never shrinks; be safe anyway
+        if self._built > len(cells):  # never shrinks; be safe anyway
             self._segments, self._segments_json, self._segmented = [], [], 0
+            self._tail, self._tail_json, self._built, self._stale = [], [], 0, []
+        for index in self._stale:
+            if self._segmented <= index < self._built:
+                at = index - self._segmented
+                self._tail[at] = self._entry(cells[index])
+                self._tail_json[at] = cells[index].entry_json or canonical_json(self._tail[at])
+        self._stale = []
+        for cell in cells[self._built :]:
+            entry = self._entry(cell)
+            self._tail.append(entry)
+            self._tail_json.append(cell.entry_json or canonical_json(entry))
+        self._built = len(cells)
         while len(cells) - 1 - self._segmented >= SEGMENT_CELLS:
             chunk = cells[self._segmented : self._segmented + SEGMENT_CELLS]
             data = segment_bytes([dict(self._entry(c, store_code=False), code=c.code) for c in chunk])
@@ -507,14 +528,10 @@ class Session:
             self._segments.append(ref)
             self._segments_json.append(canonical_json(ref))
             self._segmented += len(chunk)
-        entries: list[dict[str, Any]] = []
-        encoded: list[bytes] = []
-        for cell in cells[self._segmented :]:
-            entry = self._entry(cell)
-            entries.append(entry)
-            encoded.append(cell.entry_json or canonical_json(entry))
+            del self._tail[: len(chunk)], self._tail_json[: len(chunk)]
+        entries = list(self._tail)
         value: Any = {"segments": list(self._segments), "cells": entries} if self._segments else entries
-        return value, encode(self._segments_json, encoded)
+        return value, encode(self._segments_json, self._tail_json)
 
     def _entry(self, cell: Cell, store_code: bool = True) -> dict[str, Any]:
         """A cell's lineage entry (built once; rebuilt after its run id is set); with
@@ -554,15 +571,15 @@ class Session:
         return env
 
     def _notebook_snapshot(self, rel: str) -> dict[str, Any]:
-        from dotnb.capture.notebook import read_notebook_snapshot
-        from dotnb.store.index import RACY_WINDOW_NS
-
         assert self.notebook_abs is not None
         memo = self._nb_memo
         # Counted before the stat: an event after it shows as a change next time.
         seen = self._watched_changes(os.path.dirname(self.notebook_abs), create=True)
         if memo is not None and seen is not None and memo[0][0] == rel and memo[2] == seen:
             return dict(memo[1])  # nothing changed in its folder since the stat the memo was made with
+        from dotnb.capture.notebook import read_notebook_snapshot
+        from dotnb.store.index import RACY_WINDOW_NS
+
         try:
             st = os.stat(self.notebook_abs)
             key: tuple[Any, ...] | None = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

@@ -64,6 +64,14 @@ def json_safe_number(value: float) -> float | str:
     return value
 
 
+_iso_second: tuple[int, str] = (-1, "")  # the last whole second formatted (runs come in bursts)
+
+
 def iso_time(ts: float) -> str:
     """UTC ISO-8601 with milliseconds; sorts lexically in time order."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+    global _iso_second
+    second = int(ts // 1)
+    cached = _iso_second
+    if cached[0] != second:
+        cached = _iso_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int(ts % 1 * 1000):03d}Z"
