@@ -66,31 +66,11 @@ class RunListing:
     def _run_rows(self, sql: str, args: tuple[Any, ...]) -> Iterable[Sequence[Any]]:
         raise NotImplementedError
 
-    def list_runs(
-        self,
-        notebook: str | None = None,
-        kind: str | None = None,
-        status: str | None = None,
-        text: str | None = None,
-        author: str | None = None,
-        limit: int | None = None,
-        before: str | None = None,
-        metrics: Iterable[MetricCondition] = (),
-    ) -> list[dict[str, Any]]:
-        """Run summaries, newest first; ``before`` is an id cursor for paging."""
+    def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
+        """Run summaries, newest first, filtered as :meth:`list_run_texts` is."""
         import json
 
-        texts = self.list_run_texts(
-            notebook=notebook,
-            kind=kind,
-            status=status,
-            text=text,
-            author=author,
-            limit=limit,
-            before=before,
-            metrics=metrics,
-        )
-        return [json.loads(t) for t in texts]
+        return [json.loads(t) for t in self.list_run_texts(**filters)]
 
     def list_run_texts(
         self,
@@ -103,8 +83,9 @@ class RunListing:
         before: str | None = None,
         metrics: Iterable[MetricCondition] = (),
     ) -> list[str]:
-        """:meth:`list_runs` as the index holds each summary: its JSON text (see
-        :func:`indent_summaries`)."""
+        """Run summaries, newest first, as the index holds each: its JSON text (see
+        :func:`indent_summaries`; :meth:`list_runs` decodes them).  ``before`` is an
+        id cursor for paging."""
         where: list[str] = []
         args: list[Any] = []
         for column, value in (("notebook", notebook), ("kind", kind), ("status", status)):
