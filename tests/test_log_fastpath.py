@@ -53,32 +53,41 @@ LOG_ARGS = [
 ]
 
 
-@pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    # '?', '#' and '%' are special in the SQLite URI the index is opened with.
-    root = tmp_path / "pro?j#1%20"
+def make_project(
+    root: Path, manifests: list[dict[str, Any]], checkpoint_name: str, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A store at ``root`` holding ``manifests`` and a checkpoint, with ``sub/`` (the working
+    folder: the store is discovered from a folder inside it) and the other notebook's file."""
     store = Store.init(root)
     try:
-        for i in range(6):
-            store.commit_run(
-                new_manifest(
-                    notebook=NB if i % 2 else OTHER_NB,
-                    name=["first", "second"][i % 2] + f" run {i}",
-                    status="error" if i == 3 else "ok",
-                    params={"lr": i / 10},
-                    metrics={"acc": i / 5, "loss": 1 - i / 5},
-                    environment={"user": "bob" if i == 4 else "ada", "host": "box"},
-                )
-            )
-        store.commit_run(new_manifest(notebook=NB, kind="checkpoint", name="before overwrite"))
+        for manifest in manifests:
+            store.commit_run(manifest)
+        store.commit_run(new_manifest(notebook=NB, kind="checkpoint", name=checkpoint_name))
     finally:
         store.close()
     (root / "sub").mkdir()
     (root / OTHER_NB).write_text("{}")
     for var in ("DOTNB_ROOT", "DOTNB_DEBUG", "COLUMNS"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(root / "sub")  # the store is discovered from a folder inside it
-    yield root
+    monkeypatch.chdir(root / "sub")
+    return root
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    manifests = [
+        new_manifest(
+            notebook=NB if i % 2 else OTHER_NB,
+            name=["first", "second"][i % 2] + f" run {i}",
+            status="error" if i == 3 else "ok",
+            params={"lr": i / 10},
+            metrics={"acc": i / 5, "loss": 1 - i / 5},
+            environment={"user": "bob" if i == 4 else "ada", "host": "box"},
+        )
+        for i in range(6)
+    ]
+    # '?', '#' and '%' are special in the SQLite URI the index is opened with.
+    yield make_project(tmp_path / "pro?j#1%20", manifests, "before overwrite", monkeypatch)
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], args: list[str]) -> tuple[int, str, str]:
@@ -239,38 +248,28 @@ TRICKY_NAMES = [
 
 @pytest.fixture
 def tricky(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    root = tmp_path / 'tri"cky ü'
-    store = Store.init(root)
-    try:
-        for i, name in enumerate(TRICKY_NAMES):
-            store.commit_run(
-                new_manifest(
-                    notebook=NB if i % 2 else OTHER_NB,
-                    name=name,
-                    status=("ok", "error", "interrupted")[i % 3],
-                    params={
-                        name or "empty": name,
-                        "nested": [[1, [2.5, []], {}], {"": None, "t": True, "f": False}],
-                        "empty_dict": {},
-                        "empty_list": [],
-                        "numbers": [0, -1, 10**30, -0.0, 1e-07, 1e100, 0.1, 123456.789],
-                    }
-                    if i != 5
-                    else {},
-                    metrics={"acc": i / 7, "loss": "nan", "gain": "-inf"} if i != 6 else {},
-                    environment={"user": "bob" if i == 2 else "ada", "host": "box"},
-                )
-            )
-        store.commit_run(new_manifest(notebook=NB, kind="checkpoint", name="before 'over\\write'"))
-    finally:
-        store.close()
-    (root / "sub").mkdir()
-    (root / OTHER_NB).write_text("{}")
-    for var in ("DOTNB_ROOT", "DOTNB_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
+    manifests = [
+        new_manifest(
+            notebook=NB if i % 2 else OTHER_NB,
+            name=name,
+            status=("ok", "error", "interrupted")[i % 3],
+            params={
+                name or "empty": name,
+                "nested": [[1, [2.5, []], {}], {"": None, "t": True, "f": False}],
+                "empty_dict": {},
+                "empty_list": [],
+                "numbers": [0, -1, 10**30, -0.0, 1e-07, 1e100, 0.1, 123456.789],
+            }
+            if i != 5
+            else {},
+            metrics={"acc": i / 7, "loss": "nan", "gain": "-inf"} if i != 6 else {},
+            environment={"user": "bob" if i == 2 else "ada", "host": "box"},
+        )
+        for i, name in enumerate(TRICKY_NAMES)
+    ]
+    root = make_project(tmp_path / 'tri"cky ü', manifests, "before 'over\\write'", monkeypatch)
     monkeypatch.setenv("COLUMNS", "100")  # help and tables are cut to the terminal's width
     monkeypatch.setenv("PYTHONIOENCODING", "utf-8")  # as the in-process capture
-    monkeypatch.chdir(root / "sub")
     yield root
 
 
