@@ -58,9 +58,7 @@ from typing import Any
 
 from dotnb.capture.ignore import IgnoreRules
 from dotnb.capture.inotify import (
-    IN_ATTRIB,
     IN_CLOSE_NOWRITE,
-    IN_CLOSE_WRITE,
     IN_CREATE,
     IN_DELETE,
     IN_DELETE_SELF,
@@ -141,19 +139,12 @@ SYNC_TIMEOUT = 0.5  # seconds a mid-cell flush waits
 _WATCH_MASK = (
     IN_CLOSE_NOWRITE | IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MASK_ADD
 )
-# Folders outside the capture (watch_dir): any change of an entry, or of the folder.
-_DIR_WATCH_MASK = (
-    IN_CREATE
-    | IN_DELETE
-    | IN_MOVED_FROM
-    | IN_MOVED_TO
-    | IN_MODIFY
-    | IN_CLOSE_WRITE
-    | IN_ATTRIB
-    | IN_DELETE_SELF
-    | IN_MOVE_SELF
-    | IN_MASK_ADD
-)
+# Folders outside the capture (watch_dir): an entry created, deleted, renamed or its
+# content changed, or the folder itself gone.  Not closes or attribute changes: the
+# folder may be one the capture watches too (the notebook's), where they would add
+# an event per file a cell writes.
+_DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY
+_DIR_WATCH_MASK |= IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD
 
 # Fixed system trees whose reads are never external inputs (/tmp deliberately is not one).
 _SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/usr", "/etc", "/lib", "/lib64", "/bin", "/sbin", "/run")
