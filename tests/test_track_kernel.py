@@ -122,6 +122,32 @@ def test_notebook_snapshot_follows_each_save(kernel: Kernel, project: Path) -> N
     assert snapshot_source() == "fourth"
 
 
+def test_notebook_snapshot_after_its_folder_is_replaced(tmp_path: Path) -> None:
+    """The folder holding the notebook moves away and a new one takes its path: the
+    watch that followed the old folder says nothing about the new one."""
+    project = tmp_path / "proj"
+    (project / ".dotnb").mkdir(parents=True)
+    nb = make_notebook(project / "nbs" / "a.ipynb", ["old"])
+    os.utime(nb, (1e9, 1e9))
+    kernel = Kernel(project, nb, {"DOTNB_ROOT": str(project)})
+    try:
+        kernel.ok("%load_ext dotnb")
+
+        def snapshot_source() -> str:
+            run = kernel.ok("%%track\nx = 1").run
+            assert run is not None
+            snap = manifest_of(project, run["id"])["notebook_snapshot"]
+            return "".join(json.loads(stored_bytes(project, snap["hash"]))["cells"][0]["source"])
+
+        assert [snapshot_source() for _ in range(3)] == ["old"] * 3
+        (project / "nbs").rename(project / "nbs-before")
+        make_notebook(project / "nbs" / "a.ipynb", ["new"])
+        os.utime(project / "nbs" / "a.ipynb", (1e9, 1e9))
+        assert [snapshot_source() for _ in range(2)] == ["new"] * 2
+    finally:
+        kernel.shutdown()
+
+
 def test_lineage_of_successive_runs_is_canonical_and_names_earlier_runs(
     kernel: Kernel, project: Path
 ) -> None:

@@ -666,7 +666,9 @@ class FileTracker:
                 continue
             if self._dir_watches:
                 watch = self._dir_watches.get(wd)
-                if watch is not None:
+                # Only changes count (the folder may be watched for the capture as well,
+                # whose read events arrive on the same watch).
+                if watch is not None and mask & (_DIR_WATCH_MASK | IN_IGNORED) & ~IN_MASK_ADD:
                     watch.changes += 1
                     if mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
                         # The folder is gone from its path (a watch follows the folder,

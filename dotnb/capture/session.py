@@ -126,16 +126,16 @@ class Session:
         self._flush_due: float | None = None  # time.monotonic() by which to flush
         self._closing = False
         self._cell_started = self._cell_ended = 0.0  # time.monotonic() of the last cell's hooks
-        # (stat key of the notebook file, its snapshot entry, the change count of its
-        # folder's watch before that stat, or None), kept once a run that used it
+        # (stat key of the notebook file, its snapshot entry, its folder's watch and
+        # change count before that stat, or None), kept once a run that used it
         # committed: an unchanged notebook then costs one stat, or none while nothing
         # changes in its folder.
-        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], int | None] | None = None
-        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], int | None] | None = None
+        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
+        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
         # Folders watched through the tracker's event stream (see _watched_changes).
         self._dir_watches: dict[str, Any] = {}
         self._unwatchable: set[str] = set()
-        self._kernels_seen: int | None = None
+        self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
         self._code_hashes: dict[str, str] = {}  # cell code -> its object id (stored already)
@@ -301,11 +301,12 @@ class Session:
                     self.notebook_abs = self.root / rel
         self._kernels_seen = seen
 
-    def _watched_changes(self, folder: str, create: bool) -> int | None:
-        """Events in ``folder`` so far, through the tracker's event stream (see
-        :class:`~dotnb.capture.files.DirWatch`): a value that stands still means
-        nothing in it changed.  None when it is not watched; with ``create``, a
-        watch is set up first if there is none (at most once per folder)."""
+    def _watched_changes(self, folder: str, create: bool) -> tuple[Any, int] | None:
+        """``(watch, events so far)`` for ``folder``, through the tracker's event
+        stream (see :class:`~dotnb.capture.files.DirWatch`): while this stands still
+        nothing in the folder changed (a new watch, after the folder left its path,
+        never compares equal to an old one's).  None when it is not watched; with
+        ``create``, a watch is set up first if there is none (at most once per folder)."""
         watch = self._dir_watches.get(folder)
         if watch is None or not watch.live:
             if not create or folder in self._unwatchable or self.tracker is None:
@@ -315,8 +316,7 @@ class Session:
                 self._unwatchable.add(folder)
                 return None
             self._dir_watches[folder] = watch
-        changes: int = watch.changes
-        return changes
+        return watch, watch.changes
 
     def _make_tracker(self) -> None:
         from dotnb.capture.environment import EnvironmentCache
