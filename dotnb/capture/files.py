@@ -674,7 +674,7 @@ class FileTracker:
                         # The folder is gone from its path (a watch follows the folder,
                         # not the path): the owner watches the path again, or stats.
                         watch.live = False
-                        del self._dir_watches[wd]
+                        self._dir_watches.pop(wd, None)  # (the stream may be stopping meanwhile)
                         if not mask & IN_IGNORED and wd not in self._wd_path:
                             self._inotify.rm_watch(wd)
             folder = self._wd_path.get(wd)
