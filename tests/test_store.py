@@ -378,6 +378,61 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert sorted(r["number"] for r in store.list_runs()) == list(range(1, 181))
 
 
+def _index_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    q = store.index.query
+    return {
+        "runs": [tuple(r) for r in q("SELECT * FROM runs ORDER BY id")],
+        "outputs": [tuple(r) for r in q("SELECT * FROM outputs ORDER BY run_id, path")],
+        "metric_values": [tuple(r) for r in q("SELECT * FROM metric_values ORDER BY run_id, name")],
+    }
+
+
+def test_a_kernels_one_statement_commit_indexes_what_a_rebuild_does(store: Store) -> None:
+    """Deferred commits of new runs skip the write lock (one statement, a trigger): the
+    rows it writes must be the ones the manifests give, odd paths and metrics included."""
+    outputs = [
+        {"path": path, "hash": hash_bytes(path.encode()), "size": 1}
+        for path in ["out/a b.csv", "ünï/cödé.parquet", 'new\nline "quoted".txt', "-lead"]
+    ]
+    metrics: list[dict[str, Any]] = [
+        {"acc": 0.93, "loss": 1, "big": 2**70, "flag": True, "note": "nan"},
+        {"tiny": 1e-300, "neg": -0.0},
+        {"none": None, "acc": 0.5},
+        {},
+    ]
+    runs = []
+    for i, m in enumerate(metrics):
+        doc = manifest(store, name=f"r{i}", outputs=outputs[i:], metrics=m, params={"ü": i})
+        runs.append(store.commit_run(doc, sync=False))
+    assert [r["number"] for r in runs] == [1, 2, 3, 4]
+    written = _index_rows(store)
+    assert [r["id"] for r in store.changes(0)[0]] == [r["id"] for r in runs]  # seq follows commits
+    assert {r[0]: r[2] for r in written["metric_values"] if r[1] == "big"} == {runs[0]["id"]: 2.0**70}
+    assert len(written["outputs"]) == 4 + 3 + 2 + 1
+    store.flush()
+    assert store.rebuild_index() == 4
+    rebuilt = _index_rows(store)
+    drop_seq = [r[:-1] for r in written["runs"]]
+    assert drop_seq == [r[:-1] for r in rebuilt["runs"]]
+    assert written["outputs"] == rebuilt["outputs"] and written["metric_values"] == rebuilt["metric_values"]
+
+
+def test_a_number_taken_by_another_process_is_caught_in_the_commit(tmp_path: Path) -> None:
+    """Each store numbers its next run from the last number it knows; a run numbered by
+    another store meanwhile makes the commit take the write lock and number again."""
+    a, b = Store.init(tmp_path), Store(tmp_path)
+    numbers = []
+    for i in range(12):
+        writer = a if i % 3 else b  # both stores fall behind, by one run or by two
+        numbers.append(writer.commit_run(manifest(writer, name=f"r{i}"), sync=False)["number"])
+        other = writer.commit_run(manifest(writer, "other.ipynb"), sync=False)["number"]
+        assert other == i + 1
+    assert numbers == list(range(1, 13))
+    for s in (a, b):
+        s.flush()
+    assert sorted(r["number"] for r in Store(tmp_path).list_runs(notebook="nb.ipynb")) == list(range(1, 13))
+
+
 def test_damaged_index_is_rebuilt_from_manifests(store: Store) -> None:
     run = store.commit_run(manifest(store))
     store.close()
@@ -501,3 +556,24 @@ def test_iso_time_across_seconds_and_the_cache() -> None:
     for ts in stamps:
         assert iso_time(ts) == reference(ts), ts
     assert iso_time(1_700_000_000.25) == "2023-11-14T22:13:20.250Z"
+
+
+def test_run_ids_encode_time_and_random_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from dotnb.store import ids
+
+    rng = random.Random(7)
+    # The ids made here are far in the future: restore the process's last id after.
+    monkeypatch.setattr(ids, "_last_ms", ids._last_ms)
+    monkeypatch.setattr(ids, "_last_rand", ids._last_rand)
+    start = ids._last_ms + 1  # ids never go back in time within a process
+    cases = [(start + k * 7919, rng.getrandbits(80)) for k in range(300)]
+    cases += [(cases[-1][0] + 1, (1 << 80) - 1), (cases[-1][0] + 2, 0)]
+    for ms, rand in cases:
+        monkeypatch.setattr(ids._random, "getrandbits", lambda bits, r=rand: r)
+        run_id = new_run_id(now_ms=ms)
+        assert run_id == ids._encode(ms, 10) + ids._encode(rand, 16)
+        assert ids.time_ms(run_id) == ms and ids.is_run_id(run_id)
+    # Within one millisecond the random part counts up.
+    assert new_run_id(now_ms=cases[-2][0]) == ids._encode(cases[-1][0], 10) + "0" * 15 + "1"

@@ -58,7 +58,13 @@ def new_run_id(now_ms: int | None = None) -> str:
         else:
             _last_ms = ms
             _last_rand = _random.getrandbits(80)
-        return _encode(ms, 10) + _encode(_last_rand, 16)
+        value = (ms << 80) | _last_rand
+    # _encode(value, 26), two digits at a time (this is on a tracked cell's path).
+    return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
+
+
+_DIGIT_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+_PAIR_SHIFTS = range(120, -1, -10)
 
 
 def is_run_id(text: str) -> bool:

@@ -134,6 +134,55 @@ class StatKey:
         return f"StatKey({self.inode}, {self.size}, {self.mtime_ns}, {self.ctime_ns})"
 
 
+# How a kernel records a new run in one statement (Index.insert_new_run): a TEMP view
+# (this connection's only, nothing in the file) whose INSTEAD OF trigger checks that
+# the number is still above every number of the notebook, then writes the runs row,
+# its outputs and metric rows (from JSON arrays) and the write-ahead record.  One
+# statement is one implicit transaction: a tracked cell makes one SQLite call, not
+# five (BEGIN, the number, two inserts, COMMIT), each a GIL release in a busy kernel.
+_NEW_RUN_VIEW = """
+CREATE TEMP VIEW IF NOT EXISTS new_run AS SELECT
+    '' AS id, '' AS manifest, '' AS notebook, 0 AS number, '' AS kind, '' AS name,
+    '' AS status, '' AS started_at, '' AS author, '' AS search, '' AS summary,
+    NULL AS outputs, NULL AS metrics, NULL AS data WHERE 0;
+CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
+    SELECT RAISE(ABORT, 'dotnb: number taken') WHERE EXISTS (SELECT 1 FROM runs
+        WHERE notebook=NEW.notebook AND remote='' AND number>=NEW.number);
+    INSERT INTO runs(id, manifest, notebook, number, kind, name, status, started_at, author,
+        remote, search, summary, seq)
+    VALUES (NEW.id, NEW.manifest, NEW.notebook, NEW.number, NEW.kind, NEW.name, NEW.status,
+        NEW.started_at, NEW.author, '', NEW.search, NEW.summary,
+        (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs));
+    INSERT OR IGNORE INTO outputs(hash, path, run_id)
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id
+        FROM json_each(NEW.outputs);
+    INSERT INTO metric_values(run_id, name, value, notebook)
+        SELECT NEW.id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.notebook
+        FROM json_each(NEW.metrics);
+    INSERT OR REPLACE INTO pending_manifests(run_id, manifest, data)
+        VALUES (NEW.id, NEW.manifest, NEW.data);
+END;
+"""
+_INSERT_NEW_RUN = (
+    "INSERT INTO new_run(id, manifest, notebook, number, kind, name, status, started_at, author,"
+    " search, summary, outputs, metrics, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_NUMBER_TAKEN = "dotnb: number taken"
+
+
+# Metric values are finite: a manifest holding NaN or infinity is refused before this.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _metric_values(summary: dict[str, Any]) -> list[tuple[str, float]]:
+    """The (name, value) rows ``metric_values`` holds for a run: its numeric summary metrics."""
+    return [
+        (name, float(value))
+        for name, value in (summary.get("metrics") or {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
@@ -151,6 +200,7 @@ class Index:
         self.path = path
         self._lock = threading.RLock()
         self._checkpointer: sqlite3.Connection | None = None  # see checkpoint()
+        self._new_run_view: bool | None = None  # see insert_new_run(): None until tried
         self.db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=60000")
         deadline = time.monotonic() + 60.0
@@ -248,11 +298,12 @@ class Index:
 
     # -- runs ----------------------------------------------------------------
 
+    # Pulled runs keep their author's numbers; this store numbers only its own runs.
+    MAX_NUMBER_SQL = "SELECT MAX(number) FROM runs WHERE notebook=? AND remote=''"
+
     @staticmethod
     def next_number(tx: sqlite3.Connection, notebook: str) -> int:
-        # Pulled runs keep their author's numbers; this store numbers only its own runs.
-        sql = "SELECT MAX(number) FROM runs WHERE notebook=? AND remote=''"
-        row = tx.execute(sql, (notebook,)).fetchone()
+        row = tx.execute(Index.MAX_NUMBER_SQL, (notebook,)).fetchone()
         return int(row[0] or 0) + 1
 
     @staticmethod
@@ -296,15 +347,65 @@ class Index:
                 "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
                 [(digest, path, run_id) for digest, path in outputs],
             )
-        values = [
-            (run_id, name, float(value), notebook)
-            for name, value in (summary.get("metrics") or {}).items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
-        ]
+        values = [(run_id, name, value, notebook) for name, value in _metric_values(summary)]
         if values:
             tx.executemany(
                 "INSERT INTO metric_values(run_id, name, value, notebook) VALUES (?,?,?,?)", values
             )
+
+    def insert_new_run(
+        self,
+        manifest_hash: str,
+        summary: dict[str, Any],
+        search: str,
+        outputs: Sequence[tuple[str, str]],
+        data: bytes,
+    ) -> bool:
+        """Index a run with a fresh id and write its write-ahead record (as
+        :meth:`insert_run` and :meth:`add_pending` do), in one statement that is its
+        own transaction; the run's number is ``summary["number"]``.
+
+        False, with nothing written, when that number is no longer above every number
+        of the notebook (another process numbered a run meanwhile), when another
+        connection wrote first (SQLITE_BUSY_SNAPSHOT) or the statement cannot run
+        here (a SQLite without JSON functions): the caller then numbers the run
+        under the write lock.
+        """
+        if self._new_run_view is False:
+            return False
+        metrics = _metric_values(summary)
+        notebook = summary.get("notebook") or ""
+        args = (
+            summary["id"],
+            manifest_hash,
+            notebook,
+            summary["number"],
+            summary["kind"],
+            summary.get("name"),
+            summary["status"],
+            summary["started_at"],
+            _author(summary),
+            search,
+            _SUMMARY_JSON.encode(summary),
+            _COMPACT_JSON.encode(outputs) if outputs else None,
+            _COMPACT_JSON.encode(metrics) if metrics else None,
+            data,
+        )
+        with self._lock:
+            try:
+                if self._new_run_view is None:
+                    self.db.executescript(_NEW_RUN_VIEW)
+                    self._new_run_view = True
+                self.db.execute(_INSERT_NEW_RUN, args)
+            except sqlite3.IntegrityError as exc:
+                if _NUMBER_TAKEN not in str(exc):
+                    raise
+                return False
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    self._new_run_view = False  # e.g. no json_each: the write lock path only
+                return False
+        return True
 
     # -- what each remote is known to hold (a cache: losing it costs requests) --
 

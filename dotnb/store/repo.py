@@ -28,6 +28,14 @@ fsyncs the manifest object and the ref, and only then deletes the record.  So:
 - until then, readers in other processes find the manifest in the record
   (:meth:`Store.manifest`, :meth:`Store.read_ref_origin` complete it on the way).
 
+A new run's deferred commit does not take the write lock first: the process
+numbers it after the last number it knows of for its notebook and writes the
+index row and the record in one SQLite statement (:meth:`Index.insert_new_run`),
+which checks in the same transaction that no run of the notebook has that number
+or a higher one.  When another process numbered a run meanwhile, or ``runs/``
+changed since this process found it indexed, the commit is done under the write
+lock as above: numbers stay unique per notebook.
+
 A record is installed (its ref renamed into place) only under the index's write
 lock and only while the run's index row still names that manifest, so a later
 :meth:`Store.update_manifest` is never overwritten by a late flush.  Records are
@@ -101,15 +109,23 @@ def _index_run(
 ) -> dict[str, Any]:
     summary = run_summary(manifest)
     summary["remote"] = origin
-    outputs = [(e["hash"], e["path"]) for e in manifest.get("outputs") or [] if e.get("hash")]
+    outputs = _output_rows(manifest)
     Index.insert_run(tx, manifest_hash, summary, _search_text(manifest), outputs, new=new)
     return summary
+
+
+_PARAMS_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
+
+
+def _output_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (hash, path) rows the ``outputs`` table holds for a run."""
+    return [(e["hash"], e["path"]) for e in manifest.get("outputs") or [] if e.get("hash")]
 
 
 def _search_text(manifest: dict[str, Any]) -> str:
     parts = [
         manifest.get("name") or "",
-        json.dumps(manifest.get("params") or {}, ensure_ascii=False),
+        _PARAMS_JSON.encode(manifest.get("params") or {}),
         manifest.get("code") or "",
     ]
     return "\n".join(parts).lower()
@@ -137,6 +153,9 @@ class Store(RunListing):
         self._flush_at_exit = False
         # The runs/ mtime this process last saw recorded as indexed (see _reconcile_locked).
         self._runs_indexed: str | None = None
+        # The last number this process gave or saw given to a run, per notebook: the
+        # next run's number without a query (checked when it is written, _commit_new).
+        self._last_numbers: dict[str, int] = {}
         self.index = self._open_index()
         self.reconcile()
 
@@ -265,6 +284,10 @@ class Store(RunListing):
         manifest.setdefault("kind", "run")
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
+        if not sync and new:
+            summary = self._commit_new(manifest, notebook, lineage_json)
+            if summary is not None:
+                return summary
         with self.index.write() as tx:
             self._reconcile_locked(tx)
             manifest["number"] = Index.next_number(tx, notebook)
@@ -278,14 +301,46 @@ class Store(RunListing):
                 digest = hash_bytes(data)
                 summary = _index_run(tx, digest, manifest, new=new)
                 Index.add_pending(tx, run_id, digest, data)
+        self._last_numbers[notebook] = manifest["number"]
         if not sync:
-            with self._pending_lock:
-                self._pending_runs.append((run_id, digest, data))
-            if not self._flush_at_exit:
-                self._flush_at_exit = True
-                _flush_at_exit(self)
-                self.index.defer_checkpoints()  # flush() checkpoints, off the cell's path
+            self._pending_added(run_id, digest, data)
         return summary
+
+    def _commit_new(
+        self, manifest: dict[str, Any], notebook: str, lineage_json: bytes | None
+    ) -> dict[str, Any] | None:
+        """``commit_run(sync=False)`` of a run with a fresh id without taking the write
+        lock first: numbered after the last number this process knows of for the
+        notebook, and written by :meth:`Index.insert_new_run`, which checks in the
+        same transaction that the number is still free.  None (nothing written, the
+        manifest's number to be set again) when it is not, or when ``runs/`` changed
+        since this process found it indexed (a ref without its index row may hold a
+        number: :meth:`_reconcile_locked` indexes it under the lock first)."""
+        if self._runs_indexed is None or self._runs_indexed != str(self._runs_mtime()):
+            return None
+        last = self._last_numbers.get(notebook)
+        if last is None:
+            last = int(self.index.query(Index.MAX_NUMBER_SQL, (notebook,))[0][0] or 0)
+        manifest["number"] = last + 1
+        data = manifest_bytes(manifest, lineage_json)
+        digest = hash_bytes(data)
+        summary = run_summary(manifest)
+        outputs = _output_rows(manifest)
+        if not self.index.insert_new_run(digest, summary, _search_text(manifest), outputs, data):
+            self._last_numbers.pop(notebook, None)
+            return None
+        self._last_numbers[notebook] = last + 1
+        self._pending_added(manifest["id"], digest, data)
+        return summary
+
+    def _pending_added(self, run_id: str, digest: str, data: bytes) -> None:
+        """A write-ahead record was committed: have :meth:`flush` complete it."""
+        with self._pending_lock:
+            self._pending_runs.append((run_id, digest, data))
+        if not self._flush_at_exit:
+            self._flush_at_exit = True
+            _flush_at_exit(self)
+            self.index.defer_checkpoints()  # flush() checkpoints, off the cell's path
 
     def flush(self) -> None:
         """Write and fsync what ``sync=False`` deferred: objects, then each pending run's
