@@ -368,6 +368,40 @@ def test_two_kernels_track_into_one_store(project: Path) -> None:
     assert fsck(store)["ok"]
 
 
+def test_two_kernels_and_a_crashed_writer_number_one_notebook_uniquely(project: Path) -> None:
+    """A kernel numbers its next run from the last number it knows, without a query: a
+    run numbered meanwhile by another kernel on the same notebook, or a ref another
+    process left without its index row (it crashed before its commit), is noticed by
+    the commit (the ref through the kernel's watch on runs/, without a stat)."""
+    from dotnb.store.ids import new_run_id
+    from dotnb.store.versions import FORMAT_VERSION
+    from tests.manifests import new_manifest
+
+    k1 = Kernel(project, project / "analysis.ipynb")
+    k2 = Kernel(project, project / "analysis.ipynb")
+    try:
+        for k in (k1, k2):
+            k.ok("%load_ext dotnb")
+
+        def track(k: Kernel) -> int:
+            run = k.ok("%%track\nx = 1").run
+            assert run is not None
+            return int(run["number"])
+
+        numbers = [track(k1 if i % 3 else k2) for i in range(6)]
+        store = Store(project)
+        orphan = new_manifest("analysis.ipynb", id=new_run_id(), number=7, format=FORMAT_VERSION)
+        digest = store.objects.put_bytes(canonical_json(orphan))[0]
+        (store.runs_dir / orphan["id"]).write_text(digest + "\n")
+        numbers += [track(k1), track(k2)]
+    finally:
+        k1.shutdown()
+        k2.shutdown()
+    assert numbers == [1, 2, 3, 4, 5, 6, 8, 9]
+    runs = Store(project).list_runs(notebook="analysis.ipynb")
+    assert sorted(r["number"] for r in runs) == list(range(1, 10))
+
+
 def test_run_line_follows_the_cells_own_output(kernel: Kernel) -> None:
     """The run line is sent without waiting for the IOPub thread, yet after the cell's prints."""
     code = (

@@ -337,6 +337,8 @@ class Session:
                 ignore.add_ignored_path(rel)
         self.tracker = FileTracker(self.root, ignore, snapshot)
         self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watch_dir)
+        runs_dir = os.fspath(store.runs_dir)
+        store.runs_watch = lambda: self._watched_changes(runs_dir, create=True)
 
     # -- recording -------------------------------------------------------------
 

@@ -156,6 +156,10 @@ class Store(RunListing):
         # The last number this process gave or saw given to a run, per notebook: the
         # next run's number without a query (checked when it is written, _commit_new).
         self._last_numbers: dict[str, int] = {}
+        # Set by a kernel: a token that stays equal while nothing in runs/ changes (an
+        # inotify watch), or None when it cannot tell; _commit_new then skips a stat.
+        self.runs_watch: Callable[[], object] | None = None
+        self._runs_watch_seen: object = None
         self.index = self._open_index()
         self.reconcile()
 
@@ -315,9 +319,14 @@ class Store(RunListing):
         same transaction that the number is still free.  None (nothing written, the
         manifest's number to be set again) when it is not, or when ``runs/`` changed
         since this process found it indexed (a ref without its index row may hold a
-        number: :meth:`_reconcile_locked` indexes it under the lock first)."""
-        if self._runs_indexed is None or self._runs_indexed != str(self._runs_mtime()):
-            return None
+        number: :meth:`_reconcile_locked` indexes it under the lock first); that is a
+        stat of ``runs/``, skipped while ``runs_watch`` reports no change."""
+        watch = self.runs_watch
+        token = watch() if watch is not None else None
+        if token is None or token != self._runs_watch_seen:
+            if self._runs_indexed is None or self._runs_indexed != str(self._runs_mtime()):
+                return None
+            self._runs_watch_seen = token  # read before the stat: a change since shows next time
         last = self._last_numbers.get(notebook)
         if last is None:
             last = int(self.index.query(Index.MAX_NUMBER_SQL, (notebook,))[0][0] or 0)
