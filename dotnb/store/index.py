@@ -140,12 +140,12 @@ class StatKey:
 # its outputs and metric rows (from JSON arrays) and the write-ahead record.  One
 # statement is one implicit transaction: a tracked cell makes one SQLite call, not
 # five (BEGIN, the number, two inserts, COMMIT), each a GIL release in a busy kernel.
-_NEW_RUN_VIEW = """
-CREATE TEMP VIEW IF NOT EXISTS new_run AS SELECT
+_NEW_RUN_VIEW = (
+    """CREATE TEMP VIEW IF NOT EXISTS new_run AS SELECT
     '' AS id, '' AS manifest, '' AS notebook, 0 AS number, '' AS kind, '' AS name,
     '' AS status, '' AS started_at, '' AS author, '' AS search, '' AS summary,
-    NULL AS outputs, NULL AS metrics, NULL AS data WHERE 0;
-CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
+    NULL AS outputs, NULL AS metrics, NULL AS data WHERE 0""",
+    """CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
     SELECT RAISE(ABORT, 'dotnb: number taken') WHERE EXISTS (SELECT 1 FROM runs
         WHERE notebook=NEW.notebook AND remote='' AND number>=NEW.number);
     INSERT INTO runs(id, manifest, notebook, number, kind, name, status, started_at, author,
@@ -161,8 +161,8 @@ CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BE
         FROM json_each(NEW.metrics);
     INSERT OR REPLACE INTO pending_manifests(run_id, manifest, data)
         VALUES (NEW.id, NEW.manifest, NEW.data);
-END;
-"""
+END""",
+)
 _INSERT_NEW_RUN = (
     "INSERT INTO new_run(id, manifest, notebook, number, kind, name, status, started_at, author,"
     " search, summary, outputs, metrics, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -394,7 +394,9 @@ class Index:
         with self._lock:
             try:
                 if self._new_run_view is None:
-                    self.db.executescript(_NEW_RUN_VIEW)
+                    # Not executescript: it would commit a transaction this thread has open.
+                    for statement in _NEW_RUN_VIEW:
+                        self.db.execute(statement)
                     self._new_run_view = True
                 self.db.execute(_INSERT_NEW_RUN, args)
             except sqlite3.IntegrityError as exc:
@@ -402,9 +404,9 @@ class Index:
                     raise
                 return False
             except sqlite3.OperationalError as exc:
-                if not _is_busy(exc):
-                    self._new_run_view = False  # e.g. no json_each: the write lock path only
-                return False
+                if "no such" in str(exc):  # no json_each: the write lock path from now on
+                    self._new_run_view = False
+                return False  # busy, or disk full: the write lock path waits, or reports it
         return True
 
     # -- what each remote is known to hold (a cache: losing it costs requests) --
