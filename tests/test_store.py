@@ -226,8 +226,17 @@ DEFERRED_CRASH_CHILD = textwrap.dedent(
         index_mod.Index.add_pending = staticmethod(die)
     if where == "in-flush":  # the manifest object is written, the ref is not
         repo_mod.create_temp = die
-    store.commit_run(new_manifest("nb.ipynb", name="deferred", inputs=[entry]), sync=False)
-    print(store.list_runs()[0]["id"], flush=True)
+    if where == "after-fast-commit":  # the next commit skips the write lock (one statement)
+        store.commit_run(new_manifest("nb.ipynb", name="first"), sync=False)
+    # Cells' code goes with the run's record, not as files (a kernel's Session does this).
+    lineage = [
+        {"execution_count": 1, "code_hash": store.stage_bytes("x = 'é'\\n".encode()), "tracked": False},
+        {"execution_count": 2, "code_hash": store.stage_bytes(b""), "tracked": True},
+    ]
+    run = store.commit_run(
+        new_manifest("nb.ipynb", name="deferred", inputs=[entry], lineage=lineage), sync=False
+    )
+    print(run["id"], flush=True)
     if where == "in-flush":
         store.flush()
     os.kill(os.getpid(), signal.SIGKILL)  # before the background flush
@@ -235,7 +244,7 @@ DEFERRED_CRASH_CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("where", ["in-commit", "after-commit", "in-flush"])
+@pytest.mark.parametrize("where", ["in-commit", "after-commit", "after-fast-commit", "in-flush"])
 def test_killed_deferred_commit_leaves_complete_run_or_none(tmp_path: Path, where: str) -> None:
     Store.init(tmp_path).close()
     child = subprocess.run(
@@ -252,17 +261,20 @@ def test_killed_deferred_commit_leaves_complete_run_or_none(tmp_path: Path, wher
         return
     run_id = child.stdout.decode().split()[0]
     assert not (tmp_path / ".dotnb" / "runs" / run_id).exists()  # the ref was never written
-    store = Store(tmp_path)  # reconcile writes the manifest object and the ref
-    assert [r["id"] for r in store.list_runs()] == [run_id]
+    store = Store(tmp_path)  # reconcile writes the objects, the manifest object and the ref
+    runs = store.list_runs()
+    assert runs[0]["id"] == run_id and len(runs) == (2 if where == "after-fast-commit" else 1)
     assert store.read_ref(run_id) == store.manifest_hash(run_id)
     man = store.manifest(run_id)
     assert man["name"] == "deferred" and man["inputs"][0]["path"] == "data.csv"
     validate_manifest(man)
-    assert store.index.pending() == []
+    assert store.index.pending() == [] and store.index.pending_objects() == []
+    code = [cell["code_hash"] for cell in man["lineage"]]
+    assert [store.objects.read_bytes(h) for h in code] == ["x = 'é'\n".encode(), b""]
     report = fsck(store)
     assert report["ok"], report
-    assert store.rebuild_index() == 1
-    assert store.commit_run(manifest(store))["number"] == 2
+    assert store.rebuild_index() == len(runs)
+    assert store.commit_run(manifest(store))["number"] == len(runs) + 1
 
 
 def test_deferred_commit_is_readable_before_flush_and_flush_writes_it(store: Store) -> None:
@@ -279,6 +291,30 @@ def test_deferred_commit_is_readable_before_flush_and_flush_writes_it(store: Sto
     store.flush()  # nothing left to do but drop its own bookkeeping
     assert not store.has_pending_sync() and store.index.pending() == []
     assert store.read_ref(run_id) == digest
+    assert fsck(store)["ok"]
+
+
+def test_staged_code_is_readable_before_flush_and_flush_writes_it(store: Store) -> None:
+    """A kernel records each new cell's code with the run, not as a file on the cell's
+    path: until the background flush writes the file, readers get it from the record."""
+    from dotnb.store.views import with_lineage_code
+
+    code = store.stage_bytes(b"print(1)\n")
+    lineage = [{"execution_count": 1, "code_hash": code, "tracked": True}]
+    run = store.commit_run(manifest(store, lineage=lineage), sync=False)
+    assert not store.objects.has(code)
+    assert store.index.pending_objects() == [(code, b"print(1)\n")]
+    shown = with_lineage_code(store, store.manifest(run["id"]))  # what show and the server do
+    assert [c["code"] for c in shown["lineage"]] == ["print(1)\n"]
+    assert store.objects.has(code)  # written, synced, for that reader
+    later = store.stage_bytes(b"print(2)\n")
+    store.commit_run(
+        manifest(store, lineage=[*lineage, {"execution_count": 2, "code_hash": later, "tracked": True}]),
+        sync=False,
+    )
+    store.flush()
+    assert store.index.pending_objects() == [] and not store.has_pending_sync()
+    assert store.objects.read_bytes(later) == b"print(2)\n"
     assert fsck(store)["ok"]
 
 

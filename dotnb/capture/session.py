@@ -525,7 +525,7 @@ class Session:
         while len(cells) - 1 - self._segmented >= SEGMENT_CELLS:
             chunk = cells[self._segmented : self._segmented + SEGMENT_CELLS]
             data = segment_bytes([dict(self._entry(c, store_code=False), code=c.code) for c in chunk])
-            digest, _ = self.store.objects.put_bytes(data, sync=False)
+            digest = self.store.stage_bytes(data)  # written with the run (no file on its path)
             ref = {"hash": digest, "count": len(chunk)}
             self._segments.append(ref)
             self._segments_json.append(canonical_json(ref))
@@ -546,7 +546,8 @@ class Session:
                     self._code_hashes.clear()
                 self._code_hashes[cell.code] = cell.code_hash
         if store_code and cell.code_hash not in self._stored_code:
-            self.store.objects.put_bytes(cell.code.encode("utf-8", "surrogatepass"), sync=False)
+            # Recorded with the next run, written as a file off the cell's path.
+            self.store.stage_bytes(cell.code.encode("utf-8", "surrogatepass"))
             self._stored_code.add(cell.code_hash)
         if cell.entry is None:
             entry: dict[str, Any] = {

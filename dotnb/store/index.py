@@ -1,9 +1,10 @@
 """``index.sqlite``: a rebuildable cache over run manifests, plus the stat cache.
 
 The manifests are the truth; every row here can be rebuilt from them
-(``dotnb fsck --rebuild-index``), except ``pending_manifests``: write-ahead
-records of runs whose manifest object and ref a kernel has not written yet (see
-:mod:`dotnb.store.repo`), which no schema change or rebuild drops.
+(``dotnb fsck --rebuild-index``), except ``pending_manifests`` and
+``pending_objects``: write-ahead records of runs whose manifest object and ref a
+kernel has not written yet, and of small objects (cells' code) those runs refer
+to (see :mod:`dotnb.store.repo`), which no schema change or rebuild drops.
 
 WAL mode lets several kernels, the server and the CLI read while one writes;
 writers take the lock up front (BEGIN IMMEDIATE) so two writers queue on
@@ -58,6 +59,12 @@ CREATE INDEX IF NOT EXISTS runs_by_notebook_number ON runs(notebook, remote, num
 CREATE TABLE IF NOT EXISTS pending_manifests (
     run_id      TEXT PRIMARY KEY,
     manifest    TEXT NOT NULL,
+    data        BLOB NOT NULL
+);
+-- Small objects (cells' code, lineage segments) a kernel committed with a run before
+-- writing them as files (Store.stage_bytes).  Not a cache either.
+CREATE TABLE IF NOT EXISTS pending_objects (
+    hash        TEXT PRIMARY KEY,
     data        BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS metric_values (
@@ -144,7 +151,7 @@ _NEW_RUN_VIEW = (
     """CREATE TEMP VIEW IF NOT EXISTS new_run AS SELECT
     '' AS id, '' AS manifest, '' AS notebook, 0 AS number, '' AS kind, '' AS name,
     '' AS status, '' AS started_at, '' AS author, '' AS search, '' AS summary,
-    NULL AS outputs, NULL AS metrics, NULL AS data WHERE 0""",
+    NULL AS outputs, NULL AS metrics, NULL AS data, NULL AS objects, NULL AS blob WHERE 0""",
     """CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
     SELECT RAISE(ABORT, 'dotnb: number taken') WHERE EXISTS (SELECT 1 FROM runs
         WHERE notebook=NEW.notebook AND remote='' AND number>=NEW.number);
@@ -159,13 +166,17 @@ _NEW_RUN_VIEW = (
     INSERT INTO metric_values(run_id, name, value, notebook)
         SELECT NEW.id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.notebook
         FROM json_each(NEW.metrics);
+    INSERT OR IGNORE INTO pending_objects(hash, data)
+        SELECT json_extract(value, '$[0]'),
+            substr(NEW.blob, json_extract(value, '$[1]'), json_extract(value, '$[2]'))
+        FROM json_each(NEW.objects);
     INSERT OR REPLACE INTO pending_manifests(run_id, manifest, data)
         VALUES (NEW.id, NEW.manifest, NEW.data);
 END""",
 )
 _INSERT_NEW_RUN = (
     "INSERT INTO new_run(id, manifest, notebook, number, kind, name, status, started_at, author,"
-    " search, summary, outputs, metrics, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " search, summary, outputs, metrics, data, objects, blob) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _NUMBER_TAKEN = "dotnb: number taken"
 
@@ -181,6 +192,19 @@ def _metric_values(summary: dict[str, Any]) -> list[tuple[str, float]]:
         for name, value in (summary.get("metrics") or {}).items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]
+
+
+def _pack_objects(objects: Sequence[tuple[str, bytes]]) -> tuple[str | None, bytes | None]:
+    """Objects as the trigger of ``new_run`` takes them: a JSON list of (hash, start,
+    length) and one blob holding every object's bytes (SQLite's substr counts bytes of
+    a blob, from 1)."""
+    if not objects:
+        return None, None
+    spans, start = [], 1
+    for digest, data in objects:
+        spans.append((digest, start, len(data)))
+        start += len(data)
+    return _COMPACT_JSON.encode(spans), b"".join(data for _, data in objects)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -360,10 +384,12 @@ class Index:
         search: str,
         outputs: Sequence[tuple[str, str]],
         data: bytes,
+        objects: Sequence[tuple[str, bytes]] = (),
     ) -> bool:
-        """Index a run with a fresh id and write its write-ahead record (as
-        :meth:`insert_run` and :meth:`add_pending` do), in one statement that is its
-        own transaction; the run's number is ``summary["number"]``.
+        """Index a run with a fresh id and write its write-ahead record and the
+        pending ``objects`` (as :meth:`insert_run`, :meth:`add_pending` and
+        :meth:`add_pending_objects` do), in one statement that is its own
+        transaction; the run's number is ``summary["number"]``.
 
         False, with nothing written, when that number is no longer above every number
         of the notebook (another process numbered a run meanwhile), when another
@@ -390,6 +416,7 @@ class Index:
             _COMPACT_JSON.encode(outputs) if outputs else None,
             _COMPACT_JSON.encode(metrics) if metrics else None,
             data,
+            *_pack_objects(objects),
         )
         with self._lock:
             try:
@@ -449,6 +476,27 @@ class Index:
 
     def has_pending(self) -> bool:
         return bool(self.query("SELECT 1 FROM pending_manifests LIMIT 1"))
+
+    @staticmethod
+    def add_pending_objects(tx: sqlite3.Connection, objects: Sequence[tuple[str, bytes]]) -> None:
+        tx.executemany("INSERT OR IGNORE INTO pending_objects(hash, data) VALUES (?,?)", objects)
+
+    def pending_objects(self, digests: Sequence[str] | None = None) -> list[tuple[str, bytes]]:
+        """(hash, bytes) of pending objects: all, or those among ``digests``."""
+        if digests is None:
+            rows = self.query("SELECT hash, data FROM pending_objects ORDER BY hash")
+        else:
+            rows = []
+            for start in range(0, len(digests), 500):
+                chunk = tuple(digests[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows += self.query(f"SELECT hash, data FROM pending_objects WHERE hash IN ({marks})", chunk)
+        return [(str(r[0]), bytes(r[1])) for r in rows]
+
+    def drop_pending_objects(self, digests: Sequence[str]) -> None:
+        """Forget pending objects whose files are written and synced."""
+        with self.write() as tx:
+            tx.executemany("DELETE FROM pending_objects WHERE hash=?", [(d,) for d in digests])
 
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT id FROM runs")}

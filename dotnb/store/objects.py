@@ -32,6 +32,7 @@ from dotnb.store.hashing import (
 )
 
 PREHASH_MAX = 64 * 1024 * 1024
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # objects are never modified
 
 
 class ObjectStore:
@@ -44,6 +45,9 @@ class ObjectStore:
         # Set by dotnb.remote.ondemand: brings missing objects in from a remote
         # (verifying each hash) so reads of pulled runs work without --with-data.
         self.fetcher: Callable[[list[str]], None] | None = None
+        # Set by the Store: writes missing objects that a kernel's write-ahead records
+        # still hold (committed with a run, file not written yet; see Store.stage_bytes).
+        self.pending_source: Callable[[list[str]], None] | None = None
 
     def path_for(self, digest: str) -> Path:
         if not is_hash(digest):
@@ -65,23 +69,35 @@ class ObjectStore:
             return self.has(digest)
 
     def ensure(self, digests: Iterable[str]) -> None:
-        """Fetch the objects among ``digests`` that are missing, if a remote fetcher is set.
+        """Bring in the objects among ``digests`` that are missing: from pending records,
+        then from a remote if a fetcher is set.
 
         Missing objects stay missing when there is no fetcher; readers report them.
         """
         if self.fetcher is None:
+            if self.pending_source is not None:  # one query for them all, no stat each
+                self.pending_source(sorted({d for d in digests if is_hash(d)}))
             return
         missing = sorted({d for d in digests if is_hash(d) and not self.has(d)})
         if missing:
+            self._bring_in(missing)
+
+    def _bring_in(self, missing: list[str]) -> None:
+        """Write missing objects from pending records, then fetch what is still missing
+        from a remote; the caller reports what neither has."""
+        if self.pending_source is not None:
+            self.pending_source(missing)
+            missing = [d for d in missing if not self.has(d)]
+        if missing and self.fetcher is not None:
             self.fetcher(missing)
 
     def size(self, digest: str) -> int:
         try:
             return self.path_for(digest).stat().st_size
         except FileNotFoundError:
-            if self.fetcher is None:
+            if self.fetcher is None and self.pending_source is None:
                 raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
-        self.fetcher([digest])
+        self._bring_in([digest])
         try:
             return self.path_for(digest).stat().st_size
         except FileNotFoundError:
@@ -118,6 +134,9 @@ class ObjectStore:
 
     def _write_new(self, digest: str, data: bytes, sync: bool) -> None:
         """Write ``data`` (already known to hash to ``digest``) to a temp file and install it."""
+        if not sync:
+            self._write_deferred(digest, data)
+            return
         fd, tmp = self._tempfile()
         try:
             with os.fdopen(fd, "wb") as f:
@@ -130,6 +149,34 @@ class ObjectStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+    def _write_deferred(self, digest: str, data: bytes) -> None:
+        """``_write_new(sync=False)`` in as few system calls as it takes (a kernel writes
+        each new cell's code this way, on the cell's path): the temp file is created
+        read-only and renamed over the object's path without a look first (an object
+        there already has these same bytes), and folders are made only when missing."""
+        target = str(self.path_for(digest))
+        try:
+            fd, tmp = create_temp(self.tmp_dir, "obj-", _READ_ONLY)
+        except FileNotFoundError:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = create_temp(self.tmp_dir, "obj-", _READ_ONLY)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as f:
+                view = memoryview(data)
+                while view:
+                    view = view[f.write(view) :]
+            try:
+                os.replace(tmp, target)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        with self._pending_lock:
+            self._pending.append(target)
 
     def put_file(
         self,
@@ -241,9 +288,9 @@ class ObjectStore:
         try:
             return open(self.path_for(digest), "rb")
         except FileNotFoundError:
-            if self.fetcher is None:
+            if self.fetcher is None and self.pending_source is None:
                 raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
-        self.fetcher([digest])
+        self._bring_in([digest])
         try:
             return open(self.path_for(digest), "rb")
         except FileNotFoundError:

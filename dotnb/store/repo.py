@@ -16,17 +16,22 @@ recorded at the last commit.
 
 Deferred commits (``commit_run(sync=False)``, what a kernel uses, so that a
 tracked cell pays for one SQLite transaction and no file creation): data objects
-first, as above; then, in one transaction, the index row and a **write-ahead
-record** in ``pending_manifests`` (run id, manifest hash, the canonical manifest
-bytes).  :meth:`Store.flush` (the kernel's background thread) then writes and
-fsyncs the manifest object and the ref, and only then deletes the record.  So:
+first, as above, except small ones the kernel makes itself (each new cell's code,
+lineage segments: :meth:`Store.stage_bytes`), which are not files yet; then, in
+one transaction, the index row, a **write-ahead record** in ``pending_manifests``
+(run id, manifest hash, the canonical manifest bytes) and those small objects in
+``pending_objects``.  :meth:`Store.flush` (the kernel's background thread) then
+writes the small objects, writes the manifest object and the ref, fsyncs them
+all, and only then deletes the records.  So:
 
 - a crash before the transaction commits leaves no run (only unreferenced
   objects, for gc);
 - a crash after it leaves a record, and the next :meth:`Store.reconcile` (every
   store open) writes the missing manifest object and ref from it: a complete run;
 - until then, readers in other processes find the manifest in the record
-  (:meth:`Store.manifest`, :meth:`Store.read_ref_origin` complete it on the way).
+  (:meth:`Store.manifest`, :meth:`Store.read_ref_origin` complete it on the way),
+  and an object missing from ``objects/`` is written from ``pending_objects``
+  when read (``ObjectStore.pending_source``); every store open writes them all.
 
 A new run's deferred commit does not take the write lock first: the process
 numbers it after the last number it knows of for its notebook and writes the
@@ -55,7 +60,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +153,10 @@ class Store(RunListing):
         self.runs_dir = self.dir / "runs"
         # Runs committed with sync=False whose manifest object and ref flush() writes.
         self._pending_runs: list[tuple[str, str, bytes]] = []
+        # Objects given to stage_bytes, for the next deferred commit to record, and
+        # those committed so, whose files flush() writes.
+        self._staged: dict[str, bytes] = {}
+        self._pending_objects: list[tuple[str, bytes]] = []
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flush_at_exit = False
@@ -161,6 +170,7 @@ class Store(RunListing):
         self.runs_watch: Callable[[], object] | None = None
         self._runs_watch_seen: object = None
         self.index = self._open_index()
+        self.objects.pending_source = self._settle_objects
         self.reconcile()
 
     # -- opening -------------------------------------------------------------
@@ -292,23 +302,52 @@ class Store(RunListing):
             summary = self._commit_new(manifest, notebook, lineage_json)
             if summary is not None:
                 return summary
-        with self.index.write() as tx:
-            self._reconcile_locked(tx)
-            manifest["number"] = Index.next_number(tx, notebook)
-            data = manifest_bytes(manifest, lineage_json)
+        staged = self._take_staged()
+        try:
             if sync:
-                digest, _ = self.objects.put_bytes(data)
-                self._write_ref(run_id, digest, sync=True)
-                summary = _index_run(tx, digest, manifest, new=new)
-                self._set_runs_indexed(tx)
-            else:
-                digest = hash_bytes(data)
-                summary = _index_run(tx, digest, manifest, new=new)
-                Index.add_pending(tx, run_id, digest, data)
+                for _, blob in staged:
+                    self.objects.put_bytes(blob)
+            with self.index.write() as tx:
+                self._reconcile_locked(tx)
+                manifest["number"] = Index.next_number(tx, notebook)
+                data = manifest_bytes(manifest, lineage_json)
+                if sync:
+                    digest, _ = self.objects.put_bytes(data)
+                    self._write_ref(run_id, digest, sync=True)
+                    summary = _index_run(tx, digest, manifest, new=new)
+                    self._set_runs_indexed(tx)
+                else:
+                    digest = hash_bytes(data)
+                    summary = _index_run(tx, digest, manifest, new=new)
+                    Index.add_pending_objects(tx, staged)
+                    Index.add_pending(tx, run_id, digest, data)
+        except BaseException:
+            self._unstage(staged)
+            raise
         self._last_numbers[notebook] = manifest["number"]
         if not sync:
-            self._pending_added(run_id, digest, data)
+            self._pending_added(run_id, digest, data, staged)
         return summary
+
+    def stage_bytes(self, data: bytes) -> str:
+        """Store small ``data`` (a cell's code) with the next deferred commit instead of
+        as a file now (a file creation costs a tracked cell about 0.5 ms): the
+        commit records it with the run's write-ahead record, and :meth:`flush` writes
+        the file.  Returns its hash."""
+        digest = hash_bytes(data)
+        with self._pending_lock:
+            self._staged[digest] = data
+        return digest
+
+    def _take_staged(self) -> list[tuple[str, bytes]]:
+        with self._pending_lock:
+            staged, self._staged = list(self._staged.items()), {}
+        return staged
+
+    def _unstage(self, staged: list[tuple[str, bytes]]) -> None:
+        """A commit failed: its staged objects go with the next one."""
+        with self._pending_lock:
+            self._staged.update(staged)
 
     def _commit_new(
         self, manifest: dict[str, Any], notebook: str, lineage_json: bytes | None
@@ -335,17 +374,25 @@ class Store(RunListing):
         digest = hash_bytes(data)
         summary = run_summary(manifest)
         outputs = _output_rows(manifest)
-        if not self.index.insert_new_run(digest, summary, _search_text(manifest), outputs, data):
+        staged = self._take_staged()
+        try:
+            done = self.index.insert_new_run(digest, summary, _search_text(manifest), outputs, data, staged)
+        except BaseException:
+            self._unstage(staged)
+            raise
+        if not done:
+            self._unstage(staged)
             self._last_numbers.pop(notebook, None)
             return None
         self._last_numbers[notebook] = last + 1
-        self._pending_added(manifest["id"], digest, data)
+        self._pending_added(manifest["id"], digest, data, staged)
         return summary
 
-    def _pending_added(self, run_id: str, digest: str, data: bytes) -> None:
-        """A write-ahead record was committed: have :meth:`flush` complete it."""
+    def _pending_added(self, run_id: str, digest: str, data: bytes, objects: list[tuple[str, bytes]]) -> None:
+        """A write-ahead record (and ``objects``) was committed: have :meth:`flush` complete it."""
         with self._pending_lock:
             self._pending_runs.append((run_id, digest, data))
+            self._pending_objects += objects
         if not self._flush_at_exit:
             self._flush_at_exit = True
             _flush_at_exit(self)
@@ -361,23 +408,31 @@ class Store(RunListing):
         with self._flush_lock:
             with self._pending_lock:
                 runs, self._pending_runs = self._pending_runs, []
+                objects, self._pending_objects = self._pending_objects, []
             try:
-                self._complete_pending(runs)
+                self._complete_pending(runs, objects)
             except BaseException:
                 with self._pending_lock:
                     self._pending_runs[:0] = runs
+                    self._pending_objects[:0] = objects
                 raise
             if runs:
                 self.index.checkpoint()
 
     def has_pending_sync(self) -> bool:
         with self._pending_lock:
-            if self._pending_runs:
+            if self._pending_runs or self._pending_objects:
                 return True
         return self.objects.has_pending()
 
-    def _complete_pending(self, runs: list[tuple[str, str, bytes]]) -> None:
+    def _complete_pending(
+        self, runs: list[tuple[str, str, bytes]], objects: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         """Write the manifest objects and refs of write-ahead records, then drop the records.
+
+        Pending ``objects`` (see :meth:`stage_bytes`) are written first, so they are
+        synced with the first batch, before any of its refs is in place; their
+        records go last.
 
         Per batch of runs: manifest objects and ref files are written, then made
         durable together (with every object written with ``sync=False`` so far):
@@ -387,9 +442,17 @@ class Store(RunListing):
         kernel committing its next run waits for it), each only while its record is
         current, and the records dropped once the ``runs/`` folder is synced.
         """
+        for digest, data in objects:
+            if self.objects.reuse(digest):
+                # Perhaps written by another process that has not synced it yet.
+                self.objects.defer_sync(self.objects.path_for(digest))
+            else:
+                self.objects.put_bytes(data, sync=False)
         for start in range(0, len(runs), 64):
             self._complete_batch(runs[start : start + 64])
         self.objects.flush()  # objects written with sync=False by runs that failed to commit
+        if objects:
+            self.index.drop_pending_objects([digest for digest, _ in objects])
 
     def _complete_batch(self, runs: list[tuple[str, str, bytes]]) -> None:
         written = []
@@ -438,6 +501,14 @@ class Store(RunListing):
             for tmp in temps.values():
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+    def _settle_objects(self, digests: list[str]) -> None:
+        """Write, synced, the objects among ``digests`` that are still pending in some
+        process's write-ahead records (readers call this for a missing object)."""
+        with contextlib.suppress(OSError, sqlite3.Error):
+            for digest, data in self.index.pending_objects(digests):
+                if not self.objects.has(digest):
+                    self.objects.put_bytes(data)
 
     def _settle(self, run_id: str) -> tuple[str, bytes] | None:
         """A run still pending in any process: its (manifest hash, manifest bytes),
@@ -509,10 +580,11 @@ class Store(RunListing):
     def reconcile(self) -> None:
         """Complete runs left pending (write-ahead records, after a crash or from a
         live kernel) and index runs whose ref exists but whose index row does not."""
-        if self.index.has_pending():
+        objects = self.index.pending_objects()
+        if objects or self.index.has_pending():
             # Best effort: a read-only store is still readable (readers use the records).
             with contextlib.suppress(OSError, sqlite3.Error):
-                self._complete_pending(self.index.pending())
+                self._complete_pending(self.index.pending(), objects)
         recorded = self.index.get_meta("runs_mtime")
         if recorded is not None and recorded == str(self._runs_mtime()):
             return
