@@ -312,9 +312,14 @@ def test_staged_code_is_readable_before_flush_and_flush_writes_it(store: Store) 
         manifest(store, lineage=[*lineage, {"execution_count": 2, "code_hash": later, "tracked": True}]),
         sync=False,
     )
-    store.flush()
+    old_umask = os.umask(0o077)  # objects are read-only for everyone, whatever the umask
+    try:
+        store.flush()
+    finally:
+        os.umask(old_umask)
     assert store.index.pending_objects() == [] and not store.has_pending_sync()
     assert store.objects.read_bytes(later) == b"print(2)\n"
+    assert stat.S_IMODE(store.objects.path_for(later).stat().st_mode) == 0o444
     assert fsck(store)["ok"]
 
 

@@ -207,6 +207,21 @@ def _pack_objects(objects: Sequence[tuple[str, bytes]]) -> tuple[str | None, byt
     return _COMPACT_JSON.encode(spans), b"".join(data for _, data in objects)
 
 
+def _row_head(manifest_hash: str, summary: dict[str, Any]) -> tuple[Any, ...]:
+    """A runs row's columns from ``id`` to ``author``, in table order."""
+    return (
+        summary["id"],
+        manifest_hash,
+        summary.get("notebook") or "",
+        summary["number"],
+        summary["kind"],
+        summary.get("name"),
+        summary["status"],
+        summary["started_at"],
+        _author(summary),
+    )
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc)
     return "locked" in text or "busy" in text
@@ -349,15 +364,7 @@ class Index:
             " started_at, author, remote, search, summary, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,"
             " (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))",
             (
-                run_id,
-                manifest_hash,
-                notebook,
-                summary["number"],
-                summary["kind"],
-                summary.get("name"),
-                summary["status"],
-                summary["started_at"],
-                _author(summary),
+                *_row_head(manifest_hash, summary),
                 summary.get("remote") or "",
                 search,
                 _SUMMARY_JSON.encode(summary),
@@ -400,17 +407,8 @@ class Index:
         if self._new_run_view is False:
             return False
         metrics = _metric_values(summary)
-        notebook = summary.get("notebook") or ""
         args = (
-            summary["id"],
-            manifest_hash,
-            notebook,
-            summary["number"],
-            summary["kind"],
-            summary.get("name"),
-            summary["status"],
-            summary["started_at"],
-            _author(summary),
+            *_row_head(manifest_hash, summary),
             search,
             _SUMMARY_JSON.encode(summary),
             _COMPACT_JSON.encode(outputs) if outputs else None,

@@ -141,10 +141,9 @@ class ObjectStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                if sync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            self._install(tmp, digest, sync)
+                f.flush()
+                os.fsync(f.fileno())
+            self._install(tmp, digest, sync=True)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -166,6 +165,7 @@ class ObjectStore:
                 view = memoryview(data)
                 while view:
                     view = view[f.write(view) :]
+                os.fchmod(fd, _READ_ONLY)  # what the umask took from the mode given at creation
             try:
                 os.replace(tmp, target)
             except FileNotFoundError:
