@@ -21,33 +21,19 @@ _NO_KERNEL_COPY = frozenset(
 BUFFER = 4 * 1024 * 1024
 
 
-# Temp names: pid, a counter and a random token drawn once per process (a system
-# call per name would be one more GIL hand-over on a tracked cell's path); O_EXCL
-# makes a clash (a reused pid) cost a retry with the next count, never a shared file.
-_token = os.urandom(4).hex()
-
-
-def _new_token() -> None:
-    global _token
-    _token = os.urandom(4).hex()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_token)
-
-
-def create_temp(directory: Path | str, prefix: str, mode: int = 0o600) -> tuple[int, str]:
+def create_temp(directory: Path, prefix: str) -> tuple[int, str]:
     """A new, exclusively created file in ``directory``: (fd, path).
 
     Not tempfile.mkstemp: importing tempfile (random, shutil) costs ~10 ms of
-    every CLI start.  ``mode`` applies to the new file only, so a read-only mode
-    still gives a writable descriptor.
+    every CLI start.
     """
     while True:
-        name = f"{prefix}{os.getpid()}-{next(_counter)}-{_token}"
+        name = f"{prefix}{os.getpid()}-{next(_counter)}-{os.urandom(4).hex()}"
         path = os.path.join(directory, name)
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), mode), path
+            return os.open(
+                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+            ), path
         except FileExistsError:
             continue
 

@@ -32,7 +32,6 @@ from dotnb.store.hashing import (
 )
 
 PREHASH_MAX = 64 * 1024 * 1024
-_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH  # objects are never modified
 
 
 class ObjectStore:
@@ -134,49 +133,18 @@ class ObjectStore:
 
     def _write_new(self, digest: str, data: bytes, sync: bool) -> None:
         """Write ``data`` (already known to hash to ``digest``) to a temp file and install it."""
-        if not sync:
-            self._write_deferred(digest, data)
-            return
         fd, tmp = self._tempfile()
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            self._install(tmp, digest, sync=True)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            self._install(tmp, digest, sync)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-
-    def _write_deferred(self, digest: str, data: bytes) -> None:
-        """``_write_new(sync=False)`` in as few system calls as it takes (a kernel writes
-        each new cell's code this way, on the cell's path): the temp file is created
-        read-only and renamed over the object's path without a look first (an object
-        there already has these same bytes), and folders are made only when missing."""
-        target = str(self.path_for(digest))
-        try:
-            fd, tmp = create_temp(self.tmp_dir, "obj-", _READ_ONLY)
-        except FileNotFoundError:
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = create_temp(self.tmp_dir, "obj-", _READ_ONLY)
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as f:
-                view = memoryview(data)
-                while view:
-                    view = view[f.write(view) :]
-                os.fchmod(fd, _READ_ONLY)  # what the umask took from the mode given at creation
-            try:
-                os.replace(tmp, target)
-            except FileNotFoundError:
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        with self._pending_lock:
-            self._pending.append(target)
 
     def put_file(
         self,

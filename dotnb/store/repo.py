@@ -506,9 +506,8 @@ class Store(RunListing):
         """Write, synced, the objects among ``digests`` that are still pending in some
         process's write-ahead records (readers call this for a missing object)."""
         with contextlib.suppress(OSError, sqlite3.Error):
-            for digest, data in self.index.pending_objects(digests):
-                if not self.objects.has(digest):
-                    self.objects.put_bytes(data)
+            for _, data in self.index.pending_objects(digests):
+                self.objects.put_bytes(data)  # an object already there is only touched
 
     def _settle(self, run_id: str) -> tuple[str, bytes] | None:
         """A run still pending in any process: its (manifest hash, manifest bytes),
