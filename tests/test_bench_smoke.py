@@ -46,3 +46,23 @@ def test_quick_benchmark_runs(script: str) -> None:
 def test_every_benchmark_is_smoke_tested_or_said_not_to_be() -> None:
     scripts = {p.name for p in BENCH.glob("*.py")} - {"harness.py"}
     assert scripts == set(EXPECTED) | {"remote_transfer.py"}
+
+
+def test_a_rerun_verdict_needs_a_range_on_one_side_of_the_goal() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from harness import rerun_rows
+    finally:
+        sys.path.remove(str(BENCH))
+    untracked = [0.220 + 0.010 * ((i * 7) % 11 - 5) for i in range(15)]
+    hooks = ([0.0018] * 15, [0.00002] * 15)
+
+    def paired_verdict(spread: float, shift: float) -> str:
+        tracked = [u + shift + spread * ((i * 5) % 9 - 4) for i, u in enumerate(untracked)]
+        row = rerun_rows(tracked, untracked, hooks, 0.005)[3]
+        assert row[0] == "added: median of paired differences"
+        return str(row[4])
+
+    assert paired_verdict(0.0001, 0.002) == "MET (≤ 5 ms)"
+    assert paired_verdict(0.0001, 0.009) == "NOT MET (≤ 5 ms)"
+    assert "too noisy to judge" in paired_verdict(0.004, 0.005)
