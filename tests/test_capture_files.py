@@ -676,6 +676,33 @@ def test_lost_events_are_reported(tracker: FileTracker, root: Path) -> None:
     assert cell(tracker, lambda: Path("after.txt").write_text("a")).outputs == ["after.txt"]
 
 
+def test_a_tree_of_more_folders_than_the_queue_holds_is_walked_once(
+    tracker: FileTracker, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading a folder queues two events; watching this many floods the queue unless
+    # the walk reads it as it goes (an overflow used to send the tree to be walked
+    # again, at every cell, and each cell's events were reported lost).
+    folders = files_mod._max_queued_events() // 2 + 500
+    for i in range(folders):
+        (root / "data" / f"g{i // 100}" / f"d{i}").mkdir(parents=True)
+    walks: list[str] = []
+    watch_tree = tracker._watch_tree
+
+    def counted(rel: str, cell: object) -> None:
+        if rel == "":
+            walks.append(rel)
+        watch_tree(rel, cell)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tracker, "_watch_tree", counted)
+    deepest = f"data/g{(folders - 1) // 100}/d{folders - 1}"
+    for i in range(3):
+        command = ["sh", "-c", f"echo {i} > {deepest}/out{i}.txt"]  # native: seen by inotify only
+        act = cell(tracker, lambda command=command: subprocess.run(command, check=True))
+        assert act.outputs == [f"{deepest}/out{i}.txt"]
+    assert walks == [""]
+    assert len(tracker._path_wd) == 1 + 1 + (folders - 1) // 100 + 1 + folders  # root, data, groups, leaves
+
+
 def test_many_cells_in_a_row(tracker: FileTracker, root: Path) -> None:
     (root / "c.txt").write_text("0")
     for i in range(20):

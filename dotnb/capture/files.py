@@ -131,6 +131,8 @@ MAX_EXTERNAL = 100
 END_TIMEOUT = 2.0  # seconds begin()/end() wait for the reader thread to let go of the queue
 MAX_TIMEOUTS = 2  # consecutive such timeouts after which inotify is abandoned
 SYNC_TIMEOUT = 0.5  # seconds a mid-cell flush waits
+WALK_READ_EVERY = 256  # folders a walk of the whole tree watches between reads of the queue
+MAX_WALKS = 3  # walks of the whole tree in a row, when the queue overflows during one
 
 # Reads (a read-only close), writes (modify: an O_TRUNC open too), creations and
 # renames, of files and of folders (watched as they appear).  Not IN_OPEN: it
@@ -335,6 +337,9 @@ class FileTracker:
         # cookie -> (name, watches below it) of a folder moved away, until the other half
         self._moved_from: dict[int, tuple[str, list[tuple[str, int]]]] = {}
         self._drain_cap = 4 * _max_queued_events()
+        # A walk of the whole tree is under way; an overflow meanwhile asks for another.
+        self._walking_all = False
+        self._walk_again = False
         self._pid = current_pid()
 
         self._skip_prefixes = _system_prefixes(self._root_real)
@@ -496,7 +501,7 @@ class FileTracker:
             from dotnb.capture import inotify
 
             self._inotify = inotify.Inotify()
-            self._watch_tree("", None)  # raises if the root itself cannot be watched
+            self._watch_all()  # raises if the root itself cannot be watched
             self._wake = os.pipe()
             self._reader = threading.Thread(
                 target=self._read_loop,
@@ -723,8 +728,38 @@ class FileTracker:
             watch.changes += 1  # its events may be among those lost
         self._moved_from.clear()
         # Folders created meanwhile went unseen: watch whatever is not watched yet.
+        if self._walking_all:
+            self._walk_again = True  # the walk under way starts over when it ends
+            return
         with contextlib.suppress(OSError):
-            self._watch_tree("", None)
+            self._watch_all()
+
+    def _watch_all(self) -> None:
+        """Watch every folder of the tree not watched yet (the first cell, an overflow).
+
+        Reading a folder queues two events (its own close and its parent's), so the
+        walk reads the queue as it goes: a tree of more folders than the queue holds
+        would otherwise overflow it, and an overflow sends the tree to be walked
+        again, every cell.
+        """
+        self._walking_all = True
+        try:
+            for _ in range(MAX_WALKS):
+                self._walk_again = False
+                self._watch_tree("", None)
+                if not self._walk_again:
+                    break
+        finally:
+            self._walking_all = False
+
+    def _read_walk_events(self) -> None:
+        """Handle what is queued, in the middle of a walk of the whole tree."""
+        ino = self._inotify
+        while ino is not None:
+            buf = ino.read()
+            if not buf:
+                break
+            self._process(buf)
 
     def _watch_tree(self, rel: str, cell: _Cell | None) -> None:
         """Watch folder ``rel`` and the folders below it (not hidden ones, caches or
@@ -732,8 +767,12 @@ class FileTracker:
         reported as created: the cell made or moved in the folder."""
         ino = self._inotify
         stack = [rel]
+        walked = 0
         while stack:
             folder = stack.pop()
+            walked += 1
+            if self._walking_all and walked % WALK_READ_EVERY == 0:
+                self._read_walk_events()
             full = self._root_prefix + folder if folder else self._root_real
             try:
                 wd = ino.add_watch(full, _WATCH_MASK)
