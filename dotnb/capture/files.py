@@ -131,6 +131,9 @@ MAX_EXTERNAL = 100
 END_TIMEOUT = 2.0  # seconds begin()/end() wait for the reader thread to let go of the queue
 MAX_TIMEOUTS = 2  # consecutive such timeouts after which inotify is abandoned
 SYNC_TIMEOUT = 0.5  # seconds a mid-cell flush waits
+# The reader thread, woken by an event, waits this long for more before reading the
+# queue: far less than the queue takes to fill (16,384 events), many events a read.
+READER_BATCH_MS = 10
 WALK_READ_EVERY = 256  # folders a walk of the whole tree watches between reads of the queue
 MAX_WALKS = 3  # walks of the whole tree in a row, when the queue overflows during one
 
@@ -345,6 +348,7 @@ class FileTracker:
         self._skip_prefixes = _system_prefixes(self._root_real)
         # Per-cell memos (cleared at begin, so ignore-rule edits apply from the next cell).
         self._loc_memo: dict[str, tuple[int, str] | None] = {}
+        self._folder_memo: dict[str, str] = {}  # folder -> its realpath
         self._excl_memo: dict[str, bool] = {}
 
     # -- public API ------------------------------------------------------------
@@ -361,6 +365,7 @@ class FileTracker:
             _active = None
         self.warnings = list(self._lasting_warnings)
         self._loc_memo.clear()
+        self._folder_memo.clear()
         self._excl_memo.clear()
         self._gen += 1
         cell = _Cell(self._gen)
@@ -576,6 +581,8 @@ class FileTracker:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(wake, select.POLLIN)
+        wake_only = select.poll()
+        wake_only.register(wake, select.POLLIN)
         while self._streaming:
             try:
                 ready = poller.poll()
@@ -584,6 +591,10 @@ class FileTracker:
             except OSError:
                 return
             if not self._streaming or any(r == wake for r, _ in ready):
+                return
+            # Let events gather: woken for each one, this thread would take the GIL
+            # from a cell opening files at every open() and close() (10x slower).
+            if wake_only.poll(READER_BATCH_MS):
                 return
             # One buffer at a time, so begin() and end() wait for one buffer at most.
             while self._streaming:
@@ -988,7 +999,9 @@ class FileTracker:
         if lexical.startswith(self._skip_prefixes) and not lexical.startswith(self._root_prefix):
             result = None  # interpreter and system files: no syscalls spent on them
         else:
-            real = os.path.realpath(raw)
+            real = self._realpath(lexical) if "/../" not in raw and not raw.endswith("/..") else None
+            if real is None:
+                real = os.path.realpath(raw)
             if real.startswith(self._root_prefix):
                 rel = real[len(self._root_prefix) :]
                 result = None if self._excluded(rel) else (_IN_ROOT, rel)
@@ -998,6 +1011,22 @@ class FileTracker:
                 result = (_OUTSIDE, real)
         self._loc_memo[raw] = result
         return result
+
+    def _realpath(self, lexical: str) -> str | None:
+        """``os.path.realpath`` of a normalized absolute path without ``..``, with its
+        folder resolved once per cell: one ``lstat`` (of the last component) instead of
+        one per component.  None when that component is a symlink (resolve it fully)."""
+        folder, name = os.path.split(lexical)
+        real_folder = self._folder_memo.get(folder)
+        if real_folder is None:
+            real_folder = self._folder_memo[folder] = os.path.realpath(folder)
+        candidate = os.path.join(real_folder, name)
+        try:
+            if stat.S_ISLNK(os.lstat(candidate).st_mode):
+                return None
+        except OSError:
+            pass  # no such file (yet): nothing to follow
+        return candidate
 
     def _excluded(self, rel: str) -> bool:
         found = self._excl_memo.get(rel)
