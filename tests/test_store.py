@@ -82,24 +82,149 @@ def test_stat_cache_skips_rehash_and_respects_racy_window(store: Store, tmp_path
     old = time.time() - 10
     os.utime(f, (old, old))
     first = store.snapshot_files(["data.csv"])[0]
-    calls: list[Path] = []
-    real = store.objects.put_file
+    read: list[str] = []  # files whose bytes were read to be hashed and stored
+    real_small, real_file = store.objects.put_small_files, store.objects.put_file
 
-    def spy(path: Any, progress: Any = None, known_hash: Any = None) -> Any:
-        calls.append(known_hash)
-        return real(path, progress=progress, known_hash=known_hash)
+    def spy_small(paths: Any, progress: Any = None) -> Any:
+        read.extend(os.path.basename(p) for p in paths)
+        return real_small(paths, progress)
 
-    store.objects.put_file = spy  # type: ignore[method-assign]
+    def spy_file(path: Any, progress: Any = None, known_hash: Any = None) -> Any:
+        read.append(os.path.basename(path))
+        return real_file(path, progress=progress, known_hash=known_hash)
+
+    store.objects.put_small_files = spy_small  # type: ignore[method-assign]
+    store.objects.put_file = spy_file  # type: ignore[method-assign]
     again = store.snapshot_files(["data.csv"])[0]
-    assert again["hash"] == first["hash"] and calls == [first["hash"]]
+    assert again["hash"] == first["hash"] and read == []
     # A same-size rewrite changes mtime/ctime: the cache must not answer.
     f.write_text("a,b\n3,4\n")
     changed = store.snapshot_files(["data.csv"])[0]
     assert changed["hash"] == hash_bytes(b"a,b\n3,4\n") != first["hash"]
+    assert read == ["data.csv"]
     # Written just now: "racily clean", so the entry is not trusted yet.
-    assert calls[-1] is None
     store.snapshot_files(["data.csv"])
-    assert calls[-1] is None
+    assert read == ["data.csv", "data.csv"]
+    # Its object gone (a store restored from an old backup): read and stored again.
+    os.utime(f, (old, old))
+    store.snapshot_files(["data.csv"])
+    store.objects.remove(changed["hash"])
+    assert store.snapshot_files(["data.csv"])[0]["hash"] == changed["hash"]
+    assert read == ["data.csv"] * 4
+    assert store.objects.read_bytes(changed["hash"]) == b"a,b\n3,4\n"
+
+
+def test_many_new_small_files_are_synced_together_before_and_after_their_renames(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dotnb.store.objects as objects_mod
+
+    contents = [f"row {i}\n".encode() * (i + 1) for i in range(30)] + [b""]
+    rels = []
+    for i, data in enumerate([*contents, *contents[:10]]):  # ten duplicates
+        rel = f"d{i % 3}/f {i}.csv"
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(data)
+        rels.append(rel)
+    log: list[str] = []
+    real_syncfs, real_replace, real_fsync = objects_mod._syncfs, os.replace, os.fsync
+
+    def syncfs(path: Path) -> bool:
+        log.append("syncfs")
+        return real_syncfs(path)
+
+    def replace(src: Any, dst: Any) -> None:
+        if str(dst).startswith(str(store.objects.dir)):
+            log.append("rename")
+        real_replace(src, dst)
+
+    def fsync(fd: int) -> None:
+        log.append("fsync")
+        real_fsync(fd)
+
+    monkeypatch.setattr(objects_mod, "_syncfs", syncfs)
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "fsync", fsync)
+    entries = store.snapshot_files(rels)
+    # Every new object's bytes are on disk before any is renamed into place, and the
+    # renames before the call returns; one syncfs each way, no fsync per file.
+    assert log == ["syncfs", *["rename"] * len(contents), "syncfs"]
+    for rel, entry in zip(rels, entries, strict=True):
+        data = (tmp_path / rel).read_bytes()
+        assert entry == {"path": rel, "hash": hash_bytes(data), "size": len(data)}
+        assert store.objects.read_bytes(entry["hash"]) == data
+        assert not os.stat(store.objects.path_for(entry["hash"])).st_mode & 0o222  # read-only
+    assert os.listdir(store.dir / "tmp") == []
+
+    # A few new files: an fsync each (and each folder), not a syncfs of everything.
+    log.clear()
+    for i in range(3):
+        (tmp_path / f"few{i}.txt").write_text(f"few {i}")
+    store.snapshot_files([f"few{i}.txt" for i in range(3)])
+    assert "syncfs" not in log and log.count("rename") == 3 and log.count("fsync") >= 3 + 1
+
+
+def test_a_failed_batch_of_small_files_leaves_no_temp_file_and_no_partial_object(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rels = [f"f{i}.txt" for i in range(20)]
+    for i, rel in enumerate(rels):
+        (tmp_path / rel).write_text(f"content {i}")
+    real_replace = os.replace
+    renamed: list[str] = []
+
+    def failing_replace(src: Any, dst: Any) -> None:
+        if len(renamed) == 5:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+        renamed.append(os.path.basename(dst))
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        store.snapshot_files(rels)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert os.listdir(store.dir / "tmp") == []
+    present = list(store.objects.iter_digests())
+    assert len(present) == 5 and all(store.objects.verify(d) for d in present)
+    # Nothing was recorded in the stat cache: the next snapshot stores the rest.
+    entries = store.snapshot_files(rels)
+    assert [store.objects.read_bytes(e["hash"]) for e in entries] == [
+        f"content {i}".encode() for i in range(20)
+    ]
+
+
+def test_small_file_batch_handles_vanished_and_grown_files(store: Store, tmp_path: Path) -> None:
+    from dotnb.store.objects import SMALL_FILE
+
+    (tmp_path / "big.bin").write_bytes(b"b" * (SMALL_FILE + 10))  # grew past the limit
+    (tmp_path / "ok.txt").write_text("ok")
+    got = store.objects.put_small_files([tmp_path / "gone.txt", tmp_path / "big.bin", tmp_path / "ok.txt"])
+    assert got[0] is None
+    assert got[1] == (hash_bytes(b"b" * (SMALL_FILE + 10)), SMALL_FILE + 10)
+    assert got[2] == (hash_bytes(b"ok"), 2)
+    assert store.objects.verify(got[1][0]) and store.objects.verify(got[2][0])
+
+
+def test_stat_cache_answers_for_more_files_than_one_query_holds(store: Store, tmp_path: Path) -> None:
+    old = time.time() - 10
+    rels = [f"many/f{i}.txt" for i in range(1200)]
+    (tmp_path / "many").mkdir()
+    for i, rel in enumerate(rels):
+        (tmp_path / rel).write_text(str(i))
+        os.utime(tmp_path / rel, (old, old))
+    store.snapshot_files(rels)
+    read: list[str] = []
+    real = store.objects.put_small_files
+
+    def spy(paths: Any, progress: Any = None) -> Any:
+        read.extend(os.path.basename(p) for p in paths)
+        return real(paths, progress)
+
+    store.objects.put_small_files = spy  # type: ignore[method-assign]
+    (tmp_path / rels[1100]).write_text("changed")
+    entries = store.snapshot_files(rels)
+    assert read == ["f1100.txt"]
+    assert entries[1100]["hash"] == hash_bytes(b"changed") and entries[7]["hash"] == hash_bytes(b"7")
 
 
 def test_missing_and_oversized_files_are_recorded_not_stored(tmp_path: Path) -> None:

@@ -83,5 +83,8 @@ def hash_range(hasher: Any, fd: int, offset: int, length: int) -> None:
         offset += len(data)
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def is_hash(text: str) -> bool:
-    return len(text) == HASH_HEX_LEN and all(c in "0123456789abcdef" for c in text)
+    return len(text) == HASH_HEX_LEN and _HEX_DIGITS.issuperset(text)

@@ -109,6 +109,7 @@ _SUMMARY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 # was recorded (git's "racily clean" rule): a write within the same timestamp
 # tick as the hash could otherwise leave size and mtime unchanged.
 RACY_WINDOW_NS = 2_000_000_000
+_IN_CHUNK = 500  # values per "IN (?, …)" (SQLite allows at least 999 parameters)
 
 
 # A plain class, not a dataclass or a NamedTuple: importing dataclasses (inspect,
@@ -485,8 +486,8 @@ class Index:
             rows = self.query("SELECT hash, data FROM pending_objects ORDER BY hash")
         else:
             rows = []
-            for start in range(0, len(digests), 500):
-                chunk = tuple(digests[start : start + 500])
+            for start in range(0, len(digests), _IN_CHUNK):
+                chunk = tuple(digests[start : start + _IN_CHUNK])
                 marks = ",".join("?" * len(chunk))
                 rows += self.query(f"SELECT hash, data FROM pending_objects WHERE hash IN ({marks})", chunk)
         return [(str(r[0]), bytes(r[1])) for r in rows]
@@ -502,18 +503,29 @@ class Index:
     # -- stat cache ----------------------------------------------------------
 
     def stat_lookup(self, rel: str, key: StatKey) -> str | None:
-        rows = self.query(
-            "SELECT inode, size, mtime_ns, ctime_ns, hash, recorded_ns FROM stat_cache WHERE path=?",
-            (rel,),
-        )
-        if not rows:
-            return None
-        inode, size, mtime_ns, ctime_ns, digest, recorded_ns = rows[0]
-        if (inode, size, mtime_ns, ctime_ns) != key.as_tuple():
-            return None
-        if recorded_ns - mtime_ns < RACY_WINDOW_NS:
-            return None
-        return str(digest)
+        return self.stat_lookup_many([(rel, key)]).get(rel)
+
+    def stat_lookup_many(self, items: Sequence[tuple[str, StatKey]]) -> dict[str, str]:
+        """The cached hash of each ``(path, key)`` whose file is unchanged since it was
+        recorded (same key, and recorded outside the racy window of its mtime)."""
+        keys = dict(items)
+        found: dict[str, str] = {}
+        paths = list(keys)
+        for start in range(0, len(paths), _IN_CHUNK):
+            chunk = tuple(paths[start : start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self.query(
+                "SELECT path, inode, size, mtime_ns, ctime_ns, hash, recorded_ns FROM stat_cache"
+                f" WHERE path IN ({marks})",
+                chunk,
+            )
+            for path, inode, size, mtime_ns, ctime_ns, digest, recorded_ns in rows:
+                if (inode, size, mtime_ns, ctime_ns) != keys[path].as_tuple():
+                    continue
+                if recorded_ns - mtime_ns < RACY_WINDOW_NS:
+                    continue
+                found[path] = str(digest)
+        return found
 
     def stat_record(self, entries: list[tuple[str, StatKey, str]], now_ns: int) -> None:
         if not entries:

@@ -14,7 +14,7 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,11 +32,16 @@ from dotnb.store.hashing import (
 )
 
 PREHASH_MAX = 64 * 1024 * 1024
+# put_small_files: files up to this size are read whole; from this many files to
+# make durable at once, one syncfs() replaces an fsync each.
+SMALL_FILE = 1024 * 1024
+SYNCFS_MIN = 16
 
 
 class ObjectStore:
     def __init__(self, objects_dir: Path, tmp_dir: Path) -> None:
         self.dir = objects_dir
+        self._dir_str = os.fspath(objects_dir).rstrip("/") or "/"
         self.tmp_dir = tmp_dir
         # Small metadata objects may be written with deferred fsync (see flush()).
         self._pending: list[str] = []
@@ -49,9 +54,13 @@ class ObjectStore:
         self.pending_source: Callable[[list[str]], None] | None = None
 
     def path_for(self, digest: str) -> Path:
+        return Path(self._name_for(digest))
+
+    def _name_for(self, digest: str) -> str:
+        """:meth:`path_for` as a string (no Path objects on per-file paths)."""
         if not is_hash(digest):
             raise ObjectMissing(f"not an object name: {digest!r}")
-        return self.dir / digest[:2] / digest[2:]
+        return f"{self._dir_str}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
@@ -60,7 +69,7 @@ class ObjectStore:
         """True if the object exists; refreshes its mtime so gc's grace period
         protects it until the run that is about to reference it commits."""
         try:
-            os.utime(self.path_for(digest))
+            os.utime(self._name_for(digest))
             return True
         except FileNotFoundError:
             return False
@@ -181,6 +190,67 @@ class ObjectStore:
                 os.unlink(tmp)
             raise
         return digest, total
+
+    def put_small_files(
+        self, paths: Sequence[str | os.PathLike[str]], progress: Progress | None = None
+    ) -> list[tuple[str, int] | None]:
+        """Store files of at most :data:`SMALL_FILE` bytes, each read whole; returns the
+        (hash, size) of the bytes stored for each, None for one that vanished.
+
+        Same guarantee as :meth:`put_file` (an object is named by the bytes it holds,
+        and is in place only once they are on disk), at a fraction of the cost for
+        many files: the new objects' bytes are made durable together, then they are
+        renamed into place, then the names are made durable together, with one
+        ``syncfs()`` each time when there are many (an fsync each is ~1.5 ms).
+        A file that grew past the limit meanwhile goes through :meth:`put_file`.
+        """
+        results: list[tuple[str, int] | None] = []
+        temps: dict[str, str] = {}  # digest -> its temp file, bytes written
+        if paths:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for path in paths:
+                try:
+                    with open(path, "rb", buffering=0) as f:
+                        data = f.read(SMALL_FILE + 1)
+                except FileNotFoundError:
+                    results.append(None)
+                    continue
+                if len(data) > SMALL_FILE:
+                    results.append(self.put_file(path, progress))
+                    continue
+                digest = hash_bytes(data)
+                results.append((digest, len(data)))
+                if progress is not None:
+                    progress(len(data))
+                if digest in temps or self.reuse(digest):
+                    continue
+                fd, tmp = create_temp(self.tmp_dir, "obj-")
+                temps[digest] = tmp
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+            if temps:
+                _sync_all(self.dir, list(temps.values()))
+                folders: set[str] = set()
+                for digest, tmp in list(temps.items()):
+                    target = self._name_for(digest)
+                    if os.path.exists(target):  # written by another process meanwhile
+                        os.unlink(tmp)
+                    else:
+                        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                        folder = os.path.dirname(target)
+                        if folder not in folders:
+                            os.makedirs(folder, exist_ok=True)
+                            folders.add(folder)
+                        os.replace(tmp, target)
+                    del temps[digest]  # only now: a failure above leaves it to the cleanup
+                _sync_all(self.dir, sorted(folders))
+        except BaseException:
+            for tmp in temps.values():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
+        return results
 
     def install_bytes(self, digest: str, data: bytes, sync: bool = True) -> None:
         """Store bytes that must hash to ``digest`` (from a remote); refuses them otherwise."""
@@ -418,6 +488,20 @@ def _syncfs(path: Path) -> bool:
         return bool(hasattr(libc, "syncfs") and libc.syncfs(fd) == 0)
     finally:
         os.close(fd)
+
+
+def _sync_all(store_dir: Path, paths: Sequence[str]) -> None:
+    """Make ``paths`` (files and folders on the store's filesystem) durable: one
+    ``syncfs()`` for many, an fsync each for a few (``syncfs`` also writes out
+    whatever else is dirty on that filesystem)."""
+    if len(paths) >= SYNCFS_MIN and _syncfs(store_dir):
+        return
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -44,15 +44,31 @@ def confine(root: Path, rel: str) -> Path:
     The final component itself may be a symlink: writers replace it by rename
     (never writing through it) and readers must use :func:`readable_inside`.
     """
-    from pathlib import Path
+    return Confiner(root)(rel)
 
-    check_relpath(rel)
-    root_real = os.path.realpath(root)
-    target = os.path.join(root_real, *rel.split("/"))
-    parent_real = os.path.realpath(os.path.dirname(target))
-    if not is_within(root_real, parent_real):
-        raise PathOutsideRoot(f"path leaves the project root through a symlink: {rel!r}")
-    return Path(parent_real) / os.path.basename(target)
+
+class Confiner:
+    """:func:`confine` for many paths under one root: each folder is resolved once
+    (a ``realpath`` costs an ``lstat`` per path component)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root_real = os.path.realpath(root)
+        self._folders: dict[str, str] = {}  # root-relative folder -> its real path
+
+    def __call__(self, rel: str) -> Path:
+        from pathlib import Path
+
+        check_relpath(rel)
+        folder, _, name = rel.rpartition("/")
+        real = self._folders.get(folder)
+        if real is None:
+            real = self.root_real
+            if folder:
+                real = os.path.realpath(os.path.join(self.root_real, *folder.split("/")))
+            if not is_within(self.root_real, real):
+                raise PathOutsideRoot(f"path leaves the project root through a symlink: {rel!r}")
+            self._folders[folder] = real
+        return Path(real) / name
 
 
 def readable_inside(root: Path, path: Path) -> bool:

@@ -72,8 +72,8 @@ from dotnb.store.index import Index, StatKey
 from dotnb.store.lineage import expand, lineage_objects, manifest_bytes, pack
 from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
-from dotnb.store.objects import ObjectStore
-from dotnb.store.paths import confine
+from dotnb.store.objects import SMALL_FILE, ObjectStore
+from dotnb.store.paths import Confiner
 
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
 
@@ -233,10 +233,11 @@ class Store(RunListing):
         that vanished are recorded with ``"missing": true``.  Checkpoints pass
         ``enforce_limit=False``: a file about to be overwritten is kept whatever its size.
         """
-        entries: list[dict[str, Any]] = []
-        fresh: list[tuple[str, StatKey, str]] = []
+        confined = Confiner(self.root)
+        entries: list[dict[str, Any] | None] = []
+        found: list[tuple[int, str, Path, StatKey]] = []  # (entry, rel, path, key) to store
         for rel in rels:
-            path = confine(self.root, rel)
+            path = confined(rel)
             try:
                 st = os.stat(path)
             except (FileNotFoundError, NotADirectoryError):
@@ -252,20 +253,38 @@ class Store(RunListing):
                     }
                 )
                 continue
-            key = StatKey.of(st)
-            known = self.index.stat_lookup(rel, key)
-            try:
-                digest, size = self.objects.put_file(path, progress=progress, known_hash=known)
-            except FileNotFoundError:
-                entries.append({"path": rel, "hash": None, "size": None, "missing": True})
+            found.append((len(entries), rel, path, StatKey.of(st)))
+            entries.append(None)
+        known = self.index.stat_lookup_many([(rel, key) for _, rel, _, key in found])
+        small: list[tuple[int, str, Path, StatKey]] = []
+        stored: list[tuple[int, str, Path, StatKey, tuple[str, int] | None]] = []
+        for i, rel, path, key in found:
+            digest = known.get(rel)
+            if digest is not None and self.objects.reuse(digest):
+                entries[i] = {"path": rel, "hash": digest, "size": key.size}
+            elif key.size <= SMALL_FILE:
+                small.append((i, rel, path, key))
+            else:
+                try:
+                    got: tuple[str, int] | None = self.objects.put_file(path, progress=progress)
+                except FileNotFoundError:
+                    got = None
+                stored.append((i, rel, path, key, got))
+        if small:
+            results = self.objects.put_small_files([path for _, _, path, _ in small], progress)
+            stored += [(*item, got) for item, got in zip(small, results, strict=True)]
+        fresh: list[tuple[str, StatKey, str]] = []
+        for i, rel, path, key, got in stored:
+            if got is None:
+                entries[i] = {"path": rel, "hash": None, "size": None, "missing": True}
                 continue
-            if known is None:
-                after = os.stat(path)
-                if StatKey.of(after) == key:
+            digest, size = got
+            with contextlib.suppress(OSError):
+                if StatKey.of(os.stat(path)) == key:  # unchanged while it was read
                     fresh.append((rel, key, digest))
-            entries.append({"path": rel, "hash": digest, "size": size})
+            entries[i] = {"path": rel, "hash": digest, "size": size}
         self.index.stat_record(fresh, time.time_ns())
-        return entries
+        return [e for e in entries if e is not None]
 
     def snapshot_one(self, path: Path) -> tuple[str, int] | None:
         """Copy one file's current bytes into the store (used before an overwrite)."""
