@@ -227,6 +227,17 @@ def test_stat_cache_answers_for_more_files_than_one_query_holds(store: Store, tm
     assert entries[1100]["hash"] == hash_bytes(b"changed") and entries[7]["hash"] == hash_bytes(b"7")
 
 
+def test_producers_of_many_contents_name_the_newest_run_that_wrote_each(store: Store) -> None:
+    digests = [hash_bytes(f"out {i}".encode()) for i in range(600)]  # more than one query holds
+    outputs = [{"path": f"o{i}.txt", "hash": d, "size": 5} for i, d in enumerate(digests)]
+    first = store.commit_run(new_manifest(outputs=outputs))["id"]
+    second = store.commit_run(new_manifest(outputs=outputs[550:]))["id"]
+    store.commit_run(new_manifest(kind="checkpoint", outputs=outputs[:3]))  # not a producer
+    found = store.producers_of([*digests, hash_bytes(b"never written"), digests[0]])
+    assert found == {d: (second if i >= 550 else first) for i, d in enumerate(digests)}
+    assert all(store.producer_of(d) == found[d] for d in digests[::50])
+
+
 def test_missing_and_oversized_files_are_recorded_not_stored(tmp_path: Path) -> None:
     store = Store.init(tmp_path, max_file_size=10)
     (tmp_path / "big.bin").write_bytes(b"x" * 11)

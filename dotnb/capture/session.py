@@ -370,11 +370,11 @@ class Session:
         for rel in declared_in:
             inputs[rel]["declared"] = True
         # Lineage across notebooks: the run that last wrote these exact bytes.
+        producers = store.producers_of(e["hash"] for e in inputs.values() if e.get("hash"))
         for entry in inputs.values():
-            if entry.get("hash"):
-                producer = store.producer_of(entry["hash"])
-                if producer is not None:
-                    entry["produced_by"] = producer
+            producer = producers.get(entry["hash"]) if entry.get("hash") else None
+            if producer is not None:
+                entry["produced_by"] = producer
         out_paths = list(dict.fromkeys([*activity.outputs, *declared_out]))
         outputs = store.snapshot_files(out_paths)
         for entry in outputs:

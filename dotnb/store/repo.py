@@ -754,6 +754,21 @@ class Store(RunListing):
             self._set_runs_indexed(tx)
         return added
 
+    def producers_of(self, digests: Iterable[str]) -> dict[str, str]:
+        """:meth:`producer_of` for many contents at once: content hash -> run id, for
+        those some run wrote."""
+        found: dict[str, str] = {}
+        unique = sorted(set(digests))
+        for start in range(0, len(unique), 500):
+            chunk = tuple(unique[start : start + 500])
+            rows = self.index.query(
+                "SELECT o.hash, MAX(o.run_id) FROM outputs o JOIN runs r ON r.id = o.run_id"
+                f" WHERE r.kind='run' AND o.hash IN ({','.join('?' * len(chunk))}) GROUP BY o.hash",
+                chunk,
+            )
+            found.update((str(h), str(run_id)) for h, run_id in rows)
+        return found
+
     def producer_of(self, digest: str, before: str | None = None) -> str | None:
         """The newest run (of kind run) that wrote content ``digest`` as an output."""
         sql = "SELECT o.run_id FROM outputs o JOIN runs r ON r.id = o.run_id WHERE o.hash=? AND r.kind='run'"
