@@ -235,9 +235,9 @@ class Store(RunListing):
         """
         confined = Confiner(self.root)
         entries: list[dict[str, Any] | None] = []
-        found: list[tuple[int, str, Path, StatKey]] = []  # (entry, rel, path, key) to store
+        found: list[tuple[int, str, str, StatKey]] = []  # (entry, rel, path, key) to store
         for rel in rels:
-            path = confined(rel)
+            path = confined.path(rel)
             try:
                 st = os.stat(path)
             except (FileNotFoundError, NotADirectoryError):
@@ -256,8 +256,8 @@ class Store(RunListing):
             found.append((len(entries), rel, path, StatKey.of(st)))
             entries.append(None)
         known = self.index.stat_lookup_many([(rel, key) for _, rel, _, key in found])
-        small: list[tuple[int, str, Path, StatKey]] = []
-        stored: list[tuple[int, str, Path, StatKey, tuple[str, int] | None]] = []
+        small: list[tuple[int, str, str, StatKey]] = []
+        stored: list[tuple[int, str, str, StatKey, tuple[str, int] | None]] = []
         for i, rel, path, key in found:
             digest = known.get(rel)
             if digest is not None and self.objects.reuse(digest):
