@@ -70,7 +70,11 @@ STEPS: list[tuple[str, str, str]] = [
     ("dotnb.store.restore", "apply_plan", "apply_plan (write + hash + fsync + rename)"),
 ]
 # Where dotnb starts writing new data: the checkpoint's objects, the restored files.
-WRITERS = [("dotnb.store.objects", "ObjectStore._tempfile"), ("dotnb.store.restore", "_write_verified")]
+WRITERS = [
+    ("dotnb.store.objects", "ObjectStore._tempfile"),
+    ("dotnb.store.restore", "_write_verified"),
+    ("dotnb.store.restore", "_write_small_verified"),
+]
 
 
 def run_manifest(name: str, outputs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def test_stat_cache_skips_rehash_and_respects_racy_window(store: Store, tmp_path
 def test_many_new_small_files_are_synced_together_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dotnb.store.objects as objects_mod
+    import dotnb.store.atomic as atomic_mod
 
     contents = [f"row {i}\n".encode() * (i + 1) for i in range(30)] + [b""]
     rels = []
@@ -127,7 +128,7 @@ def test_many_new_small_files_are_synced_together_before_and_after_their_renames
         (tmp_path / rel).write_bytes(data)
         rels.append(rel)
     log: list[str] = []
-    real_syncfs, real_replace, real_fsync = objects_mod._syncfs, os.replace, os.fsync
+    real_syncfs, real_replace, real_fsync = atomic_mod.syncfs, os.replace, os.fsync
 
     def syncfs(path: Path) -> bool:
         log.append("syncfs")
@@ -142,7 +143,7 @@ def test_many_new_small_files_are_synced_together_before_and_after_their_renames
         log.append("fsync")
         real_fsync(fd)
 
-    monkeypatch.setattr(objects_mod, "_syncfs", syncfs)
+    monkeypatch.setattr(atomic_mod, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "fsync", fsync)
     entries = store.snapshot_files(rels)
@@ -236,6 +237,110 @@ def test_producers_of_many_contents_name_the_newest_run_that_wrote_each(store: S
     found = store.producers_of([*digests, hash_bytes(b"never written"), digests[0]])
     assert found == {d: (second if i >= 550 else first) for i, d in enumerate(digests)}
     assert all(store.producer_of(d) == found[d] for d in digests[::50])
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 4 * 1024 * 1024 - 1, 4 * 1024 * 1024, 4 * 1024 * 1024 + 1])
+def test_hash_file_matches_hash_bytes_around_its_buffer_size(tmp_path: Path, size: int) -> None:
+    from dotnb.store.hashing import CHUNK, hash_file
+
+    assert CHUNK == 4 * 1024 * 1024  # the sizes above straddle it
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    assert hash_file(tmp_path / "f") == (hash_bytes(data), size)
+    seen: list[int] = []
+    assert hash_file(tmp_path / "f", progress=seen.append) == (hash_bytes(data), size)
+    assert sum(seen) == size
+
+
+def _run_of_files(store: Store, root: Path, files: dict[str, bytes]) -> str:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    outputs = store.snapshot_files(sorted(files))
+    return str(store.commit_run(new_manifest(outputs=outputs))["id"])
+
+
+def test_restore_of_many_small_files_and_a_big_one_is_byte_for_byte_and_undoable(
+    store: Store, tmp_path: Path
+) -> None:
+    from dotnb.store.objects import SMALL_FILE
+    from dotnb.store.restore import restore
+
+    files = {f"data/part {i // 10}/f{i}.csv": f"{i},{i * i}\n".encode() * 50 for i in range(40)}
+    files["model.bin"] = os.urandom(SMALL_FILE + 1)
+    run = _run_of_files(store, tmp_path, files)
+    (tmp_path / "data" / "part 1" / "f12.csv").write_text("edited")
+    shutil.rmtree(tmp_path / "data" / "part 3")  # its folder is created again
+    (tmp_path / "model.bin").write_bytes(b"retrained")
+    result = restore(store, run)
+    assert {rel: (tmp_path / rel).read_bytes() for rel in files} == files
+    assert sorted(result["written"]) == sorted(
+        ["data/part 1/f12.csv", "model.bin"] + [f"data/part 3/f{i}.csv" for i in range(30, 40)]
+    )
+    assert not [p for p in tmp_path.rglob(".dotnb-*")]  # no temp file left beside a target
+    # The checkpoint holds what was there: restoring it brings the edits back.
+    restore(store, result["checkpoint"])
+    assert (tmp_path / "data" / "part 1" / "f12.csv").read_text() == "edited"
+    assert (tmp_path / "model.bin").read_bytes() == b"retrained"
+    assert not (tmp_path / "data" / "part 3" / "f30.csv").exists()
+
+
+def test_restored_small_files_are_synced_before_and_after_their_renames(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dotnb.store.atomic as atomic_mod
+    from dotnb.store.restore import _write_small_verified
+
+    items = [(store.objects.put_bytes(f"f{i}".encode())[0], tmp_path / "out" / f"f{i}") for i in range(20)]
+    log: list[str] = []
+    real_syncfs, real_replace = atomic_mod.syncfs, os.replace
+
+    def syncfs(path: Any) -> bool:
+        log.append("syncfs")
+        return real_syncfs(path)
+
+    def replace(src: Any, dst: Any) -> None:
+        log.append("rename")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic_mod, "syncfs", syncfs)
+    monkeypatch.setattr(os, "replace", replace)
+    _write_small_verified(store, items, None)
+    # Bytes durable before any rename; the one folder is then fsynced (too few for a syncfs).
+    assert log == ["syncfs", *["rename"] * 20]
+    assert [p.read_bytes() for _, p in items] == [f"f{i}".encode() for i in range(20)]
+
+
+def test_a_restore_that_fails_midway_leaves_no_temp_file_and_can_be_undone(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dotnb.store.restore import restore
+
+    files = {f"d/f{i}.txt": f"version 1 of {i}".encode() for i in range(20)}
+    run = _run_of_files(store, tmp_path, files)
+    for rel in files:
+        (tmp_path / rel).write_text("version 2")
+    real_replace = os.replace
+    done: list[str] = []
+
+    def failing_replace(src: Any, dst: Any) -> None:
+        restoring = os.path.basename(src).startswith(".dotnb-") and "/d/" in str(dst)
+        if restoring and len(done) == 7:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+        if restoring:
+            done.append(str(dst))
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        restore(store, run)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert sorted(os.listdir(tmp_path / "d")) == sorted(os.path.basename(r) for r in files)
+    contents = sorted((tmp_path / rel).read_text() for rel in files)
+    assert contents.count("version 2") == 13 and len(set(contents)) == 8  # 7 restored, whole
+    checkpoint = store.list_runs(kind="checkpoint")[0]["id"]
+    restore(store, checkpoint)
+    assert all((tmp_path / rel).read_text() == "version 2" for rel in files)
 
 
 def test_missing_and_oversized_files_are_recorded_not_stored(tmp_path: Path) -> None:

@@ -42,6 +42,14 @@ def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) ->
     hasher = new_hasher()
     total = 0
     with open(path, "rb", buffering=0) as f:
+        if size < CHUNK and progress is None:
+            # One read, no 4 MiB buffer (zeroing it costs more than hashing a small file).
+            data = f.read(CHUNK)
+            if len(data) < CHUNK:  # else it grew meanwhile: hash it all below
+                hasher.update(data)
+                return hasher.hexdigest(), len(data)
+            hasher.update(data)
+            total = len(data)
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while True:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dotnb.store.atomic import RangeCopier, create_temp, start_writeback
+from dotnb.store.atomic import RangeCopier, create_temp, start_writeback, sync_paths, syncfs
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import (
     CHUNK,
@@ -32,10 +32,8 @@ from dotnb.store.hashing import (
 )
 
 PREHASH_MAX = 64 * 1024 * 1024
-# put_small_files: files up to this size are read whole; from this many files to
-# make durable at once, one syncfs() replaces an fsync each.
+# put_small_files: files up to this size are read whole.
 SMALL_FILE = 1024 * 1024
-SYNCFS_MIN = 16
 
 
 class ObjectStore:
@@ -114,8 +112,11 @@ class ObjectStore:
     # -- writing -------------------------------------------------------------
 
     def _tempfile(self) -> tuple[int, str]:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        return create_temp(self.tmp_dir, "obj-")
+        try:
+            return create_temp(self.tmp_dir, "obj-")
+        except FileNotFoundError:  # the first temp file of a new store (or tmp/ was removed)
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            return create_temp(self.tmp_dir, "obj-")
 
     def _install(self, tmp: str, digest: str, sync: bool) -> None:
         """Rename a complete temp file into place (or drop it if the object exists)."""
@@ -206,8 +207,6 @@ class ObjectStore:
         """
         results: list[tuple[str, int] | None] = []
         temps: dict[str, str] = {}  # digest -> its temp file, bytes written
-        if paths:
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
         try:
             for path in paths:
                 try:
@@ -225,12 +224,12 @@ class ObjectStore:
                     progress(len(data))
                 if digest in temps or self.reuse(digest):
                     continue
-                fd, tmp = create_temp(self.tmp_dir, "obj-")
+                fd, tmp = self._tempfile()
                 temps[digest] = tmp
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
             if temps:
-                _sync_all(self.dir, list(temps.values()))
+                sync_paths(self.dir, list(temps.values()))
                 folders: set[str] = set()
                 for digest, tmp in list(temps.items()):
                     target = self._name_for(digest)
@@ -244,7 +243,7 @@ class ObjectStore:
                             folders.add(folder)
                         os.replace(tmp, target)
                     del temps[digest]  # only now: a failure above leaves it to the cleanup
-                _sync_all(self.dir, sorted(folders))
+                sync_paths(self.dir, sorted(folders))
         except BaseException:
             for tmp in temps.values():
                 with contextlib.suppress(FileNotFoundError):
@@ -304,7 +303,7 @@ class ObjectStore:
         """
         with self._pending_lock:
             pending, self._pending = self._pending, []
-        if not pending or (whole_filesystem and _syncfs(self.dir)):
+        if not pending or (whole_filesystem and syncfs(self.dir)):
             return
         dirs = set()
         for name in pending:
@@ -473,35 +472,6 @@ class _SegmentHasher:
                 hash_range(self.hasher, self.fd, *item)
             except BaseException as exc:
                 self.error = exc
-
-
-def _syncfs(path: Path) -> bool:
-    """``syncfs()`` the filesystem holding ``path`` (Linux); False if it could not."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(path, os.O_RDONLY)
-    except (OSError, AttributeError):
-        return False
-    try:
-        return bool(hasattr(libc, "syncfs") and libc.syncfs(fd) == 0)
-    finally:
-        os.close(fd)
-
-
-def _sync_all(store_dir: Path, paths: Sequence[str]) -> None:
-    """Make ``paths`` (files and folders on the store's filesystem) durable: one
-    ``syncfs()`` for many, an fsync each for a few (``syncfs`` also writes out
-    whatever else is dirty on that filesystem)."""
-    if len(paths) >= SYNCFS_MIN and _syncfs(store_dir):
-        return
-    for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
