@@ -343,6 +343,26 @@ def test_a_restore_that_fails_midway_leaves_no_temp_file_and_can_be_undone(
     assert all((tmp_path / rel).read_text() == "version 2" for rel in files)
 
 
+def test_restore_refuses_paths_in_the_store_and_folders_in_the_way(store: Store, tmp_path: Path) -> None:
+    from dotnb.store.errors import DotnbError
+    from dotnb.store.restore import restore
+
+    digest, size = store.objects.put_bytes(b"payload")
+    entry = {"hash": digest, "size": size}
+    into_store = store.commit_run(new_manifest(outputs=[{"path": ".dotnb/runs/evil", **entry}]))["id"]
+    before = sorted(p.name for p in (store.dir / "runs").iterdir())
+    with pytest.raises(PathOutsideRoot, match="inside the dotnb store"):
+        restore(store, into_store)
+    assert sorted(p.name for p in (store.dir / "runs").iterdir()) == before
+    (tmp_path / "a folder").mkdir()
+    blocked = store.commit_run(
+        new_manifest(outputs=[{"path": "a folder", **entry}, {"path": "ok.txt", **entry}])
+    )
+    with pytest.raises(DotnbError, match="a folder or special file is in the way"):
+        restore(store, blocked["id"])
+    assert (tmp_path / "a folder").is_dir() and not (tmp_path / "ok.txt").exists()
+
+
 def test_missing_and_oversized_files_are_recorded_not_stored(tmp_path: Path) -> None:
     store = Store.init(tmp_path, max_file_size=10)
     (tmp_path / "big.bin").write_bytes(b"x" * 11)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from dotnb.store.ids import new_run_id
 from dotnb.store.index import StatKey
 from dotnb.store.manifest import iso_time
 from dotnb.store.objects import SMALL_FILE
-from dotnb.store.paths import confine, is_within, readable_inside
+from dotnb.store.paths import Confiner, confine, is_within, readable_inside
 from dotnb.store.repo import Store
 
 Progress = Callable[[int], None]
@@ -88,23 +89,37 @@ class RestorePlan:
         }
 
 
-def _current_hash(store: Store, rel: str) -> str | None:
-    path = confine(store.root, rel)
-    # A manifest from a shared store could otherwise rewrite run refs or objects.
-    if is_within(os.path.realpath(store.dir), str(path)):
-        raise PathOutsideRoot(f"refusing to restore {rel!r}: it is inside the dotnb store")
-    if path.is_symlink() and not readable_inside(store.root, path):
-        raise PathOutsideRoot(
-            f"refusing to restore {rel!r}: it is a symlink leading outside the project root"
-        )
-    try:
-        st = os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    if not os.path.isfile(path):
-        raise DotnbError(f"refusing to restore {rel!r}: a folder or special file is in the way")
-    known = store.index.stat_lookup(rel, StatKey.of(st))
-    return known or hash_file(path)[0]
+def _current_hashes(store: Store, rels: list[str]) -> dict[str, str | None]:
+    """The hash of what each path holds now (None: nothing there), from the stat cache
+    where it answers.  Refuses paths inside the store, symlinks leading outside the
+    root, and folders or special files in the way."""
+    confined = Confiner(store.root)
+    store_real = os.path.realpath(store.dir)
+    found: dict[str, str | None] = {}
+    present: list[tuple[str, str, StatKey]] = []
+    for rel in rels:
+        path = confined.path(rel)
+        # A manifest from a shared store could otherwise rewrite run refs or objects.
+        if is_within(store_real, path):
+            raise PathOutsideRoot(f"refusing to restore {rel!r}: it is inside the dotnb store")
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                if not readable_inside(store.root, Path(path)):
+                    raise PathOutsideRoot(
+                        f"refusing to restore {rel!r}: it is a symlink leading outside the project root"
+                    )
+                st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            found[rel] = None
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise DotnbError(f"refusing to restore {rel!r}: a folder or special file is in the way")
+        present.append((rel, path, StatKey.of(st)))
+    known = store.index.stat_lookup_many([(rel, key) for rel, _, key in present])
+    for rel, path, _ in present:
+        found[rel] = known.get(rel) or hash_file(path)[0]
+    return found
 
 
 def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = True) -> RestorePlan:
@@ -124,14 +139,16 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
     snap = manifest.get("notebook_snapshot")
     if notebook and manifest.get("notebook") and isinstance(snap, dict) and snap.get("hash"):
         targets[manifest["notebook"]] = (snap["hash"], snap.get("size"), "notebook")
-    for rel, (target, size, role) in sorted(targets.items()):
+    for rel, (target, _, _) in sorted(targets.items()):
         # With a remote fetcher, a missing object is fetched when the plan is applied.
         if target is not None and store.objects.fetcher is None and not store.objects.has(target):
             raise ObjectMissing(
                 f"cannot restore {rel!r}: its object {target[:12]} is missing from the store "
                 "(run `dotnb fsck`)"
             )
-        plan.items.append(PlanItem(rel, role, target, size, _current_hash(store, rel)))
+    current = _current_hashes(store, sorted(targets))
+    for rel, (target, size, role) in sorted(targets.items()):
+        plan.items.append(PlanItem(rel, role, target, size, current[rel]))
     return plan
 
 
