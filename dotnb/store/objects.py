@@ -2,8 +2,11 @@
 
 Invariants:
 - an object's name is the BLAKE3 hash of its bytes; it is written to a temp file
-  in ``.dotnb/tmp`` (same filesystem), fsynced, renamed into place and made
-  read-only; it is never modified afterwards;
+  in ``.dotnb/tmp`` (same filesystem), made durable (an fsync, or one ``syncfs``
+  for a batch of small files), renamed into place and made read-only; it is
+  never modified afterwards.  Metadata written with ``sync=False`` is the
+  exception: renamed first, fsynced by :meth:`ObjectStore.flush` before any run
+  refers to it;
 - identical content is stored once;
 - a reader never sees a partial object (rename is atomic).
 """
