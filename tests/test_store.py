@@ -363,6 +363,31 @@ def test_restore_refuses_paths_in_the_store_and_folders_in_the_way(store: Store,
     assert (tmp_path / "a folder").is_dir() and not (tmp_path / "ok.txt").exists()
 
 
+def test_an_object_cut_short_by_a_power_loss_is_rewritten_not_reused(store: Store) -> None:
+    # Objects written with sync=False are renamed into place before their bytes are
+    # on disk; after a power loss one can be in place, empty.  A run committed by a
+    # kernel (write-ahead record) whose manifest object is in that state:
+    run = store.commit_run(new_manifest(code="print('x')\n"), sync=False)
+    digest = store.index.pending(run["id"])[0][1]
+    short = store.objects.path_for(digest)
+    short.parent.mkdir(parents=True, exist_ok=True)
+    short.write_bytes(b"")
+    short.chmod(0o444)
+    store._pending_runs.clear()  # the kernel died before its flush
+    again = Store(store.root)  # opening the store completes pending runs
+    assert again.manifest(run["id"])["code"] == "print('x')\n"
+    assert store.objects.verify(digest)
+    report = fsck(again)
+    assert report["ok"], report
+    # The same for put_bytes itself.
+    d, _ = store.objects.put_bytes(b"payload")
+    path = store.objects.path_for(d)
+    path.chmod(0o644)
+    path.write_bytes(b"pay")
+    path.chmod(0o444)
+    assert store.objects.put_bytes(b"payload")[0] == d and store.objects.verify(d)
+
+
 def test_missing_and_oversized_files_are_recorded_not_stored(tmp_path: Path) -> None:
     store = Store.init(tmp_path, max_file_size=10)
     (tmp_path / "big.bin").write_bytes(b"x" * 11)

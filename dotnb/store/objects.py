@@ -121,10 +121,11 @@ class ObjectStore:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             return create_temp(self.tmp_dir, "obj-")
 
-    def _install(self, tmp: str, digest: str, sync: bool) -> None:
-        """Rename a complete temp file into place (or drop it if the object exists)."""
+    def _install(self, tmp: str, digest: str, sync: bool, repair: bool = False) -> None:
+        """Rename a complete temp file into place (or drop it if the object exists;
+        with ``repair``, replace what is there: see :meth:`holds`)."""
         target = self.path_for(digest)
-        if target.exists():
+        if not repair and target.exists():
             os.unlink(tmp)
             return
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
@@ -137,14 +138,34 @@ class ObjectStore:
                 self._pending.append(str(target))
 
     def put_bytes(self, data: bytes, sync: bool = True) -> tuple[str, int]:
-        """Store ``data``; with ``sync=False`` the fsync is left to :meth:`flush`."""
+        """Store ``data``; with ``sync=False`` the fsync is left to :meth:`flush`.
+
+        An object already in place is kept only if it holds ``data``: one written
+        with ``sync=False`` is in place before its bytes are on disk, so a power
+        loss can leave it short, and this rewrites it.
+        """
         digest = hash_bytes(data)
-        if self.reuse(digest):
+        held = self.holds(digest, data)
+        if held:
             return digest, len(data)
-        self._write_new(digest, data, sync)
+        self._write_new(digest, data, sync, repair=held is not None)
         return digest, len(data)
 
-    def _write_new(self, digest: str, data: bytes, sync: bool) -> None:
+    def holds(self, digest: str, data: bytes) -> bool | None:
+        """Whether object ``digest`` is in place holding ``data`` (its mtime refreshed,
+        as :meth:`reuse` does); None when it is not there, False when it holds other
+        bytes (cut short by a crash)."""
+        name = self._name_for(digest)
+        try:
+            with open(name, "rb", buffering=0) as f:
+                same = f.read(len(data) + 1) == data
+            if same:
+                os.utime(name)
+            return same
+        except FileNotFoundError:
+            return None
+
+    def _write_new(self, digest: str, data: bytes, sync: bool, repair: bool = False) -> None:
         """Write ``data`` (already known to hash to ``digest``) to a temp file and install it."""
         fd, tmp = self._tempfile()
         try:
@@ -153,7 +174,7 @@ class ObjectStore:
                 if sync:
                     f.flush()
                     os.fsync(f.fileno())
-            self._install(tmp, digest, sync)
+            self._install(tmp, digest, sync, repair=repair)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -258,9 +279,9 @@ class ObjectStore:
         """Store bytes that must hash to ``digest`` (from a remote); refuses them otherwise."""
         if hash_bytes(data) != digest:
             raise ObjectCorrupt(f"object {digest[:12]}: its bytes do not match its name; not stored")
-        if self.has(digest):
-            return
-        self._write_new(digest, data, sync)
+        held = self.holds(digest, data)
+        if not held:
+            self._write_new(digest, data, sync, repair=held is not None)
 
     def install_file(self, digest: str, tmp: str, sync: bool = True) -> None:
         """Move a complete temp file (in :attr:`tmp_dir`) into place if it hashes to ``digest``.

@@ -462,11 +462,11 @@ class Store(RunListing):
         current, and the records dropped once the ``runs/`` folder is synced.
         """
         for digest, data in objects:
-            if self.objects.reuse(digest):
+            if self.objects.holds(digest, data):
                 # Perhaps written by another process that has not synced it yet.
                 self.objects.defer_sync(self.objects.path_for(digest))
             else:
-                self.objects.put_bytes(data, sync=False)
+                self.objects.put_bytes(data, sync=False)  # (re)written whole
         for start in range(0, len(runs), 64):
             self._complete_batch(runs[start : start + 64])
         self.objects.flush()  # objects written with sync=False by runs that failed to commit
