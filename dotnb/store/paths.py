@@ -52,8 +52,15 @@ class Confiner:
     (a ``realpath`` costs an ``lstat`` per path component)."""
 
     def __init__(self, root: Path) -> None:
-        self.root_real = os.path.realpath(root)
+        self.root = root
         self._folders: dict[str, str] = {}  # root-relative folder -> its real path
+
+    @property
+    def root_real(self) -> str:
+        real = self._folders.get("")
+        if real is None:  # resolved on first use: a caller with no path pays nothing
+            real = self._folders[""] = os.path.realpath(self.root)
+        return real
 
     def __call__(self, rel: str) -> Path:
         from pathlib import Path
@@ -68,7 +75,7 @@ class Confiner:
         if real is None:
             real = self.root_real
             if folder:
-                real = os.path.realpath(os.path.join(self.root_real, *folder.split("/")))
+                real = os.path.realpath(os.path.join(real, *folder.split("/")))
             if not is_within(self.root_real, real):
                 raise PathOutsideRoot(f"path leaves the project root through a symlink: {rel!r}")
             self._folders[folder] = real
