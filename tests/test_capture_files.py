@@ -898,3 +898,35 @@ def test_watch_dir_counts_changes_until_the_folder_leaves_its_path(
     tracker.close()
     assert not last.live
     assert tracker.watch_dir(str(outside)) is None
+
+
+def test_watched_keeps_one_watch_per_folder_while_it_lives(
+    tracker: FileTracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cell(tracker, lambda: None)
+    folder = tmp_path / "site"
+    assert tracker.watched(str(folder)) is None  # not there yet: asked again next time
+    folder.mkdir()
+    assert tracker.watched(str(folder), create=False) is None
+    calls: list[str] = []
+    watch_dir = tracker.watch_dir
+
+    def counted(path: str) -> object:
+        calls.append(path)
+        return watch_dir(path)
+
+    monkeypatch.setattr(tracker, "watch_dir", counted)
+    watch = tracker.watched(str(folder))
+    assert watch is not None and tracker.watched(str(folder)) is watch and len(calls) == 1
+    folder.rename(tmp_path / "gone")
+    tracker._sync()
+    assert tracker.watched(str(folder), create=False) is None  # dead, not replaced
+    folder.mkdir()
+    again = tracker.watched(str(folder))
+    assert again is not None and again is not watch and again.live and len(calls) == 2
+    # A folder that exists but cannot be watched (e.g. the watch limit) is not tried again.
+    stubborn = tmp_path / "stubborn"
+    stubborn.mkdir()
+    monkeypatch.setattr(tracker, "watch_dir", lambda path: calls.append(path))
+    assert tracker.watched(str(stubborn)) is None and tracker.watched(str(stubborn)) is None
+    assert calls.count(str(stubborn)) == 1

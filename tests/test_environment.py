@@ -78,7 +78,7 @@ class WatchedCache(EnvironmentCache):
     get() (so every change made before get() has been counted)."""
 
     def __init__(self, root: Path, tracker: FileTracker, **kwargs: Any) -> None:
-        super().__init__(root, watch=tracker.watch_dir, **kwargs)
+        super().__init__(root, watch=tracker.watched, **kwargs)
         self.tracker = tracker
 
     def get(self) -> tuple[dict[str, Any], list[dict[str, str]], str]:

@@ -351,7 +351,8 @@ class EnvironmentCache:
     A git refresh spawns ``git`` three times (~3 ms each here); a distribution
     refresh reads the metadata headers of every installed distribution (~10 ms
     per 100).  The cached path is a few ``stat`` calls, or none with ``watch``
-    (a kernel's :meth:`FileTracker.watch_dir <dotnb.capture.files.FileTracker.watch_dir>`):
+    (a kernel's :meth:`FileTracker.watched <dotnb.capture.files.FileTracker.watched>`,
+    which keeps one watch per folder while it is live):
     the folders holding what would be stat'ed are watched instead, and stat'ed
     only after an event in one of them (or once after the watches are set up, or
     whenever a watch is gone).  Thread-safe.
@@ -389,7 +390,6 @@ class EnvironmentCache:
         # signature, the watches and their change count when it was last found
         # unchanged (None: stat it on the next call).
         self._watch = watch
-        self._dir_watches: dict[str, DirWatch] = {}
         self._site_watches: list[DirWatch] | None = None
         self._site_seen: int | None = None
         self._git_watches: list[DirWatch] | None = None
@@ -445,18 +445,15 @@ class EnvironmentCache:
         return False
 
     def _watches_for(self, paths: Iterable[str]) -> list[DirWatch] | None:
-        """Watches of the folders ``paths`` (one per folder, kept while live); None
-        when there is no watcher or a folder cannot be watched."""
+        """Watches of the folders ``paths``; None when there is no watcher or a folder
+        cannot be watched."""
         if self._watch is None:
             return None
         found = []
         for path in dict.fromkeys(paths):
-            watch = self._dir_watches.get(path)
-            if watch is None or not watch.live:
-                watch = self._watch(path)
-                if watch is None:
-                    return None
-                self._dir_watches[path] = watch
+            watch = self._watch(path)
+            if watch is None:
+                return None
             found.append(watch)
         return found
 

@@ -336,6 +336,8 @@ class FileTracker:
         self._wake: tuple[int, int] | None = None  # pipe that stops the reader
         self._wd_path: dict[int, str] = {}  # watch descriptor -> folder ("" = the root)
         self._dir_watches: dict[int, DirWatch] = {}  # watch descriptor -> watch_dir's watch
+        self._watch_by_path: dict[str, DirWatch] = {}  # see watched()
+        self._unwatchable: set[str] = set()
         self._path_wd: dict[str, int] = {}
         # cookie -> (name, watches below it) of a folder moved away, until the other half
         self._moved_from: dict[int, tuple[str, list[tuple[str, int]]]] = {}
@@ -480,6 +482,23 @@ class FileTracker:
             return watch
         finally:
             self._read_lock.release()
+
+    def watched(self, path: str, create: bool = True) -> DirWatch | None:
+        """:meth:`watch_dir` once per folder: the same watch while it is live, a new one
+        (with ``create``) once it is not; None when there is none (its owner stats
+        instead), and from then on for a folder that exists but could not be watched."""
+        watch = self._watch_by_path.get(path)
+        if watch is not None and watch.live:
+            return watch
+        if not create or path in self._unwatchable:
+            return None
+        watch = self.watch_dir(path)
+        if watch is None:
+            if self._streaming and os.path.isdir(path):
+                self._unwatchable.add(path)  # e.g. the watch limit: not tried every run
+            return None
+        self._watch_by_path[path] = watch
+        return watch
 
     def _dir_watches_lost(self) -> None:
         for watch in self._dir_watches.values():

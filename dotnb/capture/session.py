@@ -133,8 +133,6 @@ class Session:
         self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
         self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
         # Folders watched through the tracker's event stream (see _watched_changes).
-        self._dir_watches: dict[str, Any] = {}
-        self._unwatchable: set[str] = set()
         self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
@@ -307,16 +305,8 @@ class Session:
         nothing in the folder changed (a new watch, after the folder left its path,
         never compares equal to an old one's).  None when it is not watched; with
         ``create``, a watch is set up first if there is none (at most once per folder)."""
-        watch = self._dir_watches.get(folder)
-        if watch is None or not watch.live:
-            if not create or folder in self._unwatchable or self.tracker is None:
-                return None
-            watch = self.tracker.watch_dir(folder)
-            if watch is None:
-                self._unwatchable.add(folder)
-                return None
-            self._dir_watches[folder] = watch
-        return watch, watch.changes
+        watch = self.tracker.watched(folder, create) if self.tracker is not None else None
+        return None if watch is None else (watch, watch.changes)
 
     def _make_tracker(self) -> None:
         from dotnb.capture.environment import EnvironmentCache
@@ -336,7 +326,7 @@ class Session:
             if rel:
                 ignore.add_ignored_path(rel)
         self.tracker = FileTracker(self.root, ignore, snapshot)
-        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watch_dir)
+        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watched)
         runs_dir = os.fspath(store.runs_dir)
         store.runs_watch = lambda: self._watched_changes(runs_dir, create=True)
 
