@@ -465,6 +465,22 @@ def test_dotnbignore_is_reread_when_it_changes(root: Path) -> None:
     assert rules.is_ignored("nb.ipynb") and not rules.is_ignored("sub/nb.ipynb")
 
 
+def test_an_edit_of_dotnbignore_applies_from_the_next_cell(tracker: FileTracker, root: Path) -> None:
+    (root / "secret").mkdir()
+    (root / "secret" / "key.txt").write_text("k")
+    (root / "data.csv").write_text("d")
+
+    def read_both() -> None:
+        Path("secret/key.txt").read_text()
+        Path("data.csv").read_text()
+
+    assert set(cell(tracker, read_both).inputs) == {"secret/key.txt", "data.csv"}
+    (root / ".dotnbignore").write_text("secret/\n")
+    assert set(cell(tracker, read_both).inputs) == {"data.csv"}
+    (root / ".dotnbignore").write_text("*.csv\n")
+    assert set(cell(tracker, read_both).inputs) == {"secret/key.txt"}
+
+
 def test_new_subfolders(tracker: FileTracker, root: Path) -> None:
     def body() -> None:
         os.makedirs("out/deep/er")
