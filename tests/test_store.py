@@ -388,6 +388,43 @@ def test_an_object_cut_short_by_a_power_loss_is_rewritten_not_reused(store: Stor
     assert store.objects.put_bytes(b"payload")[0] == d and store.objects.verify(d)
 
 
+def test_a_small_file_that_grows_while_it_is_read_is_stored_whole(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dotnb.store.objects import SMALL_FILE
+
+    real_fstat = os.fstat
+
+    class Smaller:  # what fstat said just before the file grew
+        st_size = 100
+
+    data, big = b"x" * 5000, b"y" * (SMALL_FILE + 5)
+    (tmp_path / "grew").write_bytes(data)
+    (tmp_path / "grew past the limit").write_bytes(big)
+    monkeypatch.setattr(os, "fstat", lambda fd: Smaller())
+    got = store.objects.put_small_files([tmp_path / "grew", tmp_path / "grew past the limit"])
+    monkeypatch.setattr(os, "fstat", real_fstat)
+    assert got == [(hash_bytes(data), len(data)), (hash_bytes(big), len(big))]
+    assert store.objects.read_bytes(hash_bytes(data)) == data
+
+
+def test_hash_file_of_a_file_that_grew_after_its_stat_hashes_all_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dotnb.store.hashing import hash_file
+
+    data = os.urandom(70_000)
+    (tmp_path / "f").write_bytes(data)
+
+    class Smaller:
+        st_size = 10
+
+    monkeypatch.setattr(os, "stat", lambda path, **kwargs: Smaller())
+    got = hash_file(tmp_path / "f")
+    monkeypatch.undo()
+    assert got == (hash_bytes(data), len(data))
+
+
 def test_missing_and_oversized_files_are_recorded_not_stored(tmp_path: Path) -> None:
     store = Store.init(tmp_path, max_file_size=10)
     (tmp_path / "big.bin").write_bytes(b"x" * 11)

@@ -43,13 +43,13 @@ def hash_file(path: str | os.PathLike[str], progress: Progress | None = None) ->
     total = 0
     with open(path, "rb", buffering=0) as f:
         if size < CHUNK and progress is None:
-            # One read, no 4 MiB buffer (zeroing it costs more than hashing a small file).
-            data = f.read(CHUNK)
-            if len(data) < CHUNK:  # else it grew meanwhile: hash it all below
-                hasher.update(data)
-                return hasher.hexdigest(), len(data)
+            # One read of the size it has, no 4 MiB buffer: allocating one costs more
+            # than hashing a small file.
+            data = f.read(size + 1)
             hasher.update(data)
             total = len(data)
+            if total <= size:  # else it grew meanwhile: the rest is hashed below
+                return hasher.hexdigest(), total
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while True:

@@ -235,7 +235,11 @@ class ObjectStore:
             for path in paths:
                 try:
                     with open(path, "rb", buffering=0) as f:
-                        data = f.read(SMALL_FILE + 1)
+                        # Read what it holds (a buffer of the limit costs more than a small file).
+                        size = os.fstat(f.fileno()).st_size
+                        data = f.read(min(size, SMALL_FILE) + 1)
+                        if size < len(data) <= SMALL_FILE:  # it grew since: read on to the limit
+                            data += f.read(SMALL_FILE + 1 - len(data))
                 except FileNotFoundError:
                     results.append(None)
                     continue
