@@ -132,7 +132,6 @@ class Session:
         # changes in its folder.
         self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
         self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
-        # Folders watched through the tracker's event stream (see _watched_changes).
         self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
@@ -304,7 +303,8 @@ class Session:
         stream (see :class:`~dotnb.capture.files.DirWatch`): while this stands still
         nothing in the folder changed (a new watch, after the folder left its path,
         never compares equal to an old one's).  None when it is not watched; with
-        ``create``, a watch is set up first if there is none (at most once per folder)."""
+        ``create``, a watch is set up first if there is none (see
+        :meth:`~dotnb.capture.files.FileTracker.watched`)."""
         watch = self.tracker.watched(folder, create) if self.tracker is not None else None
         return None if watch is None else (watch, watch.changes)
 

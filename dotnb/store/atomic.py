@@ -172,8 +172,24 @@ def sync_paths(anchor: str | os.PathLike[str], paths: list[str]) -> None:
     if len(paths) >= SYNCFS_MIN and syncfs(anchor):
         return
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(path)
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """fsync a file or a folder by name."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def rename_durably(moves: list[tuple[str, str]], anchor: str | os.PathLike[str]) -> None:
+    """Rename complete temp files onto their targets, durably: their bytes are made
+    durable before the first rename (a target never names bytes not yet on disk),
+    the renamed folders after the last (see :func:`sync_paths`).  Target folders must
+    exist.  On failure, temps not renamed yet are left to the caller to remove."""
+    sync_paths(anchor, [tmp for tmp, _ in moves])
+    for tmp, target in moves:
+        os.replace(tmp, target)
+    sync_paths(anchor, sorted({os.path.dirname(target) for _, target in moves}))

@@ -109,7 +109,7 @@ _SUMMARY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 # was recorded (git's "racily clean" rule): a write within the same timestamp
 # tick as the hash could otherwise leave size and mtime unchanged.
 RACY_WINDOW_NS = 2_000_000_000
-_IN_CHUNK = 500  # values per "IN (?, …)" (SQLite allows at least 999 parameters)
+IN_CHUNK = 500  # values per "IN (?, …)" (SQLite allows at least 999 parameters)
 
 
 # A plain class, not a dataclass or a NamedTuple: importing dataclasses (inspect,
@@ -486,8 +486,8 @@ class Index:
             rows = self.query("SELECT hash, data FROM pending_objects ORDER BY hash")
         else:
             rows = []
-            for start in range(0, len(digests), _IN_CHUNK):
-                chunk = tuple(digests[start : start + _IN_CHUNK])
+            for start in range(0, len(digests), IN_CHUNK):
+                chunk = tuple(digests[start : start + IN_CHUNK])
                 marks = ",".join("?" * len(chunk))
                 rows += self.query(f"SELECT hash, data FROM pending_objects WHERE hash IN ({marks})", chunk)
         return [(str(r[0]), bytes(r[1])) for r in rows]
@@ -511,8 +511,8 @@ class Index:
         keys = dict(items)
         found: dict[str, str] = {}
         paths = list(keys)
-        for start in range(0, len(paths), _IN_CHUNK):
-            chunk = tuple(paths[start : start + _IN_CHUNK])
+        for start in range(0, len(paths), IN_CHUNK):
+            chunk = tuple(paths[start : start + IN_CHUNK])
             marks = ",".join("?" * len(chunk))
             rows = self.query(
                 "SELECT path, inode, size, mtime_ns, ctime_ns, hash, recorded_ns FROM stat_cache"

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dotnb.store.atomic import RangeCopier, create_temp, start_writeback, sync_paths, syncfs
+from dotnb.store.atomic import RangeCopier, create_temp, fsync_path, rename_durably, start_writeback, syncfs
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import (
     CHUNK,
@@ -132,7 +132,7 @@ class ObjectStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
         if sync:
-            _fsync_dir(target.parent)
+            fsync_path(target.parent)
         else:
             with self._pending_lock:
                 self._pending.append(str(target))
@@ -256,24 +256,22 @@ class ObjectStore:
                 temps[digest] = tmp
                 with os.fdopen(fd, "wb") as out:
                     out.write(data)
-            if temps:
-                sync_paths(self.dir, list(temps.values()))
-                folders: set[str] = set()
-                for digest, tmp in list(temps.items()):
-                    target = self._name_for(digest)
-                    if os.path.exists(target):  # written by another process meanwhile
-                        os.unlink(tmp)
-                    else:
-                        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-                        folder = os.path.dirname(target)
-                        if folder not in folders:
-                            os.makedirs(folder, exist_ok=True)
-                            folders.add(folder)
-                        os.replace(tmp, target)
-                    del temps[digest]  # only now: a failure above leaves it to the cleanup
-                sync_paths(self.dir, sorted(folders))
+            moves: list[tuple[str, str]] = []
+            folders: set[str] = set()
+            for digest, tmp in temps.items():
+                target = self._name_for(digest)
+                if os.path.exists(target):  # written by another process meanwhile
+                    os.unlink(tmp)
+                    continue
+                os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                folder = os.path.dirname(target)
+                if folder not in folders:
+                    os.makedirs(folder, exist_ok=True)
+                    folders.add(folder)
+                moves.append((tmp, target))
+            rename_durably(moves, self.dir)
         except BaseException:
-            for tmp in temps.values():
+            for tmp in temps.values():  # those renamed or removed already are not found
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             raise
@@ -298,11 +296,7 @@ class ObjectStore:
             if actual != digest:
                 raise ObjectCorrupt(f"object {digest[:12]}: its bytes do not match its name; not stored")
             if sync:
-                fd = os.open(tmp, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                fsync_path(tmp)
             self._install(tmp, digest, sync)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -336,16 +330,12 @@ class ObjectStore:
         dirs = set()
         for name in pending:
             try:
-                fd = os.open(name, os.O_RDONLY)
+                fsync_path(name)
             except FileNotFoundError:
                 continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
             dirs.add(os.path.dirname(name))
         for d in dirs:
-            _fsync_dir(Path(d))
+            fsync_path(d)
 
     # -- reading -------------------------------------------------------------
 
@@ -500,11 +490,3 @@ class _SegmentHasher:
                 hash_range(self.hasher, self.fd, *item)
             except BaseException as exc:
                 self.error = exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

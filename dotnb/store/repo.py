@@ -64,11 +64,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dotnb.store.atomic import create_temp, write_bytes
+from dotnb.store.atomic import create_temp, fsync_path, write_bytes
 from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFound, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
-from dotnb.store.index import Index, StatKey
+from dotnb.store.index import IN_CHUNK, Index, StatKey
 from dotnb.store.lineage import expand, lineage_objects, manifest_bytes, pack
 from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
@@ -510,7 +510,7 @@ class Store(RunListing):
                         installed.append(run_id)
                     self._set_runs_indexed(tx)
             if installed:
-                _fsync_dir(self.runs_dir)
+                fsync_path(self.runs_dir)
             with self.index.write() as tx:
                 tx.executemany(
                     "DELETE FROM pending_manifests WHERE run_id=? AND manifest=?",
@@ -759,8 +759,8 @@ class Store(RunListing):
         those some run wrote."""
         found: dict[str, str] = {}
         unique = sorted(set(digests))
-        for start in range(0, len(unique), 500):
-            chunk = tuple(unique[start : start + 500])
+        for start in range(0, len(unique), IN_CHUNK):
+            chunk = tuple(unique[start : start + IN_CHUNK])
             rows = self.index.query(
                 "SELECT o.hash, MAX(o.run_id) FROM outputs o JOIN runs r ON r.id = o.run_id"
                 f" WHERE r.kind='run' AND o.hash IN ({','.join('?' * len(chunk))}) GROUP BY o.hash",
@@ -856,14 +856,6 @@ class Store(RunListing):
                         "(run `dotnb fsck`)"
                     ) from None
         return refs
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _flush_at_exit(store: Store) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dotnb.store.atomic import create_temp, sync_paths
+from dotnb.store.atomic import create_temp, rename_durably
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
 from dotnb.store.hashing import hash_file
 from dotnb.store.ids import new_run_id
@@ -243,8 +243,7 @@ def _write_small_verified(store: Store, items: list[tuple[str, Path]], progress:
     then all are made durable together, renamed into place, and the renames made
     durable together (one ``syncfs`` each way for many files, not two fsyncs each)."""
     checked: set[Path] = set()
-    temps: list[tuple[str, Path]] = []
-    renamed = 0
+    temps: list[tuple[str, str]] = []
     try:
         for digest, path in items:
             folder = path.parent
@@ -258,19 +257,15 @@ def _write_small_verified(store: Store, items: list[tuple[str, Path]], progress:
                 checked.add(folder)
             data = store.objects.read_bytes(digest)  # raises ObjectCorrupt on a mismatch
             fd, tmp = create_temp(folder, ".dotnb-")
-            temps.append((tmp, path))
+            temps.append((tmp, str(path)))
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.chmod(tmp, 0o644)
             if progress is not None:
                 progress(len(data))
-        sync_paths(store.root, [tmp for tmp, _ in temps])
-        for tmp, path in temps:
-            os.replace(tmp, path)
-            renamed += 1
-        sync_paths(store.root, sorted(str(folder) for folder in checked))
+        rename_durably(temps, store.root)
     except BaseException:
-        for tmp, _ in temps[renamed:]:
+        for tmp, _ in temps:  # those renamed already are not found
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         raise
