@@ -1,9 +1,14 @@
 /**
  * Vega-Lite specifications for metric charts. JupyterLab renders them with its
  * own Vega-Lite renderer (rendermime, `application/vnd.vegalite.v5+json`), so
- * the extension ships no charting code. Field names are fixed; user strings
- * (metric and run names) only appear as data values and titles, which Vega
- * draws as text.
+ * the extension ships no charting code.
+ *
+ * User strings (metric, run and notebook names) only ever appear as data values
+ * and as axis titles, which Vega draws as text. They are never field names and
+ * never encoding titles: Vega-Lite splices encoding titles into the expressions
+ * it generates for tooltips and ARIA descriptions (unescaped in the latter), so
+ * a metric called `loss "train"` broke the chart, and a crafted one could run
+ * its own Vega expression.
  */
 
 import { IMetricPoint, IMetricValue } from './tokens';
@@ -67,6 +72,21 @@ function config(theme: IChartTheme): Record<string, unknown> {
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
 /**
+ * The y channel of a metric's values. The encoding keeps the fixed title
+ * "value" (it is what Vega-Lite writes into expressions); the metric's name is
+ * only the axis's title, a literal that Vega draws as text.
+ */
+function valueAxis(metric: string): Record<string, unknown> {
+  return {
+    field: 'value',
+    type: 'quantitative',
+    title: 'value',
+    axis: { title: metric },
+    scale: { zero: false }
+  };
+}
+
+/**
  * A summary metric across runs: x is the run number, y the value. A point's
  * datum carries the run id (`id`), which a click handler reads.
  */
@@ -85,6 +105,7 @@ export function metricAcrossRunsSpec(
     id: v.id,
     number: v.number,
     run: `#${v.number}`,
+    metric,
     name: v.name ?? '',
     notebook: v.notebook ?? '',
     value: v.value,
@@ -102,16 +123,12 @@ export function metricAcrossRunsSpec(
         : { format: 'd', tickMinStep: 1 },
     scale: { zero: false, nice: false, padding: 12 }
   };
-  const y = {
-    field: 'value',
-    type: 'quantitative',
-    title: metric,
-    scale: { zero: false }
-  };
+  const y = valueAxis(metric);
   const tooltip = [
     { field: 'run', title: 'run' },
     { field: 'name', title: 'name' },
-    { field: 'value', title: metric, format: '.4~g' },
+    { field: 'metric', title: 'metric' },
+    { field: 'value', title: 'value', format: '.4~g' },
     {
       field: 'started',
       title: 'started',
@@ -164,7 +181,7 @@ export function seriesSpec(
   theme: IChartTheme = FALLBACK_THEME
 ): Record<string, unknown> {
   const data = points
-    .map((p, index) => ({ step: p.step ?? index, value: p.value }))
+    .map((p, index) => ({ step: p.step ?? index, metric, value: p.value }))
     .filter(p => typeof p.value === 'number');
   return {
     $schema: SCHEMA,
@@ -173,8 +190,13 @@ export function seriesSpec(
     autosize: { type: 'fit-x', contains: 'padding' },
     config: config(theme),
     data: { values: data },
-    mark: { type: 'line', point: data.length <= 30, tooltip: true },
+    mark: { type: 'line', point: data.length <= 30 },
     encoding: {
+      tooltip: [
+        { field: 'step', title: 'step', type: 'quantitative' },
+        { field: 'metric', title: 'metric', type: 'nominal' },
+        { field: 'value', title: 'value', type: 'quantitative', format: '.4~g' }
+      ],
       x: {
         field: 'step',
         type: 'quantitative',
@@ -182,12 +204,7 @@ export function seriesSpec(
         axis: { format: 'd', tickMinStep: 1 },
         scale: { padding: 8 }
       },
-      y: {
-        field: 'value',
-        type: 'quantitative',
-        title: metric,
-        scale: { zero: false }
-      }
+      y: valueAxis(metric)
     }
   };
 }

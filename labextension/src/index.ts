@@ -12,8 +12,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
-import { Widget } from '@lumino/widgets';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 
 import { DotnbApi } from './api';
 import { runsIcon } from './icons';
@@ -21,72 +20,12 @@ import { RunsModel } from './model';
 import { RemotesModel } from './remotes';
 import { restoreWithDialog } from './restore';
 import { trackSnapshots } from './snapshot';
-import { CommandIDs, OPEN_RUN_EVENT, VEGALITE_MIME_TYPE } from './tokens';
+import { CommandIDs, OPEN_RUN_EVENT } from './tokens';
+import { chartRenderer } from './vegaRenderer';
 import { RunsSidebar } from './widget';
 
 const SIDEBAR_ID = 'dotnb-runs';
 const INTRODUCED_KEY = 'dotnb:runs-panel-introduced';
-
-/** Render a Vega-Lite spec with JupyterLab's own renderer (no charting code shipped). */
-function chartRenderer(rendermime: IRenderMimeRegistry) {
-  return (
-    spec: Record<string, unknown>,
-    host: HTMLElement,
-    onSelect?: (id: string) => void
-  ): (() => void) => {
-    if (
-      rendermime.preferredMimeType({ [VEGALITE_MIME_TYPE]: {} }, 'any') !==
-      VEGALITE_MIME_TYPE
-    ) {
-      host.textContent =
-        "Charts need JupyterLab's Vega-Lite renderer (@jupyterlab/vega5-extension), which is disabled.";
-      return () => undefined;
-    }
-    const renderer = rendermime.createRenderer(VEGALITE_MIME_TYPE);
-    const model = new MimeModel({
-      data: { [VEGALITE_MIME_TYPE]: spec as any },
-      metadata: {
-        [VEGALITE_MIME_TYPE]: {
-          embed_options: { actions: false, renderer: 'svg' }
-        }
-      }
-    });
-    Widget.attach(renderer, host);
-    let disposed = false;
-    renderer.renderModel(model).then(
-      () => {
-        // The renderer keeps vega-embed's result; its view reports clicks with the datum.
-        const view = (renderer as any)._result?.view;
-        if (
-          !disposed &&
-          onSelect &&
-          view &&
-          typeof view.addEventListener === 'function'
-        ) {
-          view.addEventListener('click', (_event: unknown, item: any) => {
-            const id = item?.datum?.id;
-            if (typeof id === 'string') {
-              onSelect(id);
-            }
-          });
-        }
-      },
-      error => {
-        if (!disposed) {
-          host.textContent = `Could not draw the chart: ${error?.message ?? error}`;
-        }
-      }
-    );
-    return () => {
-      disposed = true;
-      try {
-        renderer.dispose();
-      } catch {
-        // The host left the DOM before the renderer: nothing left to detach.
-      }
-    };
-  };
-}
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'dotnb:plugin',

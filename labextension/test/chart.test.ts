@@ -25,7 +25,7 @@ describe('chart specs', () => {
     }
   ];
 
-  it('puts user strings in data and titles, never in field names or expressions', () => {
+  it('puts user strings in data and axis titles, never in field names or expressions', () => {
     const metric = "acc'];alert(1);//";
     const spec = metricAcrossRunsSpec(values, metric, {
       mark: 'line',
@@ -42,7 +42,9 @@ describe('chart specs', () => {
     expect(spec.layer).toHaveLength(2);
     for (const layer of spec.layer) {
       expect(layer.encoding.y.field).toBe('value');
-      expect(layer.encoding.y.title).toBe(metric);
+      // the encoding's title reaches Vega-Lite's expressions: only the axis names the metric
+      expect(layer.encoding.y.title).toBe('value');
+      expect(layer.encoding.y.axis.title).toBe(metric);
     }
     // the only expressions are the fixed selection tests
     const tests = text.match(/"test":"[^"]*"/g) ?? [];
@@ -67,8 +69,8 @@ describe('chart specs', () => {
     expect(isChartable([{ value: 1 }])).toBe(false);
     const spec = seriesSpec(points, 'loss') as any;
     expect(spec.data.values).toEqual([
-      { step: 0, value: 1 },
-      { step: 1, value: 0.5 }
+      { step: 0, metric: 'loss', value: 1 },
+      { step: 1, metric: 'loss', value: 0.5 }
     ]);
   });
 });

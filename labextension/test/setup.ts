@@ -16,3 +16,7 @@ if (typeof window.matchMedia !== 'function') {
       dispatchEvent: () => false
     }) as MediaQueryList;
 }
+// jsdom has no canvas; Vega (chart-compiled.test.ts) measures text with one when
+// it can and estimates otherwise. Without this, jsdom logs "Not implemented".
+HTMLCanvasElement.prototype.getContext = (() =>
+  null) as unknown as HTMLCanvasElement['getContext'];

@@ -80,6 +80,7 @@ export function MetricChart(props: {
         <div className="jp-dotnb-FilterRow">
           <HTMLSelect
             aria-label="Metric"
+            title={metric ?? undefined}
             value={metric ?? ''}
             onChange={event => pick(event.target.value)}
             options={
@@ -95,6 +96,7 @@ export function MetricChart(props: {
           />
           <HTMLSelect
             aria-label="Chart type"
+            className="jp-dotnb-MarkSelect"
             value={mark}
             onChange={event => setMark(event.target.value as ChartMark)}
             options={[
