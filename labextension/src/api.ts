@@ -22,7 +22,7 @@ import {
   IRunsPage,
   RunKind,
   RunStatus
-} from './tokens';
+} from './types';
 
 /** An error the API answered with (its JSON `message`), or a network failure. */
 export class ApiError extends Error {

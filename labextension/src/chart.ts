@@ -11,7 +11,7 @@
  * its own Vega expression.
  */
 
-import { IMetricPoint, IMetricValue } from './tokens';
+import { IMetricPoint, IMetricValue } from './types';
 
 export type ChartMark = 'line' | 'point';
 

@@ -3,7 +3,7 @@
  * callers put them into the DOM as text.
  */
 
-import { IPullResult, IPushResult, IRunProblem, JSONValue } from './tokens';
+import { IPullResult, IPushResult, IRunProblem, JSONValue } from './types';
 
 /** "3 s ago", "5 min ago", "2 h ago", "4 d ago", else the date. */
 export function timeAgo(iso: string, now: number = Date.now()): string {

@@ -20,7 +20,7 @@ import { RunsModel } from './model';
 import { RemotesModel } from './remotes';
 import { restoreWithDialog } from './restore';
 import { trackSnapshots } from './snapshot';
-import { CommandIDs, OPEN_RUN_EVENT } from './tokens';
+import { CommandIDs, OPEN_RUN_EVENT } from './constants';
 import { chartRenderer } from './vegaRenderer';
 import { RunsSidebar } from './widget';
 

@@ -5,7 +5,7 @@
  * comes from the run's manifest.
  */
 
-import { ILineageCell } from './tokens';
+import { ILineageCell } from './types';
 
 export interface ILineageEntry {
   cell: ILineageCell;

@@ -10,7 +10,8 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { RunBadge } from './components/Badge';
-import { IRunBundle, OPEN_RUN_EVENT, RUN_MIME_TYPE } from './tokens';
+import { OPEN_RUN_EVENT, RUN_MIME_TYPE } from './constants';
+import { IRunBundle } from './types';
 
 export class RunBadgeRenderer
   extends ReactWidget

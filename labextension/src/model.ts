@@ -21,8 +21,8 @@ import {
   isServerOrder,
   matchesFilter,
   mergeRuns
-} from './runlist';
-import { IRunManifest, IRunSummary } from './tokens';
+} from './runListState';
+import { IRunManifest, IRunSummary } from './types';
 
 /** Runs per request: the API's maximum page. */
 export const PAGE_SIZE = 200;

@@ -8,7 +8,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ApiError, DotnbApi } from './api';
 import { pullSummary, pushSummary } from './format';
-import { IRemote } from './tokens';
+import { IRemote } from './types';
 
 export type Transfer = 'push' | 'pull';
 

@@ -19,7 +19,7 @@ import {
   IRestorePlan,
   IRestoreResult,
   IRunSummary
-} from './tokens';
+} from './types';
 
 const ACTION_LABEL: Record<IPlanItem['action'], string> = {
   unchanged: 'already as in the run',

@@ -9,7 +9,8 @@ import { ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 
 import { ApiError, DotnbApi } from './api';
-import { IRunBundle, RUN_MIME_TYPE } from './tokens';
+import { RUN_MIME_TYPE } from './constants';
+import { IRunBundle } from './types';
 
 /** Run ids in a cell's outputs (the bundles tracked cells display). */
 export function runIdsInOutputs(outputs: ICodeCellModel['outputs']): string[] {

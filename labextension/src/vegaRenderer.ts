@@ -14,7 +14,7 @@ import type { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { MimeModel } from '@jupyterlab/rendermime';
 import { Widget } from '@lumino/widgets';
 
-import { VEGALITE_MIME_TYPE } from './tokens';
+import { VEGALITE_MIME_TYPE } from './constants';
 
 /** The part of a Vega view this module uses. */
 interface IClickableView {

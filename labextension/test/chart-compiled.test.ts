@@ -8,7 +8,7 @@ import { compile } from 'vega-lite';
 import { describe, expect, it } from 'vitest';
 
 import { metricAcrossRunsSpec, seriesSpec } from '../src/chart';
-import { IMetricValue } from '../src/tokens';
+import { IMetricValue } from '../src/types';
 import { XSS } from './fixtures';
 
 const NAMES = [

@@ -15,7 +15,7 @@ import {
   IRunManifest,
   IRunsPage,
   IRunSummary
-} from '../src/tokens';
+} from '../src/types';
 
 /** An in-memory stand-in for DotnbApi, with the same paging rules as the server. */
 export class FakeApi {

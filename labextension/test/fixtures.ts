@@ -1,4 +1,4 @@
-import { IRunManifest, IRunSummary } from '../src/tokens';
+import { IRunManifest, IRunSummary } from '../src/types';
 
 /** A ULID-like id that sorts by `n` (newer runs have larger ids). */
 export function runId(n: number): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { analyzeLineage } from '../src/lineage';
-import { ILineageCell } from '../src/tokens';
+import { ILineageCell } from '../src/types';
 
 const cell = (code: string, count: number): ILineageCell => ({
   execution_count: count,

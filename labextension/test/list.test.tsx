@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ListView } from '../src/components/ListView';
 import { RunList } from '../src/components/RunList';
 import { RunsModel } from '../src/model';
-import { buildRows, EMPTY_SECTION, parseSortKey } from '../src/runlist';
+import { buildRows, EMPTY_SECTION, parseSortKey } from '../src/runListState';
 import { fakeServices, FakeApi, settle } from './fakes';
 import { summary } from './fixtures';
 

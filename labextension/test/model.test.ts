@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { PAGE_SIZE, RunsModel } from '../src/model';
-import { parseSortKey } from '../src/runlist';
+import { parseSortKey } from '../src/runListState';
 import { FakeApi, settle } from './fakes';
 import { summary } from './fixtures';
 

@@ -16,8 +16,12 @@ import { RunDetails } from '../src/components/RunDetails';
 import { RunRow } from '../src/components/RunRow';
 import * as fmt from '../src/format';
 import { RemotesModel } from '../src/remotes';
-import { authorOptions, EMPTY_FILTER, matchesFilter } from '../src/runlist';
-import { IPullResult, IPushResult, IRemote } from '../src/tokens';
+import {
+  authorOptions,
+  EMPTY_FILTER,
+  matchesFilter
+} from '../src/runListState';
+import { IPullResult, IPushResult, IRemote } from '../src/types';
 import { fakeServices, FakeApi, settle } from './fakes';
 import { manifest, summary } from './fixtures';
 

@@ -1,7 +1,7 @@
 import { Widget } from '@lumino/widgets';
 import { describe, expect, it } from 'vitest';
 
-import { VEGALITE_MIME_TYPE } from '../src/tokens';
+import { VEGALITE_MIME_TYPE } from '../src/constants';
 import {
   CHART_ERROR_CLASS,
   chartRenderer,

@@ -16,7 +16,7 @@ import { RunList } from '../src/components/RunList';
 import { RunRow } from '../src/components/RunRow';
 import { RunsModel } from '../src/model';
 import { PlanTable } from '../src/restore';
-import { buildRows, EMPTY_SECTION, parseSortKey } from '../src/runlist';
+import { buildRows, EMPTY_SECTION, parseSortKey } from '../src/runListState';
 import { fakeServices, FakeApi, settle } from './fakes';
 import { manifest, summary, XSS } from './fixtures';
 

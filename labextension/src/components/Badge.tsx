@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import * as fmt from '../format';
-import { IRunBundle } from '../tokens';
+import { IRunBundle } from '../types';
 
 /**
  * The compact badge a tracked cell's output shows:

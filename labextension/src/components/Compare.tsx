@@ -9,7 +9,7 @@ import * as React from 'react';
 
 import * as fmt from '../format';
 import { IPanelServices } from '../services';
-import { IRunDiff, IRunManifest, JSONValue } from '../tokens';
+import { IRunDiff, IRunManifest, JSONValue } from '../types';
 import { LinkButton, Loading, Message, Section, ViewHeader } from './common';
 import { useAsync } from './hooks';
 

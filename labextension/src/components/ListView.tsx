@@ -1,9 +1,9 @@
 import { Button, HTMLSelect, InputGroup } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { authorOptions, parseSortKey, sortKey } from '../runlist';
+import { authorOptions, parseSortKey, sortKey } from '../runListState';
 import { IPanelServices } from '../services';
-import { RunKind, RunStatus } from '../tokens';
+import { RunKind, RunStatus } from '../types';
 import { Message } from './common';
 import { useSignal } from './hooks';
 import { RemoteBar } from './RemoteBar';

@@ -10,7 +10,7 @@ import * as React from 'react';
 import { ChartMark, metricAcrossRunsSpec, themeFromDocument } from '../chart';
 import * as fmt from '../format';
 import { IPanelServices } from '../services';
-import { IMetricValue, IRunSummary } from '../tokens';
+import { IMetricValue, IRunSummary } from '../types';
 import { Loading, Message, ViewHeader } from './common';
 import { useAsync, useSignal } from './hooks';
 

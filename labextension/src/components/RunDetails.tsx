@@ -17,7 +17,7 @@ import {
   IMetricPoint,
   IRunManifest,
   IRunSummary
-} from '../tokens';
+} from '../types';
 import {
   CodeBlock,
   KeyValues,

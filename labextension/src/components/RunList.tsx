@@ -8,7 +8,7 @@
 import * as React from 'react';
 
 import type { RunsModel } from '../model';
-import { Row, rowOffsets, SectionId, visibleRange } from '../runlist';
+import { Row, rowOffsets, SectionId, visibleRange } from '../runListState';
 import { RunRow } from './RunRow';
 
 export interface IRunListProps {

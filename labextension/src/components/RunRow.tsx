@@ -1,7 +1,7 @@
 import * as React from 'react';
 
 import * as fmt from '../format';
-import { IRunSummary } from '../tokens';
+import { IRunSummary } from '../types';
 import { StatusChip } from './common';
 
 export interface IRunRowProps {

@@ -5,7 +5,7 @@
 
 import * as React from 'react';
 
-import { RunStatus } from '../tokens';
+import { RunStatus } from '../types';
 
 export function StatusChip(props: {
   status: RunStatus;

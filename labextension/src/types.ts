@@ -1,28 +1,10 @@
 /**
  * Shapes of what the dotnb REST API returns (see docs/rest-api.yml and
- * dotnb/server/handlers.py), plus the identifiers the extension shares.
+ * dotnb/server/handlers.py), and the run vocabulary (kinds, statuses).
  *
  * Every string in these shapes comes from a user's run (names, params, paths,
  * error messages): views render them as text, never as HTML.
  */
-
-/** The output a tracked cell displays (dotnb/capture/session.py::_display). */
-export const RUN_MIME_TYPE = 'application/vnd.dotnb.run+json';
-
-/** JupyterLab's own Vega-Lite renderer (@jupyterlab/vega5-extension). */
-export const VEGALITE_MIME_TYPE = 'application/vnd.vegalite.v5+json';
-
-/** DOM event a run badge dispatches; the main plugin turns it into a command. */
-export const OPEN_RUN_EVENT = 'dotnb-open-run';
-
-export namespace CommandIDs {
-  export const openPanel = 'dotnb:open-panel';
-  export const openRun = 'dotnb:open-run';
-  export const compare = 'dotnb:compare-runs';
-  export const chart = 'dotnb:metric-chart';
-  export const restore = 'dotnb:restore-run';
-  export const refresh = 'dotnb:refresh';
-}
 
 export type RunStatus = 'ok' | 'error' | 'interrupted';
 export type RunKind = 'run' | 'checkpoint';

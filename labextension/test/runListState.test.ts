@@ -11,7 +11,7 @@ import {
   sortKey,
   sortRuns,
   visibleRange
-} from '../src/runlist';
+} from '../src/runListState';
 import { summary } from './fixtures';
 
 const loaded = (runs = [summary(1)], next: string | null = null) => ({

@@ -4,7 +4,7 @@
  */
 
 import { author } from './format';
-import { IRunSummary, RunKind, RunStatus } from './tokens';
+import { IRunSummary, RunKind, RunStatus } from './types';
 
 export interface IRunFilter {
   /** Free text; the server matches name, params and code. */
