@@ -13,9 +13,11 @@ import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { IDocumentManager } from '@jupyterlab/docmanager';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
+import { IStateDB } from '@jupyterlab/statedb';
 
 import { DotnbApi } from './api';
 import { runsIcon } from './icons';
+import { introduceOnce } from './introduce';
 import { RunsModel } from './model';
 import { RemotesModel } from './remotes';
 import { restoreWithDialog } from './restore';
@@ -25,7 +27,6 @@ import { chartRenderer } from './vegaRenderer';
 import { RunsSidebar } from './widget';
 
 const SIDEBAR_ID = 'dotnb-runs';
-const INTRODUCED_KEY = 'dotnb:runs-panel-introduced';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'dotnb:plugin',
@@ -33,7 +34,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'The Runs sidebar: run history, details, compare, metric charts and restore for dotnb.',
   autoStart: true,
   requires: [INotebookTracker, IDocumentManager, IRenderMimeRegistry],
-  optional: [ILayoutRestorer, ICommandPalette, IEditorLanguageRegistry],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    IEditorLanguageRegistry,
+    IStateDB
+  ],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
@@ -41,7 +47,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     rendermime: IRenderMimeRegistry,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
-    languages: IEditorLanguageRegistry | null
+    languages: IEditorLanguageRegistry | null,
+    state: IStateDB | null
   ) => {
     const api = new DotnbApi(app.serviceManager.serverSettings);
     const model = new RunsModel(api);
@@ -220,15 +227,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     void app.restored.then(() => {
       void model.start();
-      // Show the panel once to a new user (per browser), so it is found.
-      try {
-        if (!window.localStorage.getItem(INTRODUCED_KEY)) {
-          window.localStorage.setItem(INTRODUCED_KEY, new Date().toISOString());
-          show();
-        }
-      } catch {
-        // Storage disabled: the panel stays one click away.
-      }
+      // Show the panel once to a new user (per workspace), so it is found.
+      void introduceOnce(state, show);
     });
   }
 };
