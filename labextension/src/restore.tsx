@@ -12,6 +12,7 @@ import * as React from 'react';
 
 import type { DotnbApi } from './api';
 import { Loading, Message } from './components/common';
+import { DataTable } from './components/DataTable';
 import * as fmt from './format';
 import {
   IPlanItem,
@@ -50,32 +51,28 @@ export function PlanTable(props: {
   return (
     <>
       {items.length ? (
-        <table className="jp-dotnb-Table jp-dotnb-PlanTable">
-          <thead>
-            <tr>
-              <th scope="col">Path</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Action</th>
-              <th scope="col">Size</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.map(item => (
-              <tr
-                key={item.path}
-                data-path={item.path}
-                data-action={item.action}
-              >
-                <th scope="row" title={item.path}>
-                  {item.path}
-                </th>
-                <td>{item.role}</td>
-                <td>{ACTION_LABEL[item.action]}</td>
-                <td>{item.target ? fmt.bytes(item.size) : ''}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable
+          className="jp-dotnb-PlanTable"
+          columns={[
+            { header: 'Path', value: i => i.path, title: i => i.path },
+            { header: 'Kind', value: i => i.role, fit: 'nowrap', width: '5em' },
+            {
+              header: 'Action',
+              value: i => ACTION_LABEL[i.action],
+              fit: 'nowrap',
+              width: '6.5em'
+            },
+            {
+              header: 'Size',
+              value: i => (i.target ? fmt.bytes(i.size) : ''),
+              fit: 'nowrap',
+              width: '4.5em'
+            }
+          ]}
+          rows={items}
+          rowKey={i => i.path}
+          rowData={i => ({ path: i.path, action: i.action })}
+        />
       ) : (
         <div className="jp-dotnb-Empty">
           Nothing to change: the files already match this run.

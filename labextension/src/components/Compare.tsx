@@ -11,6 +11,7 @@ import * as fmt from '../format';
 import { IPanelServices } from '../services';
 import { IRunDiff, IRunManifest, JSONValue } from '../types';
 import { LinkButton, Loading, Message, Section, ViewHeader } from './common';
+import { DataTable, IColumn } from './DataTable';
 import { useAsync } from './hooks';
 
 interface ICompared {
@@ -64,40 +65,36 @@ function SideBySide(props: {
   if (!keys.length) {
     return <div className="jp-dotnb-Empty">None</div>;
   }
+  const shown = (v: JSONValue | undefined) =>
+    v === undefined ? '—' : fmt.value(v);
+  const columns: IColumn<string>[] = [
+    { header: 'Name', value: key => key, title: key => key },
+    { header: props.labels[0], value: key => shown(props.a[key]) },
+    { header: props.labels[1], value: key => shown(props.b[key]) }
+  ];
+  if (props.deltas) {
+    columns.push({
+      header: 'Δ',
+      className: 'jp-dotnb-Delta',
+      fit: 'nowrap',
+      value: key => {
+        const [va, vb] = [props.a[key], props.b[key]];
+        return va !== undefined && vb !== undefined ? fmt.delta(va, vb) : '';
+      }
+    });
+  }
   return (
-    <table className="jp-dotnb-Table jp-dotnb-SideBySide">
-      <thead>
-        <tr>
-          <th scope="col">Name</th>
-          <th scope="col">{props.labels[0]}</th>
-          <th scope="col">{props.labels[1]}</th>
-          {props.deltas && <th scope="col">Δ</th>}
-        </tr>
-      </thead>
-      <tbody>
-        {keys.map(key => {
-          const va = props.a[key];
-          const vb = props.b[key];
-          const same = JSON.stringify(va) === JSON.stringify(vb);
-          return (
-            <tr key={key} className={same ? '' : 'jp-mod-changed'}>
-              <th scope="row" title={key}>
-                {key}
-              </th>
-              <td>{va === undefined ? '—' : fmt.value(va)}</td>
-              <td>{vb === undefined ? '—' : fmt.value(vb)}</td>
-              {props.deltas && (
-                <td className="jp-dotnb-Delta">
-                  {va !== undefined && vb !== undefined
-                    ? fmt.delta(va, vb)
-                    : ''}
-                </td>
-              )}
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
+    <DataTable
+      className="jp-dotnb-SideBySide"
+      columns={columns}
+      rows={keys}
+      rowKey={key => key}
+      rowClass={key =>
+        JSON.stringify(props.a[key]) === JSON.stringify(props.b[key])
+          ? undefined
+          : 'jp-mod-changed'
+      }
+    />
   );
 }
 
@@ -121,29 +118,32 @@ function FileChanges(props: { diff: IRunDiff }): JSX.Element {
   if (!rows.length) {
     return <div className="jp-dotnb-Empty">Same files, same content</div>;
   }
+  const hash = (h: string | null) => fmt.shortHash(h) || '—';
   return (
-    <table className="jp-dotnb-Table">
-      <thead>
-        <tr>
-          <th scope="col">Path</th>
-          <th scope="col">Change</th>
-          <th scope="col">A</th>
-          <th scope="col">B</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map(([path, label, a, b]) => (
-          <tr key={`${label}-${path}`}>
-            <th scope="row" title={path}>
-              {path}
-            </th>
-            <td>{label}</td>
-            <td title={a ?? ''}>{fmt.shortHash(a) || '—'}</td>
-            <td title={b ?? ''}>{fmt.shortHash(b) || '—'}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <DataTable
+      className="jp-dotnb-FileChanges"
+      columns={[
+        { header: 'Path', value: r => r[0], title: r => r[0] },
+        { header: 'Change', value: r => r[1], fit: 'nowrap', width: '7.5em' },
+        {
+          header: 'A',
+          value: r => hash(r[2]),
+          title: r => r[2] ?? '',
+          fit: 'nowrap',
+          width: '5.5em'
+        },
+        {
+          header: 'B',
+          value: r => hash(r[3]),
+          title: r => r[3] ?? '',
+          fit: 'nowrap',
+          width: '5.5em'
+        }
+      ]}
+      rows={rows}
+      rowKey={r => `${r[1]}-${r[0]}`}
+      rowData={r => ({ path: r[0] })}
+    />
   );
 }
 
@@ -152,27 +152,22 @@ function EnvironmentChanges(props: { diff: IRunDiff }): JSX.Element {
   if (!entries.length) {
     return <div className="jp-dotnb-Empty">Same environment</div>;
   }
+  const shown = (v: JSONValue) =>
+    v === null || v === undefined ? '—' : fmt.value(v);
   return (
-    <table className="jp-dotnb-Table">
-      <thead>
-        <tr>
-          <th scope="col">What</th>
-          <th scope="col">A</th>
-          <th scope="col">B</th>
-        </tr>
-      </thead>
-      <tbody>
-        {entries.map(([key, [a, b]]) => (
-          <tr key={key}>
-            <th scope="row" title={key}>
-              {key.startsWith('pkg:') ? key.slice(4) : key}
-            </th>
-            <td>{a === null || a === undefined ? '—' : fmt.value(a)}</td>
-            <td>{b === null || b === undefined ? '—' : fmt.value(b)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <DataTable
+      columns={[
+        {
+          header: 'What',
+          value: e => (e[0].startsWith('pkg:') ? e[0].slice(4) : e[0]),
+          title: e => e[0]
+        },
+        { header: 'A', value: e => shown(e[1][0]) },
+        { header: 'B', value: e => shown(e[1][1]) }
+      ]}
+      rows={entries}
+      rowKey={e => e[0]}
+    />
   );
 }
 
