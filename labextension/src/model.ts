@@ -237,8 +237,11 @@ export class RunsModel {
     let cursor: number | null = null;
     try {
       cursor = (await this.api.events(null, this._abort.signal)).cursor;
+      // The server answered: the panel is live now, not when the first long
+      // poll returns (up to the server's events timeout when nothing happens).
+      this._setLive(true, null);
     } catch (error) {
-      this._liveError = message(error);
+      this._setLive(false, message(error));
     }
     await this.refresh();
     void this._poll(cursor);
@@ -382,16 +385,13 @@ export class RunsModel {
       try {
         if (cursor === null) {
           cursor = (await this.api.events(null, signal)).cursor;
+          this._setLive(true, null);
           // Reconnected: whatever happened meanwhile is in the first pages.
           await this.refresh();
         }
         const reply = await this.api.events(cursor, signal);
         cursor = reply.cursor;
-        if (!this._live || this._liveError) {
-          this._live = true;
-          this._liveError = null;
-          this._emit();
-        }
+        this._setLive(true, null);
         backoff = 1000;
         if (reply.runs.length) {
           this._applyEvents(reply.runs);
@@ -400,13 +400,19 @@ export class RunsModel {
         if (this._disposed) {
           return;
         }
-        this._live = false;
-        this._liveError = message(error);
-        this._emit();
+        this._setLive(false, message(error));
         cursor = null;
         await sleep(backoff, signal);
         backoff = Math.min(backoff * 2, 30000);
       }
+    }
+  }
+
+  private _setLive(live: boolean, error: string | null): void {
+    if (this._live !== live || this._liveError !== error) {
+      this._live = live;
+      this._liveError = error;
+      this._emit();
     }
   }
 

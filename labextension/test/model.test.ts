@@ -34,7 +34,9 @@ describe('RunsModel', () => {
     model.setCurrentNotebook('nb.ipynb');
     await model.start();
     await settle();
-    expect(model.live).toBe(false); // not until the first poll answers
+    // Live as soon as the server answers, not when the first long poll returns.
+    expect(model.live).toBe(true);
+    expect(model.liveError).toBeNull();
     const requests = api.requests.length;
     api.emitRuns([summary(2)]);
     await settle();
@@ -46,6 +48,25 @@ describe('RunsModel', () => {
     api.emitRuns([summary(3), summary(4, { status: 'error' })]);
     await settle();
     expect(model.section('current').runs.map(r => r.number)).toEqual([4]);
+  });
+
+  it('is offline with the reason while the server does not answer, live once it does', async () => {
+    const api = new FakeApi();
+    const events = api.events.bind(api);
+    let down = true;
+    api.events = (after: number | null, signal?: AbortSignal) =>
+      down
+        ? Promise.reject(new Error('server unreachable'))
+        : events(after, signal);
+    model = new RunsModel(api as any);
+    await model.start();
+    expect(model.live).toBe(false);
+    expect(model.liveError).toBe('server unreachable');
+    down = false;
+    await new Promise(resolve => setTimeout(resolve, 1100)); // the first retry
+    await settle();
+    expect(model.live).toBe(true);
+    expect(model.liveError).toBeNull();
   });
 
   it('asks the server again for live runs when a text filter is on', async () => {
