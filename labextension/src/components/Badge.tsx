@@ -32,11 +32,26 @@ export function RunBadge(props: {
   ]
     .filter(Boolean)
     .join('\n');
+  const files = `${fmt.plural(inputs.length, 'input')} · ${fmt.plural(outputs.length, 'output')}`;
+  // What a screen reader says: the parts the badge shows side by side, with
+  // the separators the eye gets from the layout.
+  const label = [
+    `run #${bundle.number}`,
+    bundle.name ?? '',
+    bundle.status !== 'ok' ? bundle.status : '',
+    files,
+    ...metrics,
+    ...params,
+    fmt.duration(bundle.duration_s)
+  ]
+    .filter(Boolean)
+    .join(' · ');
   return (
     <button
       type="button"
       className={`jp-dotnb-Badge jp-dotnb-Badge-${bundle.status}`}
       title={title}
+      aria-label={label}
       data-run-id={bundle.id}
       onClick={() => props.onOpen(bundle.id)}
     >
@@ -49,10 +64,7 @@ export function RunBadge(props: {
           {bundle.status}
         </span>
       )}
-      <span className="jp-dotnb-Badge-part">
-        {fmt.plural(inputs.length, 'input')} ·{' '}
-        {fmt.plural(outputs.length, 'output')}
-      </span>
+      <span className="jp-dotnb-Badge-part">{files}</span>
       {metrics.length > 0 && (
         <span className="jp-dotnb-Badge-part jp-dotnb-Badge-metrics">
           {metrics.join(' · ')}
