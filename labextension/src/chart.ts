@@ -76,14 +76,31 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
  * "value" (it is what Vega-Lite writes into expressions); the metric's name is
  * only the axis's title, a literal that Vega draws as text.
  */
-function valueAxis(metric: string): Record<string, unknown> {
+function valueAxis(metric: string, values: unknown[]): Record<string, unknown> {
   return {
     field: 'value',
     type: 'quantitative',
     title: 'value',
     axis: { title: metric },
-    scale: { zero: false }
+    scale: { zero: false, ...flatDomain(values) }
   };
+}
+
+/**
+ * One value (or several equal ones) gives a scale with an empty domain, whose
+ * only tick Vega labels with too few digits (0.5 sat on a tick labelled "1"):
+ * give it a domain around the value instead.
+ */
+function flatDomain(values: unknown[]): { domain?: [number, number] } {
+  const numbers = values.filter(
+    (v): v is number => typeof v === 'number' && isFinite(v)
+  );
+  if (!numbers.length || numbers.some(v => v !== numbers[0])) {
+    return {};
+  }
+  const v = numbers[0];
+  const half = Math.abs(v) / 2 || 1;
+  return { domain: [v - half, v + half] };
 }
 
 /**
@@ -123,7 +140,10 @@ export function metricAcrossRunsSpec(
         : { format: 'd', tickMinStep: 1 },
     scale: { zero: false, nice: false, padding: 12 }
   };
-  const y = valueAxis(metric);
+  const y = valueAxis(
+    metric,
+    values.map(v => v.value)
+  );
   const tooltip = [
     { field: 'run', title: 'run' },
     { field: 'name', title: 'name' },
@@ -204,7 +224,10 @@ export function seriesSpec(
         axis: { format: 'd', tickMinStep: 1 },
         scale: { padding: 8 }
       },
-      y: valueAxis(metric)
+      y: valueAxis(
+        metric,
+        data.map(p => p.value)
+      )
     }
   };
 }

@@ -97,3 +97,24 @@ describe('compiled metric charts', () => {
     expect(tooltip).toContain('datum["metric"]');
   });
 });
+
+describe('a chart of one value', () => {
+  it('labels the axis with ticks around the value', async () => {
+    const spec = metricAcrossRunsSpec([{ ...values[0], value: 0.5 }], 'acc', {
+      mark: 'line'
+    });
+    const vg = compile(spec as any).spec;
+    const view = new vega.View(vega.parse(vg), { renderer: 'none' });
+    await view.runAsync();
+    const y = view.scale('y');
+    const labels = (y.ticks(5) as number[]).map(t => String(t));
+    expect(labels).toContain('0.5');
+    expect(y.domain()).toEqual([0.25, 0.75]);
+    view.finalize();
+  });
+
+  it('leaves the scale alone when values differ', () => {
+    const spec = metricAcrossRunsSpec(values, 'acc', { mark: 'line' }) as any;
+    expect(spec.layer[0].encoding.y.scale).toEqual({ zero: false });
+  });
+});
