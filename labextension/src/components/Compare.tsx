@@ -119,26 +119,25 @@ function FileChanges(props: { diff: IRunDiff }): JSX.Element {
     return <div className="jp-dotnb-Empty">Same files, same content</div>;
   }
   const hash = (h: string | null) => fmt.shortHash(h) || '—';
+  // Two columns fit the sidebar: the path with its content hashes under it,
+  // and the change, which never wraps.
   return (
     <DataTable
       className="jp-dotnb-FileChanges"
       columns={[
-        { header: 'Path', value: r => r[0], title: r => r[0] },
-        { header: 'Change', value: r => r[1], fit: 'nowrap', width: '7.5em' },
         {
-          header: 'A',
-          value: r => hash(r[2]),
-          title: r => r[2] ?? '',
-          fit: 'nowrap',
-          width: '5.5em'
+          header: 'Path',
+          value: r => (
+            <>
+              {r[0]}
+              <span className="jp-dotnb-HashChange">
+                <span>{hash(r[2])}</span> → <span>{hash(r[3])}</span>
+              </span>
+            </>
+          ),
+          title: r => `${r[0]}\nA: ${r[2] ?? '—'}\nB: ${r[3] ?? '—'}`
         },
-        {
-          header: 'B',
-          value: r => hash(r[3]),
-          title: r => r[3] ?? '',
-          fit: 'nowrap',
-          width: '5.5em'
-        }
+        { header: 'Change', value: r => r[1], fit: 'nowrap', width: '8.5em' }
       ]}
       rows={rows}
       rowKey={r => `${r[1]}-${r[0]}`}
