@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-__version__ = "0.1.0"
+try:
+    # Written by the build from package.json, the one version source of dotnb.
+    from dotnb._version import __version__
+except ImportError:  # a source tree that was never built or installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "__version__",
