@@ -23,13 +23,16 @@ EXPECTED = {
     "restore.py": ["restore"],
     "log_query.py": ["dotnb log --notebook", "MET"],
     "rest_api.py": ["MET"],
+    "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "paired B − A"],
 }
+# Arguments besides --quick.
+ARGS = {"ab_commits.py": ["--base", "HEAD"]}
 
 
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_quick_benchmark_runs(script: str) -> None:
     proc = subprocess.run(
-        [sys.executable, str(BENCH / script), "--quick"],
+        [sys.executable, str(BENCH / script), "--quick", *ARGS.get(script, [])],
         capture_output=True,
         text=True,
         timeout=300,

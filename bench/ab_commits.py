@@ -1,0 +1,121 @@
+"""A/B of a tracked cell between two versions of dotnb: ``%%track\\nx = 1`` (and the
+same with new code in every cell) in a kernel running dotnb at ``--base`` (a git
+revision, checked out into a scratch worktree) against a kernel running this
+working tree, interleaved pair by pair (the order inside each pair alternates),
+so drift in the machine hits both alike.
+
+Each kernel has its own project and store.  What differs between the two is
+only the code on ``PYTHONPATH``; both use this virtualenv's interpreter and
+libraries.  Prints both kernels' medians, the difference and ratio of medians,
+and the median of paired differences with its 90% bootstrap interval; a change
+of the hot path shows as a difference whose interval lies on one side of zero.
+
+Usage: ``.venv/bin/python bench/ab_commits.py --base 197bde5 [--pairs 300]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from harness import (
+    REPO,
+    BenchKernel,
+    make_notebook,
+    median,
+    ms,
+    paired_interval,
+    print_header,
+    print_table,
+    ratio,
+    run_cmd,
+    scratch,
+)
+
+
+def start(project: Path, code_root: Path) -> BenchKernel:
+    notebook = make_notebook(project / "nb.ipynb")
+    kernel = BenchKernel(project, notebook, {"DOTNB_ROOT": str(project), "PYTHONPATH": str(code_root)})
+    try:
+        kernel.ok("%load_ext dotnb")
+        where = kernel.ok("import dotnb; print(dotnb.__file__)").stdout.strip()
+        if not where.startswith(str(code_root)):
+            raise RuntimeError(f"the kernel imported dotnb from {where}, not from {code_root}")
+        warm = kernel.ok("%%track\n_dotnb_bench_warmup = 1")
+        if warm.run is None:
+            raise RuntimeError(f"the warm-up tracked cell recorded no run: {warm.stderr}")
+    except BaseException:
+        kernel.shutdown()
+        raise
+    return kernel
+
+
+def interleave(base: BenchKernel, head: BenchKernel, codes: list[str]) -> tuple[list[float], list[float]]:
+    a: list[float] = []
+    b: list[float] = []
+    for i, code in enumerate(codes):
+        pair = [(base, a), (head, b)]
+        if i % 2:
+            pair.reverse()
+        for kernel, sink in pair:
+            res = kernel.ok(code)
+            if res.run is None:
+                raise RuntimeError(f"no run recorded for {code!r}: {res.stderr}")
+            sink.append(res.seconds)
+    return a, b
+
+
+def rows(label: str, base: list[float], head: list[float]) -> list[list[str]]:
+    low, high = paired_interval(head, base)
+    paired = median([h - b for h, b in zip(head, base, strict=True)])
+    return [
+        [
+            label,
+            str(len(base)),
+            ms(median(base)),
+            ms(median(head)),
+            ms(median(head) - median(base)),
+            ratio(median(head), median(base)),
+            f"{ms(paired)} [{ms(low)}, {ms(high)}]",
+        ]
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="git revision to compare against (e.g. a commit)")
+    parser.add_argument("--pairs", type=int, default=300, help="pairs per section (default 300)")
+    parser.add_argument("--quick", action="store_true", help="20 pairs (smoke test)")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    pairs = 20 if args.quick else args.pairs
+    print_header(f"A/B of a tracked cell: {args.base} (A) against this tree (B)", args.quick)
+    with scratch("ab") as tmp:
+        tree = tmp / "base"
+        run_cmd(["git", "-C", str(REPO), "worktree", "add", "--detach", "-q", str(tree), args.base])
+        try:
+            base = start(tmp / "a", tree)
+            try:
+                head = start(tmp / "b", REPO)
+                try:
+                    table = rows("%%track x = 1", *interleave(base, head, ["%%track\nx = 1"] * pairs))
+                    new_code = [f"%%track\nx = {1000 + i}" for i in range(pairs)]
+                    table += rows("%%track x = <new>", *interleave(base, head, new_code))
+                finally:
+                    head.shutdown()
+            finally:
+                base.shutdown()
+        finally:
+            run_cmd(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)])
+    print_table(
+        "round trip, execute → idle (ms)",
+        ["cell", "pairs", "A median", "B median", "B − A", "B / A", "paired B − A [90%]"],
+        table,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
