@@ -118,7 +118,7 @@ def test_stat_cache_skips_rehash_and_respects_racy_window(store: Store, tmp_path
 def test_many_new_small_files_are_synced_together_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dotnb.store.atomic as atomic_mod
+    import dotnb.store.syncing as syncing_mod
 
     contents = [f"row {i}\n".encode() * (i + 1) for i in range(30)] + [b""]
     rels = []
@@ -128,7 +128,7 @@ def test_many_new_small_files_are_synced_together_before_and_after_their_renames
         (tmp_path / rel).write_bytes(data)
         rels.append(rel)
     log: list[str] = []
-    real_syncfs, real_replace, real_fsync = atomic_mod.syncfs, os.replace, os.fsync
+    real_syncfs, real_replace, real_fsync = syncing_mod.syncfs, os.replace, os.fsync
 
     def syncfs(path: Path) -> bool:
         log.append("syncfs")
@@ -143,7 +143,7 @@ def test_many_new_small_files_are_synced_together_before_and_after_their_renames
         log.append("fsync")
         real_fsync(fd)
 
-    monkeypatch.setattr(atomic_mod, "syncfs", syncfs)
+    monkeypatch.setattr(syncing_mod, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "fsync", fsync)
     entries = store.snapshot_files(rels)
@@ -288,12 +288,12 @@ def test_restore_of_many_small_files_and_a_big_one_is_byte_for_byte_and_undoable
 def test_restored_small_files_are_synced_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dotnb.store.atomic as atomic_mod
+    import dotnb.store.syncing as syncing_mod
     from dotnb.store.restore import _write_small_verified
 
     items = [(store.objects.put_bytes(f"f{i}".encode())[0], tmp_path / "out" / f"f{i}") for i in range(20)]
     log: list[str] = []
-    real_syncfs, real_replace = atomic_mod.syncfs, os.replace
+    real_syncfs, real_replace = syncing_mod.syncfs, os.replace
 
     def syncfs(path: Any) -> bool:
         log.append("syncfs")
@@ -303,7 +303,7 @@ def test_restored_small_files_are_synced_before_and_after_their_renames(
         log.append("rename")
         real_replace(src, dst)
 
-    monkeypatch.setattr(atomic_mod, "syncfs", syncfs)
+    monkeypatch.setattr(syncing_mod, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
     _write_small_verified(store, items, None)
     # Bytes durable before any rename; the one folder is then fsynced (too few for a syncfs).

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dotnb.store.atomic import RangeCopier, create_temp, fsync_path, rename_durably, start_writeback, syncfs
+from dotnb.store.atomic import create_temp, rename_durably
+from dotnb.store.copying import RangeCopier
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import (
     CHUNK,
@@ -33,6 +34,7 @@ from dotnb.store.hashing import (
     is_hash,
     new_hasher,
 )
+from dotnb.store.syncing import fsync_path, start_writeback, syncfs
 
 PREHASH_MAX = 64 * 1024 * 1024
 # put_small_files: files up to this size are read whole.

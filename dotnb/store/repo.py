@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dotnb.store.atomic import create_temp, fsync_path, write_bytes
+from dotnb.store.atomic import create_temp, write_bytes
 from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFound, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
@@ -74,6 +74,7 @@ from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import SMALL_FILE, ObjectStore
 from dotnb.store.paths import Confiner
+from dotnb.store.syncing import fsync_path
 
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
 
