@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - an interpreter that names it otherwise
     import sqlite3 as sqlite  # type: ignore[no-redef]
 
 from dotnb.store.errors import PathOutsideRoot, StoreFormatError
+from dotnb.store.layout import FORMAT_FILE, INDEX_FILE, STORE_DIR, find_root_dir, read_format_file, runs_mtime
 from dotnb.store.paths import path_candidates
 from dotnb.store.versions import INDEX_SCHEMA, check_format
 
@@ -50,12 +51,6 @@ if TYPE_CHECKING:
 
     from dotnb.store.query import MetricCondition
     from dotnb.store.summary_indent import indent_summaries as indent_summaries
-
-
-STORE_DIR = ".dotnb"
-INDEX_FILE = "index.sqlite"
-RUNS_DIR = "runs"
-FORMAT_FILE = "format"
 
 
 class RunListing:
@@ -135,26 +130,6 @@ class RunListing:
         return candidates[0]
 
 
-def find_root_dir(start: str) -> str | None:
-    """Nearest ancestor of ``start`` (itself included, symlinks resolved) that holds a ``.dotnb`` folder."""
-    here = os.path.realpath(start)
-    while True:
-        if os.path.isdir(os.path.join(here, STORE_DIR)):
-            return here
-        parent = os.path.dirname(here)
-        if parent == here:
-            return None
-        here = parent
-
-
-def runs_mtime(store_dir: str) -> int:
-    """The ``runs/`` folder's mtime (0 when missing): it changes whenever a ref is added."""
-    try:
-        return os.stat(os.path.join(store_dir, RUNS_DIR)).st_mtime_ns
-    except FileNotFoundError:
-        return 0
-
-
 class IndexReader(RunListing):
     """A store's index opened for reading only, to list runs (see :func:`open_current_index`)."""
 
@@ -179,7 +154,7 @@ def open_current_index(root: str | None, cwd: str) -> IndexReader | None:
         return None
     store_dir = os.path.join(found, STORE_DIR)
     try:
-        check_format(_read_format(os.path.join(store_dir, FORMAT_FILE)), "this store")
+        check_format(read_format_file(os.path.join(store_dir, FORMAT_FILE)), "this store")
     except (OSError, ValueError, KeyError, TypeError, StoreFormatError):
         return None
     try:
@@ -205,28 +180,6 @@ def open_current_index(root: str | None, cwd: str) -> IndexReader | None:
     return IndexReader(found, db)
 
 
-def _read_format(path: str) -> Any:
-    """The store's format version from its format file, as ``json.load(f)["format"]``
-    reads it (and raising what that raises)."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    # What Store.init writes, json.dumps({"format": N}) and a newline, is read without
-    # importing json.
-    body = text[:-1] if text.endswith("\n") else text
-    digits = body[11:-1]
-    if (
-        body.startswith('{"format": ')
-        and body.endswith("}")
-        and digits.isascii()
-        and digits.isdigit()
-        and (digits == "0" or not digits.startswith("0"))
-    ):
-        return int(digits)
-    import json
-
-    return json.loads(text)["format"]
-
-
 def _meta(db: sqlite3.Connection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return None if row is None else str(row[0])
@@ -245,6 +198,8 @@ def __getattr__(name: str) -> object:
     # indent_summaries lives in dotnb.store.summary_indent and is imported from here
     # (dotnb.entry); imported on first use, so that ``dotnb log`` without --json does
     # not load it.  _CONTEXTS is its walk cache, which tests clear to time a first call.
+    if name == "_read_format":  # its old name here, which tests use
+        return read_format_file
     if name in ("indent_summaries", "_CONTEXTS"):
         from dotnb.store import summary_indent
 

@@ -69,8 +69,16 @@ from dotnb.store.errors import AmbiguousRun, DotnbError, ObjectMissing, RunNotFo
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_prefix_ok, new_run_id
 from dotnb.store.index import IN_CHUNK, Index, StatKey
+from dotnb.store.layout import (
+    FORMAT_FILE,
+    STORE_DIR,
+    find_root_dir,
+    format_file_bytes,
+    read_format_file,
+    runs_mtime,
+)
 from dotnb.store.lineage import expand, lineage_objects, manifest_bytes, pack
-from dotnb.store.listing import STORE_DIR, RunListing, find_root_dir, runs_mtime
+from dotnb.store.listing import RunListing
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json, check_format, parse_manifest
 from dotnb.store.objects import SMALL_FILE, ObjectStore
 from dotnb.store.paths import Confiner
@@ -142,11 +150,11 @@ class Store(RunListing):
         self.root = Path(os.path.realpath(root))
         self.dir = self.root / STORE_DIR
         self.max_file_size = max_file_size
-        fmt_file = self.dir / "format"
+        fmt_file = self.dir / FORMAT_FILE
         if not fmt_file.exists():
             raise StoreFormatError(f"no dotnb store at {self.root} (run `dotnb init`)")
         try:
-            fmt = json.loads(fmt_file.read_text("utf-8"))["format"]
+            fmt = read_format_file(str(fmt_file))
         except (ValueError, KeyError, TypeError):
             raise StoreFormatError(f"{fmt_file} is not a dotnb format file") from None
         check_format(fmt, "this store")
@@ -197,9 +205,9 @@ class Store(RunListing):
         store_dir = Path(root) / STORE_DIR
         for sub in ("objects", "runs", "tmp"):
             (store_dir / sub).mkdir(parents=True, exist_ok=True)
-        fmt_file = store_dir / "format"
+        fmt_file = store_dir / FORMAT_FILE
         if not fmt_file.exists():
-            write_bytes(fmt_file, json.dumps({"format": FORMAT_VERSION}).encode() + b"\n")
+            write_bytes(fmt_file, format_file_bytes(FORMAT_VERSION))
             # Keep the store out of git by default: it holds data, not source.
             gi = store_dir / ".gitignore"
             if not gi.exists():
