@@ -25,7 +25,7 @@ from dotnb.remote.ondemand import attach
 from dotnb.remote.transfer import pull, push
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes
-from dotnb.store.ids import _encode, new_run_id
+from dotnb.store.ids import id_floor, new_run_id
 from dotnb.store.manifest import canonical_json
 from dotnb.store.repo import Store
 from dotnb.store.restore import restore
@@ -185,7 +185,7 @@ def test_a_late_journal_record_within_the_skew_window_is_still_pulled(
     journal = sorted((remote_dir / "journal").iterdir())
     newest = journal[-1]
     # (new_run_id never goes back in time within a process, so build the id by hand.)
-    skewed_id = _encode(int(time.time() * 1000) - 120_000, 10) + "0" * 16
+    skewed_id = id_floor(int(time.time() * 1000) - 120_000) + "0" * 16
     os.rename(newest, newest.with_name(skewed_id))
     # bob's cursor must be ahead of the skewed record for the test to mean anything.
     cursor = json.loads(bob.index.get_meta("pull:origin") or "{}")["cursor"]

@@ -367,13 +367,14 @@ def test_an_object_cut_short_by_a_power_loss_is_rewritten_not_reused(store: Stor
     # Objects written with sync=False are renamed into place before their bytes are
     # on disk; after a power loss one can be in place, empty.  A run committed by a
     # kernel (write-ahead record) whose manifest object is in that state:
-    run = store.commit_run(new_manifest(code="print('x')\n"), sync=False)
+    kernel = Store(store.root)
+    run = kernel.commit_run(new_manifest(code="print('x')\n"), sync=False)
+    kernel.close()  # the kernel died before its flush
     digest = store.index.pending(run["id"])[0][1]
     short = store.objects.path_for(digest)
     short.parent.mkdir(parents=True, exist_ok=True)
     short.write_bytes(b"")
     short.chmod(0o444)
-    store._pending_runs.clear()  # the kernel died before its flush
     again = Store(store.root)  # opening the store completes pending runs
     assert again.manifest(run["id"])["code"] == "print('x')\n"
     assert store.objects.verify(digest)
@@ -646,12 +647,15 @@ def test_staged_code_is_readable_before_flush_and_flush_writes_it(store: Store) 
     assert fsck(store)["ok"]
 
 
-def test_flush_writes_many_deferred_runs_in_order(store: Store) -> None:
+def test_flush_writes_many_deferred_runs_in_order(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = [store.commit_run(manifest(store, name=f"r{i}"), sync=False)["id"] for i in range(21)]
     # The kernel's commits never checkpoint the WAL themselves; flush() does.
     assert store.index.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    checkpoints: list[bool] = []
+    real_checkpoint = store.index.checkpoint
+    monkeypatch.setattr(store.index, "checkpoint", lambda: checkpoints.append(real_checkpoint()) or True)
     store.flush()
-    assert store.index._checkpointer is not None
+    assert checkpoints == [True]
     assert not store.has_pending_sync() and store.index.pending() == []
     assert sorted(os.listdir(store.runs_dir)) == sorted(runs)
     assert [store.manifest(r)["number"] for r in runs] == list(range(1, 22))
@@ -922,22 +926,34 @@ def test_iso_time_across_seconds_and_the_cache() -> None:
     assert iso_time(1_700_000_000.25) == "2023-11-14T22:13:20.250Z"
 
 
-def test_run_ids_encode_time_and_random_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+def crockford(value: int, length: int) -> str:
+    """``value`` in ``length`` digits of Crockford's base32, most significant first."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(length)))
+
+
+def test_run_ids_encode_time_and_random_bits() -> None:
     import random
 
     from dotnb.store import ids
 
     rng = random.Random(7)
-    # The ids made here are far in the future: restore the process's last id after.
-    monkeypatch.setattr(ids, "_last_ms", ids._last_ms)
-    monkeypatch.setattr(ids, "_last_rand", ids._last_rand)
-    start = ids._last_ms + 1  # ids never go back in time within a process
+    start = int(time.time() * 1000)
     cases = [(start + k * 7919, rng.getrandbits(80)) for k in range(300)]
     cases += [(cases[-1][0] + 1, (1 << 80) - 1), (cases[-1][0] + 2, 0)]
+    given = iter([rand for _, rand in cases])
+
+    def random_bits(bits: int) -> int:
+        assert bits == 80
+        return next(given)
+
+    # A source of its own: the process's ids (new_run_id) are left as they were.
+    source = ids.RunIdSource(random_bits=random_bits)
     for ms, rand in cases:
-        monkeypatch.setattr(ids._random, "getrandbits", lambda bits, r=rand: r)
-        run_id = new_run_id(now_ms=ms)
-        assert run_id == ids._encode(ms, 10) + ids._encode(rand, 16)
+        run_id = source.new(now_ms=ms)
+        assert run_id == crockford(ms, 10) + crockford(rand, 16)
         assert ids.time_ms(run_id) == ms and ids.is_run_id(run_id)
-    # Within one millisecond the random part counts up.
-    assert new_run_id(now_ms=cases[-2][0]) == ids._encode(cases[-1][0], 10) + "0" * 15 + "1"
+    # Within one millisecond, or asked for an earlier time, the random part counts up.
+    assert source.new(now_ms=cases[-2][0]) == crockford(cases[-1][0], 10) + "0" * 15 + "1"
+    assert ids.id_floor(start) == crockford(start, 10)
+    assert new_run_id() < new_run_id()

@@ -293,15 +293,19 @@ class Index:
         with self._lock:
             self.db.execute("PRAGMA wal_autocheckpoint=0")
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """Copy the WAL into the database without blocking writers (PASSIVE), on a
-        connection of its own so this one's users never wait for it."""
-        with contextlib.suppress(sqlite3.Error):  # best effort: the next one catches up
+        connection of its own so this one's users never wait for it; False when it
+        could not (best effort: the next one catches up)."""
+        try:
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(
                     self.path, timeout=60.0, isolation_level=None, check_same_thread=False
                 )
             self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            return False
+        return True
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
