@@ -15,7 +15,7 @@ from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.fsck import fsck, gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.lineage import SEGMENT_CELLS, length, parse_segment, segment_bytes
-from dotnb.store.repo import manifest_objects
+from dotnb.store.referenced import manifest_objects
 from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
 

@@ -537,7 +537,7 @@ DEFERRED_CRASH_CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from dotnb.store import Store
-    from dotnb.store import index as index_mod, repo as repo_mod
+    from dotnb.store import index as index_mod, refs as refs_mod
     from tests.manifests import new_manifest
 
     root, where = Path(sys.argv[1]), sys.argv[2]
@@ -549,7 +549,7 @@ DEFERRED_CRASH_CHILD = textwrap.dedent(
     if where == "in-commit":  # inside the transaction: neither the row nor the record commits
         index_mod.Index.add_pending = staticmethod(die)
     if where == "in-flush":  # the manifest object is written, the ref is not
-        repo_mod.create_temp = die
+        refs_mod.create_temp = die
     if where == "after-fast-commit":  # the next commit skips the write lock (one statement)
         store.commit_run(new_manifest("nb.ipynb", name="first"), sync=False)
     # Cells' code goes with the run's record, not as files (a kernel's Session does this).
@@ -686,7 +686,7 @@ def test_late_flush_does_not_undo_a_manifest_update(store: Store, monkeypatch: p
         raise OSError("simulated: the reader could not complete the record")
 
     # The record stays while the update replaces the run: the kernel's flush comes later.
-    monkeypatch.setattr(other, "_complete_pending", cannot_write)
+    monkeypatch.setattr(other.writeahead, "complete", cannot_write)
     updated = other.manifest(run["id"])
     updated["name"] = "updated"
     other.update_manifest(updated)

@@ -24,7 +24,7 @@ from dotnb.store.hashing import hash_bytes, hash_file, is_hash
 from dotnb.store.ids import is_run_id
 from dotnb.store.layout import OBJECTS_DIR, object_key, object_of_key
 from dotnb.store.manifest import parse_manifest
-from dotnb.store.repo import manifest_objects
+from dotnb.store.referenced import manifest_objects
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store

@@ -49,7 +49,7 @@ from dotnb.store.ids import id_floor, is_run_id, new_run_id, time_ms
 from dotnb.store.layout import OBJECTS_DIR, object_key, object_of_key
 from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
 from dotnb.store.paths import check_relpath
-from dotnb.store.repo import manifest_objects
+from dotnb.store.referenced import manifest_objects
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store
@@ -89,15 +89,7 @@ def _push(
 ) -> dict[str, Any]:
     name = spec["name"]
     check_remote_format(backend, create=True)
-    if runs is None:
-        rows = store.index.query("SELECT id, manifest FROM runs WHERE kind='run' ORDER BY id")
-    else:
-        wanted = list(dict.fromkeys(runs))
-        marks = ",".join("?" * len(wanted))
-        rows = store.index.query(
-            f"SELECT id, manifest FROM runs WHERE id IN ({marks}) ORDER BY id", tuple(wanted)
-        )
-    local = {str(r[0]): str(r[1]) for r in rows}
+    local = store.queries.run_manifests(runs)
     known = store.index.remote_runs(name)
     candidates = {rid: digest for rid, digest in local.items() if known.get(rid) != digest}
     result: dict[str, Any] = {
@@ -337,10 +329,7 @@ def _pull(
         newest = all_keys[-1]
         floor = _journal_start(newest)
         state = {"cursor": newest, "seen": [k for k in all_keys if k > floor]}
-        with store.index.write() as tx:
-            tx.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (state_key, json.dumps(state))
-            )
+        store.index.put_meta(state_key, json.dumps(state))
     return result
 
 
@@ -407,9 +396,8 @@ def _check_pulled_manifest(run_id: str, manifest: dict[str, Any]) -> None:
 
 
 def _objects_of_remote_runs(store: Store, remote: str) -> list[str]:
-    rows = store.index.query("SELECT id FROM runs WHERE remote=?", (remote,))
     wanted: set[str] = set()
-    for (rid,) in rows:
+    for rid in sorted(store.queries.pulled_run_ids(remote)):
         try:
             wanted |= manifest_objects(store.manifest(rid))
         except DotnbError:
