@@ -180,11 +180,11 @@ def test_manifest_bytes_splices_the_encoded_lineage_canonically() -> None:
     of the manifest holds (a nested value that looks like the stand-in included)."""
     import random
 
-    from dotnb.store.lineage import _STAND_IN, encode, manifest_bytes
+    from dotnb.store.lineage import STAND_IN, encode, manifest_bytes
     from dotnb.store.manifest import canonical_json
 
     rng = random.Random(7)
-    texts = ["", "ü", '"lineage":"', "\\u0000dotnb lineage\\u0000", _STAND_IN, "a\nb", "\x00"]
+    texts = ["", "ü", '"lineage":"', "\\u0000dotnb lineage\\u0000", STAND_IN, "a\nb", "\x00"]
     for n in range(200):
         entries = [
             {"execution_count": i, "code_hash": hash_bytes(str(i).encode()), "tracked": bool(i % 2)}

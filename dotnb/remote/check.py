@@ -22,7 +22,7 @@ from dotnb.remote.transfer import SMALL_OBJECT
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes, hash_file, is_hash
 from dotnb.store.ids import is_run_id
-from dotnb.store.layout import OBJECTS_DIR, object_key, object_of_key
+from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_key
 from dotnb.store.manifest import parse_manifest
 from dotnb.store.referenced import manifest_objects
 
@@ -74,7 +74,8 @@ def _fsck(
     digests = sorted(objects)
     corrupted = [d for d, ok in zip(digests, parallel(rehash, digests), strict=True) if not ok]
 
-    ref_keys = [k for k in backend.list_keys("runs/") if is_run_id(k[len("runs/") :])]
+    ref_keys = [k for k in backend.list_keys(RUNS_PREFIX) if is_run_id(k[len(RUNS_PREFIX) :])]
+    ref_ids = [k[len(RUNS_PREFIX) :] for k in ref_keys]
     journaled: set[str] = set()
     for data in parallel(backend.read, list(backend.list_keys("journal/"))):
         try:
@@ -86,7 +87,7 @@ def _fsck(
     damaged: list[dict[str, str]] = []
 
     def read_run(key: str) -> tuple[str, Any]:
-        rid = key[len("runs/") :]
+        rid = key[len(RUNS_PREFIX) :]
         digest = (backend.read(key) or b"").decode("ascii", "replace").strip()
         if not is_hash(digest):
             return rid, "its ref is damaged"
@@ -120,7 +121,7 @@ def _fsck(
         "corrupted": affected(corrupted),
         "missing": affected(missing),
         "damaged_runs": damaged,
-        "unjournaled_runs": sorted(k[len("runs/") :] for k in ref_keys if k[len("runs/") :] not in journaled),
+        "unjournaled_runs": sorted(rid for rid in ref_ids if rid not in journaled),
         "unindexed_runs": [],
         "stale_index_rows": [],
     }

@@ -46,7 +46,7 @@ from dotnb.remote.progress import TransferProgress as TransferProgress
 from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_floor, is_run_id, new_run_id, time_ms
-from dotnb.store.layout import OBJECTS_DIR, object_key, object_of_key
+from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_key, run_key
 from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
 from dotnb.store.paths import check_relpath
 from dotnb.store.referenced import manifest_objects
@@ -108,11 +108,11 @@ def _push(
     ids = sorted(candidates)
     if len(ids) > LIST_INSTEAD_OF_HEAD:
         # One listing of runs/ instead of a request per run; read only the refs that exist.
-        listed = {k[len("runs/") :] for k in backend.list_keys("runs/")}
+        listed = {k[len(RUNS_PREFIX) :] for k in backend.list_keys(RUNS_PREFIX)}
         to_read = [rid for rid in ids if rid in listed]
     else:
         to_read = ids
-    read = dict(zip(to_read, parallel(lambda rid: backend.read(f"runs/{rid}"), to_read), strict=True))
+    read = dict(zip(to_read, parallel(lambda rid: backend.read(run_key(rid)), to_read), strict=True))
     remote_refs = {rid: read.get(rid) for rid in ids}
     to_push: dict[str, str] = {}
     confirmed: dict[str, str] = {}
@@ -147,9 +147,9 @@ def _push(
     # Refs last: a run becomes visible on the remote only once everything it needs is there.
     def write_ref(rid: str) -> tuple[str, bool]:
         digest = to_push[rid]
-        if backend.write(f"runs/{rid}", digest.encode() + b"\n", create_only=True):
+        if backend.write(run_key(rid), digest.encode() + b"\n", create_only=True):
             return rid, True
-        existing = (backend.read(f"runs/{rid}") or b"").decode("ascii", "replace").strip()
+        existing = (backend.read(run_key(rid)) or b"").decode("ascii", "replace").strip()
         return rid, existing == digest
 
     for rid, ok in parallel(write_ref, sorted(to_push)):
@@ -277,12 +277,12 @@ def _pull(
             offered.setdefault(rid, digest)
     if full:
         # Also runs whose push died before its journal record: the refs are the truth.
-        ref_keys = [k for k in backend.list_keys("runs/") if is_run_id(k[len("runs/") :])]
-        missing_refs = [k for k in ref_keys if k[len("runs/") :] not in offered]
+        ref_keys = [k for k in backend.list_keys(RUNS_PREFIX) if is_run_id(k[len(RUNS_PREFIX) :])]
+        missing_refs = [k for k in ref_keys if k[len(RUNS_PREFIX) :] not in offered]
         for key, data in zip(missing_refs, parallel(backend.read, missing_refs), strict=True):
             digest = (data or b"").decode("ascii", "replace").strip()
             if is_hash(digest):
-                offered[key[len("runs/") :]] = digest
+                offered[key[len(RUNS_PREFIX) :]] = digest
 
     have = store.index.all_run_ids()
     wanted = {rid: d for rid, d in offered.items() if rid not in have}

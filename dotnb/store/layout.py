@@ -53,6 +53,15 @@ def object_of_key(key: str) -> str | None:
     return parts[1] + parts[2]
 
 
+def run_key(run_id: str) -> str:
+    """The path of run ``run_id``'s ref relative to the store (or the remote's base)."""
+    return f"{RUNS_DIR}/{run_id}"
+
+
+# The prefix every ref's key starts with (to list them, and to take their run ids).
+RUNS_PREFIX = f"{RUNS_DIR}/"
+
+
 def format_file_bytes(version: int) -> bytes:
     """The format file of a store or remote of format ``version``: what
     ``json.dumps({"format": version})`` and a newline write."""
