@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS remote_runs (
 """
 
 # How the runs table holds each summary (dotnb log --json re-indents these texts, see
-# dotnb.store.listing.indent_summaries): json.dumps(summary, sort_keys=True,
+# dotnb.store.summary_indent.indent_summaries): json.dumps(summary, sort_keys=True,
 # ensure_ascii=False), with one encoder for every call.
 _SUMMARY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
