@@ -20,6 +20,7 @@ from dotnb.store.errors import ObjectCorrupt, PathOutsideRoot
 from dotnb.store.fsck import fsck, gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
+from dotnb.store.manifest import FORMAT_VERSION
 from dotnb.store.paths import confine, to_relpath
 from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
@@ -957,3 +958,30 @@ def test_run_ids_encode_time_and_random_bits() -> None:
     assert source.new(now_ms=cases[-2][0]) == crockford(cases[-1][0], 10) + "0" * 15 + "1"
     assert ids.id_floor(start) == crockford(start, 10)
     assert new_run_id() < new_run_id()
+
+
+def test_the_layout_is_the_same_for_the_store_and_its_remotes(store: Store) -> None:
+    from dotnb.store import layout
+
+    digest, _ = store.objects.put_bytes(b"laid out once")
+    key = layout.object_key(digest)
+    # The key a remote stores an object under is its path in .dotnb/, and reads back.
+    assert store.objects.path_for(digest) == store.dir / key
+    assert layout.object_of_key(key) == digest
+    assert [layout.object_of_key(k) for k in ("runs/x", "objects/abc/d", "objects/ab", "x/ab/cd")] == [
+        None
+    ] * 4
+    run = store.commit_run(new_manifest())
+    assert (store.dir / layout.run_key(run["id"])).read_text().strip() == store.read_ref(run["id"])
+    assert layout.run_key(run["id"]).startswith(layout.RUNS_PREFIX)
+    # The format file: what json writes, read without json, and as json reads any other.
+    fmt = (store.dir / layout.FORMAT_FILE).read_bytes()
+    assert (
+        fmt
+        == layout.format_file_bytes(FORMAT_VERSION)
+        == json.dumps({"format": FORMAT_VERSION}).encode() + b"\n"
+    )
+    for data in (fmt, fmt.decode(), '{"format": 7, "x": 1}'.encode("utf-16"), b'{"format": 3}'):
+        assert layout.parse_format_file(data) == json.loads(data)["format"]
+    with pytest.raises(ValueError):
+        layout.parse_format_file(b"\xff not json")
