@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dotnb.store import Store, atomic, hashing, objects
+from dotnb.store import Store, hashing, objects, syncing
 from dotnb.store.hashing import hash_bytes, new_hasher
 
 SMALL_SEGMENT = 4 * mmap.ALLOCATIONGRANULARITY
@@ -245,8 +245,8 @@ def test_start_writeback_is_harmless(tmp_path: Path) -> None:
     path.write_bytes(b"x" * 100_000)
     fd = os.open(path, os.O_RDWR)
     try:
-        atomic.start_writeback(fd, 0, 100_000)
-        atomic.start_writeback(fd, 50_000, 10**12)  # past the end: nothing to do
+        syncing.start_writeback(fd, 0, 100_000)
+        syncing.start_writeback(fd, 50_000, 10**12)  # past the end: nothing to do
     finally:
         os.close(fd)
     assert path.read_bytes() == b"x" * 100_000

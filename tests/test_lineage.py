@@ -15,7 +15,7 @@ from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.fsck import fsck, gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.lineage import SEGMENT_CELLS, length, parse_segment, segment_bytes
-from dotnb.store.repo import manifest_objects
+from dotnb.store.referenced import manifest_objects
 from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
 
@@ -180,11 +180,11 @@ def test_manifest_bytes_splices_the_encoded_lineage_canonically() -> None:
     of the manifest holds (a nested value that looks like the stand-in included)."""
     import random
 
-    from dotnb.store.lineage import _STAND_IN, encode, manifest_bytes
+    from dotnb.store.lineage import STAND_IN, encode, manifest_bytes
     from dotnb.store.manifest import canonical_json
 
     rng = random.Random(7)
-    texts = ["", "ü", '"lineage":"', "\\u0000dotnb lineage\\u0000", _STAND_IN, "a\nb", "\x00"]
+    texts = ["", "ü", '"lineage":"', "\\u0000dotnb lineage\\u0000", STAND_IN, "a\nb", "\x00"]
     for n in range(200):
         entries = [
             {"execution_count": i, "code_hash": hash_bytes(str(i).encode()), "tracked": bool(i % 2)}

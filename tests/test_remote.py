@@ -25,7 +25,7 @@ from dotnb.remote.ondemand import attach
 from dotnb.remote.transfer import pull, push
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes
-from dotnb.store.ids import _encode, new_run_id
+from dotnb.store.ids import id_floor, new_run_id
 from dotnb.store.manifest import canonical_json
 from dotnb.store.repo import Store
 from dotnb.store.restore import restore
@@ -185,7 +185,7 @@ def test_a_late_journal_record_within_the_skew_window_is_still_pulled(
     journal = sorted((remote_dir / "journal").iterdir())
     newest = journal[-1]
     # (new_run_id never goes back in time within a process, so build the id by hand.)
-    skewed_id = _encode(int(time.time() * 1000) - 120_000, 10) + "0" * 16
+    skewed_id = id_floor(int(time.time() * 1000) - 120_000) + "0" * 16
     os.rename(newest, newest.with_name(skewed_id))
     # bob's cursor must be ahead of the skewed record for the test to mean anything.
     cursor = json.loads(bob.index.get_meta("pull:origin") or "{}")["cursor"]
@@ -387,3 +387,57 @@ def test_local_fsck_counts_pulled_data_left_on_the_remote_as_healthy(
     os.unlink(bob.objects.path_for(own_digest))
     report = fsck(bob)
     assert not report["ok"] and report["missing"] == [{"object": own_digest, "runs": [own]}]
+
+
+class _FakeS3FileSystem:
+    """What dotnb.remote.s3_adapter needs of an S3FileSystem, the public call_s3 only
+    (an s3fs without the coroutine behind it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], bool]] = []
+
+    def call_s3(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        self.calls.append((method, kwargs, on_loop))
+        return {"method": method, **kwargs}
+
+
+def test_s3_requests_fall_back_to_the_public_call_s3_off_the_event_loop() -> None:
+    import asyncio
+
+    from dotnb.remote.s3_adapter import s3_request
+
+    fs = _FakeS3FileSystem()
+    request = s3_request(fs)
+
+    async def send() -> Any:
+        return await request("head_object", Bucket="b", Key="k")
+
+    assert asyncio.run(send()) == {"method": "head_object", "Bucket": "b", "Key": "k"}
+    # Run in a worker thread: the blocking call_s3 never runs on the loop it waits for.
+    assert fs.calls == [("head_object", {"Bucket": "b", "Key": "k"}, False)]
+
+
+def test_s3_requests_go_through_the_coroutine_where_s3fs_has_it() -> None:
+    import asyncio
+
+    from dotnb.remote.s3_adapter import s3_request
+
+    class WithCoroutine(_FakeS3FileSystem):
+        async def _call_s3(self, method: str, **kwargs: Any) -> dict[str, Any]:
+            self.calls.append((method, kwargs, True))
+            return {"coroutine": method}
+
+    fs = WithCoroutine()
+
+    async def send() -> Any:
+        return await s3_request(fs)("get_object", Bucket="b", Key="k")
+
+    assert asyncio.run(send()) == {"coroutine": "get_object"}
+    assert fs.calls == [("get_object", {"Bucket": "b", "Key": "k"}, True)]

@@ -20,6 +20,7 @@ from dotnb.store.errors import ObjectCorrupt, PathOutsideRoot
 from dotnb.store.fsck import fsck, gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
+from dotnb.store.manifest import FORMAT_VERSION
 from dotnb.store.paths import confine, to_relpath
 from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
@@ -118,7 +119,7 @@ def test_stat_cache_skips_rehash_and_respects_racy_window(store: Store, tmp_path
 def test_many_new_small_files_are_synced_together_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dotnb.store.atomic as atomic_mod
+    import dotnb.store.syncing as syncing_mod
 
     contents = [f"row {i}\n".encode() * (i + 1) for i in range(30)] + [b""]
     rels = []
@@ -128,7 +129,7 @@ def test_many_new_small_files_are_synced_together_before_and_after_their_renames
         (tmp_path / rel).write_bytes(data)
         rels.append(rel)
     log: list[str] = []
-    real_syncfs, real_replace, real_fsync = atomic_mod.syncfs, os.replace, os.fsync
+    real_syncfs, real_replace, real_fsync = syncing_mod.syncfs, os.replace, os.fsync
 
     def syncfs(path: Path) -> bool:
         log.append("syncfs")
@@ -143,7 +144,7 @@ def test_many_new_small_files_are_synced_together_before_and_after_their_renames
         log.append("fsync")
         real_fsync(fd)
 
-    monkeypatch.setattr(atomic_mod, "syncfs", syncfs)
+    monkeypatch.setattr(syncing_mod, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
     monkeypatch.setattr(os, "fsync", fsync)
     entries = store.snapshot_files(rels)
@@ -288,12 +289,12 @@ def test_restore_of_many_small_files_and_a_big_one_is_byte_for_byte_and_undoable
 def test_restored_small_files_are_synced_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dotnb.store.atomic as atomic_mod
+    import dotnb.store.syncing as syncing_mod
     from dotnb.store.restore import _write_small_verified
 
     items = [(store.objects.put_bytes(f"f{i}".encode())[0], tmp_path / "out" / f"f{i}") for i in range(20)]
     log: list[str] = []
-    real_syncfs, real_replace = atomic_mod.syncfs, os.replace
+    real_syncfs, real_replace = syncing_mod.syncfs, os.replace
 
     def syncfs(path: Any) -> bool:
         log.append("syncfs")
@@ -303,7 +304,7 @@ def test_restored_small_files_are_synced_before_and_after_their_renames(
         log.append("rename")
         real_replace(src, dst)
 
-    monkeypatch.setattr(atomic_mod, "syncfs", syncfs)
+    monkeypatch.setattr(syncing_mod, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
     _write_small_verified(store, items, None)
     # Bytes durable before any rename; the one folder is then fsynced (too few for a syncfs).
@@ -367,13 +368,14 @@ def test_an_object_cut_short_by_a_power_loss_is_rewritten_not_reused(store: Stor
     # Objects written with sync=False are renamed into place before their bytes are
     # on disk; after a power loss one can be in place, empty.  A run committed by a
     # kernel (write-ahead record) whose manifest object is in that state:
-    run = store.commit_run(new_manifest(code="print('x')\n"), sync=False)
+    kernel = Store(store.root)
+    run = kernel.commit_run(new_manifest(code="print('x')\n"), sync=False)
+    kernel.close()  # the kernel died before its flush
     digest = store.index.pending(run["id"])[0][1]
     short = store.objects.path_for(digest)
     short.parent.mkdir(parents=True, exist_ok=True)
     short.write_bytes(b"")
     short.chmod(0o444)
-    store._pending_runs.clear()  # the kernel died before its flush
     again = Store(store.root)  # opening the store completes pending runs
     assert again.manifest(run["id"])["code"] == "print('x')\n"
     assert store.objects.verify(digest)
@@ -536,7 +538,7 @@ DEFERRED_CRASH_CHILD = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from dotnb.store import Store
-    from dotnb.store import index as index_mod, repo as repo_mod
+    from dotnb.store import index as index_mod, refs as refs_mod
     from tests.manifests import new_manifest
 
     root, where = Path(sys.argv[1]), sys.argv[2]
@@ -548,7 +550,7 @@ DEFERRED_CRASH_CHILD = textwrap.dedent(
     if where == "in-commit":  # inside the transaction: neither the row nor the record commits
         index_mod.Index.add_pending = staticmethod(die)
     if where == "in-flush":  # the manifest object is written, the ref is not
-        repo_mod.create_temp = die
+        refs_mod.create_temp = die
     if where == "after-fast-commit":  # the next commit skips the write lock (one statement)
         store.commit_run(new_manifest("nb.ipynb", name="first"), sync=False)
     # Cells' code goes with the run's record, not as files (a kernel's Session does this).
@@ -646,12 +648,15 @@ def test_staged_code_is_readable_before_flush_and_flush_writes_it(store: Store) 
     assert fsck(store)["ok"]
 
 
-def test_flush_writes_many_deferred_runs_in_order(store: Store) -> None:
+def test_flush_writes_many_deferred_runs_in_order(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = [store.commit_run(manifest(store, name=f"r{i}"), sync=False)["id"] for i in range(21)]
     # The kernel's commits never checkpoint the WAL themselves; flush() does.
     assert store.index.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    checkpoints: list[bool] = []
+    real_checkpoint = store.index.checkpoint
+    monkeypatch.setattr(store.index, "checkpoint", lambda: checkpoints.append(real_checkpoint()) or True)
     store.flush()
-    assert store.index._checkpointer is not None
+    assert checkpoints == [True]
     assert not store.has_pending_sync() and store.index.pending() == []
     assert sorted(os.listdir(store.runs_dir)) == sorted(runs)
     assert [store.manifest(r)["number"] for r in runs] == list(range(1, 22))
@@ -682,7 +687,7 @@ def test_late_flush_does_not_undo_a_manifest_update(store: Store, monkeypatch: p
         raise OSError("simulated: the reader could not complete the record")
 
     # The record stays while the update replaces the run: the kernel's flush comes later.
-    monkeypatch.setattr(other, "_complete_pending", cannot_write)
+    monkeypatch.setattr(other.writeahead, "complete", cannot_write)
     updated = other.manifest(run["id"])
     updated["name"] = "updated"
     other.update_manifest(updated)
@@ -922,22 +927,61 @@ def test_iso_time_across_seconds_and_the_cache() -> None:
     assert iso_time(1_700_000_000.25) == "2023-11-14T22:13:20.250Z"
 
 
-def test_run_ids_encode_time_and_random_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+def crockford(value: int, length: int) -> str:
+    """``value`` in ``length`` digits of Crockford's base32, most significant first."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return "".join(alphabet[(value >> (5 * i)) & 31] for i in reversed(range(length)))
+
+
+def test_run_ids_encode_time_and_random_bits() -> None:
     import random
 
     from dotnb.store import ids
 
     rng = random.Random(7)
-    # The ids made here are far in the future: restore the process's last id after.
-    monkeypatch.setattr(ids, "_last_ms", ids._last_ms)
-    monkeypatch.setattr(ids, "_last_rand", ids._last_rand)
-    start = ids._last_ms + 1  # ids never go back in time within a process
+    start = int(time.time() * 1000)
     cases = [(start + k * 7919, rng.getrandbits(80)) for k in range(300)]
     cases += [(cases[-1][0] + 1, (1 << 80) - 1), (cases[-1][0] + 2, 0)]
+    given = iter([rand for _, rand in cases])
+
+    def random_bits(bits: int) -> int:
+        assert bits == 80
+        return next(given)
+
+    # A source of its own: the process's ids (new_run_id) are left as they were.
+    source = ids.RunIdSource(random_bits=random_bits)
     for ms, rand in cases:
-        monkeypatch.setattr(ids._random, "getrandbits", lambda bits, r=rand: r)
-        run_id = new_run_id(now_ms=ms)
-        assert run_id == ids._encode(ms, 10) + ids._encode(rand, 16)
+        run_id = source.new(now_ms=ms)
+        assert run_id == crockford(ms, 10) + crockford(rand, 16)
         assert ids.time_ms(run_id) == ms and ids.is_run_id(run_id)
-    # Within one millisecond the random part counts up.
-    assert new_run_id(now_ms=cases[-2][0]) == ids._encode(cases[-1][0], 10) + "0" * 15 + "1"
+    # Within one millisecond, or asked for an earlier time, the random part counts up.
+    assert source.new(now_ms=cases[-2][0]) == crockford(cases[-1][0], 10) + "0" * 15 + "1"
+    assert ids.id_floor(start) == crockford(start, 10)
+    assert new_run_id() < new_run_id()
+
+
+def test_the_layout_is_the_same_for_the_store_and_its_remotes(store: Store) -> None:
+    from dotnb.store import layout
+
+    digest, _ = store.objects.put_bytes(b"laid out once")
+    key = layout.object_key(digest)
+    # The key a remote stores an object under is its path in .dotnb/, and reads back.
+    assert store.objects.path_for(digest) == store.dir / key
+    assert layout.object_of_key(key) == digest
+    assert [layout.object_of_key(k) for k in ("runs/x", "objects/abc/d", "objects/ab", "x/ab/cd")] == [
+        None
+    ] * 4
+    run = store.commit_run(new_manifest())
+    assert (store.dir / layout.run_key(run["id"])).read_text().strip() == store.read_ref(run["id"])
+    assert layout.run_key(run["id"]).startswith(layout.RUNS_PREFIX)
+    # The format file: what json writes, read without json, and as json reads any other.
+    fmt = (store.dir / layout.FORMAT_FILE).read_bytes()
+    assert (
+        fmt
+        == layout.format_file_bytes(FORMAT_VERSION)
+        == json.dumps({"format": FORMAT_VERSION}).encode() + b"\n"
+    )
+    for data in (fmt, fmt.decode(), '{"format": 7, "x": 1}'.encode("utf-16"), b'{"format": 3}'):
+        assert layout.parse_format_file(data) == json.loads(data)["format"]
+    with pytest.raises(ValueError):
+        layout.parse_format_file(b"\xff not json")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dotnb.remote.errors import RemoteError, RemoteUnavailable
+from dotnb.remote.s3_adapter import s3_request
 
 UPLOAD_CONCURRENCY = 16
 LIST_PAGE = 1000
@@ -34,8 +35,11 @@ UPLOAD_WINDOW = 10
 BytesCallback = Callable[[int], None]
 
 
-def _read_part(buf: io.BytesIO, fd: int, start: int, length: int) -> str:
+def read_part(buf: io.BytesIO, fd: int, start: int, length: int) -> str:
     """Fill ``buf`` with the ``length`` bytes of ``fd`` at ``start`` (in place: no new memory).
+
+    Called through this module's global for each part of an upload (tests replace it
+    to make a part fail).
 
     Returns the part's CRC32 as S3 wants it (base64, big-endian): the checksum
     botocore would compute on the event loop, computed here in a worker thread.
@@ -339,7 +343,7 @@ class S3Backend(Backend):
         """
         size = os.path.getsize(local)
         part = max(PART, -(-size // 10_000))  # S3 allows 10,000 parts
-        call = self.fs._call_s3
+        call = s3_request(self.fs)
         with open(local, "rb") as f:
             fd = f.fileno()
             if size <= part:
@@ -356,7 +360,7 @@ class S3Backend(Backend):
                 length = min(part, size - start)
                 async with window:
                     body = self._buffers.pop() if self._buffers else io.BytesIO()
-                    crc = await asyncio.to_thread(_read_part, body, fd, start, length)
+                    crc = await asyncio.to_thread(read_part, body, fd, start, length)
                     out = await call(
                         "upload_part",
                         Bucket=self.bucket,
@@ -409,11 +413,12 @@ class S3Backend(Backend):
     async def _download(self, key: str, local: str, callback: BytesCallback | None) -> None:
         """Ranged GETs of PART bytes, WINDOW at a time, each written at its offset as it arrives."""
         fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        call = s3_request(self.fs)
         try:
 
             async def fetch(start: int, ranged: bool = True) -> int:
                 extra = {"Range": f"bytes={start}-{start + PART - 1}"} if ranged else {}
-                resp = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=key, **extra)
+                resp = await call("get_object", Bucket=self.bucket, Key=key, **extra)
                 body, offset = resp["Body"], start
                 try:
                     while chunk := await body.read(1 << 20):

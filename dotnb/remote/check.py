@@ -15,19 +15,16 @@ from typing import TYPE_CHECKING, Any
 from dotnb.remote.backend import Backend, open_backend
 from dotnb.remote.config import get_remote
 from dotnb.remote.errors import RemoteEmpty
-from dotnb.remote.transfer import (
-    SMALL_OBJECT,
-    ProgressFn,
-    _check_remote_format,
-    _Meter,
-    _object_key,
-    _parallel,
-)
+from dotnb.remote.format import check_remote_format
+from dotnb.remote.parallel import parallel
+from dotnb.remote.progress import Meter, ProgressFn
+from dotnb.remote.transfer import SMALL_OBJECT
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes, hash_file, is_hash
 from dotnb.store.ids import is_run_id
+from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_key
 from dotnb.store.manifest import parse_manifest
-from dotnb.store.repo import manifest_objects
+from dotnb.store.referenced import manifest_objects
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store
@@ -47,26 +44,26 @@ def fsck_remote(
 def _fsck(
     store: Store, spec: dict[str, Any], backend: Backend, progress: ProgressFn | None
 ) -> dict[str, Any]:
-    if not _check_remote_format(backend, create=False):
+    if not check_remote_format(backend, create=False):
         raise RemoteEmpty(f"{backend.describe()} holds no dotnb store (nothing has been pushed to it)")
     objects: dict[str, int] = {}
-    for key, size in backend.list_sized("objects/"):
-        parts = key.split("/")
-        if len(parts) == 3 and is_hash(parts[1] + parts[2]):
-            objects[parts[1] + parts[2]] = size
+    for key, size in backend.list_sized(f"{OBJECTS_DIR}/"):
+        digest = object_of_key(key)
+        if digest is not None and is_hash(digest):
+            objects[digest] = size
 
-    meter = _Meter(progress, "check", len(objects), sum(objects.values()))
+    meter = Meter(progress, "check", len(objects), sum(objects.values()))
 
     def rehash(digest: str) -> bool:
         try:
             if objects[digest] < SMALL_OBJECT:
-                data = backend.read(_object_key(digest))
+                data = backend.read(object_key(digest))
                 ok = data is not None and hash_bytes(data) == digest
             else:
                 fd, tmp = store.objects.new_tempfile()
                 os.close(fd)
                 try:
-                    ok = backend.download(_object_key(digest), tmp) and hash_file(tmp)[0] == digest
+                    ok = backend.download(object_key(digest), tmp) and hash_file(tmp)[0] == digest
                 finally:
                     os.unlink(tmp)
             meter.add_bytes(objects[digest])
@@ -75,11 +72,12 @@ def _fsck(
             meter.item()
 
     digests = sorted(objects)
-    corrupted = [d for d, ok in zip(digests, _parallel(rehash, digests), strict=True) if not ok]
+    corrupted = [d for d, ok in zip(digests, parallel(rehash, digests), strict=True) if not ok]
 
-    ref_keys = [k for k in backend.list_keys("runs/") if is_run_id(k[len("runs/") :])]
+    ref_keys = [k for k in backend.list_keys(RUNS_PREFIX) if is_run_id(k[len(RUNS_PREFIX) :])]
+    ref_ids = [k[len(RUNS_PREFIX) :] for k in ref_keys]
     journaled: set[str] = set()
-    for data in _parallel(backend.read, list(backend.list_keys("journal/"))):
+    for data in parallel(backend.read, list(backend.list_keys("journal/"))):
         try:
             journaled |= set(json.loads(data or b"{}").get("runs") or {})
         except (ValueError, AttributeError):
@@ -89,11 +87,11 @@ def _fsck(
     damaged: list[dict[str, str]] = []
 
     def read_run(key: str) -> tuple[str, Any]:
-        rid = key[len("runs/") :]
+        rid = key[len(RUNS_PREFIX) :]
         digest = (backend.read(key) or b"").decode("ascii", "replace").strip()
         if not is_hash(digest):
             return rid, "its ref is damaged"
-        data = backend.read(_object_key(digest))
+        data = backend.read(object_key(digest))
         if data is None:
             return rid, f"its manifest object {digest[:12]} is missing"
         if hash_bytes(data) != digest:
@@ -104,7 +102,7 @@ def _fsck(
             return rid, str(exc)
         return rid, {digest} | manifest_objects(manifest)
 
-    for rid, outcome in _parallel(read_run, ref_keys):
+    for rid, outcome in parallel(read_run, ref_keys):
         if isinstance(outcome, str):
             damaged.append({"run": rid, "error": outcome})
             continue
@@ -123,7 +121,7 @@ def _fsck(
         "corrupted": affected(corrupted),
         "missing": affected(missing),
         "damaged_runs": damaged,
-        "unjournaled_runs": sorted(k[len("runs/") :] for k in ref_keys if k[len("runs/") :] not in journaled),
+        "unjournaled_runs": sorted(rid for rid in ref_ids if rid not in journaled),
         "unindexed_runs": [],
         "stale_index_rows": [],
     }

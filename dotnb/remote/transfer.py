@@ -2,7 +2,7 @@
 
 Remote layout (the local store's format, on object storage)::
 
-    format              {"format": 1}
+    format              {"format": N} (see dotnb.store.layout)
     objects/ab/cdef…    blobs named by their BLAKE3 hash (data, notebooks, manifests)
     runs/<run id>       the run's manifest hash; written once, never replaced
     journal/<id>        one record per push: {"runs": {run id: manifest hash}, …}
@@ -26,11 +26,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from dotnb.remote.backend import Backend, open_backend
 from dotnb.remote.config import get_remote, list_remotes
@@ -41,17 +39,21 @@ from dotnb.remote.errors import (
     RemoteObjectMissing,
     RemoteUnavailable,
 )
+from dotnb.remote.format import check_remote_format
+from dotnb.remote.parallel import parallel
+from dotnb.remote.progress import Meter, ProgressFn
+from dotnb.remote.progress import TransferProgress as TransferProgress
 from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_floor, is_run_id, new_run_id, time_ms
+from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_key, run_key
 from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
 from dotnb.store.paths import check_relpath
-from dotnb.store.repo import manifest_objects
+from dotnb.store.referenced import manifest_objects
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store
 
-WORKERS = 32
 # Pushers' clocks may disagree: a pull re-lists journal keys this far behind its cursor.
 SKEW_WINDOW_MS = 15 * 60 * 1000
 # Above this many objects to check, one listing of objects/ beats a request per object.
@@ -59,83 +61,8 @@ LIST_INSTEAD_OF_HEAD = 2000
 SMALL_OBJECT = 8 * 1024 * 1024
 
 
-class TransferProgress(NamedTuple):
-    phase: str  # "check", "upload", "download", "manifests"
-    done: int
-    total: int
-    done_bytes: int
-    total_bytes: int
-
-
-ProgressFn = Callable[[TransferProgress], None]
-
-
-class _Meter:
-    """Counts finished items and bytes from worker threads; reports to ``progress``."""
-
-    def __init__(self, progress: ProgressFn | None, phase: str, total: int, total_bytes: int) -> None:
-        self.progress = progress
-        self.phase = phase
-        self.total = total
-        self.total_bytes = total_bytes
-        self.done = 0
-        self.done_bytes = 0
-        self._lock = threading.Lock()
-        self._report()
-
-    def _report(self) -> None:
-        if self.progress is not None:
-            self.progress(
-                TransferProgress(self.phase, self.done, self.total, self.done_bytes, self.total_bytes)
-            )
-
-    def add_bytes(self, n: int) -> None:
-        with self._lock:
-            self.done_bytes += n
-            self._report()
-
-    def item(self) -> None:
-        with self._lock:
-            self.done += 1
-            self._report()
-
-
-def _object_key(digest: str) -> str:
-    return f"objects/{digest[:2]}/{digest[2:]}"
-
-
-def _parallel(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-    """``fn`` over ``items`` on a thread pool, results in order; the first error is raised."""
-    items = list(items)
-    if len(items) <= 1:
-        return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
-        return list(pool.map(fn, items))
-
-
-# ---------------------------------------------------------------------------
-# the remote's format file
-
-
-def _check_remote_format(backend: Backend, create: bool) -> bool:
-    """Check the remote's ``format``; create it when asked.  False: the remote is empty."""
-    data = backend.read("format")
-    if data is None:
-        if not create:
-            return False
-        backend.write("format", json.dumps({"format": FORMAT_VERSION}).encode() + b"\n", create_only=True)
-        data = backend.read("format") or b""
-    try:
-        version = json.loads(data)["format"]
-    except (ValueError, KeyError, TypeError):
-        raise RemoteFormatError(
-            f"{backend.describe()} is not a dotnb remote (its 'format' file is unreadable)"
-        ) from None
-    try:
-        check_format(version, backend.describe())
-    except StoreFormatError as exc:
-        raise RemoteFormatError(str(exc)) from None
-    return True
+# The name under which bench/remote_transfer.py times the format check (its STEPS).
+_check_remote_format = check_remote_format
 
 
 # ---------------------------------------------------------------------------
@@ -161,16 +88,8 @@ def _push(
     store: Store, spec: dict[str, Any], backend: Backend, runs: list[str] | None, progress: ProgressFn | None
 ) -> dict[str, Any]:
     name = spec["name"]
-    _check_remote_format(backend, create=True)
-    if runs is None:
-        rows = store.index.query("SELECT id, manifest FROM runs WHERE kind='run' ORDER BY id")
-    else:
-        wanted = list(dict.fromkeys(runs))
-        marks = ",".join("?" * len(wanted))
-        rows = store.index.query(
-            f"SELECT id, manifest FROM runs WHERE id IN ({marks}) ORDER BY id", tuple(wanted)
-        )
-    local = {str(r[0]): str(r[1]) for r in rows}
+    check_remote_format(backend, create=True)
+    local = store.queries.run_manifests(runs)
     known = store.index.remote_runs(name)
     candidates = {rid: digest for rid, digest in local.items() if known.get(rid) != digest}
     result: dict[str, Any] = {
@@ -189,11 +108,11 @@ def _push(
     ids = sorted(candidates)
     if len(ids) > LIST_INSTEAD_OF_HEAD:
         # One listing of runs/ instead of a request per run; read only the refs that exist.
-        listed = {k[len("runs/") :] for k in backend.list_keys("runs/")}
+        listed = {k[len(RUNS_PREFIX) :] for k in backend.list_keys(RUNS_PREFIX)}
         to_read = [rid for rid in ids if rid in listed]
     else:
         to_read = ids
-    read = dict(zip(to_read, _parallel(lambda rid: backend.read(f"runs/{rid}"), to_read), strict=True))
+    read = dict(zip(to_read, parallel(lambda rid: backend.read(run_key(rid)), to_read), strict=True))
     remote_refs = {rid: read.get(rid) for rid in ids}
     to_push: dict[str, str] = {}
     confirmed: dict[str, str] = {}
@@ -219,21 +138,21 @@ def _push(
     upload_data = sorted(data_objects - present)
     upload_manifests = sorted(manifest_hashes - present)
     sizes = {d: store.objects.size(d) for d in upload_data + upload_manifests}
-    meter = _Meter(progress, "upload", len(sizes), sum(sizes.values()))
+    meter = Meter(progress, "upload", len(sizes), sum(sizes.values()))
     for batch in (upload_data, upload_manifests):
-        _parallel(lambda d: _upload_object(store, backend, d, sizes[d], meter), batch)
+        parallel(lambda d: _upload_object(store, backend, d, sizes[d], meter), batch)
     result["objects_uploaded"] = meter.done
     result["bytes_uploaded"] = meter.done_bytes
 
     # Refs last: a run becomes visible on the remote only once everything it needs is there.
     def write_ref(rid: str) -> tuple[str, bool]:
         digest = to_push[rid]
-        if backend.write(f"runs/{rid}", digest.encode() + b"\n", create_only=True):
+        if backend.write(run_key(rid), digest.encode() + b"\n", create_only=True):
             return rid, True
-        existing = (backend.read(f"runs/{rid}") or b"").decode("ascii", "replace").strip()
+        existing = (backend.read(run_key(rid)) or b"").decode("ascii", "replace").strip()
         return rid, existing == digest
 
-    for rid, ok in _parallel(write_ref, sorted(to_push)):
+    for rid, ok in parallel(write_ref, sorted(to_push)):
         if ok:
             confirmed[rid] = to_push[rid]
             result["runs_pushed"] += 1
@@ -275,26 +194,24 @@ def _remote_has(backend: Backend, digests: list[str], progress: ProgressFn | Non
     if len(digests) > LIST_INSTEAD_OF_HEAD:
         wanted = set(digests)
         found: set[str] = set()
-        for key in backend.list_keys("objects/"):
-            parts = key.split("/")
-            if len(parts) == 3:
-                digest = parts[1] + parts[2]
-                if digest in wanted:
-                    found.add(digest)
+        for key in backend.list_keys(f"{OBJECTS_DIR}/"):
+            digest = object_of_key(key)
+            if digest in wanted:
+                found.add(digest)
         return found
-    meter = _Meter(progress, "check", len(digests), 0)
+    meter = Meter(progress, "check", len(digests), 0)
 
     def check(d: str) -> bool:
-        ok = backend.exists(_object_key(d))
+        ok = backend.exists(object_key(d))
         meter.item()
         return ok
 
-    flags = _parallel(check, digests)
+    flags = parallel(check, digests)
     return {d for d, ok in zip(digests, flags, strict=True) if ok}
 
 
-def _upload_object(store: Store, backend: Backend, digest: str, size: int, meter: _Meter) -> None:
-    key = _object_key(digest)
+def _upload_object(store: Store, backend: Backend, digest: str, size: int, meter: Meter) -> None:
+    key = object_key(digest)
     if size < SMALL_OBJECT:
         data = store.objects.read_bytes(digest)  # verified: a corrupted local object is never pushed
         backend.write(key, data)
@@ -343,7 +260,7 @@ def _pull(
         "objects_downloaded": 0,
         "bytes_downloaded": 0,
     }
-    if not _check_remote_format(backend, create=False):
+    if not check_remote_format(backend, create=False):
         raise RemoteEmpty(f"{backend.describe()} holds no dotnb runs yet (nothing has been pushed to it)")
     state_key = f"pull:{name}"
     state = _load_state(store.index.get_meta(state_key))
@@ -354,28 +271,28 @@ def _pull(
     keys = [k for k in backend.list_keys("journal/", start_after) if k not in seen]
 
     offered: dict[str, str] = {}
-    records = _parallel(lambda k: backend.read(k), keys)
+    records = parallel(lambda k: backend.read(k), keys)
     for key, data in zip(keys, records, strict=True):
         for rid, digest in _parse_record(key, data, result["runs_rejected"]).items():
             offered.setdefault(rid, digest)
     if full:
         # Also runs whose push died before its journal record: the refs are the truth.
-        ref_keys = [k for k in backend.list_keys("runs/") if is_run_id(k[len("runs/") :])]
-        missing_refs = [k for k in ref_keys if k[len("runs/") :] not in offered]
-        for key, data in zip(missing_refs, _parallel(backend.read, missing_refs), strict=True):
+        ref_keys = [k for k in backend.list_keys(RUNS_PREFIX) if is_run_id(k[len(RUNS_PREFIX) :])]
+        missing_refs = [k for k in ref_keys if k[len(RUNS_PREFIX) :] not in offered]
+        for key, data in zip(missing_refs, parallel(backend.read, missing_refs), strict=True):
             digest = (data or b"").decode("ascii", "replace").strip()
             if is_hash(digest):
-                offered[key[len("runs/") :]] = digest
+                offered[key[len(RUNS_PREFIX) :]] = digest
 
     have = store.index.all_run_ids()
     wanted = {rid: d for rid, d in offered.items() if rid not in have}
-    meter = _Meter(progress, "manifests", len(wanted), 0)
+    meter = Meter(progress, "manifests", len(wanted), 0)
 
     def fetch_manifest(rid: str) -> tuple[str, Any]:
         # Network failures propagate (the pull is redone); a bad manifest only rejects its run.
         digest = wanted[rid]
         try:
-            data = backend.read(_object_key(digest))
+            data = backend.read(object_key(digest))
             if data is None:
                 return rid, "its manifest object is missing on the remote"
             if hash_bytes(data) != digest:
@@ -390,7 +307,7 @@ def _pull(
             meter.item()
 
     accepted: list[tuple[str, bytes, dict[str, Any]]] = []
-    for rid, outcome in _parallel(fetch_manifest, sorted(wanted)):
+    for rid, outcome in parallel(fetch_manifest, sorted(wanted)):
         if isinstance(outcome, str):
             result["runs_rejected"].append({"id": rid, "reason": outcome})
         else:
@@ -412,10 +329,7 @@ def _pull(
         newest = all_keys[-1]
         floor = _journal_start(newest)
         state = {"cursor": newest, "seen": [k for k in all_keys if k > floor]}
-        with store.index.write() as tx:
-            tx.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (state_key, json.dumps(state))
-            )
+        store.index.put_meta(state_key, json.dumps(state))
     return result
 
 
@@ -482,9 +396,8 @@ def _check_pulled_manifest(run_id: str, manifest: dict[str, Any]) -> None:
 
 
 def _objects_of_remote_runs(store: Store, remote: str) -> list[str]:
-    rows = store.index.query("SELECT id FROM runs WHERE remote=?", (remote,))
     wanted: set[str] = set()
-    for (rid,) in rows:
+    for rid in sorted(store.queries.pulled_run_ids(remote)):
         try:
             wanted |= manifest_objects(store.manifest(rid))
         except DotnbError:
@@ -516,9 +429,9 @@ def fetch_objects(
         own = [open_backend(spec) for spec in _remotes_in_order(store)]
         backends = own
     try:
-        meter = _Meter(progress, "download", len(todo), 0)
+        meter = Meter(progress, "download", len(todo), 0)
         dead: dict[str, str] = {}
-        _parallel(lambda d: _download_object(store, backends, d, meter, dead), todo)
+        parallel(lambda d: _download_object(store, backends, d, meter, dead), todo)
         return meter.done, meter.done_bytes
     finally:
         for b in own:
@@ -531,7 +444,7 @@ def _remotes_in_order(store: Store) -> list[dict[str, Any]]:
 
 
 def _download_object(
-    store: Store, backends: list[Backend], digest: str, meter: _Meter, dead: dict[str, str]
+    store: Store, backends: list[Backend], digest: str, meter: Meter, dead: dict[str, str]
 ) -> None:
     """Fetch one object from the first backend that has it.
 
@@ -547,7 +460,7 @@ def _download_object(
         os.close(fd)
         try:
             try:
-                found = backend.download(_object_key(digest), tmp, callback=meter.add_bytes)
+                found = backend.download(object_key(digest), tmp, callback=meter.add_bytes)
             except RemoteUnavailable as exc:
                 dead[backend.name] = str(exc)
                 found = False

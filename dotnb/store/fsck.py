@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dotnb.store.hashing import hash_file
+from dotnb.store.layout import TMP_DIR
 from dotnb.store.repo import Store
 
 # Objects younger than this are never collected: a run being recorded right now
@@ -35,7 +36,7 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     absent = sorted(d for d in refs if d not in present)
     # A plain pull leaves pulled runs' data on their remote by design: an object
     # only pulled runs use is "on the remote", not missing (`dotnb fsck --remote` checks it).
-    pulled = {str(r[0]) for r in store.index.query("SELECT id FROM runs WHERE remote != ''")}
+    pulled = store.queries.pulled_run_ids()
     on_remote = [d for d in absent if refs[d] and refs[d] <= pulled]
     missing = [d for d in absent if d not in set(on_remote)]
     damaged_runs: list[dict[str, str]] = []
@@ -96,7 +97,7 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
             store.objects.remove(digest)
     # Leftover temp files from crashed writers, past the same grace period.
     tmp_removed = 0
-    tmp_dir = store.dir / "tmp"
+    tmp_dir = store.dir / TMP_DIR
     if tmp_dir.exists():
         for name in os.listdir(tmp_dir):
             p = tmp_dir / name

@@ -11,11 +11,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_lock = threading.Lock()
-_last_ms = -1
-_last_rand = 0
 # The random part comes from a generator seeded by the OS (and again in a forked
 # child, so two processes never share a sequence): an os.urandom call per id is a
 # system call, which in a busy kernel waits for the GIL on its way back.
@@ -48,19 +46,37 @@ def id_floor(ms: int) -> str:
     return _encode(max(0, ms), 10)
 
 
-def new_run_id(now_ms: int | None = None) -> str:
-    global _last_ms, _last_rand
-    with _lock:
-        ms = int(time.time() * 1000) if now_ms is None else now_ms
-        if ms <= _last_ms:
-            ms = _last_ms
-            _last_rand = (_last_rand + 1) & ((1 << 80) - 1)
-        else:
-            _last_ms = ms
-            _last_rand = _random.getrandbits(80)
-        value = (ms << 80) | _last_rand
-    # _encode(value, 26), two digits at a time (this is on a tracked cell's path).
-    return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
+class RunIdSource:
+    """Makes run ids, strictly increasing within the source even inside one millisecond
+    (the random part is incremented).  ``random_bits(80)`` gives the random part of the
+    first id of a millisecond (default: a generator seeded by the OS)."""
+
+    __slots__ = ("_last_ms", "_last_rand", "_lock", "_random_bits")
+
+    def __init__(self, random_bits: Callable[[int], int] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_rand = 0
+        self._random_bits = _random.getrandbits if random_bits is None else random_bits
+
+    def new(self, now_ms: int | None = None) -> str:
+        """A new id, of time ``now_ms`` (default: now) or of the last id's time if later."""
+        with self._lock:
+            ms = int(time.time() * 1000) if now_ms is None else now_ms
+            if ms <= self._last_ms:
+                ms = self._last_ms
+                self._last_rand = (self._last_rand + 1) & ((1 << 80) - 1)
+            else:
+                self._last_ms = ms
+                self._last_rand = self._random_bits(80)
+            value = (ms << 80) | self._last_rand
+        # _encode(value, 26), two digits at a time (this is on a tracked cell's path).
+        return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
+
+
+# The process's ids.  A bound method, not a function calling it: new_run_id is on a
+# tracked cell's path.
+new_run_id = RunIdSource().new
 
 
 _DIGIT_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]

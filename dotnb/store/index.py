@@ -4,7 +4,7 @@ The manifests are the truth; every row here can be rebuilt from them
 (``dotnb fsck --rebuild-index``), except ``pending_manifests`` and
 ``pending_objects``: write-ahead records of runs whose manifest object and ref a
 kernel has not written yet, and of small objects (cells' code) those runs refer
-to (see :mod:`dotnb.store.repo`), which no schema change or rebuild drops.
+to (see :mod:`dotnb.store.writeahead`), which no schema change or rebuild drops.
 
 WAL mode lets several kernels, the server and the CLI read while one writes;
 writers take the lock up front (BEGIN IMMEDIATE) so two writers queue on
@@ -55,7 +55,7 @@ CREATE INDEX IF NOT EXISTS runs_by_seq ON runs(seq);
 CREATE INDEX IF NOT EXISTS runs_by_notebook_number ON runs(notebook, remote, number);
 -- Write-ahead records of runs committed with deferred writes (Store.commit_run(sync=False)):
 -- the canonical manifest bytes, until the manifest object and the ref are on disk.  Not a
--- cache: never dropped with the tables above (see dotnb.store.repo).
+-- cache: never dropped with the tables above (see dotnb.store.writeahead).
 CREATE TABLE IF NOT EXISTS pending_manifests (
     run_id      TEXT PRIMARY KEY,
     manifest    TEXT NOT NULL,
@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS remote_runs (
 """
 
 # How the runs table holds each summary (dotnb log --json re-indents these texts, see
-# dotnb.store.listing.indent_summaries): json.dumps(summary, sort_keys=True,
+# dotnb.store.summary_indent.indent_summaries): json.dumps(summary, sort_keys=True,
 # ensure_ascii=False), with one encoder for every call.
 _SUMMARY_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
@@ -293,15 +293,19 @@ class Index:
         with self._lock:
             self.db.execute("PRAGMA wal_autocheckpoint=0")
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> bool:
         """Copy the WAL into the database without blocking writers (PASSIVE), on a
-        connection of its own so this one's users never wait for it."""
-        with contextlib.suppress(sqlite3.Error):  # best effort: the next one catches up
+        connection of its own so this one's users never wait for it; False when it
+        could not (best effort: the next one catches up)."""
+        try:
             if self._checkpointer is None:
                 self._checkpointer = sqlite3.connect(
                     self.path, timeout=60.0, isolation_level=None, check_same_thread=False
                 )
             self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error:
+            return False
+        return True
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -336,6 +340,11 @@ class Index:
     def set_meta(tx: sqlite3.Connection, key: str, value: str) -> None:
         tx.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
+    def put_meta(self, key: str, value: str) -> None:
+        """:meth:`set_meta` in a write transaction of its own."""
+        with self.write() as tx:
+            Index.set_meta(tx, key, value)
+
     # -- runs ----------------------------------------------------------------
 
     # Pulled runs keep their author's numbers; this store numbers only its own runs.
@@ -345,6 +354,10 @@ class Index:
     def next_number(tx: sqlite3.Connection, notebook: str) -> int:
         row = tx.execute(Index.MAX_NUMBER_SQL, (notebook,)).fetchone()
         return int(row[0] or 0) + 1
+
+    def last_number(self, notebook: str) -> int:
+        """The highest number this store gave a run of ``notebook`` (0: none yet)."""
+        return int(self.query(Index.MAX_NUMBER_SQL, (notebook,))[0][0] or 0)
 
     @staticmethod
     def insert_run(
@@ -497,8 +510,40 @@ class Index:
         with self.write() as tx:
             tx.executemany("DELETE FROM pending_objects WHERE hash=?", [(d,) for d in digests])
 
+    @staticmethod
+    def pending_manifest_tx(tx: sqlite3.Connection, run_id: str) -> str | None:
+        """The manifest hash of run ``run_id``'s write-ahead record, if it has one."""
+        row = tx.execute("SELECT manifest FROM pending_manifests WHERE run_id=?", (run_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def drop_pending(self, records: Sequence[tuple[str, str]]) -> None:
+        """Drop the write-ahead records (run id, manifest hash) whose manifest object and
+        ref are durable; a record replaced meanwhile (another manifest hash) stays."""
+        with self.write() as tx:
+            tx.executemany("DELETE FROM pending_manifests WHERE run_id=? AND manifest=?", records)
+
     def all_run_ids(self) -> set[str]:
         return {r[0] for r in self.query("SELECT id FROM runs")}
+
+    @staticmethod
+    def run_ids_tx(tx: sqlite3.Connection) -> set[str]:
+        """:meth:`all_run_ids` inside a write transaction."""
+        return {r[0] for r in tx.execute("SELECT id FROM runs")}
+
+    @staticmethod
+    def run_manifest_tx(tx: sqlite3.Connection, run_id: str) -> str | None:
+        """The manifest hash run ``run_id``'s index row names, if it has one."""
+        row = tx.execute("SELECT manifest FROM runs WHERE id=?", (run_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def clear_runs(tx: sqlite3.Connection) -> None:
+        """Drop every run row (to index them again from their manifests), not the
+        write-ahead records: they are not cache."""
+        tx.execute("DELETE FROM runs")
+        tx.execute("DELETE FROM metric_values")
+        tx.execute("DELETE FROM outputs")
+        Index.set_meta(tx, "runs_mtime", "")
 
     # -- stat cache ----------------------------------------------------------
 

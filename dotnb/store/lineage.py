@@ -159,7 +159,7 @@ def encode(segments: list[bytes], cells: list[bytes]) -> bytes:
 # and value outside any string, with its quotes unescaped, this byte sequence can only
 # be the manifest's own "lineage" entry, or one nested in user data holding this very
 # value: manifest_bytes then finds it twice and encodes the plain way.
-_STAND_IN = "\x00dotnb lineage\x00"
+STAND_IN = "\x00dotnb lineage\x00"
 _STAND_IN_ITEM = b'"lineage":"\\u0000dotnb lineage\\u0000"'
 
 
@@ -168,7 +168,7 @@ def manifest_bytes(manifest: dict[str, Any], lineage_json: bytes | None = None) 
     ``manifest["lineage"]``, see :func:`encode`), without encoding the lineage again."""
     if lineage_json is None:
         return canonical_json(manifest)
-    data = canonical_json({**manifest, "lineage": _STAND_IN})
+    data = canonical_json({**manifest, "lineage": STAND_IN})
     head, found, tail = data.partition(_STAND_IN_ITEM)
     if not found or _STAND_IN_ITEM in tail:
         return canonical_json(manifest)

@@ -1,4 +1,4 @@
-"""Content-addressed blobs under ``.dotnb/objects/ab/cdef…``.
+"""Content-addressed blobs under ``.dotnb/objects/ab/cdef…`` (see :mod:`dotnb.store.layout`).
 
 Invariants:
 - an object's name is the BLAKE3 hash of its bytes; it is written to a temp file
@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dotnb.store.atomic import RangeCopier, create_temp, fsync_path, rename_durably, start_writeback, syncfs
+from dotnb.store.atomic import create_temp, rename_durably
+from dotnb.store.copying import RangeCopier
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import (
     CHUNK,
@@ -33,6 +34,8 @@ from dotnb.store.hashing import (
     is_hash,
     new_hasher,
 )
+from dotnb.store.layout import FAN_OUT, object_name
+from dotnb.store.syncing import fsync_path, start_writeback, syncfs
 
 PREHASH_MAX = 64 * 1024 * 1024
 # put_small_files: files up to this size are read whole.
@@ -61,7 +64,7 @@ class ObjectStore:
         """:meth:`path_for` as a string (no Path objects on per-file paths)."""
         if not is_hash(digest):
             raise ObjectMissing(f"not an object name: {digest!r}")
-        return f"{self._dir_str}/{digest[:2]}/{digest[2:]}"
+        return f"{self._dir_str}/{object_name(digest)}"
 
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
@@ -391,7 +394,7 @@ class ObjectStore:
             return
         for fan in sorted(os.listdir(self.dir)):
             sub = self.dir / fan
-            if len(fan) != 2 or not sub.is_dir():
+            if len(fan) != FAN_OUT or not sub.is_dir():
                 continue
             for rest in sorted(os.listdir(sub)):
                 digest = fan + rest

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dotnb.store.hashing import hash_bytes, is_hash
-from dotnb.store.repo import Store, manifest_objects
+from dotnb.store.referenced import manifest_objects
+from dotnb.store.repo import Store
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "analysis.ipynb"

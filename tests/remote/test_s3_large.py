@@ -81,21 +81,21 @@ def test_a_failed_part_aborts_the_upload_and_leaves_no_object(
     s3_backend: S3Backend, tmp_path: Path, s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     random_file(tmp_path / "big.bin", 4 * PART)
-    real = backend_module._read_part
+    real = backend_module.read_part
 
     def failing(buf: Any, fd: int, start: int, length: int) -> str:
         if start >= 2 * PART:
             raise OSError("disk on fire")
         return real(buf, fd, start, length)
 
-    monkeypatch.setattr(backend_module, "_read_part", failing)
+    monkeypatch.setattr(backend_module, "read_part", failing)
     with pytest.raises(RemoteUnavailable, match="disk on fire"):
         s3_backend.upload(str(tmp_path / "big.bin"), "objects/big")
     assert s3_client.list_objects_v2(Bucket=bucket, Prefix="team/").get("KeyCount", 0) == 0
     assert not s3_client.list_multipart_uploads(Bucket=bucket).get("Uploads")
 
     # The next upload of the same object works (buffers of the failed one are reused or dropped).
-    monkeypatch.setattr(backend_module, "_read_part", real)
+    monkeypatch.setattr(backend_module, "read_part", real)
     data = random_file(tmp_path / "big.bin", 4 * PART - 7)
     s3_backend.upload(str(tmp_path / "big.bin"), "objects/big")
     out = tmp_path / "big.out"
@@ -108,13 +108,27 @@ def test_a_file_that_shrinks_during_its_upload_is_an_error(
 ) -> None:
     path = tmp_path / "big.bin"
     random_file(path, 3 * PART)
-    real = backend_module._read_part
+    real = backend_module.read_part
 
     def shrinking(buf: Any, fd: int, start: int, length: int) -> str:
         os.truncate(path, 2 * PART + 10)
         return real(buf, fd, start, length)
 
-    monkeypatch.setattr(backend_module, "_read_part", shrinking)
+    monkeypatch.setattr(backend_module, "read_part", shrinking)
     with pytest.raises(RemoteUnavailable, match="shrank"):
         s3_backend.upload(str(path), "objects/big")
     assert s3_client.list_objects_v2(Bucket=bucket, Prefix="team/").get("KeyCount", 0) == 0
+
+
+def test_large_objects_move_through_the_public_call_s3_where_s3fs_lacks_the_coroutine(
+    s3_backend: S3Backend, tmp_path: Path, s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As with an s3fs that has no _call_s3: dotnb.remote.s3_adapter's fallback.
+    monkeypatch.setattr(s3_backend.fs, "_call_s3", None)
+    data = random_file(tmp_path / "big.bin", 2 * PART + 3)
+    s3_backend.upload(str(tmp_path / "big.bin"), "objects/big")
+    head = s3_client.head_object(Bucket=bucket, Key="team/objects/big")
+    assert head["ETag"].strip('"').endswith("-3")  # a multipart upload
+    out = tmp_path / "big.out"
+    assert s3_backend.download("objects/big", str(out))
+    assert out.read_bytes() == data

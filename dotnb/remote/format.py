@@ -1,0 +1,30 @@
+"""A remote's format file: the store's own (:mod:`dotnb.store.layout`), checked alike."""
+
+from __future__ import annotations
+
+from dotnb.remote.backend import Backend
+from dotnb.remote.errors import RemoteFormatError
+from dotnb.store.errors import StoreFormatError
+from dotnb.store.layout import FORMAT_FILE, format_file_bytes, parse_format_file
+from dotnb.store.versions import FORMAT_VERSION, check_format
+
+
+def check_remote_format(backend: Backend, create: bool) -> bool:
+    """Check the remote's format file; create it when asked.  False: the remote is empty."""
+    data = backend.read(FORMAT_FILE)
+    if data is None:
+        if not create:
+            return False
+        backend.write(FORMAT_FILE, format_file_bytes(FORMAT_VERSION), create_only=True)
+        data = backend.read(FORMAT_FILE) or b""
+    try:
+        version = parse_format_file(data)
+    except (ValueError, KeyError, TypeError):
+        raise RemoteFormatError(
+            f"{backend.describe()} is not a dotnb remote (its 'format' file is unreadable)"
+        ) from None
+    try:
+        check_format(version, backend.describe())
+    except StoreFormatError as exc:
+        raise RemoteFormatError(str(exc)) from None
+    return True

@@ -1,0 +1,172 @@
+"""Recording runs: numbering a run, writing its manifest, ref and index row.
+
+Write order for a run: data objects, then the manifest object, then the ref,
+then the index row — so a crash at any point leaves a complete run or none.  A
+ref without its index row (a crash between the two) is picked up by the next
+reconcile (:mod:`dotnb.store.reconcile`).  A deferred commit (``sync=False``,
+what a kernel uses) writes the index row and a write-ahead record instead of the
+manifest object and the ref: see :mod:`dotnb.store.writeahead`.
+
+A new run's deferred commit does not take the write lock first: the process
+numbers it after the last number it knows of for its notebook and writes the
+index row and the record in one SQLite statement (:meth:`Index.insert_new_run`),
+which checks in the same transaction that no run of the notebook has that number
+or a higher one.  When another process numbered a run meanwhile, or ``runs/``
+changed since this process found it indexed, the commit is done under the write
+lock as above: numbers stay unique per notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from dotnb.store.errors import DotnbError
+from dotnb.store.hashing import hash_bytes
+from dotnb.store.ids import new_run_id
+from dotnb.store.index import Index
+from dotnb.store.lineage import manifest_bytes
+from dotnb.store.manifest import FORMAT_VERSION, canonical_json
+from dotnb.store.objects import ObjectStore
+from dotnb.store.reconcile import Reconciler
+from dotnb.store.refs import RunRefs
+from dotnb.store.run_rows import index_run, output_rows, run_summary, search_text
+from dotnb.store.writeahead import WriteAhead
+
+
+class Committer:
+    """Commits runs to a store (see the module docstring)."""
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        index: Index,
+        refs: RunRefs,
+        reconciler: Reconciler,
+        writeahead: WriteAhead,
+        read_ref_origin: Callable[[str], tuple[str, str | None]],
+    ) -> None:
+        self.objects = objects
+        self.index = index
+        self.refs = refs
+        self.reconciler = reconciler
+        self.writeahead = writeahead
+        self._read_ref_origin = read_ref_origin
+        # The last number this process gave or saw given to a run, per notebook: the
+        # next run's number without a query (checked when it is written, _commit_new).
+        self._last_numbers: dict[str, int] = {}
+        # Set by a kernel: a token that stays equal while nothing in runs/ changes (an
+        # inotify watch), or None when it cannot tell; _commit_new then skips a stat.
+        self.runs_watch: Callable[[], object] | None = None
+        self._runs_watch_seen: object = None
+
+    def commit_run(
+        self, manifest: dict[str, Any], sync: bool = True, lineage_json: bytes | None = None
+    ) -> dict[str, Any]:
+        """Number, store and index a run manifest; returns its log summary.
+
+        ``manifest`` must already reference objects that are in the store.
+        ``lineage_json``, when given, is the canonical JSON of its ``lineage``
+        (see :func:`dotnb.store.lineage.manifest_bytes`).  With
+        ``sync=False`` only the index row and the write-ahead record are written
+        now (one transaction, no file created); the manifest object and the ref
+        are written and fsynced by :meth:`WriteAhead.flush`, which the kernel calls
+        from a background thread (see :mod:`dotnb.store.writeahead`).
+        """
+        manifest.setdefault("format", FORMAT_VERSION)
+        new = "id" not in manifest  # an id made here is in no index row yet
+        if new:
+            manifest["id"] = new_run_id()
+        manifest.setdefault("kind", "run")
+        notebook = manifest.get("notebook") or ""
+        run_id = manifest["id"]
+        if not sync and new:
+            summary = self._commit_new(manifest, notebook, lineage_json)
+            if summary is not None:
+                return summary
+        writeahead = self.writeahead
+        staged = writeahead.take_staged()
+        try:
+            if sync:
+                for _, blob in staged:
+                    self.objects.put_bytes(blob)
+            with self.index.write() as tx:
+                self.reconciler.reconcile_locked(tx)
+                manifest["number"] = Index.next_number(tx, notebook)
+                data = manifest_bytes(manifest, lineage_json)
+                if sync:
+                    digest, _ = self.objects.put_bytes(data)
+                    self.refs.write(run_id, digest, sync=True)
+                    summary = index_run(tx, digest, manifest, new=new)
+                    self.reconciler.set_runs_indexed(tx)
+                else:
+                    digest = hash_bytes(data)
+                    summary = index_run(tx, digest, manifest, new=new)
+                    Index.add_pending_objects(tx, staged)
+                    Index.add_pending(tx, run_id, digest, data)
+        except BaseException:
+            writeahead.unstage(staged)
+            raise
+        self._last_numbers[notebook] = manifest["number"]
+        if not sync:
+            writeahead.added(run_id, digest, data, staged)
+        return summary
+
+    def _commit_new(
+        self, manifest: dict[str, Any], notebook: str, lineage_json: bytes | None
+    ) -> dict[str, Any] | None:
+        """``commit_run(sync=False)`` of a run with a fresh id without taking the write
+        lock first: numbered after the last number this process knows of for the
+        notebook, and written by :meth:`Index.insert_new_run`, which checks in the
+        same transaction that the number is still free.  None (nothing written, the
+        manifest's number to be set again) when it is not, or when ``runs/`` changed
+        since this process found it indexed (a ref without its index row may hold a
+        number: :meth:`Reconciler.reconcile_locked` indexes it under the lock first);
+        that is a stat of ``runs/``, skipped while ``runs_watch`` reports no change."""
+        watch = self.runs_watch
+        token = watch() if watch is not None else None
+        if token is None or token != self._runs_watch_seen:
+            indexed = self.reconciler.runs_indexed
+            if indexed is None or indexed != str(self.refs.mtime()):
+                return None
+            self._runs_watch_seen = token  # read before the stat: a change since shows next time
+        last = self._last_numbers.get(notebook)
+        if last is None:
+            last = self.index.last_number(notebook)
+        manifest["number"] = last + 1
+        data = manifest_bytes(manifest, lineage_json)
+        digest = hash_bytes(data)
+        summary = run_summary(manifest)
+        outputs = output_rows(manifest)
+        writeahead = self.writeahead
+        staged = writeahead.take_staged()
+        try:
+            done = self.index.insert_new_run(digest, summary, search_text(manifest), outputs, data, staged)
+        except BaseException:
+            writeahead.unstage(staged)
+            raise
+        if not done:
+            writeahead.unstage(staged)
+            self._last_numbers.pop(notebook, None)
+            return None
+        self._last_numbers[notebook] = last + 1
+        writeahead.added(manifest["id"], digest, data, staged)
+        return summary
+
+    def update_manifest(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Replace an existing run's manifest (e.g. to attach the live notebook snapshot).
+
+        The new manifest object is written before the ref and the index row, as for
+        a new run; the old manifest object is left for gc.
+        """
+        run_id = manifest["id"]
+        _, origin = self._read_ref_origin(run_id)  # raises RunNotFound
+        if origin is not None:
+            raise DotnbError(f"run {run_id} was pulled from remote {origin!r} and cannot be changed here")
+        with self.index.write() as tx:
+            data = canonical_json(manifest)
+            digest, _ = self.objects.put_bytes(data)
+            self.refs.write(run_id, digest, sync=True)
+            summary = index_run(tx, digest, manifest)
+            self.reconciler.set_runs_indexed(tx)
+        return summary

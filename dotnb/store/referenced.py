@@ -1,0 +1,69 @@
+"""Which objects runs refer to: what gc keeps, what push uploads, what fsck expects."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from dotnb.store.errors import DotnbError
+from dotnb.store.hashing import is_hash
+from dotnb.store.index import Index
+from dotnb.store.lineage import lineage_objects
+from dotnb.store.manifest import parse_manifest
+from dotnb.store.objects import ObjectStore
+from dotnb.store.refs import RunRefs
+
+
+def manifest_objects(manifest: dict[str, Any]) -> set[str]:
+    """Hashes of every object a manifest refers to."""
+    found: set[str] = set()
+    for key in ("inputs", "outputs"):
+        for entry in manifest.get(key) or []:
+            if entry.get("hash"):
+                found.add(entry["hash"])
+    snap = manifest.get("notebook_snapshot")
+    if isinstance(snap, dict) and snap.get("hash"):
+        found.add(snap["hash"])
+    env = manifest.get("environment") or {}
+    if env.get("distributions"):
+        found.add(env["distributions"])
+    found |= lineage_objects(manifest.get("lineage"))
+    return {h for h in found if is_hash(h)}
+
+
+def referenced_objects(
+    index: Index,
+    refs: RunRefs,
+    objects: ObjectStore,
+    read_ref: Callable[[str], str],
+    strict: bool = False,
+) -> dict[str, set[str]]:
+    """Every object some run refers to, mapped to the ids of those runs (``read_ref``:
+    a run's manifest hash, as :meth:`Store.read_ref <dotnb.store.repo.Store.read_ref>`
+    reads it).
+
+    With ``strict``, a run whose ref or manifest cannot be read raises instead
+    of being skipped: its objects are unknown, so nothing may be deleted.
+    """
+    found: dict[str, set[str]] = {}
+    # Runs committed by a live kernel whose manifest is not flushed yet count too:
+    # gc must never take the objects of a run that exists only in the index so far.
+    # (Their manifest object itself does not exist yet, so it is not listed.)
+    for run_id, _, data in index.pending():
+        with contextlib.suppress(Exception):
+            for obj in manifest_objects(parse_manifest(data)):
+                found.setdefault(obj, set()).add(run_id)
+    for name in refs.names():
+        try:
+            digest = read_ref(name)
+            found.setdefault(digest, set()).add(name)
+            for obj in manifest_objects(parse_manifest(objects.read_bytes(digest))):
+                found.setdefault(obj, set()).add(name)
+        except Exception as exc:
+            if strict:
+                raise DotnbError(
+                    f"run {name} cannot be read ({exc}), so the objects it uses are unknown "
+                    "(run `dotnb fsck`)"
+                ) from None
+    return found
