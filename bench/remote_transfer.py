@@ -105,7 +105,7 @@ INCREMENTAL_GOAL_S = 2.0
 BOTO_THREADS = 32
 # dotnb's steps timed in the in-process runs (summed over its worker threads).
 STEPS: list[tuple[str, str, str]] = [
-    ("dotnb.remote.transfer", "_check_remote_format", "format file check (sets up the S3 client)"),
+    ("dotnb.remote.transfer", "check_remote_format", "format file check (sets up the S3 client)"),
     ("dotnb.remote.backend", "S3Backend.read", "S3Backend.read (a small object; the format file too)"),
     ("dotnb.remote.backend", "S3Backend.exists", "S3Backend.exists"),
     ("dotnb.remote.backend", "S3Backend.write", "S3Backend.write (a small object)"),

@@ -72,8 +72,8 @@ STEPS: list[tuple[str, str, str]] = [
 # Where dotnb starts writing new data: the checkpoint's objects, the restored files.
 WRITERS = [
     ("dotnb.store.objects", "ObjectStore._tempfile"),
-    ("dotnb.store.restore", "_write_verified"),
-    ("dotnb.store.restore", "_write_small_verified"),
+    ("dotnb.store.restore", "write_verified"),
+    ("dotnb.store.restore", "write_small_verified"),
 ]
 
 

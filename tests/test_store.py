@@ -290,7 +290,7 @@ def test_restored_small_files_are_synced_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dotnb.store.syncing as syncing_mod
-    from dotnb.store.restore import _write_small_verified
+    from dotnb.store.restore import write_small_verified
 
     items = [(store.objects.put_bytes(f"f{i}".encode())[0], tmp_path / "out" / f"f{i}") for i in range(20)]
     log: list[str] = []
@@ -306,7 +306,7 @@ def test_restored_small_files_are_synced_before_and_after_their_renames(
 
     monkeypatch.setattr(syncing_mod, "syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
-    _write_small_verified(store, items, None)
+    write_small_verified(store, items, None)
     # Bytes durable before any rename; the one folder is then fsynced (too few for a syncfs).
     assert log == ["syncfs", *["rename"] * 20]
     assert [p.read_bytes() for _, p in items] == [f"f{i}".encode() for i in range(20)]

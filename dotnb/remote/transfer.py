@@ -61,10 +61,6 @@ LIST_INSTEAD_OF_HEAD = 2000
 SMALL_OBJECT = 8 * 1024 * 1024
 
 
-# The name under which bench/remote_transfer.py times the format check (its STEPS).
-_check_remote_format = check_remote_format
-
-
 # ---------------------------------------------------------------------------
 # push
 

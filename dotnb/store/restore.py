@@ -204,7 +204,7 @@ def apply_plan(store: Store, plan: RestorePlan, progress: Progress | None = None
     """Write every changing path atomically and verify it; returns the paths written.
 
     Small files (up to :data:`SMALL_FILE`) are written together: see
-    :func:`_write_small_verified`.  No two items share a path, so order does not matter.
+    :func:`write_small_verified`.  No two items share a path, so order does not matter.
     """
     written: list[str] = []
     small: list[tuple[str, str, Path]] = []  # (rel, hash, path)
@@ -219,17 +219,17 @@ def apply_plan(store: Store, plan: RestorePlan, progress: Progress | None = None
             small.append((item.path, item.target, path))
             written.append(item.path)
         else:
-            _write_verified(store, item.target, path, progress)
+            write_verified(store, item.target, path, progress)
             stat_entries.append((item.path, StatKey.of(os.stat(path)), item.target))
             written.append(item.path)
     if small:
-        _write_small_verified(store, [(digest, path) for _, digest, path in small], progress)
+        write_small_verified(store, [(digest, path) for _, digest, path in small], progress)
         stat_entries += [(rel, StatKey.of(os.stat(path)), digest) for rel, digest, path in small]
     store.index.stat_record(stat_entries, time.time_ns())
     return written
 
 
-def _write_verified(store: Store, digest: str, path: Path, progress: Progress | None) -> None:
+def write_verified(store: Store, digest: str, path: Path, progress: Progress | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The parent may have been created just now: confine it again before writing.
     if not readable_inside(store.root, path.parent):
@@ -237,8 +237,8 @@ def _write_verified(store: Store, digest: str, path: Path, progress: Progress | 
     store.objects.export(digest, path, progress)
 
 
-def _write_small_verified(store: Store, items: list[tuple[str, Path]], progress: Progress | None) -> None:
-    """:func:`_write_verified` for many small files: each object's bytes are read
+def write_small_verified(store: Store, items: list[tuple[str, Path]], progress: Progress | None) -> None:
+    """:func:`write_verified` for many small files: each object's bytes are read
     whole and checked against its name, written to a temp file beside the target,
     then all are made durable together, renamed into place, and the renames made
     durable together (one ``syncfs`` each way for many files, not two fsyncs each)."""

@@ -35,7 +35,7 @@ from dotnb.store import Store
 from dotnb.store.errors import PathOutsideRoot
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json
-from dotnb.store.restore import _write_verified
+from dotnb.store.restore import write_verified
 from tests.manifests import new_manifest
 
 
@@ -438,7 +438,7 @@ def test_a_write_whose_folder_leaves_the_root_names_no_absolute_path(project: Pr
     digest, _ = project.store.objects.put_bytes(b"x")
     target = project.outside / "raced.txt"
     with pytest.raises(PathOutsideRoot) as err:
-        _write_verified(project.store, digest, target, None)
+        write_verified(project.store, digest, target, None)
     assert str(project.outside) not in str(err.value) and "raced.txt" in str(err.value)
     assert not target.exists()
 

@@ -57,9 +57,7 @@ def seeded(project: Path) -> Path:
     return project
 
 
-def test_sidebar_live_metric_names_and_whole_words(
-    seeded: Path, page: Any, lab: Lab
-) -> None:
+def test_sidebar_live_metric_names_and_whole_words(seeded: Path, page: Any, lab: Lab) -> None:
     page.goto(lab.url("lab"))
     sidebar = page.locator(".jp-dotnb-Sidebar")
     # The panel opens by itself the first time a workspace starts.
