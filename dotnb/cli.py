@@ -47,7 +47,6 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-EXIT_COULD_NOT_RUN = 2  # run / reproduce: nothing (or not the run's cell) could be executed
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a process killed by SIGPIPE
 
@@ -222,6 +221,7 @@ class _Skipped:
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The ``dotnb`` parser; with ``only``, the other commands' sub-parsers are left out."""
     from dotnb import __version__
+    from dotnb.store.vocabulary import RUN_KINDS, RUN_STATUSES
 
     formatter = _HelpFormatter
     parser = argparse.ArgumentParser(
@@ -337,8 +337,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         nb_opt,
         json_opt,
     )
-    p.add_argument("--kind", choices=("run", "checkpoint"), help="only runs of this kind")
-    p.add_argument("--status", choices=("ok", "error", "interrupted"), help="only runs with this status")
+    p.add_argument("--kind", choices=RUN_KINDS, help="only runs of this kind")
+    p.add_argument("--status", choices=RUN_STATUSES, help="only runs with this status")
     p.add_argument("--limit", metavar="N", type=_non_negative_int, help="show at most N runs (0: all)")
     p.add_argument(
         "--metric",
@@ -853,6 +853,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_cat(args: argparse.Namespace) -> int:
     from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
+    from dotnb.store.vocabulary import no_content_reason
 
     with _open_store(args) as store:
         run_id = _resolve(store, args, args.run)
@@ -860,12 +861,8 @@ def cmd_cat(args: argparse.Namespace) -> int:
         entry = _file_entry(store.root, manifest, args.path, want_input=args.input)
         digest = entry.get("hash")
         if not digest:
-            reason = entry.get("skipped") or (
-                "missing when the run was recorded" if entry.get("missing") else ""
-            )
-            raise DotnbError(
-                f"{entry['path']!r} has no stored content in run {run_id}: {reason or 'not stored'}"
-            )
+            reason = no_content_reason(entry)
+            raise DotnbError(f"{entry['path']!r} has no stored content in run {run_id}: {reason}")
         # Fetch (pulled runs) and verify first: a corrupted object must not reach a pipe half-written.
         store.objects.ensure([digest])
         if not store.objects.verify(digest):
@@ -962,6 +959,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from dotnb.headless.execute import run_notebook
     from dotnb.store.errors import DotnbError
+    from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
 
     root = getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
     progress = CellProgress(sys.stderr)
@@ -1006,6 +1004,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from dotnb.headless.compare import Tolerance
     from dotnb.headless.reproduce import new_report, reproduce
     from dotnb.store.errors import DotnbError
+    from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
 
     tolerance = Tolerance(rtol=args.rtol, atol=args.atol)
     progress = CellProgress(sys.stderr)

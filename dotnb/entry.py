@@ -24,6 +24,8 @@ from __future__ import annotations
 import os
 import sys
 
+from dotnb.store.vocabulary import RUN_KINDS, RUN_STATUSES
+
 # mypy reads any name TYPE_CHECKING as true; importing typing costs milliseconds.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,8 +37,8 @@ _LOG_OPTIONS: dict[str, tuple[str, ...] | None] = {
     "--root": None,
     "--notebook": None,
     "--limit": None,
-    "--kind": ("run", "checkpoint"),
-    "--status": ("ok", "error", "interrupted"),
+    "--kind": RUN_KINDS,
+    "--status": RUN_STATUSES,
     "--search": None,
     "--author": None,
 }

@@ -21,8 +21,7 @@ call them the same way.  Modules:
 from __future__ import annotations
 
 from dotnb.store.errors import DotnbError
-
-EXIT_COULD_NOT_RUN = 2
+from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
 
 
 class CouldNotRun(DotnbError):

@@ -29,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dotnb.store.repo import Store
+from dotnb.store.vocabulary import no_content_reason
 
 SAME = "same"
 CLOSE = "within tolerance"
@@ -157,10 +158,8 @@ def compare_files(
             continue
         hx, hy = x.get("hash"), y.get("hash")
         if not hx:
-            reason = x.get("skipped") or ("missing" if x.get("missing") else "no content")
-            rows.append(
-                row(kind, path, None, hy, NOT_STORED, f"the original has no stored content ({reason})")
-            )
+            detail = f"the original has no stored content ({no_content_reason(x)})"
+            rows.append(row(kind, path, None, hy, NOT_STORED, detail))
         elif hx == hy:
             rows.append(row(kind, path, hx, hy, SAME))
         elif not hy:
