@@ -14,7 +14,8 @@ call them the same way.  Modules:
 - :mod:`.kernel` — executing cells in a fresh kernel (nbclient), cell by cell;
 - :mod:`.execute` — ``dotnb run``;
 - :mod:`.workfolder` — materialising a run in a clean folder, importing the new run;
-- :mod:`.compare` — params, metrics (with tolerances) and files of two runs;
+- :mod:`.verdicts` — comparing a reproduction with its run: a verdict per status, param,
+  metric (within tolerance) and file, and the environment differences;
 - :mod:`.reproduce` — ``dotnb reproduce``.
 """
 
