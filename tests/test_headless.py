@@ -26,7 +26,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from dotnb.cli import main
+from dotnb.cli.app import main
 from dotnb.headless.verdicts import Tolerance, compare_runs, frames_close
 from dotnb.store.repo import Store
 from tests.conftest import validate_manifest

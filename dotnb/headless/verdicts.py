@@ -29,7 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dotnb.store.repo import Store
-from dotnb.store.vocabulary import no_content_reason
+from dotnb.store.vocabulary import OK, no_content_reason
 
 SAME = "same"
 CLOSE = "within tolerance"
@@ -94,7 +94,7 @@ def compare_runs(
 
 
 def status_row(original: dict[str, Any], reproduced: dict[str, Any]) -> dict[str, Any]:
-    a, b = original.get("status", "ok"), reproduced.get("status", "ok")
+    a, b = original.get("status", OK), reproduced.get("status", OK)
     detail = None
     verdict = SAME if a == b else DIFFERS
     error_a, error_b = original.get("error") or {}, reproduced.get("error") or {}

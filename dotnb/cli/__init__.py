@@ -1,0 +1,30 @@
+"""The ``dotnb`` console script: a thin face over :mod:`dotnb.store`.
+
+Every command turns its arguments into one store call and formats the result,
+for people by default and as JSON with ``--json``.  The REST API is the second
+face of the same operations, so nothing here decides anything a handler would
+also need: that belongs in the store.  What lives here is argument parsing,
+path arguments relative to the working folder, tables, progress on stderr and
+the mapping of errors to exit codes.
+
+Modules, from the entry point down (imports point down only):
+
+- :mod:`.entry` — the console script; answers ``dotnb log --json`` itself, without
+  argparse or json, and hands everything else to :mod:`.app`;
+- :mod:`.app` — the parser and :func:`~dotnb.cli.app.main`: which commands exist,
+  in which order, and how a handler's outcome becomes an exit status;
+- one module per command group: :mod:`.runs` (log, show, diff, cat),
+  :mod:`.restore`, :mod:`.maintenance` (init, fsck, gc), :mod:`.headless` (run,
+  reproduce), :mod:`.remote` (remote, push, pull) — each its commands' arguments,
+  help text and handlers;
+- :mod:`.args` — what the commands share: the help formatter, the common options,
+  argument types, the store and RUN arguments;
+- :mod:`.render` — what each command prints, as pure functions from plain data to
+  lines (testable without a parser), over :mod:`.text` (escaping, widths, sizes);
+- :mod:`.progress` — progress lines on stderr; :mod:`.output` — stdout, JSON and
+  the terminal; :mod:`.exits` — exit statuses and error messages.
+
+This package's ``__init__`` imports nothing: the fast path of :mod:`.entry` goes
+through it.  ``import dotnb.cli.app`` stays cheap too: the store (SQLite, BLAKE3)
+is imported by the commands that need it.
+"""
