@@ -7,6 +7,7 @@ a closed pipe, error output without tracebacks and the cost of importing the CLI
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -26,6 +27,7 @@ from dotnb.cli import maintenance, progress, restore
 from dotnb.cli.app import COMMANDS, command_in, main
 from dotnb.cli.exits import EXIT_BROKEN_PIPE
 from dotnb.cli.progress import ByteProgress
+from dotnb.cli.render import format_diff, format_log
 from dotnb.cli.text import display_width
 from dotnb.store import listing
 from dotnb.store.ids import new_run_id
@@ -852,6 +854,49 @@ def test_importing_the_cli_is_cheap(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, timeout=60, cwd=tmp_path
     )
     assert done.stdout.strip() == b"[]", done.stderr
+
+
+def test_cli_modules_import_down_only_and_share_public_names() -> None:
+    """No import circle among dotnb.cli's modules (lazy imports count), and none takes
+    another module's private name."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((REPO / "dotnb" / "cli").glob("*.py")):
+        name = "dotnb.cli" if path.stem == "__init__" else f"dotnb.cli.{path.stem}"
+        graph[name] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dotnb."):
+                assert node.module is not None
+                for alias in node.names:
+                    assert not alias.name.startswith("_"), f"{name} imports {node.module}.{alias.name}"
+                    sub = f"{node.module}.{alias.name}"
+                    graph[name].add(sub if (REPO / (sub.replace(".", "/") + ".py")).exists() else node.module)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "import_module":
+                graph[name].update(f"dotnb.cli.{group}" for group in set(COMMANDS.values()))
+    assert set(COMMANDS.values()) <= {m.rpartition(".")[2] for m in graph}
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join([*path, module])
+        for imported in graph.get(module, ()):
+            visit(imported, (*path, module))
+
+    for module in graph:
+        visit(module, ())
+
+
+def test_renderers_print_plain_data_without_a_parser() -> None:
+    assert format_diff({}) == ["no differences"]
+    lines = format_diff({"params": {"lr\x1b[2J": [0.1, None]}, "outputs": {"m.bin": ["a" * 64, None]}})
+    assert lines == [
+        "params",
+        "    lr\\x1b[2J: 0.1 → (absent)",
+        "",
+        "outputs",
+        f"    m.bin: {'a' * 12} → (absent)",
+    ]
+    row = {"id": "01HX" + "0" * 22, "number": 3, "status": "ok", "name": "n\tame", "kind": "checkpoint"}
+    header, line = format_log([row], width=0)
+    assert header.split() == ["#", "ID", "STARTED", "STATUS", "NAME", "DURATION", "PARAMS", "|", "METRICS"]
+    assert line.startswith("#3  01HX000000  -") and "[checkpoint] n\\tame" in line
 
 
 def test_only_the_named_command_is_parsed_and_odd_argv_gets_the_full_parser() -> None:
