@@ -24,7 +24,27 @@ Modules, from the entry point down (imports point down only):
 - :mod:`.progress` — progress lines on stderr; :mod:`.output` — stdout, JSON and
   the terminal; :mod:`.exits` — exit statuses and error messages.
 
-This package's ``__init__`` imports nothing: the fast path of :mod:`.entry` goes
-through it.  ``import dotnb.cli.app`` stays cheap too: the store (SQLite, BLAKE3)
+This package's ``__init__`` imports nothing (``dotnb.cli.main`` is
+:func:`dotnb.cli.app.main`, imported on first use): the fast path of :mod:`.entry`
+goes through it.  ``import dotnb.cli.app`` stays cheap too: the store (SQLite, BLAKE3)
 is imported by the commands that need it.
 """
+
+from __future__ import annotations
+
+# mypy reads any name TYPE_CHECKING as true; importing typing costs milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dotnb.cli.app import main
+
+__all__ = ["main"]
+
+
+def __getattr__(name: str) -> object:
+    # dotnb.cli.main, the argparse CLI, imported on first use (PEP 562) so that the
+    # fast path of dotnb.cli.entry, which goes through this package, stays light.
+    if name == "main":
+        from dotnb.cli.app import main
+
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
