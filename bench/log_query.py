@@ -4,7 +4,7 @@ The runs are made through the store API (``Store.commit_run(..., sync=False)``;
 1,000 with ``--quick``).  Then:
 
 - ``dotnb log --notebook nb07.ipynb --limit 50 --json`` as a subprocess, median
-  of 20, next to ``python -c pass`` and ``python -c "import dotnb.cli"`` of the
+  of 20, next to ``python -c pass`` and ``python -c "import dotnb.cli.app"`` of the
   same interpreter (interleaved).  Measured twice: with the environment as it
   is (``PYTHONDONTWRITEBYTECODE=1`` here, so dotnb's own modules are compiled
   on every start: the editable install has no ``__pycache__``) and with
@@ -13,7 +13,7 @@ The runs are made through the store API (``Store.commit_run(..., sync=False)``;
   an installed dotnb starts.  Goal, judged with bytecode caching: under 50 ms.
   The index is current when it is measured, so ``dotnb log`` reads it directly
   (``dotnb.store.listing``) without importing or opening the store, and the
-  console script answers these arguments on its fast path (``dotnb.entry``:
+  console script answers these arguments on its fast path (``dotnb.cli.entry``:
   no argparse, json, re or sqlite3.dbapi2 imported); the run checks both first.
 - In-process ``store.list_runs(notebook=..., limit=50)``, median of 200, next to
   the bare SQL query it runs (no JSON decoding), opening the store for it, and
@@ -47,7 +47,7 @@ from harness import (
     verdict,
 )
 
-from dotnb.entry import log_json_options
+from dotnb.cli.entry import log_json_options
 from dotnb.store import Store
 from dotnb.store.listing import indent_summaries, open_current_index
 from dotnb.store.manifest import iso_time
@@ -107,7 +107,7 @@ LOG_ARGV = [DOTNB, "log", "--notebook", TARGET, "--limit", str(LIMIT), "--json"]
 def cli_round(project: Path, env: dict[str, str], reps: int) -> dict[str, list[float]]:
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "python -c 'import dotnb.cli'": [sys.executable, "-c", "import dotnb.cli"],
+        "python -c 'import dotnb.cli.app'": [sys.executable, "-c", "import dotnb.cli.app"],
         LOG_LABEL: LOG_ARGV,
     }
     for argv in commands.values():  # warm the page cache (and the bytecode cache, if on)

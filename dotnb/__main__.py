@@ -1,3 +1,3 @@
-from dotnb.entry import main
+from dotnb.cli.entry import main
 
 raise SystemExit(main())

@@ -7,7 +7,7 @@ a closed pipe, error output without tracebacks and the cost of importing the CLI
 
 from __future__ import annotations
 
-import argparse
+import ast
 import io
 import json
 import os
@@ -23,8 +23,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-import dotnb.cli as cli
-from dotnb.cli import build_parser, main
+from dotnb.cli import maintenance, progress, restore
+from dotnb.cli.app import COMMANDS, command_in, main
+from dotnb.cli.exits import EXIT_BROKEN_PIPE
+from dotnb.cli.progress import ByteProgress
+from dotnb.cli.render import format_diff, format_log
+from dotnb.cli.text import display_width
 from dotnb.store import listing
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import canonical_json, iso_time, load_schema
@@ -272,9 +276,7 @@ OPTIONS = {
 
 
 def test_every_command_has_help_naming_its_options(capsys: pytest.CaptureFixture[str]) -> None:
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subparsers.choices) == set(OPTIONS), "document new commands here and in their --help"
+    assert set(COMMANDS) == set(OPTIONS), "document new commands here and in their --help"
     code, top, _ = dotnb(capsys, "--help")
     assert code == 0
     assert "--root" in top and "DOTNB_ROOT" in top and "'#N'" in top
@@ -388,7 +390,7 @@ def test_log_table_is_aligned_and_fits_the_terminal(
     code, out, err = dotnb(capsys, "--root", proj.root, "log", "--notebook", NB, "--limit", "1")
     header, *lines = out.splitlines()
     assert "NOTEBOOK" not in header and len(lines) == 1 and lines[0].startswith(f"#2  {proj.run2[:10]}")
-    assert all(cli.display_width(line) <= 50 for line in out.splitlines())
+    assert all(display_width(line) <= 50 for line in out.splitlines())
     assert lines[0].endswith("…")
     assert "--limit" in err  # told that older runs were left out
 
@@ -584,8 +586,8 @@ def test_restore_refuses_a_corrupted_object(proj: Project, capsys: pytest.Captur
 def test_restore_shows_progress_for_big_writes(
     proj: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 0)
-    monkeypatch.setattr(cli, "PROGRESS_LINE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(restore, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(progress, "PROGRESS_LINE_INTERVAL_S", 0.0)
     code, _, err = dotnb(capsys, "--root", proj.root, "restore", proj.run1, "--data-only")
     assert code == 0
     lines = err.splitlines()
@@ -598,12 +600,12 @@ def test_progress_redraws_one_line_on_a_terminal(monkeypatch: pytest.MonkeyPatch
         def isatty(self) -> bool:
             return True
 
-    monkeypatch.setattr(cli, "PROGRESS_TTY_INTERVAL_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_TTY_INTERVAL_S", 0.0)
     stream = Terminal()
-    progress = cli.ByteProgress("restoring", 3 * 1024**2, stream)
+    bar = ByteProgress("restoring", 3 * 1024**2, stream)
     for _ in range(3):
-        progress(1024**2)
-    progress.finish()
+        bar(1024**2)
+    bar.finish()
     text = stream.getvalue()
     assert text.count("\r") == 4 and text.count("\n") == 1 and text.endswith("\n")
     assert "\rrestoring: 3.0 MiB / 3.0 MiB (100%)" in text and "MiB/s" in text
@@ -657,8 +659,8 @@ def test_fsck_clean_corrupted_missing(
     code, out, err = dotnb(capsys, "--root", proj.root, "fsck")
     assert (code, err) == (0, "") and out.startswith("checked ") and out.endswith("store is healthy\n")
     # Progress on stderr once fsck runs long enough (here: at once).
-    monkeypatch.setattr(cli, "FSCK_PROGRESS_DELAY_S", 0.0)
-    monkeypatch.setattr(cli, "PROGRESS_LINE_INTERVAL_S", 0.0)
+    monkeypatch.setattr(maintenance, "FSCK_PROGRESS_DELAY_S", 0.0)
+    monkeypatch.setattr(progress, "PROGRESS_LINE_INTERVAL_S", 0.0)
     code, out, err = dotnb(capsys, "--root", proj.root, "fsck")
     objects = len(list(proj.store.objects.iter_digests()))
     assert code == 0 and err.splitlines()[-1].startswith(f"fsck: {objects} objects checked")
@@ -798,7 +800,7 @@ def test_closed_stdout_is_quiet(
             raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
-    assert main(["--root", str(proj.root), "log"]) == cli.EXIT_BROKEN_PIPE
+    assert main(["--root", str(proj.root), "log"]) == EXIT_BROKEN_PIPE
     monkeypatch.undo()
     assert capsys.readouterr().err == ""
 
@@ -838,12 +840,12 @@ def test_subprocess_closed_pipe_exits_quietly(proj: Project) -> None:
     proc.stdout.close()
     err = proc.stderr.read()
     proc.stderr.close()
-    assert (proc.wait(timeout=60), err) == (cli.EXIT_BROKEN_PIPE, b"")
+    assert (proc.wait(timeout=60), err) == (EXIT_BROKEN_PIPE, b"")
 
 
 def test_importing_the_cli_is_cheap(tmp_path: Path) -> None:
     code = (
-        "import sys, dotnb.cli\n"
+        "import sys, dotnb.cli.app\n"
         "print(sorted(m for m in ('sqlite3', 'blake3', 'dotnb.store') if m in sys.modules))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOTNB_")}
@@ -854,15 +856,56 @@ def test_importing_the_cli_is_cheap(tmp_path: Path) -> None:
     assert done.stdout.strip() == b"[]", done.stderr
 
 
-def test_only_the_named_command_is_parsed_and_odd_argv_gets_the_full_parser() -> None:
-    from dotnb.cli import _command_in
+def test_cli_modules_import_down_only_and_share_public_names() -> None:
+    """No import circle among dotnb.cli's modules (lazy imports count), and none takes
+    another module's private name."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((REPO / "dotnb" / "cli").glob("*.py")):
+        name = "dotnb.cli" if path.stem == "__init__" else f"dotnb.cli.{path.stem}"
+        graph[name] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dotnb."):
+                assert node.module is not None
+                for alias in node.names:
+                    assert not alias.name.startswith("_"), f"{name} imports {node.module}.{alias.name}"
+                    sub = f"{node.module}.{alias.name}"
+                    graph[name].add(sub if (REPO / (sub.replace(".", "/") + ".py")).exists() else node.module)
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "import_module":
+                graph[name].update(f"dotnb.cli.{group}" for group in set(COMMANDS.values()))
+    assert set(COMMANDS.values()) <= {m.rpartition(".")[2] for m in graph}
 
-    assert _command_in(["log", "--json"]) == "log"
-    assert _command_in(["--root", "log", "show", "x"]) == "show"  # 'log' is --root's value here
-    assert _command_in(["--root=/p", "pull"]) == "pull"
-    assert _command_in(["--help"]) is None
-    assert _command_in(["frobnicate"]) is None
-    assert _command_in([]) is None
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join([*path, module])
+        for imported in graph.get(module, ()):
+            visit(imported, (*path, module))
+
+    for module in graph:
+        visit(module, ())
+
+
+def test_renderers_print_plain_data_without_a_parser() -> None:
+    assert format_diff({}) == ["no differences"]
+    lines = format_diff({"params": {"lr\x1b[2J": [0.1, None]}, "outputs": {"m.bin": ["a" * 64, None]}})
+    assert lines == [
+        "params",
+        "    lr\\x1b[2J: 0.1 → (absent)",
+        "",
+        "outputs",
+        f"    m.bin: {'a' * 12} → (absent)",
+    ]
+    row = {"id": "01HX" + "0" * 22, "number": 3, "status": "ok", "name": "n\tame", "kind": "checkpoint"}
+    header, line = format_log([row], width=0)
+    assert header.split() == ["#", "ID", "STARTED", "STATUS", "NAME", "DURATION", "PARAMS", "|", "METRICS"]
+    assert line.startswith("#3  01HX000000  -") and "[checkpoint] n\\tame" in line
+
+
+def test_only_the_named_command_is_parsed_and_odd_argv_gets_the_full_parser() -> None:
+    assert command_in(["log", "--json"]) == "log"
+    assert command_in(["--root", "log", "show", "x"]) == "show"  # 'log' is --root's value here
+    assert command_in(["--root=/p", "pull"]) == "pull"
+    assert command_in(["--help"]) is None
+    assert command_in(["frobnicate"]) is None
+    assert command_in([]) is None
 
 
 def test_show_names_the_run_that_produced_an_input(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dotnb.cli import main
+from dotnb.cli.app import main
 from dotnb.store.repo import Store
 from tests.manifests import new_manifest
 

@@ -26,8 +26,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from dotnb.cli import main
-from dotnb.headless.compare import Tolerance, compare_runs, frames_close
+from dotnb.cli.app import main
+from dotnb.headless.verdicts import Tolerance, compare_runs, frames_close
 from dotnb.store.repo import Store
 from tests.conftest import validate_manifest
 

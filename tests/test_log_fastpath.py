@@ -1,6 +1,6 @@
 """``dotnb log`` reads a current index directly (dotnb.store.listing) and opens the
 store otherwise; both ways must print exactly the same.  The console script
-(dotnb.entry) answers ``dotnb log --json`` without argparse or json: it must print
+(dotnb.cli.entry) answers ``dotnb log --json`` without argparse or json: it must print
 byte for byte what the argparse CLI prints, and leave everything else to it."""
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from dotnb import entry
-from dotnb.cli import EXIT_BROKEN_PIPE, main
+from dotnb.cli import entry
+from dotnb.cli.app import main
+from dotnb.cli.exits import EXIT_BROKEN_PIPE
 from dotnb.store import listing
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json
@@ -226,11 +227,12 @@ def test_no_store_is_reported_by_the_store(tmp_path: Path, capsys: pytest.Captur
 
 
 # ---------------------------------------------------------------------------
-# the console script's fast path (dotnb.entry)
+# the console script's fast path (dotnb.cli.entry)
 
 DOTNB = str(Path(sys.executable).with_name("dotnb"))
-# Each module the fast path must not import (dotnb.cli brings argparse).
-HEAVY = ("argparse", "json", "re", "typing", "pathlib", "sqlite3", "sqlite3.dbapi2", "datetime", "dotnb.cli")
+# Each module the fast path must not import (dotnb.cli.app brings argparse).
+HEAVY = ("argparse", "json", "re", "typing", "pathlib", "sqlite3", "sqlite3.dbapi2", "datetime")
+HEAVY += ("dotnb.cli.app",)
 
 # Every text JSON escapes, and the values a summary holds.
 TRICKY_NAMES = [
@@ -283,7 +285,7 @@ def console_script(args: list[str], cwd: Path | None = None, **env: str) -> tupl
 
 def argparse_cli(args: list[str], cwd: Path | None = None, **env: str) -> tuple[int, str, str]:
     """``dotnb ARGS`` through the argparse CLI (no fast path), in a subprocess."""
-    code = "import sys\nfrom dotnb.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    code = "import sys\nfrom dotnb.cli.app import main\nsys.exit(main(sys.argv[1:]))\n"
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         cwd=cwd or os.getcwd(),
@@ -594,7 +596,7 @@ def _random_value(rng: random.Random, depth: int = 0) -> Any:
 
 
 def emitted(texts: list[str]) -> str:
-    """What ``dotnb log --json`` prints for the index's ``texts`` (as dotnb.cli._emit_json)."""
+    """What ``dotnb log --json`` prints for the index's ``texts`` (as dotnb.cli.output.emit_json)."""
     return json.dumps([json.loads(t) for t in texts], indent=2, ensure_ascii=False) + "\n"
 
 

@@ -14,15 +14,15 @@ call them the same way.  Modules:
 - :mod:`.kernel` — executing cells in a fresh kernel (nbclient), cell by cell;
 - :mod:`.execute` — ``dotnb run``;
 - :mod:`.workfolder` — materialising a run in a clean folder, importing the new run;
-- :mod:`.compare` — params, metrics (with tolerances) and files of two runs;
+- :mod:`.verdicts` — comparing a reproduction with its run: a verdict per status, param,
+  metric (within tolerance) and file, and the environment differences;
 - :mod:`.reproduce` — ``dotnb reproduce``.
 """
 
 from __future__ import annotations
 
 from dotnb.store.errors import DotnbError
-
-EXIT_COULD_NOT_RUN = 2
+from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
 
 
 class CouldNotRun(DotnbError):

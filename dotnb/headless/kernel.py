@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dotnb.headless import CouldNotRun
 from dotnb.headless.notebooks import DEFAULT_KERNEL, kernel_name_of
+from dotnb.store.vocabulary import RUN_MIME
 
 if TYPE_CHECKING:
     from nbclient import NotebookClient
     from nbformat import NotebookNode
 
-RUN_MIME = "application/vnd.dotnb.run+json"  # what a tracked cell displays (capture/session.py)
 STARTUP_TIMEOUT_S = 60.0
 # After a timeout: how long the interrupted cell gets to end (and record its run).
 INTERRUPT_GRACE_S = 30.0

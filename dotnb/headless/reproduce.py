@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from dotnb.headless import CouldNotRun
-from dotnb.headless.compare import EXTERNAL_SAME, Tolerance, compare_runs
 from dotnb.headless.execute import kernel_env
 from dotnb.headless.kernel import ERROR, KERNEL_DIED, TIMEOUT, CellOutcome, execute_cells
 from dotnb.headless.notebooks import first_line, lineage_notebook
+from dotnb.headless.verdicts import EXTERNAL_SAME, Tolerance, compare_runs
 from dotnb.headless.workfolder import Materialised, import_run, make_workdir, materialise, remove_workdir
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
 from dotnb.store.repo import Store
+from dotnb.store.vocabulary import OK, RUN
 
 REPRODUCED = "reproduced"
 DIFFERS = "differs"
@@ -86,7 +87,7 @@ def reproduce(
     executed; a run that executed and failed is a report with verdict ``could not run``.
     """
     original = store.manifest(run_id)
-    if original.get("kind", "run") != "run":
+    if original.get("kind", RUN) != RUN:
         raise CouldNotRun(
             f"run {run_id} is a {original.get('kind')}, not a tracked run; it has no code to run"
         )
@@ -223,7 +224,7 @@ def _reproduced_run(work: Store, original: dict[str, Any]) -> str | None:
 
 
 def _same_failure(original: dict[str, Any], reproduced: dict[str, Any]) -> bool:
-    if original.get("status") == "ok":
+    if original.get("status") == OK:
         return False
     a, b = original.get("error") or {}, reproduced.get("error") or {}
     return bool(original.get("status") == reproduced.get("status") and a.get("type") == b.get("type"))

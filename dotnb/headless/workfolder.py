@@ -33,6 +33,7 @@ from dotnb.headless import CouldNotRun
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
 from dotnb.store.paths import confine
 from dotnb.store.repo import Store, manifest_objects
+from dotnb.store.vocabulary import no_content_reason
 
 IGNORE_FILE = ".dotnbignore"
 
@@ -69,10 +70,7 @@ def materialise(store: Store, manifest: dict[str, Any], workdir: Path) -> Materi
     for entry in _input_entries(store, manifest):
         rel = entry["path"]
         if not entry.get("hash"):
-            reason = entry.get("skipped") or (
-                "it was missing when the run was recorded" if entry.get("missing") else "no content stored"
-            )
-            done.not_stored.append({"path": rel, "reason": str(reason)})
+            done.not_stored.append({"path": rel, "reason": no_content_reason(entry)})
             continue
         try:
             copy_object(store, entry["hash"], confine(workdir, rel))

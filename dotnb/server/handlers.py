@@ -47,6 +47,7 @@ from dotnb.store.paths import check_relpath
 from dotnb.store.query import BadQuery, parse_metric_condition
 from dotnb.store.repo import Store
 from dotnb.store.snapshots import SnapshotRefused
+from dotnb.store.vocabulary import RUN_KINDS, RUN_STATUSES, no_content_reason
 
 API_VERSION = 1
 MAX_PAGE = 500
@@ -222,10 +223,10 @@ class RunsHandler(DotnbHandler):
         limit = self.int_arg("limit", 50, 1, MAX_PAGE)
         kind = self.get_query_argument("kind", None)
         status = self.get_query_argument("status", None)
-        if kind not in (None, "run", "checkpoint"):
-            raise ApiError(400, "kind must be 'run' or 'checkpoint'")
-        if status not in (None, "ok", "error", "interrupted"):
-            raise ApiError(400, "status must be 'ok', 'error' or 'interrupted'")
+        if kind is not None and kind not in RUN_KINDS:
+            raise ApiError(400, f"kind must be {_one_of(RUN_KINDS)}")
+        if status is not None and status not in RUN_STATUSES:
+            raise ApiError(400, f"status must be {_one_of(RUN_STATUSES)}")
         conditions = [parse_metric_condition(c) for c in self.get_query_arguments("metric")]
         runs = self.store.list_runs(
             notebook=self.notebook_arg(),
@@ -308,8 +309,8 @@ class FileHandler(DotnbHandler):
             raise ApiError(404, f"{rel!r} is not an input or output of run {run_id}")
         digest = entry.get("hash")
         if not digest:
-            reason = entry.get("skipped") or ("missing when recorded" if entry.get("missing") else "")
-            raise ApiError(404, f"{rel!r} has no stored content in run {run_id}: {reason or 'not stored'}")
+            reason = no_content_reason(entry)
+            raise ApiError(404, f"{rel!r} has no stored content in run {run_id}: {reason}")
         limit = self.dotnb_config.max_preview_bytes
         stored_size = entry.get("size")
         if isinstance(stored_size, int) and stored_size > limit:
@@ -332,6 +333,12 @@ class FileHandler(DotnbHandler):
             self.set_header("Content-Disposition", "attachment")
         self.set_header("X-Dotnb-Hash", digest)
         self.finish(data, set_content_type=content_type)
+
+
+def _one_of(words: tuple[str, ...]) -> str:
+    """``'a', 'b' or 'c'``: the values a query argument accepts, for its error message."""
+    quoted = [repr(word) for word in words]
+    return " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
 
 
 def _too_large(rel: str, size: int, limit: int) -> str:

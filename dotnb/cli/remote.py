@@ -1,33 +1,31 @@
-"""``dotnb remote`` / ``push`` / ``pull``: the command-line face of :mod:`dotnb.remote`.
-
-Kept apart from :mod:`dotnb.cli` so that its parser and handlers stay readable;
-:func:`add_commands` is called from :func:`dotnb.cli.build_parser`.
-"""
+"""``dotnb remote``, ``push`` and ``pull``: the command-line face of :mod:`dotnb.remote`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import Any, TextIO
 
-from dotnb.cli import (
-    EXIT_OK,
-    EXIT_USAGE,
-    PROGRESS_LINE_INTERVAL_S,
-    PROGRESS_TTY_INTERVAL_S,
-    _clean,
-    _emit_json,
-    _isatty,
-    _open_store,
-    _out,
-    _resolve,
-    human_size,
-)
+from dotnb.cli.args import REMOTE_ACTION_METAVAR, Commands, open_store, resolve_run
+from dotnb.cli.exits import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from dotnb.cli.output import emit_json, out
+from dotnb.cli.progress import TransferLine
+from dotnb.cli.render import format_pull, format_push, format_remotes
+from dotnb.cli.text import clean
+
+# For type checking only: importing typing costs milliseconds of every start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from dotnb.cli.args import Handler
 
 
-def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argparse.ArgumentParser) -> None:
-    p = command(
+# ---------------------------------------------------------------------------
+# the commands' arguments
+
+
+def add_remote(commands: Commands) -> None:
+    p = commands.add(
         "remote",
         cmd_remote_help,
         "add, list and remove team remotes",
@@ -52,16 +50,22 @@ def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argp
         """,
     )
     p.set_defaults(remote_parser=p)
-    sub = p.add_subparsers(title="remote commands", metavar="ACTION")
+    sub = p.add_subparsers(title="remote commands", metavar=REMOTE_ACTION_METAVAR)
 
-    def action(name: str, handler: Any, summary: str, *parents: argparse.ArgumentParser) -> Any:
+    def action(
+        name: str, handler: Handler, summary: str, *parents: argparse.ArgumentParser
+    ) -> argparse.ArgumentParser:
         q = sub.add_parser(
-            name, help=summary, description=summary, parents=[root_opt, *parents], allow_abbrev=False
+            name,
+            help=summary,
+            description=summary,
+            parents=[commands.root, *parents],
+            allow_abbrev=False,
         )
         q.set_defaults(handler=handler)
         return q
 
-    q = action("add", cmd_remote_add, "add a remote", json_opt)
+    q = action("add", cmd_remote_add, "add a remote", commands.json)
     q.add_argument("name", metavar="NAME", help="a short name, e.g. origin")
     q.add_argument("url", metavar="URL", help="s3://BUCKET/PREFIX or file:///ABSOLUTE/PATH")
     q.add_argument(
@@ -70,11 +74,13 @@ def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argp
     q.add_argument("--region", metavar="REGION", help="S3 region (default: from the AWS environment)")
     q.add_argument("--profile", metavar="NAME", help="AWS profile from ~/.aws/config to use")
     q.add_argument("--default", action="store_true", help="make it the default remote")
-    q = action("list", cmd_remote_list, "list the remotes", json_opt)
+    action("list", cmd_remote_list, "list the remotes", commands.json)
     q = action("remove", cmd_remote_remove, "remove a remote (nothing on the remote is deleted)")
     q.add_argument("name", metavar="NAME", help="the remote to remove")
 
-    p = command(
+
+def add_push(commands: Commands) -> None:
+    p = commands.add(
         "push",
         cmd_push,
         "upload runs to a remote",
@@ -97,7 +103,7 @@ def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argp
           dotnb push latest '#3' --notebook train.ipynb
           dotnb push origin 01HXYZ --json
         """,
-        json_opt,
+        commands.json,
     )
     p.add_argument("targets", metavar="[REMOTE] [RUN ...]", nargs="*", help="remote name, then runs")
     p.add_argument(
@@ -107,7 +113,9 @@ def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argp
         help="notebook for '#N' and 'latest' RUN arguments",
     )
 
-    p = command(
+
+def add_pull(commands: Commands) -> None:
+    p = commands.add(
         "pull",
         cmd_pull,
         "bring a remote's runs into this store",
@@ -130,7 +138,7 @@ def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argp
           dotnb pull origin --with-data
           dotnb pull --json | jq .runs_new
         """,
-        json_opt,
+        commands.json,
     )
     p.add_argument(
         "remote", metavar="REMOTE", nargs="?", help="remote to pull from (default: the default remote)"
@@ -139,6 +147,14 @@ def add_commands(command: Any, root_opt: argparse.ArgumentParser, json_opt: argp
     p.add_argument(
         "--full", action="store_true", help="re-read every run on the remote, not only new entries"
     )
+
+
+# The sub-parsers this module adds, by command (dotnb.cli.app.COMMANDS orders them).
+COMMANDS: dict[str, Callable[[Commands], None]] = {
+    "remote": add_remote,
+    "push": add_push,
+    "pull": add_pull,
+}
 
 
 # ---------------------------------------------------------------------------
@@ -154,7 +170,7 @@ def cmd_remote_help(args: argparse.Namespace) -> int:
 def cmd_remote_add(args: argparse.Namespace) -> int:
     from dotnb.remote.config import add_remote
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
         entry = add_remote(
             store,
             args.name,
@@ -165,36 +181,32 @@ def cmd_remote_add(args: argparse.Namespace) -> int:
             default=args.default,
         )
     if args.json:
-        _emit_json(entry)
+        emit_json(entry)
     else:
         default = " (default)" if entry["default"] else ""
-        _out(f"added remote {_clean(entry['name'])}{default}: {_clean(entry['url'])}")
+        out(f"added remote {clean(entry['name'])}{default}: {clean(entry['url'])}")
     return EXIT_OK
 
 
 def cmd_remote_list(args: argparse.Namespace) -> int:
     from dotnb.remote.config import list_remotes
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
         remotes = list_remotes(store)
     if args.json:
-        _emit_json(remotes)
+        emit_json(remotes)
         return EXIT_OK
-    if not remotes:
-        _out("no remotes (add one with `dotnb remote add NAME URL`)")
-    for r in remotes:
-        extra = "".join(f"  {k}={r[k]}" for k in ("endpoint_url", "region", "profile") if r.get(k))
-        mark = "*" if r["default"] else " "
-        _out(_clean(f"{mark} {r['name']}  {r['url']}{extra}"))
+    for line in format_remotes(remotes):
+        out(line)
     return EXIT_OK
 
 
 def cmd_remote_remove(args: argparse.Namespace) -> int:
     from dotnb.remote.config import remove_remote
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
         remove_remote(store, args.name)
-    _out(f"removed remote {_clean(args.name)} (its data on the remote is untouched)")
+    out(f"removed remote {clean(args.name)} (its data on the remote is untouched)")
     return EXIT_OK
 
 
@@ -202,96 +214,36 @@ def cmd_push(args: argparse.Namespace) -> int:
     from dotnb.remote.config import list_remotes
     from dotnb.remote.transfer import push
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
         names = {r["name"] for r in list_remotes(store)}
         targets = list(args.targets)
         remote = targets.pop(0) if targets and targets[0] in names else None
-        runs = [_resolve(store, args, t) for t in targets] if targets else None
+        runs = [resolve_run(store, args, t) for t in targets] if targets else None
         meter = TransferLine("push", sys.stderr)
         try:
             result = push(store, remote, runs, progress=meter)
         finally:
             meter.finish()
     if args.json:
-        _emit_json(result)
+        emit_json(result)
     else:
-        _out(
-            f"pushed {_plural(result['runs_pushed'], 'run')} to {_clean(result['remote'])} "
-            f"({_plural(result['objects_uploaded'], 'object')}, {human_size(result['bytes_uploaded'])}); "
-            f"{result['runs_already']} already there"
-        )
-        for c in result["conflicts"]:
-            _out(f"  conflict {c['id']}: {_clean(c['reason'])}")
-    return EXIT_OK if not result["conflicts"] else 1
+        for line in format_push(result):
+            out(line)
+    return EXIT_OK if not result["conflicts"] else EXIT_ERROR
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from dotnb.remote.transfer import pull
 
-    with _open_store(args) as store:
+    with open_store(args) as store:
         meter = TransferLine("pull", sys.stderr)
         try:
             result = pull(store, args.remote, with_data=args.with_data, full=args.full, progress=meter)
         finally:
             meter.finish()
     if args.json:
-        _emit_json(result)
+        emit_json(result)
     else:
-        line = f"pulled {_plural(result['runs_new'], 'new run')} from {_clean(result['remote'])}"
-        if args.with_data:
-            line += (
-                f"; downloaded {_plural(result['objects_downloaded'], 'object')}"
-                f" ({human_size(result['bytes_downloaded'])})"
-            )
-        _out(line)
-        for r in result["runs_rejected"]:
-            _out(f"  rejected {_clean(str(r['id']))}: {_clean(r['reason'])}")
+        for line in format_pull(result, with_data=args.with_data):
+            out(line)
     return EXIT_OK
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-class TransferLine:
-    """Progress of a push or pull on stderr: items and bytes per phase, throttled."""
-
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-        self.tty = _isatty(stream)
-        self.started = time.monotonic()
-        self.last: float | None = None
-        self.latest: Any = None
-        self.shown: Any = None
-
-    def __call__(self, p: Any) -> None:
-        self.latest = p
-        now = time.monotonic()
-        # Small transfers finish before the first line is due: say nothing for them.
-        if now - self.started < 1.0:
-            return
-        interval = PROGRESS_TTY_INTERVAL_S if self.tty else PROGRESS_LINE_INTERVAL_S
-        if self.last is not None and now - self.last < interval and p.done != p.total:
-            return
-        self._show(now)
-
-    def _show(self, now: float) -> None:
-        p = self.shown = self.latest
-        self.last = now
-        text = f"{self.label}: {p.phase} {p.done}/{p.total}"
-        if p.total_bytes or p.done_bytes:
-            rate = p.done_bytes / max(now - self.started, 1e-6)
-            total = f" / {human_size(p.total_bytes)}" if p.total_bytes else ""
-            text += f"  {human_size(p.done_bytes)}{total}  {human_size(int(rate))}/s"
-        self.stream.write(f"\r{text}\x1b[K" if self.tty else f"{text}\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.last is None:
-            return
-        if self.shown != self.latest:
-            self._show(time.monotonic())
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()

@@ -29,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dotnb.store.repo import Store
+from dotnb.store.vocabulary import OK, no_content_reason
 
 SAME = "same"
 CLOSE = "within tolerance"
@@ -93,7 +94,7 @@ def compare_runs(
 
 
 def status_row(original: dict[str, Any], reproduced: dict[str, Any]) -> dict[str, Any]:
-    a, b = original.get("status", "ok"), reproduced.get("status", "ok")
+    a, b = original.get("status", OK), reproduced.get("status", OK)
     detail = None
     verdict = SAME if a == b else DIFFERS
     error_a, error_b = original.get("error") or {}, reproduced.get("error") or {}
@@ -157,10 +158,8 @@ def compare_files(
             continue
         hx, hy = x.get("hash"), y.get("hash")
         if not hx:
-            reason = x.get("skipped") or ("missing" if x.get("missing") else "no content")
-            rows.append(
-                row(kind, path, None, hy, NOT_STORED, f"the original has no stored content ({reason})")
-            )
+            detail = f"the original has no stored content ({no_content_reason(x)})"
+            rows.append(row(kind, path, None, hy, NOT_STORED, detail))
         elif hx == hy:
             rows.append(row(kind, path, hx, hy, SAME))
         elif not hy:

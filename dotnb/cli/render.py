@@ -1,0 +1,488 @@
+"""What each command prints: pure functions from plain data (manifests, summaries, reports)
+to lines of text, apart from argparse so that they can be tested without a parser.
+
+Every name, path and value from a run goes through :func:`~dotnb.cli.text.clean`,
+so what a notebook recorded cannot drive the terminal.
+"""
+
+from __future__ import annotations
+
+from dotnb.cli.exits import PROG
+from dotnb.cli.output import terminal_width
+from dotnb.cli.text import (
+    NAME_WIDTH,
+    SHORT_HASH,
+    SHORT_ID,
+    align,
+    clean,
+    hash_or_absent,
+    human_duration,
+    human_size,
+    json_value,
+    local_time,
+    plural,
+    short_value,
+    truncate,
+    truncate_left,
+    value_or_absent,
+)
+from dotnb.store.vocabulary import CHECKPOINT, INTERRUPTED, OK, RUN
+
+# mypy reads any name TYPE_CHECKING as true; importing typing costs milliseconds.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+TRACEBACK_LINES = 30
+
+
+# ---------------------------------------------------------------------------
+# log, show, diff
+
+
+def format_log(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The ``dotnb log`` table, one line per run, truncated to the terminal width."""
+    width = terminal_width() if width is None else width
+    several_notebooks = len({r.get("notebook") for r in rows}) > 1
+    # Authors matter once runs come from a team: with one author the column is noise.
+    team = any(r.get("remote") for r in rows) or len({(r.get("user"), r.get("host")) for r in rows}) > 1
+    headers = ["#", "ID", "STARTED", "STATUS"]
+    if team:
+        headers.append("BY")
+    if several_notebooks:
+        headers.append("NOTEBOOK")
+    headers += ["NAME", "DURATION", "PARAMS | METRICS"]
+    table: list[list[str]] = []
+    for r in rows:
+        name = r.get("name") or ""
+        if r.get("kind") == CHECKPOINT:
+            name = f"[checkpoint] {name}".strip()
+        cells = [
+            f"#{r.get('number')}",
+            str(r["id"])[:SHORT_ID],
+            local_time(r.get("started_at")),
+            r.get("status") or "",
+        ]
+        if team:
+            by = r.get("user") or "?"
+            cells.append(f"{by} ({r['remote']})" if r.get("remote") else by)
+        if several_notebooks:
+            cells.append(r.get("notebook") or "")
+        cells += [truncate(clean(name), NAME_WIDTH), human_duration(r.get("duration_s")), _params_metrics(r)]
+        table.append([clean(c) for c in cells])
+    return [truncate(line, width) if width else line for line in align([headers, *table])]
+
+
+def _params_metrics(row: dict[str, Any]) -> str:
+    params = " ".join(f"{k}={short_value(v)}" for k, v in (row.get("params") or {}).items())
+    metrics = " ".join(f"{k}={short_value(v)}" for k, v in (row.get("metrics") or {}).items())
+    if params and metrics:
+        return f"{params} | {metrics}"
+    return params or (f"| {metrics}" if metrics else "")
+
+
+def format_show(
+    manifest: dict[str, Any], distributions: int | None = None, origin: str | None = None
+) -> list[str]:
+    """``dotnb show``: a run's header, code, params, metrics, files, environment, lineage."""
+    m = manifest
+    env = m.get("environment") or {}
+    lines: list[str] = []
+
+    def field(label: str, value: Any) -> None:
+        if value not in (None, ""):
+            lines.append(f"{label:<10}{clean(str(value))}")
+
+    where = f" in {m['notebook']}" if m.get("notebook") else ""
+    field("run", f"{m['id']}  (#{m.get('number')}{where})")
+    field("name", m.get("name"))
+    field("kind", m.get("kind", RUN))
+    status = m.get("status", OK)
+    error = m.get("error")
+    if isinstance(error, dict):
+        status += f" — {error.get('type')}: {error.get('message')}"
+    field("status", status)
+    field("started", f"{local_time(m.get('started_at'))} (local)  {m.get('started_at')}")
+    field("duration", human_duration(m.get("duration_s")))
+    who = "@".join(x for x in (env.get("user"), env.get("host")) if x)
+    field("by", who)
+    field("from", origin and f"remote {origin} (pulled)")
+    field("parent", m.get("parent"))
+    field("reproduces", m.get("reproduces"))
+    field("saved", m.get("checkpoint_of") and f"before restoring {m['checkpoint_of']}")
+    snap = m.get("notebook_snapshot")
+    if isinstance(snap, dict) and snap.get("hash"):
+        source = f"  (from {m['notebook_source']})" if m.get("notebook_source") else ""
+        field("snapshot", f"{snap['hash'][:SHORT_HASH]}  {human_size(snap.get('size'))}{source}")
+    elif isinstance(snap, dict):
+        field("snapshot", f"unavailable: {snap.get('unavailable')}")
+
+    code = m.get("code") or ""
+    if code.strip():
+        lines += ["", "code"]
+        lines += ["    " + clean(line) for line in code.splitlines()]
+
+    params = m.get("params") or {}
+    if params:
+        overridden = set(m.get("param_overrides") or [])
+        lines += ["", "params"]
+        rows = [[k, json_value(v) + ("  (overridden)" if k in overridden else "")] for k, v in params.items()]
+        lines += ["    " + line for line in align([[clean(a), clean(b)] for a, b in rows])]
+
+    metrics = m.get("metrics") or {}
+    series = m.get("metric_series") or {}
+    if metrics or series:
+        lines += ["", "metrics"]
+        rows = []
+        for name in dict.fromkeys([*metrics, *series]):
+            points = series.get(name) or []
+            extra = f"  (series: {len(points)} points)" if points else ""
+            rows.append([clean(name), clean(json_value(metrics.get(name))) + extra])
+        lines += ["    " + line for line in align(rows)]
+
+    for key, title in (("inputs", "inputs"), ("outputs", "outputs")):
+        entries = m.get(key) or []
+        if entries:
+            lines += ["", f"{title} ({len(entries)})"]
+            lines += ["    " + line for line in _file_table(entries)]
+
+    absent = m.get("absent") or []
+    if absent:
+        lines += ["", f"absent before the restore ({len(absent)}, removed when this checkpoint is restored)"]
+        lines += [f"    {clean(rel)}" for rel in absent]
+
+    external = m.get("external_inputs") or []
+    if external:
+        lines += ["", f"external inputs ({len(external)})"]
+        lines += [f"    {clean(e.get('path', ''))}  {human_size(e.get('size'))}".rstrip() for e in external]
+
+    lines += ["", "environment"]
+    lines.append("    " + _environment_line(env, distributions))
+
+    lineage = m.get("lineage") or []
+    tracked = sum(1 for c in lineage if c.get("tracked"))
+    failed = sum(1 for c in lineage if c.get("status") == "error")
+    extra = f", {failed} failed" if failed else ""
+    lines += [
+        "",
+        f"lineage   {len(lineage)} cell{'s' if len(lineage) != 1 else ''} ({tracked} tracked{extra})",
+    ]
+
+    warnings = m.get("warnings") or []
+    if warnings:
+        lines += ["", "warnings"]
+        lines += [f"    - {clean(w)}" for w in warnings]
+    return lines
+
+
+def _file_table(entries: list[dict[str, Any]]) -> list[str]:
+    rows = [["PATH", "SIZE", "HASH", "FLAGS"]]
+    for e in entries:
+        flags = [
+            flag
+            for flag, on in (
+                ("pre-write", e.get("pre_write")),
+                ("changed", e.get("changed")),
+                ("missing", e.get("missing")),
+                ("declared", e.get("declared")),
+            )
+            if on
+        ]
+        if e.get("skipped"):
+            flags.append(f"skipped: {e['skipped']}")
+        if e.get("produced_by"):
+            flags.append(f"from run {str(e['produced_by'])[:SHORT_ID]}")
+        digest = e.get("hash")
+        rows.append(
+            [
+                clean(e.get("path", "")),
+                human_size(e.get("size")),
+                digest[:SHORT_HASH] if digest else "-",
+                clean(", ".join(flags)),
+            ]
+        )
+    return align(rows)
+
+
+def _environment_line(env: dict[str, Any], distributions: int | None) -> str:
+    parts = []
+    if env.get("python"):
+        parts.append(f"python {str(env['python']).splitlines()[0]}")
+    if env.get("platform"):
+        parts.append(str(env["platform"]))
+    git = env.get("git")
+    if isinstance(git, dict) and git.get("commit"):
+        branch = f" on {git['branch']}" if git.get("branch") else ""
+        parts.append(f"git {str(git['commit'])[:SHORT_ID]}{branch}{' (dirty)' if git.get('dirty') else ''}")
+    if distributions is not None:
+        parts.append(f"{distributions} distribution{'s' if distributions != 1 else ''}")
+    elif env.get("distributions"):
+        parts.append("distributions list unavailable")
+    shown = {"python", "platform", "git", "distributions", "user", "host"}
+    for key, value in env.items():
+        if key not in shown and value not in (None, "", {}, []):
+            parts.append(f"{key} {json_value(value)}")
+    return clean(" · ".join(parts)) if parts else "(not recorded)"
+
+
+def format_diff(result: dict[str, Any]) -> list[str]:
+    """``dotnb diff``: the code's unified diff, then what differs, as 'name: first → second'."""
+    lines: list[str] = []
+    if result.get("code"):
+        lines.append("code")
+        lines += [clean(line) for line in str(result["code"]).splitlines()]
+    files = {"inputs", "outputs"}
+    for section in ("params", "metrics", "inputs", "outputs", "environment"):
+        changes = result.get(section) or {}
+        if not changes:
+            continue
+        if lines:
+            lines.append("")
+        lines.append(section)
+        for name, (a, b) in changes.items():
+            if section in files:
+                left, right = hash_or_absent(a), hash_or_absent(b)
+            else:
+                left, right = value_or_absent(a), value_or_absent(b)
+            lines.append(f"    {clean(name)}: {clean(left)} → {clean(right)}")
+    return lines or ["no differences"]
+
+
+# ---------------------------------------------------------------------------
+# restore, fsck
+
+
+def format_plan(plan: dict[str, Any], manifest: dict[str, Any] | None) -> list[str]:
+    """A restore plan: each path that changes, current → target hash, size and action."""
+    lines = []
+    if manifest is not None:
+        where = f" in {manifest['notebook']}" if manifest.get("notebook") else ""
+        lines.append(clean(f"restore plan for run {manifest['id']} (#{manifest.get('number')}{where})"))
+    changing = [i for i in plan["items"] if i["action"] != "unchanged"]
+    rows = []
+    for item in changing:
+        current = item["current"][:SHORT_HASH] if item["current"] else "(absent)"
+        target = item["target"][:SHORT_HASH] if item["target"] else "(remove)"
+        size = human_size(item["size"]) if item["target"] else ""
+        rows.append([clean(item["path"]), current, "→", target, size, item["action"]])
+    if rows:
+        lines += [
+            "    " + line for line in align([["PATH", "CURRENT", "", "TARGET", "SIZE", "ACTION"], *rows])
+        ]
+    unchanged = len(plan["items"]) - len(changing)
+    if unchanged:
+        lines.append(f"{unchanged} path{'s' if unchanged != 1 else ''} already match the run")
+    for skipped in plan.get("skipped") or []:
+        lines.append(clean(f"not restored: {skipped['path']} ({skipped['reason']})"))
+    if changing:
+        lines.append(f"to write: {human_size(plan['bytes_to_write'])}")
+    return lines
+
+
+def format_fsck(report: dict[str, Any]) -> list[str]:
+    """What ``dotnb fsck`` (of the store, or of a remote) found."""
+    lines = [f"checked {report['objects_checked']} objects"]
+
+    def objects(title: str, found: list[dict[str, Any]]) -> None:
+        if found:
+            lines.append(f"{title} ({len(found)}):")
+            for item in found:
+                runs = ", ".join(item["runs"]) or "no run"
+                lines.append(f"    {item['object']}  used by {runs}")
+
+    objects("corrupted objects", report.get("corrupted") or [])
+    objects("missing objects", report.get("missing") or [])
+    on_remote = report.get("on_remote") or []
+    if on_remote:
+        count = len(on_remote)
+        lines.append(
+            f"{count} object{'s' if count != 1 else ''} of pulled runs not downloaded yet (fetched on "
+            "demand; `dotnb pull --with-data` fetches them, `dotnb fsck --remote NAME` checks them)"
+        )
+    damaged = report.get("damaged_runs") or []
+    if damaged:
+        lines.append(f"unreadable runs ({len(damaged)}):")
+        lines += [clean(f"    {d['run']}: {d['error']}") for d in damaged]
+    for key, title in (
+        ("unindexed_runs", "runs missing from the index"),
+        ("stale_index_rows", "index rows without a run"),
+    ):
+        ids = report.get(key) or []
+        if ids:
+            lines.append(f"{title} ({len(ids)}): {', '.join(ids)}  (fix: dotnb fsck --rebuild-index)")
+    lines.append("store is healthy" if report["ok"] else "problems found")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# run, reproduce
+
+
+def format_run(doc: dict[str, Any]) -> list[str]:
+    """What ``dotnb run`` prints on stdout: cells run, the runs recorded, the executed copy."""
+    cells = doc["cells"]
+    ran = sum(1 for c in cells if c["status"] in ("ok", "expected error"))
+    took = human_duration(doc["duration_s"])
+    lines = [
+        clean(
+            f"ran {ran} of {doc['code_cells']} cells of {doc['notebook']} in {took} (kernel {doc['kernel']})"
+        )
+    ]
+    runs = doc["runs"]
+    if runs:
+        lines.append(f"recorded {len(runs)} run{'s' if len(runs) != 1 else ''}:")
+        lines += ["    " + line for line in format_log(runs)]
+    else:
+        lines.append("recorded no runs (no %%track cells; --track-all records every cell)")
+    if doc.get("output"):
+        lines.append(clean(f"executed notebook: {doc['output']}"))
+    return lines
+
+
+def format_cell_failure(cell: Any, doc: dict[str, Any], timeout: float | None) -> list[str]:
+    """The stderr report of the cell that stopped ``dotnb run``, with its traceback."""
+    from dotnb.headless.notebooks import first_line
+
+    where = f"cell {cell.number} of {cell.total} ({first_line(cell.source)})"
+    error = cell.error or {}
+    if cell.status == "timeout":
+        what = f"{where} did not finish within {timeout:g} s and was interrupted"
+    elif cell.status == "kernel died":
+        what = f"the kernel died during {where}"
+    else:
+        what = f"{where} raised {error.get('ename')}: {error.get('evalue')}"
+    lines = [f"{PROG}: error: {clean(what)}"]
+    lines += format_traceback_tail(error.get("traceback") or [])
+    recorded = [r for r in doc["runs"] if r["id"] in {run.get("id") for run in cell.runs}]
+    if not recorded and doc["runs"] and cell.status == "timeout":
+        recorded = [r for r in doc["runs"] if r.get("status") == INTERRUPTED]
+    for run in recorded:
+        lines.append(
+            clean(f"the failure is recorded as run #{run['number']} ({run['id']}, status {run['status']})")
+        )
+    return lines
+
+
+def format_traceback_tail(traceback: list[str]) -> list[str]:
+    """The last lines of a kernel's traceback, without its terminal colours."""
+    import re
+
+    text = "\n".join(traceback)
+    lines = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line) for line in text.splitlines()]
+    if len(lines) > TRACEBACK_LINES:
+        lines = ["…", *lines[-TRACEBACK_LINES:]]
+    return ["    " + clean(line) for line in lines]
+
+
+def format_reproduce(report: dict[str, Any]) -> list[str]:
+    """The ``dotnb reproduce`` table, environment differences, causes and the verdict."""
+    lines: list[str] = []
+    where = f" in {report['notebook']}" if report.get("notebook") else ""
+    name = f" {report['name']!r}" if report.get("name") else ""
+    head = f"run {report['run']}"
+    if report.get("number") is not None:
+        head += f" (#{report['number']}{name}{where})"
+    if report.get("reproduction"):
+        head += f"  →  reproduction {report['reproduction']} (#{report.get('reproduction_number')})"
+    lines.append(clean(head))
+    rows = report.get("rows") or []
+    if rows:
+        table = [["WHAT", "NAME", "ORIGINAL", "REPRODUCED", "VERDICT"]]
+        for r in rows:
+            verdict = r["verdict"] + (f" ({r['detail']})" if r.get("detail") else "")
+            table.append(
+                [
+                    r["kind"],
+                    truncate_left(clean(r["name"]), NAME_WIDTH + 8),
+                    _compared_value(r["kind"], r["original"]),
+                    _compared_value(r["kind"], r["reproduced"]),
+                    clean(verdict),
+                ]
+            )
+        width = terminal_width()
+        lines += [""] + [truncate(line, width) if width else line for line in align(table)]
+    environment = report.get("environment") or {}
+    if environment:
+        lines += ["", "environment differences"]
+        for key, (a, b) in environment.items():
+            lines.append(clean(f"    {key}: {value_or_absent(a)} → {value_or_absent(b)}"))
+    elif rows:
+        lines += ["", "environment: same Python, platform and package versions"]
+    causes = report.get("causes") or []
+    if causes:
+        title = "why it may not reproduce" if report["verdict"] != "reproduced" else "notes"
+        lines += ["", title]
+        lines += [clean(f"    - {cause}") for cause in causes]
+    for warning in report.get("warnings") or []:
+        lines.append(clean(f"warning: {warning}"))
+    lines.append("")
+    verdict = report["verdict"]
+    if verdict == "reproduced":
+        lines.append(clean(f"reproduced: run {report['reproduction']} reproduces {report['run']}"))
+    elif verdict == "differs":
+        bad = sum(1 for r in rows if not r["ok"])
+        lines.append(
+            clean(
+                f"differs: {bad} of {len(rows)} compared items differ "
+                f"(the reproduction is recorded as run {report['reproduction']})"
+            )
+        )
+    else:
+        lines.append(clean(f"could not run: {report.get('error') or 'unknown error'}"))
+        if report.get("reproduction"):
+            lines.append(clean(f"the attempt is recorded as run {report['reproduction']}"))
+    if report.get("workdir"):
+        lines.append(clean(f"work folder kept: {report['workdir']}"))
+    return lines
+
+
+def _compared_value(kind: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if kind in ("input", "output") and isinstance(value, str):
+        return value[:SHORT_HASH]
+    if kind == "external":
+        return human_size(value)
+    if kind == "metric" and isinstance(value, float):
+        return f"{value:.6g}"
+    return truncate(clean(json_value(value)), 24)
+
+
+# ---------------------------------------------------------------------------
+# remote, push, pull
+
+
+def format_remotes(remotes: list[dict[str, Any]]) -> list[str]:
+    """``dotnb remote list``: one line per remote, the default one marked with '*'."""
+    if not remotes:
+        return ["no remotes (add one with `dotnb remote add NAME URL`)"]
+    lines = []
+    for r in remotes:
+        extra = "".join(f"  {k}={r[k]}" for k in ("endpoint_url", "region", "profile") if r.get(k))
+        mark = "*" if r["default"] else " "
+        lines.append(clean(f"{mark} {r['name']}  {r['url']}{extra}"))
+    return lines
+
+
+def format_push(result: dict[str, Any]) -> list[str]:
+    """What ``dotnb push`` sent, and the runs in conflict with the remote's copy."""
+    lines = [
+        f"pushed {plural(result['runs_pushed'], 'run')} to {clean(result['remote'])} "
+        f"({plural(result['objects_uploaded'], 'object')}, {human_size(result['bytes_uploaded'])}); "
+        f"{result['runs_already']} already there"
+    ]
+    lines += [f"  conflict {c['id']}: {clean(c['reason'])}" for c in result["conflicts"]]
+    return lines
+
+
+def format_pull(result: dict[str, Any], with_data: bool) -> list[str]:
+    """What ``dotnb pull`` brought, and the runs it rejected."""
+    line = f"pulled {plural(result['runs_new'], 'new run')} from {clean(result['remote'])}"
+    if with_data:
+        line += (
+            f"; downloaded {plural(result['objects_downloaded'], 'object')}"
+            f" ({human_size(result['bytes_downloaded'])})"
+        )
+    return [line] + [
+        f"  rejected {clean(str(r['id']))}: {clean(r['reason'])}" for r in result["runs_rejected"]
+    ]
