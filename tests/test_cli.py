@@ -508,7 +508,13 @@ def test_restore_brings_back_a_run_and_can_be_undone(
     for rel in (NB, RAW, MODEL, UNICODE, NEWLINE, DASH):
         expected[rel] = proj.state1[rel]
     assert workspace(proj.root) == expected  # byte for byte, notebook included
-    assert [r["id"] for r in dotnb_json(capsys, "--root", proj.root, "log", "--kind", "checkpoint")] == [ckpt]
+    [ckpt_row] = dotnb_json(capsys, "--root", proj.root, "log", "--kind", "checkpoint")
+    assert ckpt_row["id"] == ckpt
+    # Named by what it is, numbered, and with who made it, as other runs.
+    assert f"checkpoint #{ckpt_row['number']} ({ckpt}) holds the previous state" in out
+    restored_number = proj.store.manifest(proj.run1)["number"]
+    assert ckpt_row["name"] == f"checkpoint before restoring #{restored_number}"
+    assert ckpt_row["user"] and ckpt_row["host"]
     code, out, _ = dotnb(capsys, "--root", proj.root, "show", ckpt)
     assert "kind      checkpoint" in out and f"before restoring {proj.run1}" in out
     assert "absent before the restore (2, removed when this checkpoint is restored)\n" in out
@@ -517,6 +523,7 @@ def test_restore_brings_back_a_run_and_can_be_undone(
     # Undo: overwritten files come back, the created files go away.
     result = dotnb_json(capsys, "--root", proj.root, "restore", ckpt)
     assert result["checkpoint"] and result["dry_run"] is False
+    assert isinstance(result["checkpoint_number"], int)
     actions = {i["path"]: i["action"] for i in result["plan"]["items"]}
     assert actions[UNICODE] == actions[NEWLINE] == "remove" and actions[DASH] == "overwrite"
     assert workspace(proj.root) == before

@@ -22,8 +22,9 @@ import pytest
 from dotnb.cli import entry
 from dotnb.cli.app import main
 from dotnb.cli.exits import EXIT_BROKEN_PIPE
-from dotnb.store import listing
+from dotnb.store import listing, summary_indent
 from dotnb.store.ids import new_run_id
+from dotnb.store.layout import read_format_file
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.repo import Store
 from tests.manifests import new_manifest
@@ -518,9 +519,9 @@ def test_the_format_file_is_read_as_json_reads_it(tmp_path: Path, text: str, ver
     path.write_text(text, encoding="utf-8")
     if version is None:
         with pytest.raises(ValueError):
-            listing._read_format(str(path))
+            read_format_file(str(path))
     else:
-        assert listing._read_format(str(path)) == version == json.loads(text)["format"]
+        assert read_format_file(str(path)) == version == json.loads(text)["format"]
 
 
 def test_a_closed_stdout_is_quiet(
@@ -716,7 +717,7 @@ def test_the_reindenter_is_fast() -> None:
     assert listing.indent_summaries(texts) == emitted(texts)
 
     def first_call() -> float:  # as in a dotnb log process: nothing walked yet
-        listing._CONTEXTS.clear()
+        summary_indent.forget_walks()
         start = time.perf_counter()
         listing.indent_summaries(texts)
         return time.perf_counter() - start

@@ -97,6 +97,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return EXIT_OK
     written = len(result["written"])
     out(f"restored {written} path{'s' if written != 1 else ''}")
-    out(f"checkpoint {result['checkpoint']} holds the previous state")
+    out(f"checkpoint #{result['checkpoint_number']} ({result['checkpoint']}) holds the previous state")
     out(f"undo with: dotnb restore {result['checkpoint']}")
     return EXIT_OK

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,7 @@ from dotnb.remote.format import check_remote_format
 from dotnb.remote.parallel import parallel
 from dotnb.remote.progress import Meter, ProgressFn
 from dotnb.remote.progress import TransferProgress as TransferProgress
+from dotnb.store.author import user_at_host
 from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_floor, is_run_id, new_run_id, time_ms
@@ -158,7 +158,7 @@ def _push(
         record = {
             "format": FORMAT_VERSION,
             "pushed_at": iso_time(time.time()),
-            "by": _who(),
+            "by": user_at_host(),
             "runs": confirmed,
         }
         backend.write(
@@ -172,16 +172,6 @@ _CONFLICT = (
     "the remote holds another manifest for this run (it was changed here after an earlier push); "
     "pushed runs never change, so the remote keeps its version"
 )
-
-
-def _who() -> str:
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def _remote_has(backend: Backend, digests: list[str], progress: ProgressFn | None) -> set[str]:

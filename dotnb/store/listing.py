@@ -16,7 +16,7 @@ nothing to bring up to date (:meth:`Store.reconcile <dotnb.store.repo.Store.reco
 When any of them fails, the caller opens the store instead.  Either way the rows
 come from :meth:`RunListing.list_run_texts`, so both give the same output.
 
-This module is on the start-up path of ``dotnb log`` (see :mod:`dotnb.entry`): it
+This module is on the start-up path of ``dotnb log`` (see :mod:`dotnb.cli.entry`): it
 imports only os, ``_sqlite3`` and import-light modules of this package (no json, re,
 pathlib, typing, sqlite3.dbapi2).  :func:`indent_summaries` (from
 :mod:`dotnb.store.summary_indent`, imported on first use) prints the index's
@@ -196,11 +196,9 @@ def _file_uri(path: str) -> str:
 
 def __getattr__(name: str) -> object:
     # indent_summaries lives in dotnb.store.summary_indent and is imported from here
-    # (dotnb.entry); imported on first use, so that ``dotnb log`` without --json does
-    # not load it.  _CONTEXTS is its walk cache, which tests clear to time a first call.
-    if name == "_read_format":  # its old name here, which tests use
-        return read_format_file
-    if name in ("indent_summaries", "_CONTEXTS"):
+    # (dotnb.cli.entry); imported on first use, so that ``dotnb log`` without --json does
+    # not load it.
+    if name == "indent_summaries":
         from dotnb.store import summary_indent
 
         return getattr(summary_indent, name)

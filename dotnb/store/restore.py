@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotnb.store.atomic import create_temp, rename_durably
+from dotnb.store.author import current_host, current_user
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
 from dotnb.store.hashing import hash_file
 from dotnb.store.ids import new_run_id
@@ -31,6 +32,10 @@ from dotnb.store.manifest import iso_time
 from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import Confiner, confine, is_within, readable_inside
 from dotnb.store.repo import Store
+from dotnb.store.vocabulary import CHECKPOINT, OK, no_content_reason
+
+if TYPE_CHECKING:
+    from dotnb.store.vocabulary import Manifest
 
 Progress = Callable[[int], None]
 
@@ -131,7 +136,7 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
         for key in ("inputs", "outputs"):
             for entry in manifest.get(key) or []:
                 if not entry.get("hash"):
-                    plan.skipped.append({"path": entry["path"], "reason": _skip_reason(entry)})
+                    plan.skipped.append({"path": entry["path"], "reason": no_content_reason(entry)})
                     continue
                 targets[entry["path"]] = (entry["hash"], entry.get("size"), "data")
         for rel in manifest.get("absent") or []:
@@ -152,14 +157,6 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
     return plan
 
 
-def _skip_reason(entry: dict[str, Any]) -> str:
-    if entry.get("skipped"):
-        return str(entry["skipped"])
-    if entry.get("missing"):
-        return "the file was missing when the run was recorded"
-    return "no content stored"
-
-
 def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[str, Any] | None:
     """Record the current content of every path the plan changes, as a checkpoint run."""
     changing = plan.changes
@@ -174,10 +171,16 @@ def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[st
             digest, size = store.objects.put_file(confine(store.root, item.path))
             snapshot = {"hash": digest, "size": size}
     started = time.time()
-    manifest: dict[str, Any] = {
+    restored = store.manifest(plan.run_id)
+    # Named for what it is: the restored run's own #N, not a slice of its id
+    # (ids of runs minutes apart share their first characters, the time).
+    what = f"#{restored['number']}" if restored.get("number") else plan.run_id
+    if restored.get("notebook") and restored.get("notebook") != notebook:
+        what += f" of {restored['notebook']}"
+    manifest: Manifest = {
         "id": new_run_id(),
-        "kind": "checkpoint",
-        "name": f"before restoring {plan.run_id}",
+        "kind": CHECKPOINT,
+        "name": f"checkpoint before restoring {what}",
         "checkpoint_of": plan.run_id,
         "notebook": notebook,
         "notebook_snapshot": snapshot,
@@ -188,16 +191,17 @@ def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[st
         "metrics": {},
         "metric_series": {},
         "inputs": [],
-        "outputs": outputs,
+        "outputs": outputs,  # type: ignore[typeddict-item]  # snapshot_files gives plain dicts
         "absent": absent,
         "external_inputs": [],
-        "status": "ok",
+        "status": OK,
         "error": None,
         "started_at": iso_time(started),
         "duration_s": 0.0,
-        "environment": {},
+        # Who checkpointed, as other runs say who recorded them.
+        "environment": {"user": current_user(), "host": current_host()},
     }
-    return store.commit_run(manifest)
+    return store.commit_run(dict(manifest))
 
 
 def apply_plan(store: Store, plan: RestorePlan, progress: Progress | None = None) -> list[str]:
@@ -288,7 +292,13 @@ def restore(
     plan = make_plan(store, run_id, data=data, notebook=notebook)
     if on_plan is not None:
         progress = on_plan(plan.as_json()) or progress
-    result: dict[str, Any] = {"plan": plan.as_json(), "dry_run": dry_run, "checkpoint": None, "written": []}
+    result: dict[str, Any] = {
+        "plan": plan.as_json(),
+        "dry_run": dry_run,
+        "checkpoint": None,
+        "checkpoint_number": None,
+        "written": [],
+    }
     if dry_run or not plan.changes:
         return result
     # Fetch (pulled runs) and verify every source object before touching the
@@ -309,6 +319,7 @@ def restore(
             )
     manifest_nb = store.manifest(run_id).get("notebook")
     ckpt = checkpoint(store, plan, manifest_nb)
-    result["checkpoint"] = ckpt["id"] if ckpt else None
+    if ckpt:
+        result["checkpoint"], result["checkpoint_number"] = ckpt["id"], ckpt["number"]
     result["written"] = apply_plan(store, plan, progress)
     return result

@@ -92,6 +92,11 @@ _CONTEXTS_MAX = 256
 _SEGMENTS_MAX = 4096
 
 
+def forget_walks() -> None:
+    """Drop the walk cache, as a new ``dotnb log`` process starts without one."""
+    _CONTEXTS.clear()
+
+
 def _context(stack: str, state: int) -> _Context:
     found = _CONTEXTS.get((stack, state))
     if found is None:

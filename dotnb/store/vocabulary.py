@@ -16,7 +16,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any, Literal, TypedDict
+    from typing import Any, Final, Literal, TypedDict
 
     RunKind = Literal["run", "checkpoint"]
     RunStatus = Literal["ok", "error", "interrupted"]
@@ -94,14 +94,14 @@ if TYPE_CHECKING:
 
 
 # Kinds of run: a tracked cell's execution, or the state a restore is about to overwrite.
-RUN = "run"
-CHECKPOINT = "checkpoint"
+RUN: Final = "run"
+CHECKPOINT: Final = "checkpoint"
 RUN_KINDS = (RUN, CHECKPOINT)
 
 # How a run ended.
-OK = "ok"
-ERROR = "error"
-INTERRUPTED = "interrupted"
+OK: Final = "ok"
+ERROR: Final = "error"
+INTERRUPTED: Final = "interrupted"
 RUN_STATUSES = (OK, ERROR, INTERRUPTED)
 
 # What a tracked cell displays after it ran (its run line and this bundle); headless

@@ -273,10 +273,14 @@ function ResultBody(props: {
       {result.checkpoint ? (
         <p>
           What was there before is saved as checkpoint{' '}
-          <code className="jp-dotnb-CheckpointId">{result.checkpoint}</code> (in
-          the run list, kind “checkpoint”;{' '}
-          <code>dotnb restore {result.checkpoint.slice(0, 10)}</code> from a
-          terminal).
+          <strong className="jp-dotnb-CheckpointNumber">
+            #{result.checkpoint_number}
+          </strong>{' '}
+          (in the run list, kind “checkpoint”;{' '}
+          <code className="jp-dotnb-CheckpointId">
+            dotnb restore {result.checkpoint}
+          </code>{' '}
+          from a terminal).
         </p>
       ) : (
         <p>Nothing needed changing, so no checkpoint was made.</p>

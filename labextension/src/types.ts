@@ -164,6 +164,8 @@ export interface IRestoreResult {
   plan: IRestorePlan;
   dry_run: boolean;
   checkpoint: string | null;
+  /** The checkpoint's own `#N`; null when no checkpoint was made. */
+  checkpoint_number: number | null;
   written: string[];
 }
 

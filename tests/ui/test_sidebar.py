@@ -213,7 +213,10 @@ def test_runs_sidebar_journey(page: Any, lab: Lab) -> None:
         dialog.get_by_role("button", name="Restore").click()
         result = page.locator(".jp-dotnb-RestoreResult")
         result.wait_for()
-        checkpoint_id = result.locator(".jp-dotnb-CheckpointId").inner_text()
+        command = result.locator(".jp-dotnb-CheckpointId").inner_text()
+        assert command.startswith("dotnb restore ")
+        checkpoint_id = command.removeprefix("dotnb restore ")
+        number = result.locator(".jp-dotnb-CheckpointNumber").inner_text()
         shot(page, "restore-done", page.locator(".jp-Dialog-content"))
 
         # On disk, byte for byte: the data file, the output and the notebook of run 1.
@@ -233,6 +236,10 @@ def test_runs_sidebar_journey(page: Any, lab: Lab) -> None:
         # Undo: the checkpoint's content comes back.
         checkpoint = store.manifest(checkpoint_id)
         assert checkpoint["kind"] == "checkpoint" and checkpoint["checkpoint_of"] == first["id"]
+        # Named by what it is and by its own number, with who made it, like other runs.
+        assert number == f"#{checkpoint['number']}"
+        assert checkpoint["name"] == "checkpoint before restoring #1"
+        assert checkpoint["environment"]["user"]
         page.get_by_role("button", name="Undo").click()
         page.locator(".jp-Dialog").get_by_text("Restore undone").first.wait_for()
         saved = {e["path"]: e for e in checkpoint["outputs"]}

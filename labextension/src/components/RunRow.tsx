@@ -26,16 +26,11 @@ export function RunRow(props: IRunRowProps): JSX.Element {
   const who = fmt.author(run);
   const params = fmt.keyValues(run.params, 3, 16);
   const metrics = fmt.keyValues(run.metrics, 3, 12);
-  const files =
-    run.kind === 'checkpoint'
-      ? `before restoring ${run.checkpoint_of ? fmt.shortId(run.checkpoint_of) : ''}`
-      : '';
   const details = [
     props.showNotebook && run.notebook ? fmt.baseName(run.notebook) : '',
     fmt.duration(run.duration_s),
     metrics,
-    params,
-    files
+    params
   ].filter(Boolean);
   const title = [
     `${fmt.runTitle(run)} (${run.kind}, ${run.status})`,
