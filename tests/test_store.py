@@ -840,6 +840,13 @@ def test_metric_filters_series_and_change_cursor(store: Store) -> None:
     series = store.metric_values("acc", notebook="a.ipynb")
     assert [(s["number"], s["value"]) for s in series] == [(1, 0.5), (2, 0.95), (3, 0.9)]
     assert store.metric_names("b.ipynb") == ["acc"]  # "nan" is not a number to chart
+    # What a chart opens on: a metric of the newest run that recorded one.
+    store.commit_run(manifest(store, "a.ipynb", metrics={"zeta": 1.0, "mu": 2.0}))
+    assert store.metric_names("a.ipynb") == ["acc", "loss", "mu", "zeta"]
+    assert store.latest_metric("a.ipynb") == "mu"
+    assert store.latest_metric("b.ipynb") == "acc"
+    assert store.latest_metric() == "mu"
+    assert store.latest_metric("none.ipynb") is None
     cursor = store.change_cursor()
     assert store.changes(cursor) == ([], cursor)
     doc = store.manifest(runs[0]["id"])

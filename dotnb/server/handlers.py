@@ -284,7 +284,13 @@ class MetricsHandler(DotnbHandler):
             self.reply({"run": run_id, "name": name, "series": series})
             return
         if not name:
-            self.reply({"notebook": notebook, "names": self.store.metric_names(notebook)})
+            self.reply(
+                {
+                    "notebook": notebook,
+                    "names": self.store.metric_names(notebook),
+                    "latest": self.store.latest_metric(notebook),
+                }
+            )
             return
         limit = self.int_arg("limit", 1000, 1, 10000)
         values = self.store.metric_values(name, notebook=notebook, limit=limit)

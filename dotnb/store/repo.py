@@ -287,6 +287,10 @@ class Store(RunListing):
     def metric_names(self, notebook: str | None = None) -> list[str]:
         return self.queries.metric_names(notebook)
 
+    def latest_metric(self, notebook: str | None = None) -> str | None:
+        """A metric of the newest run that recorded one: what a chart opens on."""
+        return self.queries.latest_metric(notebook)
+
     def producers_of(self, digests: Iterable[str]) -> dict[str, str]:
         """Content hash -> the newest run that wrote it, for those some run wrote."""
         return self.queries.producers_of(digests)

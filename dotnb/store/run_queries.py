@@ -67,6 +67,17 @@ class RunQueries:
             )
         return [str(r[0]) for r in rows]
 
+    def latest_metric(self, notebook: str | None = None) -> str | None:
+        """A metric of the newest run that recorded one (the first by name): what
+        the user logged last, as far as the index knows (run ids sort by time)."""
+        where, args = ("WHERE notebook=?", (notebook,)) if notebook is not None else ("", ())
+        rows = self.index.query(
+            f"SELECT name FROM metric_values WHERE run_id = (SELECT MAX(run_id) FROM metric_values {where})"
+            f" {where.replace('WHERE', 'AND')} ORDER BY name LIMIT 1",
+            args * 2,
+        )
+        return str(rows[0][0]) if rows else None
+
     def producers_of(self, digests: Iterable[str]) -> dict[str, str]:
         """:meth:`producer_of` for many contents at once: content hash -> run id, for
         those some run wrote."""

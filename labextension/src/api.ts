@@ -153,7 +153,10 @@ export class DotnbApi {
     });
   }
 
-  metricNames(notebook: string | null): Promise<{ names: string[] }> {
+  /** The metrics recorded (by name) and the one the newest run recorded. */
+  metricNames(
+    notebook: string | null
+  ): Promise<{ names: string[]; latest?: string | null }> {
     return this.request('metrics', { query: { notebook } });
   }
 

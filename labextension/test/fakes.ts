@@ -97,8 +97,9 @@ export class FakeApi {
     return `/dotnb/api/runs/${id}/files?path=${encodeURIComponent(path)}&role=${role}`;
   }
 
-  async metricNames(): Promise<{ names: string[] }> {
-    return { names: ['acc'] };
+  metricNames_ = { names: ['acc'], latest: 'acc' as string | null };
+  async metricNames(): Promise<{ names: string[]; latest: string | null }> {
+    return this.metricNames_;
   }
 
   async metricValues(): Promise<{ name: string; values: [] }> {

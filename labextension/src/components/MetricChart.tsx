@@ -27,10 +27,14 @@ export function MetricChart(props: {
   const notebook = allNotebooks ? null : model.currentNotebook;
   const names = useAsync(() => services.api.metricNames(notebook), [notebook]);
   const available = names.value?.names ?? [];
+  // Without a choice, the metric the user logged last (not the first by name).
+  const latest = names.value?.latest;
   const metric =
     props.metric && (available.includes(props.metric) || names.loading)
       ? props.metric
-      : (available[0] ?? null);
+      : latest && available.includes(latest)
+        ? latest
+        : (available[0] ?? null);
   const [mark, setMark] = React.useState<ChartMark>('line');
   const [selected, setSelected] = React.useState<string | null>(null);
   // New runs of this metric redraw the chart.
