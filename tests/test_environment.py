@@ -78,11 +78,11 @@ class WatchedCache(EnvironmentCache):
     get() (so every change made before get() has been counted)."""
 
     def __init__(self, root: Path, tracker: FileTracker, **kwargs: Any) -> None:
-        super().__init__(root, watch=tracker.watched, **kwargs)
+        super().__init__(root, watch=tracker.watcher.watched, **kwargs)
         self.tracker = tracker
 
     def get(self) -> tuple[dict[str, Any], list[dict[str, str]], str]:
-        self.tracker._sync()
+        self.tracker.watcher.sync()
         return super().get()
 
 
@@ -94,7 +94,7 @@ def capture_tracker(tmp_path: Path) -> Iterator[FileTracker]:
     tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
     tracker.begin()
     tracker.end()
-    assert tracker._streaming
+    assert tracker.watcher.streaming
     yield tracker
     tracker.close()
 
@@ -445,7 +445,8 @@ def test_a_watched_folder_removed_falls_back_to_stat(
     cache = WatchedCache(tmp_path, capture_tracker)
     cache.get()
     cache.get()
-    watch = capture_tracker._dir_watches[next(iter(capture_tracker._dir_watches))]
+    watch = capture_tracker.watcher.watched(str(site), create=False)
+    assert watch is not None
     (site / "alpha-1.0.dist-info" / "METADATA").unlink()
     (site / "alpha-1.0.dist-info").rmdir()
     site.rmdir()

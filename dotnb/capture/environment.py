@@ -30,7 +30,7 @@ import blake3
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
 
-    from dotnb.capture.files import DirWatch
+    from dotnb.capture.watcher import DirWatch
 
 __all__ = [
     "GIT_TIMEOUT_SECONDS",
@@ -351,7 +351,7 @@ class EnvironmentCache:
     A git refresh spawns ``git`` three times (~3 ms each here); a distribution
     refresh reads the metadata headers of every installed distribution (~10 ms
     per 100).  The cached path is a few ``stat`` calls, or none with ``watch``
-    (a kernel's :meth:`FileTracker.watched <dotnb.capture.files.FileTracker.watched>`,
+    (a kernel's :meth:`TreeWatcher.watched <dotnb.capture.watcher.TreeWatcher.watched>`,
     which keeps one watch per folder while it is live):
     the folders holding what would be stat'ed are watched instead, and stat'ed
     only after an event in one of them (or once after the watches are set up, or

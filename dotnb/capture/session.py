@@ -300,12 +300,12 @@ class Session:
 
     def _watched_changes(self, folder: str, create: bool) -> tuple[Any, int] | None:
         """``(watch, events so far)`` for ``folder``, through the tracker's event
-        stream (see :class:`~dotnb.capture.files.DirWatch`): while this stands still
+        stream (see :class:`~dotnb.capture.watcher.DirWatch`): while this stands still
         nothing in the folder changed (a new watch, after the folder left its path,
         never compares equal to an old one's).  None when it is not watched; with
         ``create``, a watch is set up first if there is none (see
-        :meth:`~dotnb.capture.files.FileTracker.watched`)."""
-        watch = self.tracker.watched(folder, create) if self.tracker is not None else None
+        :meth:`~dotnb.capture.watcher.TreeWatcher.watched`)."""
+        watch = self.tracker.watcher.watched(folder, create) if self.tracker is not None else None
         return None if watch is None else (watch, watch.changes)
 
     def _make_tracker(self) -> None:
@@ -326,7 +326,7 @@ class Session:
             if rel:
                 ignore.add_ignored_path(rel)
         self.tracker = FileTracker(self.root, ignore, snapshot)
-        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watched)
+        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watcher.watched)
         runs_dir = os.fspath(store.runs_dir)
         store.runs_watch = lambda: self._watched_changes(runs_dir, create=True)
 
