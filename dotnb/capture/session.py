@@ -18,31 +18,25 @@ records what it could, and warns once.
 from __future__ import annotations
 
 import ast
-import collections
 import glob
 import os
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from dotnb.capture.flusher import RunFlusher
+from dotnb.capture.ipykernel_adapter import publish_after_streams
 from dotnb.capture.options import TrackOptions, TrackUsageError, parse_track_line, split_track_cell
 from dotnb.capture.params import literal_assignments
 from dotnb.capture.pid import current_pid
+from dotnb.capture.run_line import format_run_line, shorten
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
 
 RUN_MIME = "application/vnd.dotnb.run+json"
-# The background flush (manifest objects and refs: file creations and fsyncs, about a
-# millisecond of CPU per run) waits until no cell has run for FLUSH_IDLE_S, so that it
-# takes no CPU from cells, and runs of cells executed in quick succession are written
-# together; but no run waits longer than FLUSH_MAX_DELAY_S.  A committed run is safe
-# and readable meanwhile (its write-ahead record, see dotnb.store.repo).
-FLUSH_IDLE_S = 0.1
-FLUSH_MAX_DELAY_S = 1.0
 
 
 @dataclass
@@ -72,6 +66,28 @@ class ActiveRun:
     declared_outputs: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     auto: bool = False
+
+
+class RecordedRun(NamedTuple):
+    """What recording a run gives its run line: the store's summary, and what the
+    manifest holds that the summary does not."""
+
+    summary: dict[str, Any]
+    replaced: dict[str, str]  # overridden param -> the cell's own value expression
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass(frozen=True)
+class NotebookMemo:
+    """A notebook snapshot a committed run recorded, and the file it was taken from:
+    while the file's stat key is the same, the snapshot is in the store already."""
+
+    stat_key: tuple[Any, ...]  # (rel path, st_ino, st_size, st_mtime_ns, st_ctime_ns)
+    snapshot: dict[str, Any]
+    # The notebook folder's (watch, change count) before that stat, or None: while it
+    # stands still, not even the stat is needed.
+    seen: tuple[Any, int] | None
 
 
 class ParamOverride(ast.NodeTransformer):
@@ -122,16 +138,11 @@ class Session:
         self._stored_code: set[str] = set()
         self._stored_env: dict[str, str] = {}
         self._warned: set[str] = set()
-        self._flusher: threading.Thread | None = None
-        self._flush_due: float | None = None  # time.monotonic() by which to flush
-        self._closing = False
-        self._cell_started = self._cell_ended = 0.0  # time.monotonic() of the last cell's hooks
-        # (stat key of the notebook file, its snapshot entry, its folder's watch and
-        # change count before that stat, or None), kept once a run that used it
-        # committed: an unchanged notebook then costs one stat, or none while nothing
-        # changes in its folder.
-        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
-        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
+        self.flusher = RunFlusher(self._warn_once)
+        # Kept once a run that used it committed: an unchanged notebook then costs one
+        # stat, or none while nothing changes in its folder.
+        self._nb_memo: NotebookMemo | None = None
+        self._nb_candidate: NotebookMemo | None = None
         self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
@@ -175,7 +186,7 @@ class Session:
     # -- hooks -------------------------------------------------------------------
 
     def pre_run_cell(self, info: Any) -> None:
-        self._cell_started = time.monotonic()
+        self.flusher.cell_started = time.monotonic()
         try:
             self._begin(info)
         except Exception as exc:
@@ -183,7 +194,7 @@ class Session:
             self._warn_once("begin", f"dotnb: tracking is off for this cell ({exc})")
 
     def post_run_cell(self, result: Any) -> None:
-        self._cell_ended = time.monotonic()
+        self.flusher.cell_ended = time.monotonic()
         info = result.info
         raw = info.raw_cell if info is not None else ""
         cell = Cell(result.execution_count, raw, ok=bool(result.success))
@@ -195,7 +206,7 @@ class Session:
         self.override.overrides = {}
         cell.tracked = True
         try:
-            summary = self._record(run, result, cell)
+            recorded = self._record(run, result, cell)
         except Exception as exc:
             self._warn_once(
                 "record",
@@ -206,11 +217,11 @@ class Session:
             if os.environ.get("DOTNB_DEBUG"):
                 traceback.print_exc()
             return
-        cell.run = summary["id"]
+        cell.run = recorded.summary["id"]
         cell.entry = cell.entry_json = None  # its lineage entry now names the run
         self._stale.append(len(self.lineage) - 1)
-        self.last_run_id = summary["id"]
-        self._display(summary, run)
+        self.last_run_id = recorded.summary["id"]
+        self._display(recorded, run)
 
     # -- starting a run --------------------------------------------------------
 
@@ -332,7 +343,7 @@ class Session:
 
     # -- recording -------------------------------------------------------------
 
-    def _record(self, run: ActiveRun, result: Any, cell: Cell) -> dict[str, Any]:
+    def _record(self, run: ActiveRun, result: Any, cell: Cell) -> RecordedRun:
         store = self.store
         assert store is not None and self.root is not None
         activity = self.tracker.end()
@@ -386,7 +397,7 @@ class Session:
         exc = result.error_in_exec or result.error_before_exec
         if exc is not None:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-            error = {"type": type(exc).__name__, "message": _short(str(exc))}
+            error = {"type": type(exc).__name__, "message": shorten(str(exc))}
 
         self._follow_server_notebook()
         notebook_rel = self._notebook_rel()
@@ -423,11 +434,13 @@ class Session:
         summary: dict[str, Any] = store.commit_run(manifest, sync=False, lineage_json=lineage_json)
         if self._nb_candidate is not None:
             self._nb_memo = self._nb_candidate
-        self._flush_later()
-        summary["_replaced"] = dict(self.override.replaced)
-        summary["_inputs"] = [e["path"] for e in manifest["inputs"]]
-        summary["_outputs"] = [e["path"] for e in manifest["outputs"]]
-        return summary
+        self.flusher.later(store)
+        return RecordedRun(
+            summary,
+            dict(self.override.replaced),
+            [e["path"] for e in manifest["inputs"]],
+            [e["path"] for e in manifest["outputs"]],
+        )
 
     def _literals(self, body: str) -> dict[str, Any]:
         """``literal_assignments(body)``, parsed once per distinct cell body (cells are
@@ -568,8 +581,8 @@ class Session:
         memo = self._nb_memo
         # Counted before the stat: an event after it shows as a change next time.
         seen = self._watched_changes(os.path.dirname(self.notebook_abs), create=True)
-        if memo is not None and seen is not None and memo[0][0] == rel and memo[2] == seen:
-            return dict(memo[1])  # nothing changed in its folder since the stat the memo was made with
+        if memo is not None and seen is not None and memo.stat_key[0] == rel and memo.seen == seen:
+            return dict(memo.snapshot)  # nothing changed in its folder since the stat the memo was made with
         from dotnb.capture.notebook import read_notebook_snapshot
         from dotnb.store.index import RACY_WINDOW_NS
 
@@ -578,9 +591,9 @@ class Session:
             key: tuple[Any, ...] | None = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
             key = None
-        if key is not None and memo is not None and memo[0] == key:
-            self._nb_candidate = (key, memo[1], seen)
-            return dict(memo[1])  # unchanged since a run recorded it: in the store already
+        if key is not None and memo is not None and memo.stat_key == key:
+            self._nb_candidate = NotebookMemo(key, memo.snapshot, seen)
+            return dict(memo.snapshot)  # unchanged since a run recorded it: in the store already
         checked_ns = time.time_ns()
         entry = self.store.snapshot_files([rel])[0]
         if not entry.get("hash"):
@@ -596,58 +609,22 @@ class Session:
         # The stat cache's racily-clean rule: a file changed within the window might
         # change again without its stat key changing.
         if key is not None and checked_ns - key[3] >= RACY_WINDOW_NS:
-            self._nb_candidate = (key, dict(snapshot), seen)
+            self._nb_candidate = NotebookMemo(key, dict(snapshot), seen)
         return snapshot
-
-    def _flush_later(self) -> None:
-        """Have the run's manifest object and ref written off the cell's critical path
-        (one thread per kernel).  The thread is not woken: it would compete with the
-        cell for the GIL right away; it looks for work every FLUSH_IDLE_S instead."""
-        if self._flush_due is None:
-            self._flush_due = time.monotonic() + FLUSH_MAX_DELAY_S
-        if self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_loop, name="dotnb-flush", daemon=True)
-            self._flusher.start()
-
-    def _flush_loop(self) -> None:
-        store = self.store
-        while not self._closing:
-            time.sleep(FLUSH_IDLE_S)
-            if self._closing or not store.has_pending_sync():
-                continue
-            now = time.monotonic()
-            due = self._flush_due or now
-            running = self._cell_started > self._cell_ended
-            idle = 0.0 if running else now - self._cell_ended
-            if idle < FLUSH_IDLE_S and now < due:
-                continue  # a cell runs, or just did: later
-            self._flush_due = None
-            # Runs recorded while this thread was syncing are picked up by the next pass.
-            while store.has_pending_sync():
-                try:
-                    store.flush()
-                except Exception as exc:
-                    # The runs stay recorded in the index (write-ahead records) and
-                    # are written by the next flush or the next opening of the store.
-                    self._warn_once("flush", f"dotnb: could not write the store to disk ({exc})")
-                    time.sleep(1.0)  # retried later (disk full, read-only store)
-                    break
 
     # -- output ----------------------------------------------------------------
 
-    def _display(self, summary: dict[str, Any], run: ActiveRun) -> None:
-        replaced = summary.pop("_replaced", {})
-        inputs = summary.pop("_inputs", [])
-        outputs = summary.pop("_outputs", [])
-        text = format_run_line(summary, run.overridden, replaced)
+    def _display(self, recorded: RecordedRun, run: ActiveRun) -> None:
+        summary = recorded.summary
+        text = format_run_line(summary, run.overridden, recorded.replaced)
         bundle = {
             "id": summary["id"],
             "number": summary["number"],
             "notebook": summary.get("notebook"),
             "name": summary.get("name"),
             "status": summary["status"],
-            "inputs": inputs,
-            "outputs": outputs,
+            "inputs": recorded.inputs,
+            "outputs": recorded.outputs,
             "params": summary.get("params"),
             "metrics": summary.get("metrics"),
             "duration_s": summary.get("duration_s"),
@@ -679,135 +656,12 @@ class Session:
         return "\n".join(lines)
 
     def close(self) -> None:
-        self._closing = True  # the flush thread stops; the last runs are flushed here
+        self.flusher.close()  # the last runs are flushed here
         if self.tracker is not None:
             self.tracker.close()
         if self.store is not None:
             self.store.flush()
             self.store.close()
-
-
-def publish_after_streams(ip: Any, data: dict[str, Any]) -> None:
-    """``display(data, raw=True)`` for a JSON-ready bundle, without ipykernel's wait
-    for the IOPub thread.
-
-    ipykernel's display publisher first flushes stdout and stderr, and a flush
-    from the main thread waits until the IOPub thread has sent what was buffered
-    (two round trips to that thread, 1-2 ms on a busy machine).  Order is all the
-    run line needs: the message is built, passed through the publisher's hooks
-    (e.g. an output widget capturing displays) and serialized here, then handed to
-    the IOPub thread, which flushes both streams and only then sends it, so the
-    line still follows the cell's own output, and nobody waits.  Anything other
-    than ipykernel's own streams and publisher gets the plain ``display``.
-    """
-    pub: Any = getattr(ip, "display_pub", None)
-    streams: list[Any] = [sys.stdout, sys.stderr]
-    io_thread = _iopub_thread(pub, streams)
-    if (
-        io_thread is None
-        or not io_thread.thread.is_alive()
-        or threading.get_ident() == io_thread.thread.ident
-    ):
-        from IPython.display import display
-
-        display(data, raw=True)
-        return
-
-    content = {"data": data, "metadata": {}, "transient": {}}
-    msg: Any = pub.session.msg("display_data", content, parent=pub.parent_header)
-    for hook in list(pub._hooks):
-        msg = hook(msg)
-        if msg is None:
-            return  # taken by the hook
-    pub.session.send(_AfterStreams(io_thread, streams), msg, ident=pub.topic)
-
-
-class _AfterStreams:
-    """Where publish_after_streams has the session send the serialized message: to the
-    IOPub thread, after it has flushed both streams (each flush queues its stream's
-    message there)."""
-
-    def __init__(self, io_thread: Any, streams: list[Any]) -> None:
-        self.io_thread = io_thread
-        self.streams = streams
-
-    def send_multipart(self, parts: list[Any], **kwargs: Any) -> None:
-        io_thread, streams = self.io_thread, self.streams
-
-        def flush_then_send() -> None:  # in the IOPub thread
-            for stream in streams:
-                stream._flush()
-            io_thread.send_multipart(parts, **kwargs)  # queued after the streams'
-
-        # Not woken for it: the kernel's own flush of stdout right after this
-        # cell's hooks wakes the IOPub thread (and waits for it) anyway.
-        events = getattr(io_thread, "_events", None)
-        if isinstance(events, collections.deque):
-            events.append(flush_then_send)
-        else:
-            io_thread.schedule(flush_then_send)
-
-
-# (publisher, stdout, stderr, their IOPub thread or None): checked once per set of objects.
-_iopub_checked: tuple[Any, Any, Any, Any] | None = None
-
-
-def _iopub_thread(pub: Any, streams: list[Any]) -> Any:
-    """ipykernel's IOPub thread when the publisher and both streams are ipykernel's
-    own and send through it (what publish_after_streams relies on), else None."""
-    global _iopub_checked
-    checked = _iopub_checked
-    if checked is not None and checked[0] is pub and checked[1] is streams[0] and checked[2] is streams[1]:
-        return checked[3]
-    io_thread: Any = getattr(getattr(pub, "pub_socket", None), "io_thread", None)
-    usable = (
-        io_thread is not None
-        and hasattr(io_thread, "thread")
-        and all(hasattr(pub, name) for name in ("_hooks", "parent_header", "session", "topic"))
-        and all(getattr(s, "pub_thread", None) is io_thread and hasattr(s, "_flush") for s in streams)
-    )
-    _iopub_checked = (pub, streams[0], streams[1], io_thread if usable else None)
-    return _iopub_checked[3]
-
-
-def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str]) -> str:
-    """``run #4 · 1 input · 1 output · lr=0.1 · acc=0.93 · 0.8 s``"""
-    parts = [f"run #{summary['number']}"]
-    if summary.get("name"):
-        parts[0] += f" {summary['name']!r}"
-    if summary["status"] != "ok":
-        parts.append(summary["status"])
-    n_in, n_out = summary.get("inputs", 0), summary.get("outputs", 0)
-    parts.append(f"{n_in} input{'s' if n_in != 1 else ''}")
-    parts.append(f"{n_out} output{'s' if n_out != 1 else ''}")
-    for key, value in list((summary.get("params") or {}).items())[:4]:
-        text = f"{key}={_short(repr(value), 24)}"
-        if key in overridden:
-            old = replaced.get(key)
-            text += f" (--param, overriding {key} = {old})" if old else " (--param)"
-        parts.append(text)
-    for key, value in list((summary.get("metrics") or {}).items())[:4]:
-        parts.append(f"{key}={_fmt_metric(value)}")
-    parts.append(_fmt_duration(summary.get("duration_s") or 0.0))
-    return " · ".join(parts)
-
-
-def _fmt_metric(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _fmt_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else f"{seconds * 1000:.1f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
-
-
-def _short(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _as_number(value: Any) -> float | int | str | None:
