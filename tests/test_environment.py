@@ -402,13 +402,13 @@ def test_watched_folders_are_stated_only_after_an_event(
     write_dist(site, "alpha", "1.0")
     monkeypatch.setattr(sys, "path", [str(site)])
     stated: list[tuple[str, ...]] = []
-    signature = environment._signature
+    signature = environment.stat_signature
 
     def counted(paths: Any) -> Any:
         stated.append(tuple(paths))
         return signature(stated[-1])
 
-    monkeypatch.setattr(environment, "_signature", counted)
+    monkeypatch.setattr(environment, "stat_signature", counted)
     cache = WatchedCache(repo, capture_tracker, clock=FakeClock())
     cache.get()
     cache.get()  # the stats right after the watches were set up

@@ -17,7 +17,6 @@ records what it could, and warns once.
 
 from __future__ import annotations
 
-import ast
 import glob
 import os
 import sys
@@ -30,7 +29,7 @@ from typing import Any, NamedTuple
 from dotnb.capture.flusher import RunFlusher
 from dotnb.capture.ipykernel_adapter import publish_after_streams
 from dotnb.capture.options import TrackOptions, TrackUsageError, parse_track_line, split_track_cell
-from dotnb.capture.params import literal_assignments
+from dotnb.capture.params import ParamOverride, literal_assignments
 from dotnb.capture.pid import current_pid
 from dotnb.capture.run_line import format_run_line, shorten
 from dotnb.store.hashing import hash_bytes
@@ -88,39 +87,6 @@ class NotebookMemo:
     # The notebook folder's (watch, change count) before that stat, or None: while it
     # stands still, not even the stat is needed.
     seen: tuple[Any, int] | None
-
-
-class ParamOverride(ast.NodeTransformer):
-    """Replaces the value of top-level ``NAME = literal`` assignments for overridden params."""
-
-    def __init__(self) -> None:
-        self.overrides: dict[str, Any] = {}
-        self.replaced: dict[str, str] = {}
-
-    def visit_Module(self, node: ast.Module) -> ast.Module:
-        if not self.overrides:
-            return node
-        for stmt in node.body:
-            targets: list[ast.expr] = []
-            if isinstance(stmt, ast.Assign):
-                targets = stmt.targets
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                targets = [stmt.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id in self.overrides:
-                    assert isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None
-                    self.replaced[target.id] = ast.unparse(stmt.value)
-                    stmt.value = ast.copy_location(_literal_node(self.overrides[target.id]), stmt.value)
-        return node
-
-
-def _literal_node(value: Any) -> ast.expr:
-    try:
-        node = ast.parse(repr(value), mode="eval").body
-        ast.literal_eval(node)
-        return node
-    except (SyntaxError, ValueError):
-        return ast.Constant(value=value)
 
 
 class Session:
