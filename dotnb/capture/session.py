@@ -28,27 +28,14 @@ from typing import Any, NamedTuple
 
 from dotnb.capture.flusher import RunFlusher
 from dotnb.capture.ipykernel_adapter import publish_after_streams
+from dotnb.capture.lineage import Cell, KernelLineage
 from dotnb.capture.options import TrackOptions, TrackUsageError, parse_track_line, split_track_cell
 from dotnb.capture.params import ParamOverride, literal_assignments
 from dotnb.capture.pid import current_pid
 from dotnb.capture.run_line import format_run_line, shorten
-from dotnb.store.hashing import hash_bytes
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
 
 RUN_MIME = "application/vnd.dotnb.run+json"
-
-
-@dataclass
-class Cell:
-    execution_count: int | None
-    code: str
-    tracked: bool = False
-    run: str | None = None
-    ok: bool = True
-    code_hash: str | None = None
-    # Its lineage entry and the entry's canonical JSON, once built (reset when ``run`` is set).
-    entry: dict[str, Any] | None = None
-    entry_json: bytes | None = None
 
 
 @dataclass
@@ -92,7 +79,9 @@ class NotebookMemo:
 class Session:
     def __init__(self, ip: Any) -> None:
         self.ip = ip
-        self.lineage: list[Cell] = []
+        # Object ids known to be in the store (cell code, notebook snapshots).
+        self._stored_code: set[str] = set()
+        self.lineage = KernelLineage(self._stored_code)
         self.active: ActiveRun | None = None
         self.track_all = False
         self.store: Any = None
@@ -101,7 +90,6 @@ class Session:
         self.root: Path | None = None
         self.notebook_abs: Path | None = None
         self.last_run_id: str | None = None
-        self._stored_code: set[str] = set()
         self._stored_env: dict[str, str] = {}
         self._warned: set[str] = set()
         self.flusher = RunFlusher(self._warn_once)
@@ -112,19 +100,6 @@ class Session:
         self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
-        self._code_hashes: dict[str, str] = {}  # cell code -> its object id (stored already)
-        # The lineage's segments written so far (their references, and each reference's
-        # canonical JSON), and how many cells they hold.
-        self._segments: list[dict[str, Any]] = []
-        self._segments_json: list[bytes] = []
-        self._segmented = 0
-        # The cells after the segments as a run records them (entries and their JSON),
-        # kept from run to run: lineage[_segmented:_built], each entry current except
-        # those of the cells at _stale (their run id was set since).
-        self._tail: list[dict[str, Any]] = []
-        self._tail_json: list[bytes] = []
-        self._built = 0
-        self._stale: list[int] = []
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
         # Set by `dotnb run` / `dotnb reproduce` when they start the kernel: fixed for its life.
@@ -147,7 +122,7 @@ class Session:
         for n, code in enumerate(history[1:], start=1):
             if n >= current:
                 break
-            self.lineage.append(Cell(n, code))
+            self.lineage.cells.append(Cell(n, code))
 
     # -- hooks -------------------------------------------------------------------
 
@@ -164,7 +139,7 @@ class Session:
         info = result.info
         raw = info.raw_cell if info is not None else ""
         cell = Cell(result.execution_count, raw, ok=bool(result.success))
-        self.lineage.append(cell)
+        self.lineage.cells.append(cell)
         run = self.active
         self.active = None
         if run is None:
@@ -183,9 +158,7 @@ class Session:
             if os.environ.get("DOTNB_DEBUG"):
                 traceback.print_exc()
             return
-        cell.run = recorded.summary["id"]
-        cell.entry = cell.entry_json = None  # its lineage entry now names the run
-        self._stale.append(len(self.lineage) - 1)
+        self.lineage.record_run(cell, recorded.summary["id"])
         self.last_run_id = recorded.summary["id"]
         self._display(recorded, run)
 
@@ -367,7 +340,7 @@ class Session:
 
         self._follow_server_notebook()
         notebook_rel = self._notebook_rel()
-        lineage, lineage_json = self._lineage()
+        lineage, lineage_json = self.lineage.build(store)
         manifest: dict[str, Any] = {
             "kind": "run",
             "name": run.options.name,
@@ -463,75 +436,6 @@ class Session:
                 metrics.setdefault(name, points[-1]["value"])
         return metrics, run.metric_series
 
-    def _lineage(self) -> tuple[Any, bytes]:
-        """The run's lineage in its stored form (see :mod:`dotnb.store.lineage`), and
-        its canonical JSON, joined from each entry's and each segment reference's JSON
-        (made once, with them: the lineage is most of a manifest's bytes).  Only the
-        cells executed since the last run, and the one whose run id was set, are
-        looked at: recording a run costs the same after 10 cells or 10,000.
-
-        Final cells (all but the last: a cell's run id is set after its run is
-        recorded) go into segments of ``SEGMENT_CELLS`` once there are enough; each
-        segment is written once and referred to by every later run of this kernel.
-        """
-        from dotnb.store.lineage import SEGMENT_CELLS, encode, segment_bytes
-
-        cells = self.lineage
-        if self._built > len(cells):  # never shrinks; be safe anyway
-            self._segments, self._segments_json, self._segmented = [], [], 0
-            self._tail, self._tail_json, self._built, self._stale = [], [], 0, []
-        for index in self._stale:
-            if self._segmented <= index < self._built:
-                at = index - self._segmented
-                self._tail[at] = self._entry(cells[index])
-                self._tail_json[at] = cells[index].entry_json or canonical_json(self._tail[at])
-        self._stale = []
-        for cell in cells[self._built :]:
-            entry = self._entry(cell)
-            self._tail.append(entry)
-            self._tail_json.append(cell.entry_json or canonical_json(entry))
-        self._built = len(cells)
-        while len(cells) - 1 - self._segmented >= SEGMENT_CELLS:
-            chunk = cells[self._segmented : self._segmented + SEGMENT_CELLS]
-            data = segment_bytes([dict(self._entry(c, store_code=False), code=c.code) for c in chunk])
-            digest = self.store.stage_bytes(data)  # written with the run (no file on its path)
-            ref = {"hash": digest, "count": len(chunk)}
-            self._segments.append(ref)
-            self._segments_json.append(canonical_json(ref))
-            self._segmented += len(chunk)
-            del self._tail[: len(chunk)], self._tail_json[: len(chunk)]
-        entries = list(self._tail)
-        value: Any = {"segments": list(self._segments), "cells": entries} if self._segments else entries
-        return value, encode(self._segments_json, self._tail_json)
-
-    def _entry(self, cell: Cell, store_code: bool = True) -> dict[str, Any]:
-        """A cell's lineage entry (built once; rebuilt after its run id is set); with
-        ``store_code``, its code is in the store (the entry refers to it by hash)."""
-        if cell.code_hash is None:
-            cell.code_hash = self._code_hashes.get(cell.code)
-            if cell.code_hash is None:
-                cell.code_hash = hash_bytes(cell.code.encode("utf-8", "surrogatepass"))
-                if len(self._code_hashes) >= 1024:
-                    self._code_hashes.clear()
-                self._code_hashes[cell.code] = cell.code_hash
-        if store_code and cell.code_hash not in self._stored_code:
-            # Recorded with the next run, written as a file off the cell's path.
-            self.store.stage_bytes(cell.code.encode("utf-8", "surrogatepass"))
-            self._stored_code.add(cell.code_hash)
-        if cell.entry is None:
-            entry: dict[str, Any] = {
-                "execution_count": cell.execution_count,
-                "code_hash": cell.code_hash,
-                "tracked": cell.tracked,
-            }
-            if cell.run:
-                entry["run"] = cell.run
-            if not cell.ok:
-                entry["status"] = "error"
-            cell.entry = entry
-            cell.entry_json = canonical_json(entry)
-        return cell.entry
-
     def _environment(self) -> dict[str, Any]:
         summary, dists, key = self.env_cache.get()
         digest = self._stored_env.get(key)
@@ -616,7 +520,7 @@ class Session:
             lines.append(f"project root: {self.root}")
         nb = self.notebook_abs
         lines.append(f"notebook: {nb if nb else 'unknown until the first tracked cell'}")
-        lines.append(f"cells in lineage: {len(self.lineage)}")
+        lines.append(f"cells in lineage: {len(self.lineage.cells)}")
         if self.last_run_id:
             lines.append(f"last run: {self.last_run_id}")
         return "\n".join(lines)
