@@ -13,6 +13,11 @@ and execution count are exactly as without the magic.
 
 Nothing here may break a user's cell: every hook catches its own failures,
 records what it could, and warns once.
+
+Around the session: :mod:`~dotnb.capture.files` records the cell's file access,
+:mod:`~dotnb.capture.lineage` keeps the lineage in the form runs store it,
+:mod:`~dotnb.capture.flusher` writes committed runs to disk off the cell's path,
+and the run line goes out through :mod:`~dotnb.capture.ipykernel_adapter`.
 """
 
 from __future__ import annotations

@@ -110,8 +110,9 @@ class TreeWatcher:
         self.root_prefix = root_real.rstrip("/") + "/"
         self.on_lost = on_lost
         # Where file events under the root go; None: nobody collects, they are dropped.
-        # Changed only under read_lock (or when the reader is abandoned), so a buffer
-        # of events is handled for one sink.
+        # Read once per buffer of events: the sink re-checks, under its own lock, that
+        # it still collects (it stops collecting in a drain's `then`, or on its own
+        # when the reader was abandoned).
         self.sink: FileSink | None = None
         self.warnings: list[str] = []
         self.inotify: Any = None
@@ -162,10 +163,6 @@ class TreeWatcher:
                 f"dotnb: cannot watch {self.root_real} for file events ({exc}); only"
                 " Python-level file access is recorded (not pyarrow, SQLite or subprocesses)"
             )
-
-    def close(self) -> None:
-        self.streaming = False
-        self.stop()
 
     def stop(self, wait: float = 2.0) -> None:
         """Stop the reader thread and close the instance (every DirWatch dies)."""
