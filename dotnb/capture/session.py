@@ -101,7 +101,6 @@ class Session:
         # Kept once a run that used it committed: an unchanged notebook then costs one
         # stat, or none while nothing changes in its folder.
         self._nb_memo: NotebookMemo | None = None
-        self._nb_candidate: NotebookMemo | None = None
         self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
@@ -371,13 +370,13 @@ class Session:
             "reproduces": self._reproduces,
             "warnings": warnings,
         }
-        self._nb_candidate = None
+        candidate: NotebookMemo | None = None
         if self.notebook_abs is not None and notebook_rel is not None:
-            manifest["notebook_snapshot"] = self._notebook_snapshot(notebook_rel)
+            manifest["notebook_snapshot"], candidate = self._notebook_snapshot(notebook_rel)
             manifest["notebook_source"] = "disk"
         summary: dict[str, Any] = store.commit_run(manifest, sync=False, lineage_json=lineage_json)
-        if self._nb_candidate is not None:
-            self._nb_memo = self._nb_candidate
+        if candidate is not None:
+            self._nb_memo = candidate
         self.flusher.later(store)
         return RecordedRun(
             summary,
@@ -451,13 +450,16 @@ class Session:
         env["distributions"] = digest
         return env
 
-    def _notebook_snapshot(self, rel: str) -> dict[str, Any]:
+    def _notebook_snapshot(self, rel: str) -> tuple[dict[str, Any], NotebookMemo | None]:
+        """The notebook's snapshot entry, and the memo to keep once the run that records
+        it has committed (None: nothing new to remember)."""
         assert self.notebook_abs is not None
         memo = self._nb_memo
         # Counted before the stat: an event after it shows as a change next time.
         seen = self._watched_changes(os.path.dirname(self.notebook_abs), create=True)
         if memo is not None and seen is not None and memo.stat_key[0] == rel and memo.seen == seen:
-            return dict(memo.snapshot)  # nothing changed in its folder since the stat the memo was made with
+            # Nothing changed in its folder since the stat the memo was made with.
+            return dict(memo.snapshot), None
         from dotnb.capture.notebook import read_notebook_snapshot
         from dotnb.store.index import RACY_WINDOW_NS
 
@@ -467,25 +469,25 @@ class Session:
         except OSError:
             key = None
         if key is not None and memo is not None and memo.stat_key == key:
-            self._nb_candidate = NotebookMemo(key, memo.snapshot, seen)
-            return dict(memo.snapshot)  # unchanged since a run recorded it: in the store already
+            # Unchanged since a run recorded it: in the store already.
+            return dict(memo.snapshot), NotebookMemo(key, memo.snapshot, seen)
         checked_ns = time.time_ns()
         entry = self.store.snapshot_files([rel])[0]
         if not entry.get("hash"):
-            return {"unavailable": "missing" if entry.get("missing") else str(entry.get("skipped"))}
+            return {"unavailable": "missing" if entry.get("missing") else str(entry.get("skipped"))}, None
         if entry["hash"] not in self._stored_code:
             # Validate new snapshots only; unchanged ones were validated before.
             assert self.notebook_abs is not None
             data, reason = read_notebook_snapshot(self.notebook_abs, self.store.max_file_size)
             if data is None:
-                return {"unavailable": reason or "unreadable"}
+                return {"unavailable": reason or "unreadable"}, None
             self._stored_code.add(entry["hash"])
         snapshot = {"hash": entry["hash"], "size": entry["size"]}
         # The stat cache's racily-clean rule: a file changed within the window might
         # change again without its stat key changing.
         if key is not None and checked_ns - key[3] >= RACY_WINDOW_NS:
-            self._nb_candidate = NotebookMemo(key, dict(snapshot), seen)
-        return snapshot
+            return snapshot, NotebookMemo(key, dict(snapshot), seen)
+        return snapshot, None
 
     # -- output ----------------------------------------------------------------
 
