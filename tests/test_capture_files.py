@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dotnb.capture import audit_hook, cell_record, watcher
 from dotnb.capture import files as files_mod
 from dotnb.capture.files import FileActivity, FileTracker, PreWrite
 from dotnb.capture.ignore import IgnoreRules
@@ -81,26 +82,26 @@ def touched(act: FileActivity) -> set[str]:
 
 def delay_events(monkeypatch: pytest.MonkeyPatch, tracker: FileTracker, seconds: float) -> None:
     """Make the observer thread lag: each file event is handled `seconds` late."""
-    handle = tracker._on_fs_event
+    handle = tracker.on_file_event
 
-    def slow(event: object) -> None:
+    def slow(rel: str, written: bool) -> None:
         time.sleep(seconds)
-        handle(event)
+        handle(rel, written)
 
-    monkeypatch.setattr(tracker, "_on_fs_event", slow)
+    monkeypatch.setattr(tracker, "on_file_event", slow)
 
 
 def gate_events(monkeypatch: pytest.MonkeyPatch, tracker: FileTracker) -> threading.Event:
     """Hold file events back while the returned event is clear."""
     gate = threading.Event()
     gate.set()
-    handle = tracker._on_fs_event
+    handle = tracker.on_file_event
 
-    def gated(event: object) -> None:
+    def gated(rel: str, written: bool) -> None:
         gate.wait(5)
-        handle(event)
+        handle(rel, written)
 
-    monkeypatch.setattr(tracker, "_on_fs_event", gated)
+    monkeypatch.setattr(tracker, "on_file_event", gated)
     return gate
 
 
@@ -425,7 +426,7 @@ def test_ignored_paths(tracker: FileTracker, root: Path) -> None:
     for d in (".dotnb", ".ipynb_checkpoints", "__pycache__", ".git", "scratch", "sub/.hidden"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "keep.txt").write_text("k")
-    tracker._ignore.add_ignored_path("nb.ipynb")
+    tracker.ignore.add_ignored_path("nb.ipynb")
 
     def body() -> None:
         for rel in (
@@ -535,7 +536,7 @@ def test_reads_outside_root_are_external(tracker: FileTracker, tmp_path: Path) -
 def test_external_reads_are_capped(tracker: FileTracker, tmp_path: Path) -> None:
     many = tmp_path / "many"
     many.mkdir()
-    for i in range(files_mod.MAX_EXTERNAL + 20):
+    for i in range(cell_record.MAX_EXTERNAL + 20):
         (many / f"{i}.txt").write_text("x")
 
     def body() -> None:
@@ -543,7 +544,7 @@ def test_external_reads_are_capped(tracker: FileTracker, tmp_path: Path) -> None
             p.read_text()
 
     act = cell(tracker, body)
-    assert len(act.external) == files_mod.MAX_EXTERNAL
+    assert len(act.external) == cell_record.MAX_EXTERNAL
 
 
 def test_symlinks(tracker: FileTracker, root: Path, tmp_path: Path) -> None:
@@ -640,8 +641,8 @@ def test_folders_renamed_or_moved_out_between_cells_keep_native_events_right(
     act = cell(tracker, body)
     assert act.inputs == {"z/b/in.txt": None}
     assert act.outputs == ["gone/sub/new.txt", "visible/v.txt", "z/b/out.txt"]
-    assert all(not p.startswith(("a/", ".")) for p in tracker._path_wd)
-    assert "z/b" in tracker._path_wd and "gone/sub" in tracker._path_wd
+    assert all(not p.startswith(("a/", ".")) for p in tracker.watcher.folders())
+    assert "z/b" in tracker.watcher.folders() and "gone/sub" in tracker.watcher.folders()
 
 
 def test_forked_child_leaves_the_parents_events_alone(tracker: FileTracker, root: Path) -> None:
@@ -655,7 +656,7 @@ def test_forked_child_leaves_the_parents_events_alone(tracker: FileTracker, root
             code = 3
             try:
                 reads: list[int] = []
-                tracker._inotify.read = lambda: reads.append(1) or b""
+                tracker.watcher.inotify.read = lambda: reads.append(1) or b""
                 data = Path("in.txt").read_text()
                 Path("in.txt").write_text(data + "x")  # a write-open of a read file: the hook's _sync
                 Path("child.txt").write_text("c")
@@ -677,8 +678,8 @@ def test_lost_events_are_reported(tracker: FileTracker, root: Path) -> None:
 
     def body() -> None:
         # Nobody reads the queue meanwhile: more events than it holds (max_queued_events).
-        with tracker._read_lock, open("x.txt", "w") as x, open("y.txt", "w") as y:
-            for _ in range(files_mod._max_queued_events() // 2 + 100):
+        with tracker.watcher.read_lock, open("x.txt", "w") as x, open("y.txt", "w") as y:
+            for _ in range(watcher.max_queued_events() // 2 + 100):
                 x.write("1")
                 x.flush()
                 y.write("2")
@@ -698,25 +699,26 @@ def test_a_tree_of_more_folders_than_the_queue_holds_is_walked_once(
     # Reading a folder queues two events; watching this many floods the queue unless
     # the walk reads it as it goes (an overflow used to send the tree to be walked
     # again, at every cell, and each cell's events were reported lost).
-    folders = files_mod._max_queued_events() // 2 + 500
+    folders = watcher.max_queued_events() // 2 + 500
     for i in range(folders):
         (root / "data" / f"g{i // 100}" / f"d{i}").mkdir(parents=True)
     walks: list[str] = []
-    watch_tree = tracker._watch_tree
+    watch_tree = tracker.watcher.watch_tree
 
-    def counted(rel: str, cell: object) -> None:
+    def counted(rel: str, sink: watcher.FileSink | None) -> None:
         if rel == "":
             walks.append(rel)
-        watch_tree(rel, cell)  # type: ignore[arg-type]
+        watch_tree(rel, sink)
 
-    monkeypatch.setattr(tracker, "_watch_tree", counted)
+    monkeypatch.setattr(tracker.watcher, "watch_tree", counted)
     deepest = f"data/g{(folders - 1) // 100}/d{folders - 1}"
     for i in range(3):
         command = ["sh", "-c", f"echo {i} > {deepest}/out{i}.txt"]  # native: seen by inotify only
         act = cell(tracker, lambda command=command: subprocess.run(command, check=True))
         assert act.outputs == [f"{deepest}/out{i}.txt"]
     assert walks == [""]
-    assert len(tracker._path_wd) == 1 + 1 + (folders - 1) // 100 + 1 + folders  # root, data, groups, leaves
+    # root, data, groups, leaves
+    assert len(tracker.watcher.folders()) == 1 + 1 + (folders - 1) // 100 + 1 + folders
 
 
 def test_many_cells_in_a_row(tracker: FileTracker, root: Path) -> None:
@@ -751,7 +753,7 @@ def test_hook_is_idle_outside_a_cell(tracker: FileTracker, root: Path) -> None:
     tracker.begin()
     tracker.end()
     Path("x.txt").read_text()  # after end(): nobody listens
-    assert files_mod._active is None
+    assert audit_hook.listening() is None
     act = cell(tracker, lambda: None)
     assert act.inputs == {}
 
@@ -805,25 +807,25 @@ def test_gives_up_on_inotify_after_repeated_timeouts(
     monkeypatch.setattr(files_mod, "END_TIMEOUT", 0.05)
     # The reader thread hangs in a handler, holding the event queue.
     release = threading.Event()
-    handle = tracker._on_fs_event
+    handle = tracker.on_file_event
 
-    def hang(event: object) -> None:
+    def hang(rel: str, written: bool) -> None:
         if threading.current_thread().name == "dotnb-files":
             release.wait(30)
-        handle(event)
+        handle(rel, written)
 
-    monkeypatch.setattr(tracker, "_on_fs_event", hang)
+    monkeypatch.setattr(tracker, "on_file_event", hang)
     tracker.begin()
     Path("stuck.txt").write_text("s")
     deadline = time.monotonic() + 10
-    while not tracker._read_lock.locked() and time.monotonic() < deadline:
+    while not tracker.watcher.read_lock.locked() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert files_mod.MAX_TIMEOUTS == 2
+    assert watcher.MAX_TIMEOUTS == 2
     try:
         tracker.end()  # first timeout
         assert "did not arrive within" in tracker.warnings[-1]
         tracker.begin()  # the queue is still held: second timeout, inotify is dropped
-        assert not tracker._streaming
+        assert not tracker.watcher.streaming
         tracker.end()
         assert "did not arrive when this cell started" in tracker.warnings[-1]
     finally:
@@ -872,9 +874,9 @@ def test_watch_dir_counts_changes_until_the_folder_leaves_its_path(
     cell(tracker, lambda: None)  # the stream starts with the first cell
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    watch = tracker.watch_dir(str(outside))
+    watch = tracker.watcher.watch_dir(str(outside))
     assert watch is not None and watch.live and watch.changes == 0
-    assert tracker.watch_dir(str(outside)) is watch  # one per folder
+    assert tracker.watcher.watch_dir(str(outside)) is watch  # one per folder
     cell(tracker, lambda: None)
     assert watch.changes == 0
     (outside / "a").write_text("1")
@@ -882,38 +884,38 @@ def test_watch_dir_counts_changes_until_the_folder_leaves_its_path(
     seen = watch.changes
     assert seen > 0 and watch.live
     (outside / "a").unlink()
-    tracker._sync()
+    tracker.watcher.sync()
     assert watch.changes > seen
     (outside / "sub").mkdir()
     (outside / "sub" / "deep").write_text("not counted: not in the folder itself")
-    tracker._sync()
+    tracker.watcher.sync()
     seen = watch.changes
     (outside / "sub" / "deep").write_text("again")
-    tracker._sync()
+    tracker.watcher.sync()
     assert watch.changes == seen
 
     outside.rename(tmp_path / "moved")  # the watch followed the folder: no longer its path
-    tracker._sync()
+    tracker.watcher.sync()
     assert not watch.live
-    assert tracker.watch_dir(str(outside)) is None  # nothing there now
+    assert tracker.watcher.watch_dir(str(outside)) is None  # nothing there now
     outside.mkdir()
-    again = tracker.watch_dir(str(outside))
+    again = tracker.watcher.watch_dir(str(outside))
     assert again is not None and again is not watch and again.live
     (tmp_path / "moved" / "b").write_text("the old folder's events count for nobody")
-    tracker._sync()
+    tracker.watcher.sync()
     assert again.changes == 0
     for child in outside.iterdir():
         child.rmdir()
     outside.rmdir()
-    tracker._sync()
+    tracker.watcher.sync()
     assert not again.live
 
     outside.mkdir()
-    last = tracker.watch_dir(str(outside))
+    last = tracker.watcher.watch_dir(str(outside))
     assert last is not None and last.live
     tracker.close()
     assert not last.live
-    assert tracker.watch_dir(str(outside)) is None
+    assert tracker.watcher.watch_dir(str(outside)) is None
 
 
 def test_watched_keeps_one_watch_per_folder_while_it_lives(
@@ -921,28 +923,28 @@ def test_watched_keeps_one_watch_per_folder_while_it_lives(
 ) -> None:
     cell(tracker, lambda: None)
     folder = tmp_path / "site"
-    assert tracker.watched(str(folder)) is None  # not there yet: asked again next time
+    assert tracker.watcher.watched(str(folder)) is None  # not there yet: asked again next time
     folder.mkdir()
-    assert tracker.watched(str(folder), create=False) is None
+    assert tracker.watcher.watched(str(folder), create=False) is None
     calls: list[str] = []
-    watch_dir = tracker.watch_dir
+    watch_dir = tracker.watcher.watch_dir
 
     def counted(path: str) -> object:
         calls.append(path)
         return watch_dir(path)
 
-    monkeypatch.setattr(tracker, "watch_dir", counted)
-    watch = tracker.watched(str(folder))
-    assert watch is not None and tracker.watched(str(folder)) is watch and len(calls) == 1
+    monkeypatch.setattr(tracker.watcher, "watch_dir", counted)
+    watch = tracker.watcher.watched(str(folder))
+    assert watch is not None and tracker.watcher.watched(str(folder)) is watch and len(calls) == 1
     folder.rename(tmp_path / "gone")
-    tracker._sync()
-    assert tracker.watched(str(folder), create=False) is None  # dead, not replaced
+    tracker.watcher.sync()
+    assert tracker.watcher.watched(str(folder), create=False) is None  # dead, not replaced
     folder.mkdir()
-    again = tracker.watched(str(folder))
+    again = tracker.watcher.watched(str(folder))
     assert again is not None and again is not watch and again.live and len(calls) == 2
     # A folder that exists but cannot be watched (e.g. the watch limit) is not tried again.
     stubborn = tmp_path / "stubborn"
     stubborn.mkdir()
-    monkeypatch.setattr(tracker, "watch_dir", lambda path: calls.append(path))
-    assert tracker.watched(str(stubborn)) is None and tracker.watched(str(stubborn)) is None
+    monkeypatch.setattr(tracker.watcher, "watch_dir", lambda path: calls.append(path))
+    assert tracker.watcher.watched(str(stubborn)) is None and tracker.watcher.watched(str(stubborn)) is None
     assert calls.count(str(stubborn)) == 1

@@ -78,11 +78,11 @@ class WatchedCache(EnvironmentCache):
     get() (so every change made before get() has been counted)."""
 
     def __init__(self, root: Path, tracker: FileTracker, **kwargs: Any) -> None:
-        super().__init__(root, watch=tracker.watched, **kwargs)
+        super().__init__(root, watch=tracker.watcher.watched, **kwargs)
         self.tracker = tracker
 
     def get(self) -> tuple[dict[str, Any], list[dict[str, str]], str]:
-        self.tracker._sync()
+        self.tracker.watcher.sync()
         return super().get()
 
 
@@ -94,7 +94,7 @@ def capture_tracker(tmp_path: Path) -> Iterator[FileTracker]:
     tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
     tracker.begin()
     tracker.end()
-    assert tracker._streaming
+    assert tracker.watcher.streaming
     yield tracker
     tracker.close()
 
@@ -402,13 +402,13 @@ def test_watched_folders_are_stated_only_after_an_event(
     write_dist(site, "alpha", "1.0")
     monkeypatch.setattr(sys, "path", [str(site)])
     stated: list[tuple[str, ...]] = []
-    signature = environment._signature
+    signature = environment.stat_signature
 
     def counted(paths: Any) -> Any:
         stated.append(tuple(paths))
         return signature(stated[-1])
 
-    monkeypatch.setattr(environment, "_signature", counted)
+    monkeypatch.setattr(environment, "stat_signature", counted)
     cache = WatchedCache(repo, capture_tracker, clock=FakeClock())
     cache.get()
     cache.get()  # the stats right after the watches were set up
@@ -445,7 +445,8 @@ def test_a_watched_folder_removed_falls_back_to_stat(
     cache = WatchedCache(tmp_path, capture_tracker)
     cache.get()
     cache.get()
-    watch = capture_tracker._dir_watches[next(iter(capture_tracker._dir_watches))]
+    watch = capture_tracker.watcher.watched(str(site), create=False)
+    assert watch is not None
     (site / "alpha-1.0.dist-info" / "METADATA").unlink()
     (site / "alpha-1.0.dist-info").rmdir()
     site.rmdir()

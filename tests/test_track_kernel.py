@@ -404,6 +404,29 @@ def test_two_kernels_and_a_crashed_writer_number_one_notebook_uniquely(project: 
 
 def test_run_line_follows_the_cells_own_output(kernel: Kernel) -> None:
     """The run line is sent without waiting for the IOPub thread, yet after the cell's prints."""
+    assert_run_line_comes_last(kernel)
+    assert (
+        kernel.ok("from dotnb.capture import ipykernel_adapter as a; print(a.last_route)").stdout
+        == "events\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("private_name", "route"),
+    [("PUBLISHER_HOOKS", "display"), ("STREAM_FLUSH", "display"), ("THREAD_EVENTS", "schedule")],
+)
+def test_run_line_follows_the_output_without_ipykernel_internals(
+    kernel: Kernel, private_name: str, route: str
+) -> None:
+    """An ipykernel without one of the private attributes the run line relies on (the
+    adapter is made to look for a name that does not exist): the public path instead,
+    and the run line still comes after the cell's own output."""
+    kernel.ok(f"from dotnb.capture import ipykernel_adapter as a\na.{private_name} = '_dotnb_absent'")
+    assert_run_line_comes_last(kernel)
+    assert kernel.ok("print(a.last_route)").stdout == f"{route}\n"
+
+
+def assert_run_line_comes_last(kernel: Kernel) -> None:
     code = (
         "%%track\nimport sys\n"
         "for i in range(40):\n"

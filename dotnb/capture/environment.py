@@ -30,7 +30,7 @@ import blake3
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
 
-    from dotnb.capture.files import DirWatch
+    from dotnb.capture.watcher import DirWatch
 
 __all__ = [
     "GIT_TIMEOUT_SECONDS",
@@ -303,7 +303,7 @@ def collect_environment(root: Path) -> tuple[dict[str, Any], list[dict[str, str]
     return summary, _distributions()
 
 
-_Signature = tuple[tuple[int, int, int] | None, ...]
+StatSignature = tuple[tuple[int, int, int] | None, ...]
 
 
 def _changes(watches: list[DirWatch] | None) -> int | None:
@@ -313,7 +313,9 @@ def _changes(watches: list[DirWatch] | None) -> int | None:
     return sum(w.changes for w in watches)
 
 
-def _signature(paths: Iterable[str]) -> _Signature:
+def stat_signature(paths: Iterable[str]) -> StatSignature:
+    """(mtime_ns, size, inode) of each path, None for one that cannot be stat'ed: what
+    the cache compares to know whether its folders or git files changed."""
     sig: list[tuple[int, int, int] | None] = []
     for p in paths:
         try:
@@ -351,7 +353,7 @@ class EnvironmentCache:
     A git refresh spawns ``git`` three times (~3 ms each here); a distribution
     refresh reads the metadata headers of every installed distribution (~10 ms
     per 100).  The cached path is a few ``stat`` calls, or none with ``watch``
-    (a kernel's :meth:`FileTracker.watched <dotnb.capture.files.FileTracker.watched>`,
+    (a kernel's :meth:`TreeWatcher.watched <dotnb.capture.watcher.TreeWatcher.watched>`,
     which keeps one watch per folder while it is live):
     the folders holding what would be stat'ed are watched instead, and stat'ed
     only after an event in one of them (or once after the watches are set up, or
@@ -374,7 +376,7 @@ class EnvironmentCache:
         # Distributions: the sys.path they were computed for and its site dirs.
         self._sys_path: list[str] | None = None
         self._site_dirs: tuple[str, ...] = ()
-        self._site_sig: _Signature = ()
+        self._site_sig: StatSignature = ()
         self._dists: list[dict[str, str]] = []
         self._dists_key = ""
         # Git.  _git_generation orders refreshes, so that a slow background
@@ -382,7 +384,7 @@ class EnvironmentCache:
         self._git: dict[str, Any] | None = None
         self._git_checked: float | None = None
         self._git_files: tuple[str, ...] = ()
-        self._git_sig: _Signature = ()
+        self._git_sig: StatSignature = ()
         self._git_generation = 0
         self._git_thread: threading.Thread | None = None
         self._status_backoff_until = -float("inf")
@@ -430,7 +432,7 @@ class EnvironmentCache:
         seen = _changes(self._site_watches)
         if seen is not None and seen == self._site_seen:
             return False  # no event in the site folders since they were last stat'ed
-        if _signature(self._site_dirs) != self._site_sig:
+        if stat_signature(self._site_dirs) != self._site_sig:
             return True
         self._site_seen = seen  # counted before the stats: a later event is not missed
         return False
@@ -439,7 +441,7 @@ class EnvironmentCache:
         seen = _changes(self._git_watches)
         if seen is not None and seen == self._git_seen:
             return False
-        if _signature(self._git_files) != self._git_sig:
+        if stat_signature(self._git_files) != self._git_sig:
             return True
         self._git_seen = seen
         return False
@@ -470,7 +472,7 @@ class EnvironmentCache:
         path = [p for p in raw if isinstance(p, str)]
         site_dirs = tuple(p for p in path if os.path.basename(p.rstrip("/\\")) in _SITE_DIR_NAMES)
         # Signature before the scan: an install racing with it is seen next time.
-        sig = _signature(site_dirs)
+        sig = stat_signature(site_dirs)
         dists = _distributions(path)
         self._sys_path, self._site_dirs, self._site_sig = raw, site_dirs, sig
         # Watched from now on; stat'ed once more on the next call (an install between
@@ -480,14 +482,16 @@ class EnvironmentCache:
             self._dists = dists
             self._dists_key = distributions_key(dists)
 
-    def _read_git(self, now: float) -> tuple[dict[str, Any] | None, tuple[str, ...], _Signature, float, bool]:
+    def _read_git(
+        self, now: float
+    ) -> tuple[dict[str, Any] | None, tuple[str, ...], StatSignature, float, bool]:
         """Query git without touching the cache (runs in either thread)."""
         dirs = _find_git_dirs(self.root)
         files = _git_watch_files(dirs)
         # Signature *before* asking git: a commit landing while git runs then shows
         # up as a change on the next call instead of hiding behind the new stat.
         # (git itself does not write these files here: see GIT_OPTIONAL_LOCKS.)
-        sig = _signature(files)
+        sig = stat_signature(files)
         timed_out = False
         if dirs is None and "GIT_DIR" not in os.environ:
             # Not in a repository: do not spawn git every 10 s to be told so.
@@ -501,7 +505,7 @@ class EnvironmentCache:
         generation: int,
         info: dict[str, Any] | None,
         files: tuple[str, ...],
-        sig: _Signature,
+        sig: StatSignature,
         now: float,
         timed_out: bool,
     ) -> None:

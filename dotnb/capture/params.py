@@ -1,4 +1,5 @@
-"""Params of a run: literal assignments in a cell, ``--param NAME=VALUE`` options.
+"""Params of a run: literal assignments in a cell, ``--param NAME=VALUE`` options and
+their overrides of a cell's assignments.
 
 Everything recorded must be JSON (runs are canonical JSON manifests), so values
 go through :func:`to_jsonable`, which :mod:`dotnb.capture.api` also uses for
@@ -18,8 +19,11 @@ import numbers
 import re
 from typing import Any
 
+from dotnb.capture.assignments import BIND, DELETE, UPDATE, affected_names, top_level
+
 __all__ = [
     "NotJsonableError",
+    "ParamOverride",
     "literal_assignments",
     "parse_param_option",
     "to_jsonable",
@@ -187,21 +191,6 @@ def _literal(node: ast.expr) -> Any:
         return _MISSING
 
 
-def _affected_names(target: ast.expr) -> list[str]:
-    """Variables whose value an assignment to ``target`` replaces or mutates.
-
-    ``cfg["lr"] = 1`` and ``cfg.lr = 1`` mutate ``cfg``, so its recorded literal
-    would be stale too.
-    """
-    if isinstance(target, ast.Name):
-        return [target.id]
-    if isinstance(target, (ast.Starred, ast.Attribute, ast.Subscript)):
-        return _affected_names(target.value)
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return [n for elt in target.elts for n in _affected_names(elt)]
-    return []
-
-
 class _Collector:
     def __init__(self) -> None:
         self.params: dict[str, Any] = {}
@@ -213,8 +202,9 @@ class _Collector:
             self.params[name] = value
 
     def forget(self, target: ast.expr) -> None:
-        # A later non-literal (re)binding or mutation makes an earlier literal stale.
-        for name in _affected_names(target):
+        # A later non-literal (re)binding or mutation makes an earlier literal stale
+        # (``cfg["lr"] = 1`` mutates ``cfg``: its recorded literal would be stale too).
+        for name in affected_names(target):
             self.params.pop(name, None)
 
     def bind_node(self, target: ast.expr, value: ast.expr) -> None:
@@ -299,19 +289,54 @@ def literal_assignments(code: str) -> dict[str, Any]:
     if tree is None:
         return {}
     c = _Collector()
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
+    for kind, targets, stmt in top_level(tree):
+        if kind == BIND:
+            assert isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None
+            for target in targets:
                 c.bind_node(target, stmt.value)
-        elif isinstance(stmt, ast.AnnAssign):
-            if stmt.value is not None:  # `x: int` alone binds nothing
-                c.bind_node(stmt.target, stmt.value)
-        elif isinstance(stmt, ast.AugAssign):
-            c.forget(stmt.target)
-        elif isinstance(stmt, ast.Delete):
-            for target in stmt.targets:
+        elif kind in (UPDATE, DELETE):
+            for target in targets:
                 c.forget(target)
+        # (DECLARE: `x: int` alone binds nothing)
     return c.params
+
+
+class ParamOverride(ast.NodeTransformer):
+    """Replaces the value of top-level ``NAME = literal`` assignments for overridden params.
+
+    Registered in ``ip.ast_transformers``: it sees every cell's parsed code (IPython
+    syntax already transformed) and leaves it alone while ``overrides`` is empty.
+    Only bare-name targets are replaced (not ``a, b = …``); ``replaced`` keeps the
+    expression each replaced, for the run line.
+    """
+
+    def __init__(self) -> None:
+        self.overrides: dict[str, Any] = {}
+        self.replaced: dict[str, str] = {}
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        if not self.overrides:
+            return node
+        for kind, targets, stmt in top_level(node):
+            if kind != BIND:
+                continue
+            assert isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in self.overrides:
+                    # Read from the statement each time: in `a = b = 1` with both
+                    # overridden, the second target sees the first one's replacement.
+                    self.replaced[target.id] = ast.unparse(stmt.value)
+                    stmt.value = ast.copy_location(_literal_node(self.overrides[target.id]), stmt.value)
+        return node
+
+
+def _literal_node(value: Any) -> ast.expr:
+    try:
+        node = ast.parse(repr(value), mode="eval").body
+        ast.literal_eval(node)
+        return node
+    except (SyntaxError, ValueError):
+        return ast.Constant(value=value)
 
 
 # ------------------------------------------------------------------------- options

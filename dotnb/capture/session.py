@@ -13,49 +13,34 @@ and execution count are exactly as without the magic.
 
 Nothing here may break a user's cell: every hook catches its own failures,
 records what it could, and warns once.
+
+Around the session: :mod:`~dotnb.capture.files` records the cell's file access,
+:mod:`~dotnb.capture.lineage` keeps the lineage in the form runs store it,
+:mod:`~dotnb.capture.flusher` writes committed runs to disk off the cell's path,
+and the run line goes out through :mod:`~dotnb.capture.ipykernel_adapter`.
 """
 
 from __future__ import annotations
 
-import ast
-import collections
 import glob
 import os
 import sys
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from dotnb.capture.flusher import RunFlusher
+from dotnb.capture.ipykernel_adapter import publish_after_streams
+from dotnb.capture.lineage import Cell, KernelLineage
 from dotnb.capture.options import TrackOptions, TrackUsageError, parse_track_line, split_track_cell
-from dotnb.capture.params import literal_assignments
+from dotnb.capture.params import ParamOverride, literal_assignments
 from dotnb.capture.pid import current_pid
-from dotnb.store.hashing import hash_bytes
+from dotnb.capture.run_line import format_run_line, shorten
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
 
 RUN_MIME = "application/vnd.dotnb.run+json"
-# The background flush (manifest objects and refs: file creations and fsyncs, about a
-# millisecond of CPU per run) waits until no cell has run for FLUSH_IDLE_S, so that it
-# takes no CPU from cells, and runs of cells executed in quick succession are written
-# together; but no run waits longer than FLUSH_MAX_DELAY_S.  A committed run is safe
-# and readable meanwhile (its write-ahead record, see dotnb.store.repo).
-FLUSH_IDLE_S = 0.1
-FLUSH_MAX_DELAY_S = 1.0
-
-
-@dataclass
-class Cell:
-    execution_count: int | None
-    code: str
-    tracked: bool = False
-    run: str | None = None
-    ok: bool = True
-    code_hash: str | None = None
-    # Its lineage entry and the entry's canonical JSON, once built (reset when ``run`` is set).
-    entry: dict[str, Any] | None = None
-    entry_json: bytes | None = None
 
 
 @dataclass
@@ -74,43 +59,34 @@ class ActiveRun:
     auto: bool = False
 
 
-class ParamOverride(ast.NodeTransformer):
-    """Replaces the value of top-level ``NAME = literal`` assignments for overridden params."""
+class RecordedRun(NamedTuple):
+    """What recording a run gives its run line: the store's summary, and what the
+    manifest holds that the summary does not."""
 
-    def __init__(self) -> None:
-        self.overrides: dict[str, Any] = {}
-        self.replaced: dict[str, str] = {}
-
-    def visit_Module(self, node: ast.Module) -> ast.Module:
-        if not self.overrides:
-            return node
-        for stmt in node.body:
-            targets: list[ast.expr] = []
-            if isinstance(stmt, ast.Assign):
-                targets = stmt.targets
-            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
-                targets = [stmt.target]
-            for target in targets:
-                if isinstance(target, ast.Name) and target.id in self.overrides:
-                    assert isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None
-                    self.replaced[target.id] = ast.unparse(stmt.value)
-                    stmt.value = ast.copy_location(_literal_node(self.overrides[target.id]), stmt.value)
-        return node
+    summary: dict[str, Any]
+    replaced: dict[str, str]  # overridden param -> the cell's own value expression
+    inputs: list[str]
+    outputs: list[str]
 
 
-def _literal_node(value: Any) -> ast.expr:
-    try:
-        node = ast.parse(repr(value), mode="eval").body
-        ast.literal_eval(node)
-        return node
-    except (SyntaxError, ValueError):
-        return ast.Constant(value=value)
+@dataclass(frozen=True)
+class NotebookMemo:
+    """A notebook snapshot a committed run recorded, and the file it was taken from:
+    while the file's stat key is the same, the snapshot is in the store already."""
+
+    stat_key: tuple[Any, ...]  # (rel path, st_ino, st_size, st_mtime_ns, st_ctime_ns)
+    snapshot: dict[str, Any]
+    # The notebook folder's (watch, change count) before that stat, or None: while it
+    # stands still, not even the stat is needed.
+    seen: tuple[Any, int] | None
 
 
 class Session:
     def __init__(self, ip: Any) -> None:
         self.ip = ip
-        self.lineage: list[Cell] = []
+        # Object ids known to be in the store (cell code, notebook snapshots).
+        self._stored_code: set[str] = set()
+        self.lineage = KernelLineage(self._stored_code)
         self.active: ActiveRun | None = None
         self.track_all = False
         self.store: Any = None
@@ -119,35 +95,15 @@ class Session:
         self.root: Path | None = None
         self.notebook_abs: Path | None = None
         self.last_run_id: str | None = None
-        self._stored_code: set[str] = set()
         self._stored_env: dict[str, str] = {}
         self._warned: set[str] = set()
-        self._flusher: threading.Thread | None = None
-        self._flush_due: float | None = None  # time.monotonic() by which to flush
-        self._closing = False
-        self._cell_started = self._cell_ended = 0.0  # time.monotonic() of the last cell's hooks
-        # (stat key of the notebook file, its snapshot entry, its folder's watch and
-        # change count before that stat, or None), kept once a run that used it
-        # committed: an unchanged notebook then costs one stat, or none while nothing
-        # changes in its folder.
-        self._nb_memo: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
-        self._nb_candidate: tuple[tuple[Any, ...], dict[str, Any], tuple[Any, int] | None] | None = None
+        self.flusher = RunFlusher(self._warn_once)
+        # Kept once a run that used it committed: an unchanged notebook then costs one
+        # stat, or none while nothing changes in its folder.
+        self._nb_memo: NotebookMemo | None = None
         self._kernels_seen: tuple[Any, int] | None = None
         self._nb_rel: tuple[tuple[Path, Path], str | None] | None = None
         self._literal_memo: dict[str, dict[str, Any]] = {}
-        self._code_hashes: dict[str, str] = {}  # cell code -> its object id (stored already)
-        # The lineage's segments written so far (their references, and each reference's
-        # canonical JSON), and how many cells they hold.
-        self._segments: list[dict[str, Any]] = []
-        self._segments_json: list[bytes] = []
-        self._segmented = 0
-        # The cells after the segments as a run records them (entries and their JSON),
-        # kept from run to run: lineage[_segmented:_built], each entry current except
-        # those of the cells at _stale (their run id was set since).
-        self._tail: list[dict[str, Any]] = []
-        self._tail_json: list[bytes] = []
-        self._built = 0
-        self._stale: list[int] = []
         self.override = ParamOverride()
         self.kernel_id = _kernel_id()
         # Set by `dotnb run` / `dotnb reproduce` when they start the kernel: fixed for its life.
@@ -170,12 +126,12 @@ class Session:
         for n, code in enumerate(history[1:], start=1):
             if n >= current:
                 break
-            self.lineage.append(Cell(n, code))
+            self.lineage.cells.append(Cell(n, code))
 
     # -- hooks -------------------------------------------------------------------
 
     def pre_run_cell(self, info: Any) -> None:
-        self._cell_started = time.monotonic()
+        self.flusher.cell_started = time.monotonic()
         try:
             self._begin(info)
         except Exception as exc:
@@ -183,11 +139,11 @@ class Session:
             self._warn_once("begin", f"dotnb: tracking is off for this cell ({exc})")
 
     def post_run_cell(self, result: Any) -> None:
-        self._cell_ended = time.monotonic()
+        self.flusher.cell_ended = time.monotonic()
         info = result.info
         raw = info.raw_cell if info is not None else ""
         cell = Cell(result.execution_count, raw, ok=bool(result.success))
-        self.lineage.append(cell)
+        self.lineage.cells.append(cell)
         run = self.active
         self.active = None
         if run is None:
@@ -195,7 +151,7 @@ class Session:
         self.override.overrides = {}
         cell.tracked = True
         try:
-            summary = self._record(run, result, cell)
+            recorded = self._record(run, result, cell)
         except Exception as exc:
             self._warn_once(
                 "record",
@@ -206,11 +162,9 @@ class Session:
             if os.environ.get("DOTNB_DEBUG"):
                 traceback.print_exc()
             return
-        cell.run = summary["id"]
-        cell.entry = cell.entry_json = None  # its lineage entry now names the run
-        self._stale.append(len(self.lineage) - 1)
-        self.last_run_id = summary["id"]
-        self._display(summary, run)
+        self.lineage.record_run(cell, recorded.summary["id"])
+        self.last_run_id = recorded.summary["id"]
+        self._display(recorded, run)
 
     # -- starting a run --------------------------------------------------------
 
@@ -300,12 +254,12 @@ class Session:
 
     def _watched_changes(self, folder: str, create: bool) -> tuple[Any, int] | None:
         """``(watch, events so far)`` for ``folder``, through the tracker's event
-        stream (see :class:`~dotnb.capture.files.DirWatch`): while this stands still
+        stream (see :class:`~dotnb.capture.watcher.DirWatch`): while this stands still
         nothing in the folder changed (a new watch, after the folder left its path,
         never compares equal to an old one's).  None when it is not watched; with
         ``create``, a watch is set up first if there is none (see
-        :meth:`~dotnb.capture.files.FileTracker.watched`)."""
-        watch = self.tracker.watched(folder, create) if self.tracker is not None else None
+        :meth:`~dotnb.capture.watcher.TreeWatcher.watched`)."""
+        watch = self.tracker.watcher.watched(folder, create) if self.tracker is not None else None
         return None if watch is None else (watch, watch.changes)
 
     def _make_tracker(self) -> None:
@@ -326,13 +280,13 @@ class Session:
             if rel:
                 ignore.add_ignored_path(rel)
         self.tracker = FileTracker(self.root, ignore, snapshot)
-        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watched)
+        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watcher.watched)
         runs_dir = os.fspath(store.runs_dir)
         store.runs_watch = lambda: self._watched_changes(runs_dir, create=True)
 
     # -- recording -------------------------------------------------------------
 
-    def _record(self, run: ActiveRun, result: Any, cell: Cell) -> dict[str, Any]:
+    def _record(self, run: ActiveRun, result: Any, cell: Cell) -> RecordedRun:
         store = self.store
         assert store is not None and self.root is not None
         activity = self.tracker.end()
@@ -386,11 +340,11 @@ class Session:
         exc = result.error_in_exec or result.error_before_exec
         if exc is not None:
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-            error = {"type": type(exc).__name__, "message": _short(str(exc))}
+            error = {"type": type(exc).__name__, "message": shorten(str(exc))}
 
         self._follow_server_notebook()
         notebook_rel = self._notebook_rel()
-        lineage, lineage_json = self._lineage()
+        lineage, lineage_json = self.lineage.build(store)
         manifest: dict[str, Any] = {
             "kind": "run",
             "name": run.options.name,
@@ -416,18 +370,20 @@ class Session:
             "reproduces": self._reproduces,
             "warnings": warnings,
         }
-        self._nb_candidate = None
+        candidate: NotebookMemo | None = None
         if self.notebook_abs is not None and notebook_rel is not None:
-            manifest["notebook_snapshot"] = self._notebook_snapshot(notebook_rel)
+            manifest["notebook_snapshot"], candidate = self._notebook_snapshot(notebook_rel)
             manifest["notebook_source"] = "disk"
         summary: dict[str, Any] = store.commit_run(manifest, sync=False, lineage_json=lineage_json)
-        if self._nb_candidate is not None:
-            self._nb_memo = self._nb_candidate
-        self._flush_later()
-        summary["_replaced"] = dict(self.override.replaced)
-        summary["_inputs"] = [e["path"] for e in manifest["inputs"]]
-        summary["_outputs"] = [e["path"] for e in manifest["outputs"]]
-        return summary
+        if candidate is not None:
+            self._nb_memo = candidate
+        self.flusher.later(store)
+        return RecordedRun(
+            summary,
+            dict(self.override.replaced),
+            [e["path"] for e in manifest["inputs"]],
+            [e["path"] for e in manifest["outputs"]],
+        )
 
     def _literals(self, body: str) -> dict[str, Any]:
         """``literal_assignments(body)``, parsed once per distinct cell body (cells are
@@ -484,75 +440,6 @@ class Session:
                 metrics.setdefault(name, points[-1]["value"])
         return metrics, run.metric_series
 
-    def _lineage(self) -> tuple[Any, bytes]:
-        """The run's lineage in its stored form (see :mod:`dotnb.store.lineage`), and
-        its canonical JSON, joined from each entry's and each segment reference's JSON
-        (made once, with them: the lineage is most of a manifest's bytes).  Only the
-        cells executed since the last run, and the one whose run id was set, are
-        looked at: recording a run costs the same after 10 cells or 10,000.
-
-        Final cells (all but the last: a cell's run id is set after its run is
-        recorded) go into segments of ``SEGMENT_CELLS`` once there are enough; each
-        segment is written once and referred to by every later run of this kernel.
-        """
-        from dotnb.store.lineage import SEGMENT_CELLS, encode, segment_bytes
-
-        cells = self.lineage
-        if self._built > len(cells):  # never shrinks; be safe anyway
-            self._segments, self._segments_json, self._segmented = [], [], 0
-            self._tail, self._tail_json, self._built, self._stale = [], [], 0, []
-        for index in self._stale:
-            if self._segmented <= index < self._built:
-                at = index - self._segmented
-                self._tail[at] = self._entry(cells[index])
-                self._tail_json[at] = cells[index].entry_json or canonical_json(self._tail[at])
-        self._stale = []
-        for cell in cells[self._built :]:
-            entry = self._entry(cell)
-            self._tail.append(entry)
-            self._tail_json.append(cell.entry_json or canonical_json(entry))
-        self._built = len(cells)
-        while len(cells) - 1 - self._segmented >= SEGMENT_CELLS:
-            chunk = cells[self._segmented : self._segmented + SEGMENT_CELLS]
-            data = segment_bytes([dict(self._entry(c, store_code=False), code=c.code) for c in chunk])
-            digest = self.store.stage_bytes(data)  # written with the run (no file on its path)
-            ref = {"hash": digest, "count": len(chunk)}
-            self._segments.append(ref)
-            self._segments_json.append(canonical_json(ref))
-            self._segmented += len(chunk)
-            del self._tail[: len(chunk)], self._tail_json[: len(chunk)]
-        entries = list(self._tail)
-        value: Any = {"segments": list(self._segments), "cells": entries} if self._segments else entries
-        return value, encode(self._segments_json, self._tail_json)
-
-    def _entry(self, cell: Cell, store_code: bool = True) -> dict[str, Any]:
-        """A cell's lineage entry (built once; rebuilt after its run id is set); with
-        ``store_code``, its code is in the store (the entry refers to it by hash)."""
-        if cell.code_hash is None:
-            cell.code_hash = self._code_hashes.get(cell.code)
-            if cell.code_hash is None:
-                cell.code_hash = hash_bytes(cell.code.encode("utf-8", "surrogatepass"))
-                if len(self._code_hashes) >= 1024:
-                    self._code_hashes.clear()
-                self._code_hashes[cell.code] = cell.code_hash
-        if store_code and cell.code_hash not in self._stored_code:
-            # Recorded with the next run, written as a file off the cell's path.
-            self.store.stage_bytes(cell.code.encode("utf-8", "surrogatepass"))
-            self._stored_code.add(cell.code_hash)
-        if cell.entry is None:
-            entry: dict[str, Any] = {
-                "execution_count": cell.execution_count,
-                "code_hash": cell.code_hash,
-                "tracked": cell.tracked,
-            }
-            if cell.run:
-                entry["run"] = cell.run
-            if not cell.ok:
-                entry["status"] = "error"
-            cell.entry = entry
-            cell.entry_json = canonical_json(entry)
-        return cell.entry
-
     def _environment(self) -> dict[str, Any]:
         summary, dists, key = self.env_cache.get()
         digest = self._stored_env.get(key)
@@ -563,13 +450,16 @@ class Session:
         env["distributions"] = digest
         return env
 
-    def _notebook_snapshot(self, rel: str) -> dict[str, Any]:
+    def _notebook_snapshot(self, rel: str) -> tuple[dict[str, Any], NotebookMemo | None]:
+        """The notebook's snapshot entry, and the memo to keep once the run that records
+        it has committed (None: nothing new to remember)."""
         assert self.notebook_abs is not None
         memo = self._nb_memo
         # Counted before the stat: an event after it shows as a change next time.
         seen = self._watched_changes(os.path.dirname(self.notebook_abs), create=True)
-        if memo is not None and seen is not None and memo[0][0] == rel and memo[2] == seen:
-            return dict(memo[1])  # nothing changed in its folder since the stat the memo was made with
+        if memo is not None and seen is not None and memo.stat_key[0] == rel and memo.seen == seen:
+            # Nothing changed in its folder since the stat the memo was made with.
+            return dict(memo.snapshot), None
         from dotnb.capture.notebook import read_notebook_snapshot
         from dotnb.store.index import RACY_WINDOW_NS
 
@@ -578,76 +468,40 @@ class Session:
             key: tuple[Any, ...] | None = (rel, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except OSError:
             key = None
-        if key is not None and memo is not None and memo[0] == key:
-            self._nb_candidate = (key, memo[1], seen)
-            return dict(memo[1])  # unchanged since a run recorded it: in the store already
+        if key is not None and memo is not None and memo.stat_key == key:
+            # Unchanged since a run recorded it: in the store already.
+            return dict(memo.snapshot), NotebookMemo(key, memo.snapshot, seen)
         checked_ns = time.time_ns()
         entry = self.store.snapshot_files([rel])[0]
         if not entry.get("hash"):
-            return {"unavailable": "missing" if entry.get("missing") else str(entry.get("skipped"))}
+            return {"unavailable": "missing" if entry.get("missing") else str(entry.get("skipped"))}, None
         if entry["hash"] not in self._stored_code:
             # Validate new snapshots only; unchanged ones were validated before.
             assert self.notebook_abs is not None
             data, reason = read_notebook_snapshot(self.notebook_abs, self.store.max_file_size)
             if data is None:
-                return {"unavailable": reason or "unreadable"}
+                return {"unavailable": reason or "unreadable"}, None
             self._stored_code.add(entry["hash"])
         snapshot = {"hash": entry["hash"], "size": entry["size"]}
         # The stat cache's racily-clean rule: a file changed within the window might
         # change again without its stat key changing.
         if key is not None and checked_ns - key[3] >= RACY_WINDOW_NS:
-            self._nb_candidate = (key, dict(snapshot), seen)
-        return snapshot
-
-    def _flush_later(self) -> None:
-        """Have the run's manifest object and ref written off the cell's critical path
-        (one thread per kernel).  The thread is not woken: it would compete with the
-        cell for the GIL right away; it looks for work every FLUSH_IDLE_S instead."""
-        if self._flush_due is None:
-            self._flush_due = time.monotonic() + FLUSH_MAX_DELAY_S
-        if self._flusher is None:
-            self._flusher = threading.Thread(target=self._flush_loop, name="dotnb-flush", daemon=True)
-            self._flusher.start()
-
-    def _flush_loop(self) -> None:
-        store = self.store
-        while not self._closing:
-            time.sleep(FLUSH_IDLE_S)
-            if self._closing or not store.has_pending_sync():
-                continue
-            now = time.monotonic()
-            due = self._flush_due or now
-            running = self._cell_started > self._cell_ended
-            idle = 0.0 if running else now - self._cell_ended
-            if idle < FLUSH_IDLE_S and now < due:
-                continue  # a cell runs, or just did: later
-            self._flush_due = None
-            # Runs recorded while this thread was syncing are picked up by the next pass.
-            while store.has_pending_sync():
-                try:
-                    store.flush()
-                except Exception as exc:
-                    # The runs stay recorded in the index (write-ahead records) and
-                    # are written by the next flush or the next opening of the store.
-                    self._warn_once("flush", f"dotnb: could not write the store to disk ({exc})")
-                    time.sleep(1.0)  # retried later (disk full, read-only store)
-                    break
+            return snapshot, NotebookMemo(key, dict(snapshot), seen)
+        return snapshot, None
 
     # -- output ----------------------------------------------------------------
 
-    def _display(self, summary: dict[str, Any], run: ActiveRun) -> None:
-        replaced = summary.pop("_replaced", {})
-        inputs = summary.pop("_inputs", [])
-        outputs = summary.pop("_outputs", [])
-        text = format_run_line(summary, run.overridden, replaced)
+    def _display(self, recorded: RecordedRun, run: ActiveRun) -> None:
+        summary = recorded.summary
+        text = format_run_line(summary, run.overridden, recorded.replaced)
         bundle = {
             "id": summary["id"],
             "number": summary["number"],
             "notebook": summary.get("notebook"),
             "name": summary.get("name"),
             "status": summary["status"],
-            "inputs": inputs,
-            "outputs": outputs,
+            "inputs": recorded.inputs,
+            "outputs": recorded.outputs,
             "params": summary.get("params"),
             "metrics": summary.get("metrics"),
             "duration_s": summary.get("duration_s"),
@@ -673,141 +527,18 @@ class Session:
             lines.append(f"project root: {self.root}")
         nb = self.notebook_abs
         lines.append(f"notebook: {nb if nb else 'unknown until the first tracked cell'}")
-        lines.append(f"cells in lineage: {len(self.lineage)}")
+        lines.append(f"cells in lineage: {len(self.lineage.cells)}")
         if self.last_run_id:
             lines.append(f"last run: {self.last_run_id}")
         return "\n".join(lines)
 
     def close(self) -> None:
-        self._closing = True  # the flush thread stops; the last runs are flushed here
+        self.flusher.close()  # the last runs are flushed here
         if self.tracker is not None:
             self.tracker.close()
         if self.store is not None:
             self.store.flush()
             self.store.close()
-
-
-def publish_after_streams(ip: Any, data: dict[str, Any]) -> None:
-    """``display(data, raw=True)`` for a JSON-ready bundle, without ipykernel's wait
-    for the IOPub thread.
-
-    ipykernel's display publisher first flushes stdout and stderr, and a flush
-    from the main thread waits until the IOPub thread has sent what was buffered
-    (two round trips to that thread, 1-2 ms on a busy machine).  Order is all the
-    run line needs: the message is built, passed through the publisher's hooks
-    (e.g. an output widget capturing displays) and serialized here, then handed to
-    the IOPub thread, which flushes both streams and only then sends it, so the
-    line still follows the cell's own output, and nobody waits.  Anything other
-    than ipykernel's own streams and publisher gets the plain ``display``.
-    """
-    pub: Any = getattr(ip, "display_pub", None)
-    streams: list[Any] = [sys.stdout, sys.stderr]
-    io_thread = _iopub_thread(pub, streams)
-    if (
-        io_thread is None
-        or not io_thread.thread.is_alive()
-        or threading.get_ident() == io_thread.thread.ident
-    ):
-        from IPython.display import display
-
-        display(data, raw=True)
-        return
-
-    content = {"data": data, "metadata": {}, "transient": {}}
-    msg: Any = pub.session.msg("display_data", content, parent=pub.parent_header)
-    for hook in list(pub._hooks):
-        msg = hook(msg)
-        if msg is None:
-            return  # taken by the hook
-    pub.session.send(_AfterStreams(io_thread, streams), msg, ident=pub.topic)
-
-
-class _AfterStreams:
-    """Where publish_after_streams has the session send the serialized message: to the
-    IOPub thread, after it has flushed both streams (each flush queues its stream's
-    message there)."""
-
-    def __init__(self, io_thread: Any, streams: list[Any]) -> None:
-        self.io_thread = io_thread
-        self.streams = streams
-
-    def send_multipart(self, parts: list[Any], **kwargs: Any) -> None:
-        io_thread, streams = self.io_thread, self.streams
-
-        def flush_then_send() -> None:  # in the IOPub thread
-            for stream in streams:
-                stream._flush()
-            io_thread.send_multipart(parts, **kwargs)  # queued after the streams'
-
-        # Not woken for it: the kernel's own flush of stdout right after this
-        # cell's hooks wakes the IOPub thread (and waits for it) anyway.
-        events = getattr(io_thread, "_events", None)
-        if isinstance(events, collections.deque):
-            events.append(flush_then_send)
-        else:
-            io_thread.schedule(flush_then_send)
-
-
-# (publisher, stdout, stderr, their IOPub thread or None): checked once per set of objects.
-_iopub_checked: tuple[Any, Any, Any, Any] | None = None
-
-
-def _iopub_thread(pub: Any, streams: list[Any]) -> Any:
-    """ipykernel's IOPub thread when the publisher and both streams are ipykernel's
-    own and send through it (what publish_after_streams relies on), else None."""
-    global _iopub_checked
-    checked = _iopub_checked
-    if checked is not None and checked[0] is pub and checked[1] is streams[0] and checked[2] is streams[1]:
-        return checked[3]
-    io_thread: Any = getattr(getattr(pub, "pub_socket", None), "io_thread", None)
-    usable = (
-        io_thread is not None
-        and hasattr(io_thread, "thread")
-        and all(hasattr(pub, name) for name in ("_hooks", "parent_header", "session", "topic"))
-        and all(getattr(s, "pub_thread", None) is io_thread and hasattr(s, "_flush") for s in streams)
-    )
-    _iopub_checked = (pub, streams[0], streams[1], io_thread if usable else None)
-    return _iopub_checked[3]
-
-
-def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str]) -> str:
-    """``run #4 · 1 input · 1 output · lr=0.1 · acc=0.93 · 0.8 s``"""
-    parts = [f"run #{summary['number']}"]
-    if summary.get("name"):
-        parts[0] += f" {summary['name']!r}"
-    if summary["status"] != "ok":
-        parts.append(summary["status"])
-    n_in, n_out = summary.get("inputs", 0), summary.get("outputs", 0)
-    parts.append(f"{n_in} input{'s' if n_in != 1 else ''}")
-    parts.append(f"{n_out} output{'s' if n_out != 1 else ''}")
-    for key, value in list((summary.get("params") or {}).items())[:4]:
-        text = f"{key}={_short(repr(value), 24)}"
-        if key in overridden:
-            old = replaced.get(key)
-            text += f" (--param, overriding {key} = {old})" if old else " (--param)"
-        parts.append(text)
-    for key, value in list((summary.get("metrics") or {}).items())[:4]:
-        parts.append(f"{key}={_fmt_metric(value)}")
-    parts.append(_fmt_duration(summary.get("duration_s") or 0.0))
-    return " · ".join(parts)
-
-
-def _fmt_metric(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _fmt_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else f"{seconds * 1000:.1f} ms"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
-
-
-def _short(text: str, limit: int = 500) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _as_number(value: Any) -> float | int | str | None:

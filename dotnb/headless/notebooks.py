@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dotnb.capture.assignments import DELETE, target_names, top_level
 from dotnb.headless import CouldNotRun
 from dotnb.store.atomic import write_bytes
 from dotnb.store.errors import NotebookInvalid
@@ -123,20 +124,17 @@ def inject_parameters(nb: NotebookNode, params: dict[str, Any]) -> list[str]:
 
 
 def assigned_names(source: str) -> set[str] | None:
-    """Names bound by top-level assignments in ``source``; None when it is not plain Python."""
+    """Names bound by top-level assignments in ``source`` (annotations and augmented
+    assignments included, ``del`` not); None when it is not plain Python."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return None
     names: set[str] = set()
-    for stmt in tree.body:
-        targets: list[ast.expr] = []
-        if isinstance(stmt, ast.Assign):
-            targets = list(stmt.targets)
-        elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
-            targets = [stmt.target]
-        for target in targets:
-            names.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    for kind, targets, _ in top_level(tree):
+        if kind != DELETE:
+            for target in targets:
+                names |= target_names(target)
     return names
 
 

@@ -1,0 +1,132 @@
+"""The audit hook: Python-level opens, renames and SQLite connections, as they happen.
+
+``sys.addaudithook`` sees ``open`` (builtin, pathlib, ``os.open``, numpy, pandas'
+C parser), ``os.rename`` and ``sqlite3.connect`` synchronously, in the thread that
+does them: the only moment at which a file's bytes can be saved before a Python
+open truncates them.  This module turns those audit events into calls on one
+listener (the file tracker of the running cell); what they mean for the cell is
+the listener's business.
+
+A hook cannot be removed: it is installed once, at the first :func:`listen`, and
+stays for the process, idle while no listener is set (one global lookup per audit
+event).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any, Protocol
+
+__all__ = ["READ", "RW", "TRUNC", "WRITE", "AuditListener", "guard", "listen", "listening", "stop_listening"]
+
+# Open kinds, from the open's flags.
+READ = 0  # read-only
+RW = 1  # read-write without truncation (r+, O_RDWR): the content may be read first
+WRITE = 2  # write-only or appending, no truncation (a, a+, x, O_WRONLY): writes arrive as events
+TRUNC = 3  # truncating (w, w+, O_TRUNC): a write at the moment of the open
+
+_O_ACCMODE = getattr(os, "O_ACCMODE", 3)  # not in every Python's os module
+_O_CREAT_EXCL = os.O_CREAT | os.O_EXCL
+
+
+class AuditListener(Protocol):
+    """What the hook reports, in the thread doing the I/O (never re-entered: see ``guard``)."""
+
+    def on_open(self, path: Any, kind: int, exclusive: bool) -> None: ...
+
+    def on_rename(self, dst: Any) -> None: ...
+
+    def on_sqlite_connect(self, path: str) -> None: ...
+
+
+class _Guard(threading.local):
+    busy = False
+
+
+# Per-thread re-entrancy guard: set while the hook (or its listener) runs, and by
+# threads whose opens are never the cell's (the file-event reader, a drain of the
+# queue), so the tracker's own opens (snapshots, the ignore file) are not recorded
+# and cannot recurse.
+guard = _Guard()
+
+# The listener whose cell is running, or None: the only thing the hook reads
+# outside a tracked cell.
+_listener: AuditListener | None = None
+_installed = False
+_install_lock = threading.Lock()
+
+
+def listen(listener: AuditListener) -> None:
+    """Report audit events to ``listener`` from now on (installing the hook the first time)."""
+    global _listener, _installed
+    if not _installed:
+        with _install_lock:
+            if not _installed:
+                sys.addaudithook(_audit_hook)
+                _installed = True
+    _listener = listener
+
+
+def stop_listening(listener: AuditListener) -> None:
+    """Stop reporting to ``listener`` (nothing changes if another one listens)."""
+    global _listener
+    if _listener is listener:
+        _listener = None
+
+
+def listening() -> AuditListener | None:
+    return _listener
+
+
+def open_kind(mode: object, flags: object) -> int:
+    # The "open" event carries the OS flags for builtin open, io.FileIO and
+    # os.open alike; the mode string (None for os.open) is only a fallback.
+    if isinstance(flags, int) and not isinstance(flags, bool):
+        acc = flags & _O_ACCMODE
+        if acc == os.O_RDONLY:
+            return READ
+        if flags & os.O_TRUNC:
+            return TRUNC
+        if acc == os.O_RDWR and not flags & os.O_APPEND:
+            return RW
+        return WRITE
+    m = mode if isinstance(mode, str) else "r"
+    if "w" in m:
+        return TRUNC
+    if "a" in m or "x" in m:
+        return WRITE
+    return RW if "+" in m else READ
+
+
+def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
+    listener = _listener
+    if listener is None:
+        return
+    if event != "open" and event != "os.rename" and event != "sqlite3.connect":
+        return
+    if guard.busy:
+        return
+    guard.busy = True
+    try:
+        if event == "open":
+            if len(args) < 3 or isinstance(args[0], int):
+                return  # an fd: its file was opened (and seen) before
+            flags = args[2]
+            exclusive = isinstance(flags, int) and flags & _O_CREAT_EXCL == _O_CREAT_EXCL
+            listener.on_open(args[0], open_kind(args[1], flags), exclusive)
+        elif event == "os.rename":
+            if len(args) >= 4 and (args[2] not in (None, -1) or args[3] not in (None, -1)):
+                return  # relative to a directory fd; cannot be resolved here
+            listener.on_rename(args[1])
+        elif args:
+            db = args[0]
+            if isinstance(db, str | bytes | os.PathLike):
+                name = os.fsdecode(os.fspath(db))
+                if name and name != ":memory:" and not name.startswith("file:"):
+                    listener.on_sqlite_connect(name)
+    except Exception:
+        pass  # the hook must never break the user's open()
+    finally:
+        guard.busy = False

@@ -1,0 +1,161 @@
+"""What one tracked cell did to each file, and the roles that follow from it.
+
+Each root-relative path the cell touched has a story (:class:`PathState`): read
+before the cell first wrote it, written, snapshotted just before a Python write.
+At the cell's end the stories become :class:`FileActivity`:
+
+a path is an *output* if the cell created, truncated, modified or renamed onto
+it and it is a regular file at the end; an *input* if it was read before the
+cell first wrote it.  A file read and then changed by Python keeps the bytes
+saved just before the change (``PreWrite``); when the writer is native there is
+no such moment and the input is reported as ``changed``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MAX_EXTERNAL", "CellRecord", "FileActivity", "PathState", "PreWrite"]
+
+MAX_EXTERNAL = 100  # reads outside the root recorded per cell
+
+
+@dataclass
+class PreWrite:
+    """Content of a file captured before the cell truncated or overwrote it."""
+
+    hash: str
+    size: int
+
+
+@dataclass
+class FileActivity:
+    """What one tracked cell read and wrote (paths are POSIX, relative to the root's realpath)."""
+
+    # rel path -> pre-write content if it was snapshotted before an overwrite, else
+    # None (the caller hashes the current file).
+    inputs: dict[str, PreWrite | None] = field(default_factory=dict)
+    # written/created by the cell and still a regular file at the end
+    outputs: list[str] = field(default_factory=list)
+    # reads outside the root: {"path": abs str, "size": int | None, "mtime_ns": int | None}
+    external: list[dict[str, Any]] = field(default_factory=list)
+    # read (before any write) but gone at the end, content unknown
+    missing: list[str] = field(default_factory=list)
+    # read, then modified with no pre-write snapshot: the current content is after the change
+    changed: list[str] = field(default_factory=list)
+
+
+class PathState:
+    """Everything known about one root-relative path during one cell."""
+
+    __slots__ = (
+        "armed",
+        "declared_in",
+        "declared_out",
+        "open_reads",
+        "prewrite_ok",
+        "py_read",
+        "py_written",
+        "read_first",
+        "snap",
+        "snap_taken",
+        "written",
+    )
+
+    def __init__(self) -> None:
+        self.read_first = False  # read before the cell first wrote it
+        self.written = False  # created / truncated / modified / renamed onto
+        # `snap` was taken while the story had no write yet: if the next write
+        # is the first, `snap` is the content from before the cell changed it.
+        self.armed = False
+        self.prewrite_ok = False
+        self.snap_taken = False
+        self.snap: PreWrite | None = None
+        # What the hook saw, in real time rather than stream order.
+        self.py_read = False
+        self.py_written = False  # the cell's first write-capable Python open is behind us
+        self.open_reads = 0  # Python read-only opens whose close has not been seen
+        self.declared_in = False
+        self.declared_out = False
+
+    def read(self) -> None:
+        if not self.written:
+            self.read_first = True
+
+    def write(self) -> None:
+        if not self.written:
+            self.written = True
+            self.prewrite_ok = self.armed
+
+
+class CellRecord:
+    """The stories of one cell's paths, and what it read outside the root."""
+
+    __slots__ = ("begun", "external", "gen", "lost", "paths", "warnings")
+
+    def __init__(self, gen: int) -> None:
+        self.gen = gen
+        self.paths: dict[str, PathState] = {}
+        self.external: dict[str, dict[str, Any]] = {}
+        self.begun = False  # the event stream was collecting from the cell's start
+        self.lost = False  # events of the cell were dropped (inotify queue overflow)
+        self.warnings: list[str] = []
+
+    def state(self, rel: str) -> PathState:
+        ps = self.paths.get(rel)
+        if ps is None:
+            ps = self.paths[rel] = PathState()
+        return ps
+
+    def note_external(self, real: str, st: os.stat_result | None = None) -> None:
+        if real in self.external or len(self.external) >= MAX_EXTERNAL:
+            return
+        if st is None:
+            try:
+                st = os.stat(real)
+            except OSError:
+                st = None
+        self.external[real] = {
+            "path": real,
+            "size": st.st_size if st is not None else None,
+            "mtime_ns": st.st_mtime_ns if st is not None else None,
+        }
+
+    def finish(self, root_prefix: str, complete: bool) -> FileActivity:
+        """The cell's roles; ``complete``: the event stream covered the whole cell."""
+        for ps in self.paths.values():
+            # Python reads whose close never came through (a file left open): the
+            # open is evidence.
+            if ps.open_reads:
+                ps.read()
+            # Without the stream, a Python write-open is the only evidence of a write.
+            if not complete and ps.py_written:
+                ps.write()
+        act = FileActivity(external=list(self.external.values()))
+        for rel in sorted(self.paths):
+            ps = self.paths[rel]
+            is_input = ps.read_first or ps.declared_in
+            is_output = ps.written or ps.declared_out
+            if not (is_input or is_output):
+                continue
+            try:
+                exists = stat.S_ISREG(os.lstat(root_prefix + rel).st_mode)
+            except OSError:
+                exists = False
+            if is_output and exists:
+                act.outputs.append(rel)
+            if not is_input:
+                continue
+            pre = ps.snap if ps.prewrite_ok else None
+            if pre is not None:
+                act.inputs[rel] = pre
+            elif exists:
+                act.inputs[rel] = None
+                if ps.written:
+                    act.changed.append(rel)
+            else:
+                act.missing.append(rel)
+        return act
