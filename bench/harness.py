@@ -468,11 +468,11 @@ PHASES: list[tuple[str, str, str]] = [
     ("dotnb.capture.session", "Session._record", "post_run_cell: Session._record"),
     ("dotnb.capture.files", "FileTracker.end", "  FileTracker.end (drain inotify queue)"),
     ("dotnb.store.repo", "Store.snapshot_files", "  Store.snapshot_files (inputs, outputs, notebook)"),
-    ("dotnb.capture.session", "Session._lineage", "  Session._lineage (segments, entries, JSON)"),
+    ("dotnb.capture.lineage", "KernelLineage.build", "  KernelLineage.build (segments, entries, JSON)"),
     ("dotnb.capture.session", "Session._environment", "  Session._environment"),
     ("dotnb.capture.session", "Session._notebook_snapshot", "  Session._notebook_snapshot"),
     ("dotnb.store.repo", "Store.commit_run", "  Store.commit_run"),
-    ("dotnb.capture.session", "Session._flush_later", "  Session._flush_later (thread start)"),
+    ("dotnb.capture.flusher", "RunFlusher.later", "  RunFlusher.later (thread start)"),
     ("dotnb.capture.session", "Session._display", "post_run_cell: Session._display"),
 ]
 
@@ -505,9 +505,9 @@ def instrument_calls(spec: list[tuple[str, str, str]]) -> dict[str, list[float]]
         *path, name = attr.split(".")
         for part in path:
             owner = getattr(owner, part)
-        orig = getattr(owner, name, None)
-        if orig is not None:  # None: renamed in dotnb since this was written
-            setattr(owner, name, make(orig, label))
+        # A step renamed in dotnb fails here, rather than dropping out of the tables.
+        orig = getattr(owner, name)
+        setattr(owner, name, make(orig, label))
     return found
 
 

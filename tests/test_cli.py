@@ -7,7 +7,6 @@ a closed pipe, error output without tracebacks and the cost of importing the CLI
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import os
@@ -861,33 +860,6 @@ def test_importing_the_cli_is_cheap(tmp_path: Path) -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, timeout=60, cwd=tmp_path
     )
     assert done.stdout.strip() == b"[]", done.stderr
-
-
-def test_cli_modules_import_down_only_and_share_public_names() -> None:
-    """No import circle among dotnb.cli's modules (lazy imports count), and none takes
-    another module's private name."""
-    graph: dict[str, set[str]] = {}
-    for path in sorted((REPO / "dotnb" / "cli").glob("*.py")):
-        name = "dotnb.cli" if path.stem == "__init__" else f"dotnb.cli.{path.stem}"
-        graph[name] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dotnb."):
-                assert node.module is not None
-                for alias in node.names:
-                    assert not alias.name.startswith("_"), f"{name} imports {node.module}.{alias.name}"
-                    sub = f"{node.module}.{alias.name}"
-                    graph[name].add(sub if (REPO / (sub.replace(".", "/") + ".py")).exists() else node.module)
-            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "import_module":
-                graph[name].update(f"dotnb.cli.{group}" for group in set(COMMANDS.values()))
-    assert set(COMMANDS.values()) <= {m.rpartition(".")[2] for m in graph}
-
-    def visit(module: str, path: tuple[str, ...]) -> None:
-        assert module not in path, " -> ".join([*path, module])
-        for imported in graph.get(module, ()):
-            visit(imported, (*path, module))
-
-    for module in graph:
-        visit(module, ())
 
 
 def test_renderers_print_plain_data_without_a_parser() -> None:

@@ -11,12 +11,10 @@ user's kernel.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import blake3
+
+from dotnb.store.author import current_host, current_user
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
@@ -53,22 +53,6 @@ _SITE_DIR_NAMES = ("site-packages", "dist-packages")
 # ------------------------------------------------------------------ static summary
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except Exception:
-        # No $USER/$LOGNAME and no passwd entry (containers running as a random
-        # uid): KeyError before 3.13, OSError since.
-        return None
-
-
-def _host() -> str | None:
-    try:
-        return socket.gethostname()
-    except OSError:
-        return None
-
-
 def _memory_bytes() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as f:
@@ -92,8 +76,8 @@ def _static_summary() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "machine": platform.machine(),
-        "host": _host(),
-        "user": _user(),
+        "host": current_host(),
+        "user": current_user(),
         "cpu_count": os.cpu_count(),
         "memory_bytes": _memory_bytes(),
         "executable": sys.executable,

@@ -39,8 +39,7 @@ from dotnb.capture.params import ParamOverride, literal_assignments
 from dotnb.capture.pid import current_pid
 from dotnb.capture.run_line import format_run_line, shorten
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
-
-RUN_MIME = "application/vnd.dotnb.run+json"
+from dotnb.store.vocabulary import ERROR, INTERRUPTED, OK, RUN, RUN_MIME
 
 
 @dataclass
@@ -336,17 +335,17 @@ class Session:
         overrides = {*run.overridden, *(k for k, v in run_params.items() if params[k] == v)}
         metrics, series = self._metrics(run, warnings)
 
-        status, error = "ok", None
+        status, error = OK, None
         exc = result.error_in_exec or result.error_before_exec
         if exc is not None:
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+            status = INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ERROR
             error = {"type": type(exc).__name__, "message": shorten(str(exc))}
 
         self._follow_server_notebook()
         notebook_rel = self._notebook_rel()
         lineage, lineage_json = self.lineage.build(store)
         manifest: dict[str, Any] = {
-            "kind": "run",
+            "kind": RUN,
             "name": run.options.name,
             "notebook": notebook_rel,
             "notebook_source": None,

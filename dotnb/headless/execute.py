@@ -28,6 +28,7 @@ from dotnb.headless import CouldNotRun
 from dotnb.headless.kernel import CellOutcome, Execution, executable_cells, execute_cells
 from dotnb.headless.notebooks import inject_parameters, notebook_bytes, read_notebook, write_notebook
 from dotnb.store.repo import Store, find_root
+from dotnb.store.vocabulary import RUN
 
 # Variables a kernel must not inherit from the process that starts it: they describe
 # that process's own kernel (when `!dotnb run` is called from a notebook) or run.
@@ -193,7 +194,7 @@ def new_runs(
             return found
         cursor = cursor_after
         for row in rows:
-            if row.get("kind") != "run" or row.get("notebook") != notebook or row["id"] in found:
+            if row.get("kind") != RUN or row.get("notebook") != notebook or row["id"] in found:
                 continue
             if row["id"] not in shown:
                 pid = (store.manifest(row["id"]).get("kernel") or {}).get("pid")

@@ -214,7 +214,7 @@ def _kernelspec(store: Store, manifest: dict[str, Any]) -> dict[str, Any] | None
 
 
 def _reproduced_run(work: Store, original: dict[str, Any]) -> str | None:
-    rows = work.list_runs(kind="run", limit=1)
+    rows = work.list_runs(kind=RUN, limit=1)
     if not rows:
         return None
     candidate = work.manifest(rows[0]["id"])

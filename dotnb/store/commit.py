@@ -31,6 +31,7 @@ from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
 from dotnb.store.run_rows import index_run, output_rows, run_summary, search_text
+from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
 
@@ -77,7 +78,7 @@ class Committer:
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:
             manifest["id"] = new_run_id()
-        manifest.setdefault("kind", "run")
+        manifest.setdefault("kind", RUN)
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
         if not sync and new:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from dotnb.store.index import Index
+from dotnb.store.vocabulary import RUN
 
 
 def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -17,7 +18,7 @@ def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
         "number": manifest["number"],
         "notebook": manifest.get("notebook"),
         "name": manifest.get("name"),
-        "kind": manifest.get("kind", "run"),
+        "kind": manifest.get("kind", RUN),
         "status": manifest.get("status", "ok"),
         "started_at": manifest["started_at"],
         "duration_s": manifest.get("duration_s"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from dotnb.store.errors import DotnbError
 from dotnb.store.repo import Store
+from dotnb.store.vocabulary import RUN
 
 SOURCES = ("disk", "frontend", "headless")
 
@@ -25,7 +26,7 @@ def attach_notebook_snapshot(store: Store, run_id: str, data: bytes, source: str
     if source not in SOURCES:
         raise ValueError(f"unknown notebook source {source!r}")
     manifest = store.manifest(run_id)
-    if manifest.get("kind") != "run":
+    if manifest.get("kind") != RUN:
         raise SnapshotRefused(f"run {run_id} is a {manifest.get('kind')}, not a tracked run")
     if manifest.get("notebook_source") in ("frontend", "headless"):
         raise SnapshotRefused(f"run {run_id} already has a {manifest['notebook_source']} notebook snapshot")
