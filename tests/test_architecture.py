@@ -22,13 +22,19 @@ LAYERS: dict[str, set[str]] = {
     "store": set(),
     "remote": {"store"},
     "capture": {"store"},
-    "headless": {"store", "capture"},
-    "server": {"store", "remote", "headless", "version"},
-    "cli": {"store", "remote", "capture", "headless", "version"},
+    "comparison": {"store"},
+    "headless": {"store", "capture", "comparison"},
+    "server": {"store", "remote", "comparison", "headless", "version"},
+    "cli": {"store", "remote", "capture", "comparison", "headless", "version"},
 }
 # Libraries that only the layers above the store may import.
 JUPYTER = ("IPython", "ipykernel", "tornado", "jupyter_server", "jupyter_client", "nbclient")
-KERNEL_FREE = {"store": JUPYTER, "remote": JUPYTER, "capture": ("tornado", "jupyter_server")}
+KERNEL_FREE = {
+    "store": JUPYTER,
+    "remote": JUPYTER,
+    "comparison": JUPYTER,
+    "capture": ("tornado", "jupyter_server"),
+}
 
 
 @dataclass(frozen=True)

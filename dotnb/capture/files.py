@@ -161,13 +161,10 @@ class FileTracker:
 
     def add_input(self, path: str | os.PathLike[str]) -> None:
         """Declare ``path`` (relative to the CWD, or absolute) an input of the running cell."""
-        cell = self._cell
-        if cell is None:
+        found = self._declared(path)
+        if found is None:
             return
-        loc = self._locator.declared(path)
-        if loc is None:
-            return
-        where, p = loc
+        cell, where, p = found
         if where == OUTSIDE:
             cell.note_external(p)
             return
@@ -179,18 +176,26 @@ class FileTracker:
 
     def add_output(self, path: str | os.PathLike[str]) -> None:
         """Declare ``path`` an output of the running cell (must be under the root)."""
-        cell = self._cell
-        if cell is None:
+        found = self._declared(path)
+        if found is None:
             return
-        loc = self._locator.declared(path)
-        if loc is None:
-            return
-        where, p = loc
+        cell, where, p = found
         if where == OUTSIDE:
             cell.warnings.append(f"dotnb: declared output {p} is outside the project; not recorded")
             return
         with self._cond:
             cell.state(p).declared_out = True
+
+    def _declared(self, path: str | os.PathLike[str]) -> tuple[CellRecord, int, str] | None:
+        """The running cell and where a declared path lies; None outside a cell or for
+        a path capture ignores."""
+        cell = self._cell
+        if cell is None:
+            return None
+        loc = self._locator.declared(path)
+        if loc is None:
+            return None
+        return cell, loc[0], loc[1]
 
     def close(self) -> None:
         """Stop watching; the tracker cannot begin again."""

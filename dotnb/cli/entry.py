@@ -16,7 +16,7 @@ to: for anything it does not recognise (another command or option, ``--help``, a
 value the CLI would refuse), a store it would have to open (a stale index) or any
 error, it returns None before writing anything and the CLI does the whole command,
 reporting errors in its own words.  This module must import nothing heavy:
-``tests/test_log_fastpath.py`` checks that argparse, json, re, typing, pathlib,
+``tests/cli/test_log_fastpath.py`` checks that argparse, json, re, typing, pathlib,
 sqlite3 and datetime stay out of a fast ``dotnb log --json``.
 """
 

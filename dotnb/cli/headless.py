@@ -214,8 +214,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dotnb.comparison.verdicts import Tolerance
     from dotnb.headless.reproduce import new_report, reproduce
-    from dotnb.headless.verdicts import Tolerance
     from dotnb.store.errors import DotnbError
     from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
 

@@ -187,7 +187,7 @@ def _fsck_remote(store: Store, args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from dotnb.store.fsck import DEFAULT_GC_GRACE_S, gc
+    from dotnb.store.gc import DEFAULT_GC_GRACE_S, gc
 
     grace = DEFAULT_GC_GRACE_S if args.grace is None else args.grace
     with open_store(args) as store:

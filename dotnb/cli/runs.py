@@ -208,7 +208,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from dotnb.store.diff import diff_runs
+    from dotnb.comparison.diff import diff_runs
 
     with open_store(args) as store:
         first = resolve_run(store, args, args.first)

@@ -25,11 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dotnb.comparison.verdicts import EXTERNAL_SAME, Tolerance, compare_runs
 from dotnb.headless import CouldNotRun
 from dotnb.headless.execute import kernel_env
 from dotnb.headless.kernel import ERROR, KERNEL_DIED, TIMEOUT, CellOutcome, execute_cells
 from dotnb.headless.notebooks import first_line, lineage_notebook
-from dotnb.headless.verdicts import EXTERNAL_SAME, Tolerance, compare_runs
 from dotnb.headless.workfolder import Materialised, import_run, make_workdir, materialise, remove_workdir
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
 from dotnb.store.repo import Store

@@ -260,7 +260,7 @@ class DiffHandler(DotnbHandler):
     @web.authenticated
     @json_errors
     async def get(self, first: str, second: str) -> None:
-        from dotnb.store.diff import diff_runs
+        from dotnb.comparison.diff import diff_runs
 
         a, b = self.resolve(first), self.resolve(second)
         # Off the event loop: a pulled run's objects may be fetched from its remote.

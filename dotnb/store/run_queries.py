@@ -132,7 +132,7 @@ class RunQueries:
         )
         return [str(r[0]) for r in rows]
 
-    # -- remotes (dotnb.remote) and checks (dotnb.store.fsck) -----------------
+    # -- remotes (dotnb.remote) and checks (dotnb.store.fsck, dotnb.store.gc) --
 
     def run_manifests(self, run_ids: list[str] | None = None) -> dict[str, str]:
         """Run id -> manifest hash of the runs ``run_ids`` (those indexed), or of every

@@ -197,7 +197,7 @@ def environment_differences(
     store: Store, original: dict[str, Any], reproduced: dict[str, Any]
 ) -> dict[str, list[Any]]:
     """``{key: [original, reproduced]}`` for Python, platform and ``pkg:NAME`` versions that differ."""
-    from dotnb.store.diff import environment_view
+    from dotnb.comparison.diff import environment_view
     from dotnb.store.views import distributions
 
     a, b = environment_view(store, original), environment_view(store, reproduced)

@@ -17,7 +17,8 @@ import pytest
 
 from dotnb.store import AmbiguousRun, RunNotFound, Store, StoreFormatError
 from dotnb.store.errors import ObjectCorrupt, PathOutsideRoot
-from dotnb.store.fsck import fsck, gc
+from dotnb.store.fsck import fsck
+from dotnb.store.gc import gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION
@@ -576,7 +577,7 @@ def test_killed_deferred_commit_leaves_complete_run_or_none(tmp_path: Path, wher
         [sys.executable, "-c", DEFERRED_CRASH_CHILD, str(tmp_path), where],
         check=False,
         capture_output=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
     )
     assert child.returncode == -9, child.stderr.decode()
     if where == "in-commit":
@@ -859,7 +860,8 @@ def test_metric_filters_series_and_change_cursor(store: Store) -> None:
 
 
 def test_fsck_and_gc_respect_a_run_whose_manifest_is_not_flushed_yet(store: Store) -> None:
-    from dotnb.store.fsck import fsck, gc
+    from dotnb.store.fsck import fsck
+    from dotnb.store.gc import gc
 
     (store.root / "out.txt").write_text("kept")
     (entry,) = store.snapshot_files(["out.txt"])

@@ -27,13 +27,13 @@ import nbformat
 import pytest
 
 from dotnb.cli.app import main
-from dotnb.headless.verdicts import Tolerance, compare_runs, frames_close
+from dotnb.comparison.verdicts import Tolerance, compare_runs, frames_close
 from dotnb.store.repo import Store
 from tests.conftest import validate_manifest
 
 pytestmark = pytest.mark.kernel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "headless"
 DEMO = REPO / "binder" / "demo"
 

@@ -12,7 +12,8 @@ import pytest
 
 from dotnb.store import Store, StoreFormatError
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
-from dotnb.store.fsck import fsck, gc
+from dotnb.store.fsck import fsck
+from dotnb.store.gc import gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.lineage import SEGMENT_CELLS, length, parse_segment, segment_bytes
 from dotnb.store.referenced import manifest_objects

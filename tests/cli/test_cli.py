@@ -33,7 +33,7 @@ from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import canonical_json, iso_time, load_schema
 from dotnb.store.repo import Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VALIDATOR = Draft202012Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 NB = "analysis.ipynb"
