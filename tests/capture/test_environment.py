@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -134,7 +135,7 @@ def test_user_lookup_failure_is_not_fatal(monkeypatch: pytest.MonkeyPatch, tmp_p
     def no_user() -> str:
         raise OSError("No username set in the environment")
 
-    monkeypatch.setattr(environment.getpass, "getuser", no_user)
+    monkeypatch.setattr(getpass, "getuser", no_user)
     summary, _ = collect_environment(tmp_path)
     assert summary["user"] is None
 
