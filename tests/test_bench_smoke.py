@@ -23,7 +23,7 @@ EXPECTED = {
     "restore.py": ["restore"],
     "log_query.py": ["dotnb log --notebook", "MET"],
     "rest_api.py": ["MET"],
-    "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "paired B − A"],
+    "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],
 }
 # Arguments besides --quick.
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}
