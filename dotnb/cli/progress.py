@@ -66,7 +66,8 @@ class CellProgress:
 
 
 class StatusLine:
-    """A status line on stderr: redrawn in place on a terminal, else a line every few seconds."""
+    """A status line on stderr: redrawn in place on a terminal, else a line every few
+    seconds; nothing before ``delay`` seconds (short work finishes first)."""
 
     def __init__(self, stream: TextIO, delay: float = 0.0) -> None:
         self.stream = stream
@@ -78,11 +79,15 @@ class StatusLine:
 
     def __call__(self, amount: int) -> None:
         self.done += amount
+        self.update()
+
+    def update(self, final: bool = False) -> None:
+        """Show the line if the last one is old enough (a ``final`` state at once)."""
         now = time.monotonic()
         if now - self.started < self.delay:
             return
         interval = PROGRESS_TTY_INTERVAL_S if self.tty else PROGRESS_LINE_INTERVAL_S
-        if self.last_shown is not None and now - self.last_shown < interval:
+        if not final and self.last_shown is not None and now - self.last_shown < interval:
             return
         self._show(now)
 
@@ -96,10 +101,14 @@ class StatusLine:
         """Show the final state, if anything was shown, and end the line."""
         if self.last_shown is None:
             return
-        self._show(time.monotonic())
+        if self.changed_since_shown():
+            self._show(time.monotonic())
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+    def changed_since_shown(self) -> bool:
+        return True
 
     def text(self, elapsed: float) -> str:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -129,44 +138,27 @@ class CountProgress(StatusLine):
         return f"{self.label}: {self.done} {self.what} ({elapsed:.0f} s)"
 
 
-class TransferLine:
-    """Progress of a push, pull or remote fsck on stderr: items and bytes per phase, throttled."""
+class TransferLine(StatusLine):
+    """Progress of a push, pull or remote fsck: items and bytes per phase."""
 
     def __init__(self, label: str, stream: TextIO) -> None:
+        super().__init__(stream, delay=TRANSFER_QUIET_S)
         self.label = label
-        self.stream = stream
-        self.tty = isatty(stream)
-        self.started = time.monotonic()
-        self.last: float | None = None
         self.latest: Any = None
         self.shown: Any = None
 
-    def __call__(self, p: Any) -> None:
+    def __call__(self, p: Any) -> None:  # a TransferProgress, not a count
         self.latest = p
-        now = time.monotonic()
-        if now - self.started < TRANSFER_QUIET_S:
-            return
-        interval = PROGRESS_TTY_INTERVAL_S if self.tty else PROGRESS_LINE_INTERVAL_S
-        if self.last is not None and now - self.last < interval and p.done != p.total:
-            return
-        self._show(now)
+        self.update(final=p.done == p.total)
 
-    def _show(self, now: float) -> None:
+    def changed_since_shown(self) -> bool:
+        return self.shown != self.latest
+
+    def text(self, elapsed: float) -> str:
         p = self.shown = self.latest
-        self.last = now
         text = f"{self.label}: {p.phase} {p.done}/{p.total}"
         if p.total_bytes or p.done_bytes:
-            rate = p.done_bytes / max(now - self.started, 1e-6)
+            rate = p.done_bytes / max(elapsed, 1e-6)
             total = f" / {human_size(p.total_bytes)}" if p.total_bytes else ""
             text += f"  {human_size(p.done_bytes)}{total}  {human_size(int(rate))}/s"
-        self.stream.write(f"\r{text}\x1b[K" if self.tty else f"{text}\n")
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.last is None:
-            return
-        if self.shown != self.latest:
-            self._show(time.monotonic())
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        return text

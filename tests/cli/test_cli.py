@@ -617,6 +617,36 @@ def test_progress_redraws_one_line_on_a_terminal(monkeypatch: pytest.MonkeyPatch
     assert "\rrestoring: 3.0 MiB / 3.0 MiB (100%)" in text and "MiB/s" in text
 
 
+def test_transfer_progress_waits_then_throttles_and_shows_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dotnb.remote.progress import TransferProgress
+
+    class Clock:
+        now = 100.0
+
+        def monotonic(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(progress, "time", clock)
+    stream = io.StringIO()  # not a terminal: a line every PROGRESS_LINE_INTERVAL_S
+    line = progress.TransferLine("push", stream)
+
+    def step(at: float, done: int, total: int = 4) -> None:
+        clock.now = 100.0 + at
+        line(TransferProgress("upload", done, total, done * 1024, total * 1024))
+
+    step(0.5, 1)  # a quick push says nothing
+    assert stream.getvalue() == ""
+    step(1.5, 2)
+    step(2.0, 3)  # throttled
+    step(2.5, 4)  # the end is shown at once
+    line.finish()  # nothing changed since: not shown again
+    assert stream.getvalue().splitlines() == [
+        "push: upload 2/4  2.0 KiB / 4.0 KiB  1.3 KiB/s",
+        "push: upload 4/4  4.0 KiB / 4.0 KiB  1.6 KiB/s",
+    ]
+
+
 def corrupt(path: Path) -> None:
     path.chmod(0o644)
     with open(path, "r+b") as f:
