@@ -25,7 +25,6 @@ from dotnb.store.atomic import create_temp, rename_durably
 from dotnb.store.copying import RangeCopier
 from dotnb.store.errors import ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import (
-    CHUNK,
     SEGMENT,
     Progress,
     hash_bytes,
@@ -365,21 +364,46 @@ class ObjectStore:
         """Copy the object to ``dest`` atomically, verifying its hash on the way.
 
         A corrupted object raises ObjectCorrupt and leaves ``dest`` untouched.
+        ``dest``'s folder is created if missing.
         """
-        from dotnb.store.atomic import replacing
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.export_to_temp(digest, dest.parent, dest.name, progress)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
-        hasher = new_hasher()
-        with self.open(digest) as src, replacing(dest) as dst:
-            while chunk := src.read(CHUNK):
-                hasher.update(chunk)
-                dst.write(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-            if hasher.hexdigest() != digest:
-                raise ObjectCorrupt(
-                    f"object {digest[:12]} for {dest.name!r} is corrupted; nothing was written "
-                    "for it (run `dotnb fsck`)"
-                )
+    def export_to_temp(
+        self, digest: str, folder: Path, for_name: str, progress: Progress | None = None
+    ) -> str:
+        """Copy the object into a new temp file in ``folder`` and fsync it, in one pass:
+        the kernel copies, and the copy's bytes are hashed as they land
+        (:func:`copy_hashed`), so the object is read once and checked against its name.
+
+        Returns the temp file's path (mode 0644), holding exactly the object's bytes.
+        A corrupted object raises ObjectCorrupt (naming ``for_name``) and leaves no
+        temp file.
+        """
+        with self.open(digest) as src:
+            fd, tmp = create_temp(folder, ".dotnb-")
+            try:
+                try:
+                    actual, _ = copy_hashed(src.fileno(), fd, progress)
+                finally:
+                    os.close(fd)
+                if actual != digest:
+                    raise ObjectCorrupt(
+                        f"object {digest[:12]} for {for_name!r} is corrupted; nothing was written "
+                        "for it (run `dotnb fsck`)"
+                    )
+                os.chmod(tmp, 0o644)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+        return tmp
 
     def verify(self, digest: str) -> bool:
         """True when the object exists and its bytes hash to its name."""

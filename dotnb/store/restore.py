@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 Progress = Callable[[int], None]
 
 
+# Free space kept beyond the staged files' size when large files are staged together.
+STAGING_MARGIN = 64 * 1024 * 1024
+
+
 @dataclass
 class PlanItem:
     path: str
@@ -204,33 +208,100 @@ def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[st
     return store.commit_run(dict(manifest))
 
 
-def apply_plan(store: Store, plan: RestorePlan, progress: Progress | None = None) -> list[str]:
+def apply_plan(
+    store: Store,
+    plan: RestorePlan,
+    progress: Progress | None = None,
+    staged: dict[str, str] | None = None,
+) -> list[str]:
     """Write every changing path atomically and verify it; returns the paths written.
 
-    Small files (up to :data:`SMALL_FILE`) are written together: see
-    :func:`write_small_verified`.  No two items share a path, so order does not matter.
+    Large files already copied into verified temp files (``staged``: path -> temp,
+    see :func:`stage_large`) are renamed into place together; other large files are
+    copied one by one.  Small files (up to :data:`SMALL_FILE`) are written together:
+    see :func:`write_small_verified`.  No two items share a path, so order does not
+    matter.
     """
+    staged = staged or {}
     written: list[str] = []
     small: list[tuple[str, str, Path]] = []  # (rel, hash, path)
+    moves: list[tuple[str, str]] = []  # (temp, target) of staged files
+    renamed: list[tuple[str, str, Path]] = []  # (rel, hash, path) of staged files
     stat_entries = []
     for item in plan.changes:
         path = confine(store.root, item.path)
         if item.target is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            written.append(item.path)
-        elif item.size is not None and item.size <= SMALL_FILE:
+        elif is_small(item):
             small.append((item.path, item.target, path))
-            written.append(item.path)
+        elif item.path in staged:
+            moves.append((staged[item.path], str(path)))
+            renamed.append((item.path, item.target, path))
         else:
             write_verified(store, item.target, path, progress)
             stat_entries.append((item.path, StatKey.of(os.stat(path)), item.target))
-            written.append(item.path)
+        written.append(item.path)
+    if moves:
+        rename_durably(moves, store.root)
+        stat_entries += [(rel, StatKey.of(os.stat(path)), digest) for rel, digest, path in renamed]
     if small:
         write_small_verified(store, [(digest, path) for _, digest, path in small], progress)
         stat_entries += [(rel, StatKey.of(os.stat(path)), digest) for rel, digest, path in small]
     store.index.stat_record(stat_entries, time.time_ns())
     return written
+
+
+def is_small(item: PlanItem) -> bool:
+    """Written with the small files' batch (read whole, synced together)."""
+    return item.size is not None and item.size <= SMALL_FILE
+
+
+def stage_large(store: Store, items: list[PlanItem], progress: Progress | None) -> dict[str, str]:
+    """Copy each large item's object into a verified, fsynced temp file beside its
+    target (path -> temp), reading each object once: copying it and checking its
+    hash are one pass.  Nothing is replaced yet, so a corrupted object found here
+    leaves every file as it was; the temps made so far are removed."""
+    staged: dict[str, str] = {}
+    try:
+        for item in items:
+            assert item.target is not None
+            path = confine(store.root, item.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # The parent may have been created just now: confine it again before writing.
+            if not readable_inside(store.root, path.parent):
+                raise PathOutsideRoot(f"refusing to write {path.name!r}: its folder leaves the project root")
+            try:
+                staged[item.path] = store.objects.export_to_temp(
+                    item.target, path.parent, path.name, progress
+                )
+            except ObjectCorrupt:
+                raise ObjectCorrupt(
+                    f"cannot restore {item.path!r}: its object {item.target[:12]} is corrupted "
+                    "(run `dotnb fsck`); nothing was changed"
+                ) from None
+    except BaseException:
+        discard_staged(staged)
+        raise
+    return staged
+
+
+def discard_staged(staged: dict[str, str]) -> None:
+    """Remove temp files :func:`stage_large` made that were not renamed into place."""
+    for tmp in staged.values():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def room_to_stage(store: Store, items: list[PlanItem]) -> bool:
+    """Whether the file system holds every large item's new bytes beside the old ones
+    at once (they coexist until the renames), with a margin."""
+    need = sum(item.size or 0 for item in items)
+    try:
+        st = os.statvfs(store.root)
+    except OSError:
+        return False
+    return need + STAGING_MARGIN <= st.f_bavail * st.f_frsize
 
 
 def write_verified(store: Store, digest: str, path: Path, progress: Progress | None) -> None:
@@ -301,8 +372,8 @@ def restore(
     }
     if dry_run or not plan.changes:
         return result
-    # Fetch (pulled runs) and verify every source object before touching the
-    # workspace: a missing or corrupted object must not leave a half-restored project.
+    # Fetch every source object (pulled runs) before touching the workspace: a
+    # missing object must not leave a half-restored project.
     try:
         store.objects.ensure(i.target for i in plan.changes if i.target is not None)
     except ObjectMissing as exc:
@@ -311,15 +382,28 @@ def restore(
             f"cannot restore {lost.path!r}: its object {str(lost.target)[:12]} is missing ({exc}); "
             "nothing was changed"
         ) from None
+    # Every source object is checked before any file is replaced: a corrupted one
+    # must not leave a half-restored project.  Large files are copied into verified
+    # temps now (one read of each object: the copy is hashed as it lands) when the
+    # disk holds them beside the old files; otherwise, and for small files, the
+    # objects are checked first and copied afterwards.
+    large = [i for i in plan.changes if i.target is not None and not is_small(i)]
+    staging = room_to_stage(store, large)
     for item in plan.changes:
-        if item.target is not None and not store.objects.verify(item.target):
+        if item.target is None or (staging and not is_small(item)):
+            continue
+        if not store.objects.verify(item.target):
             raise ObjectCorrupt(
                 f"cannot restore {item.path!r}: its object {item.target[:12]} is corrupted "
                 "(run `dotnb fsck`); nothing was changed"
             )
-    manifest_nb = store.manifest(run_id).get("notebook")
-    ckpt = checkpoint(store, plan, manifest_nb)
-    if ckpt:
-        result["checkpoint"], result["checkpoint_number"] = ckpt["id"], ckpt["number"]
-    result["written"] = apply_plan(store, plan, progress)
+    staged = stage_large(store, large, progress) if staging else {}
+    try:
+        manifest_nb = store.manifest(run_id).get("notebook")
+        ckpt = checkpoint(store, plan, manifest_nb)
+        if ckpt:
+            result["checkpoint"], result["checkpoint_number"] = ckpt["id"], ckpt["number"]
+        result["written"] = apply_plan(store, plan, progress, staged)
+    finally:
+        discard_staged(staged)  # those renamed into place are not found
     return result

@@ -22,6 +22,7 @@ from dotnb.store.gc import gc
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION
+from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import confine, to_relpath
 from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
@@ -343,6 +344,66 @@ def test_a_restore_that_fails_midway_leaves_no_temp_file_and_can_be_undone(
     checkpoint = store.list_runs(kind="checkpoint")[0]["id"]
     restore(store, checkpoint)
     assert all((tmp_path / rel).read_text() == "version 2" for rel in files)
+
+
+def _corrupt_object(store: Store, digest: str) -> None:
+    path = store.objects.path_for(digest)
+    path.chmod(0o644)
+    with open(path, "r+b") as f:
+        f.seek(SMALL_FILE)
+        f.write(b"bit rot")
+    path.chmod(0o444)
+
+
+@pytest.mark.parametrize("staged", [True, False], ids=["staged", "no room to stage"])
+def test_a_corrupted_large_object_changes_nothing_and_leaves_no_temp_file(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, staged: bool
+) -> None:
+    import dotnb.store.restore as restore_mod
+
+    if not staged:  # the disk cannot hold the new files beside the old ones
+        monkeypatch.setattr(restore_mod, "STAGING_MARGIN", 1 << 62)
+    big = {f"models/m{i}.bin": os.urandom(SMALL_FILE + 4096 * (i + 1)) for i in range(3)}
+    run = _run_of_files(store, tmp_path, {**big, "small.txt": b"small"})
+    for rel in big:
+        (tmp_path / rel).write_bytes(b"newer")
+    (tmp_path / "small.txt").write_bytes(b"edited")
+    manifest = store.manifest(run)
+    last = next(e for e in manifest["outputs"] if e["path"] == "models/m2.bin")
+    _corrupt_object(store, last["hash"])
+    runs = len(store.list_runs(kind="checkpoint"))
+    with pytest.raises(ObjectCorrupt, match="nothing was changed"):
+        restore_mod.restore(store, run)
+    assert all((tmp_path / rel).read_bytes() == b"newer" for rel in big)
+    assert (tmp_path / "small.txt").read_bytes() == b"edited"
+    assert not list(tmp_path.rglob(".dotnb-*"))
+    assert len(store.list_runs(kind="checkpoint")) == runs  # no checkpoint either
+
+
+def test_a_large_object_is_read_once_by_a_restore(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dotnb.store.restore import restore
+
+    data = os.urandom(SMALL_FILE * 3 + 5)
+    run = _run_of_files(store, tmp_path, {"model.bin": data, "small.txt": b"small"})
+    (tmp_path / "model.bin").write_bytes(b"retrained")
+    (tmp_path / "small.txt").write_bytes(b"edited")
+    verified: list[str] = []
+    real_verify = store.objects.verify
+
+    def verify(digest: str) -> bool:
+        verified.append(digest)
+        return real_verify(digest)
+
+    monkeypatch.setattr(store.objects, "verify", verify)
+    restore(store, run)
+    assert (tmp_path / "model.bin").read_bytes() == data
+    assert (tmp_path / "small.txt").read_bytes() == b"small"
+    big = hash_bytes(data)
+    # The large object is checked while it is copied, not hashed once more before.
+    assert big not in verified and hash_bytes(b"small") in verified
+    assert not list(tmp_path.rglob(".dotnb-*"))
 
 
 def test_restore_refuses_paths_in_the_store_and_folders_in_the_way(store: Store, tmp_path: Path) -> None:
