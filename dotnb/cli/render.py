@@ -310,6 +310,12 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
         ids = report.get(key) or []
         if ids:
             lines.append(f"{title} ({len(ids)}): {', '.join(ids)}  (fix: dotnb fsck --rebuild-index)")
+    returned = report.get("returned_from_interrupted_gc") or []
+    if returned:
+        count = len(returned)
+        lines.append(
+            f"put back {count} object{'s' if count != 1 else ''} an interrupted `dotnb gc` had set aside"
+        )
     lines.append("store is healthy" if report["ok"] else "problems found")
     return lines
 

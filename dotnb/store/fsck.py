@@ -6,12 +6,18 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from dotnb.store.gc import return_doomed
 from dotnb.store.hashing import hash_file
 from dotnb.store.repo import Store
 
 
 def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Re-hash every object; report corrupted and missing ones with the runs they affect."""
+    """Re-hash every object; report corrupted and missing ones with the runs they affect.
+
+    Objects a killed ``dotnb gc`` left renamed in the tmp folder are put back
+    first (see :func:`dotnb.store.gc.return_doomed`).
+    """
+    returned = return_doomed(store)
     refs = store.referenced_objects()
     corrupted: list[str] = []
     checked = 0
@@ -58,6 +64,7 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         "damaged_runs": damaged_runs,
         "unindexed_runs": unindexed,
         "stale_index_rows": stale_index,
+        "returned_from_interrupted_gc": returned,
     }
     report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index)
     return report

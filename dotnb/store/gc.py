@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from pathlib import Path
 from typing import Any
 
+from dotnb.store.hashing import is_hash
 from dotnb.store.layout import TMP_DIR
 from dotnb.store.repo import Store
 
@@ -14,17 +17,31 @@ from dotnb.store.repo import Store
 DEFAULT_GC_GRACE_S = 3600.0
 
 
+# An object gc is about to delete waits under this name in the store's tmp folder.
+DOOMED_PREFIX = "gc-"
+
+
 def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S) -> dict[str, Any]:
     """Remove objects no manifest references, older than the grace period.
 
     Refuses (raises) when some run cannot be read: the objects it uses are
     unknown and would otherwise be deleted as unreferenced.
+
+    A run recorded while gc runs may start using an object gc found unreferenced:
+    its writer refreshes the object's mtime (``ObjectStore.reuse``) before it
+    commits.  So an object is first renamed out of ``objects/`` (a writer that
+    comes later finds it missing and writes it again) and its mtime read again
+    under the new name (a writer that came earlier made it young): a young one
+    goes back, an old one is deleted.  No writer can touch it between that check
+    and the deletion.
     """
+    return_doomed(store)
     refs = store.referenced_objects(strict=True)
     now = time.time()
     removed: list[str] = []
     kept_young = 0
     freed = 0
+    tmp_dir = store.dir / TMP_DIR
     for digest in store.objects.iter_digests():
         if digest in refs:
             continue
@@ -36,13 +53,15 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
         if now - st.st_mtime < grace_s:
             kept_young += 1
             continue
+        if not dry_run:
+            size = _collect(path, tmp_dir / f"{DOOMED_PREFIX}{digest}", grace_s)
+            if size is None:
+                kept_young += 1
+                continue
         removed.append(digest)
         freed += st.st_size
-        if not dry_run:
-            store.objects.remove(digest)
     # Leftover temp files from crashed writers, past the same grace period.
     tmp_removed = 0
-    tmp_dir = store.dir / TMP_DIR
     if tmp_dir.exists():
         for name in os.listdir(tmp_dir):
             p = tmp_dir / name
@@ -60,3 +79,47 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
         "kept_within_grace": kept_young,
         "temp_files_removed": tmp_removed,
     }
+
+
+def _collect(path: Path, doomed: Path, grace_s: float) -> int | None:
+    """Delete the object at ``path`` unless a writer used it since gc looked; its
+    size, or None when it was kept (see :func:`gc`)."""
+    doomed.parent.mkdir(exist_ok=True)
+    try:
+        os.rename(path, doomed)
+    except FileNotFoundError:
+        return None
+    st = os.stat(doomed)
+    if time.time() - st.st_mtime < grace_s:
+        # Reused between gc's first look and the rename: it goes back (a writer
+        # that wrote it again meanwhile wrote the same bytes).
+        os.rename(doomed, path)
+        return None
+    os.unlink(doomed)
+    return st.st_size
+
+
+def return_doomed(store: Store) -> list[str]:
+    """Put back objects a gc that was killed left renamed in the tmp folder, if
+    they are missing from ``objects/`` (a run may use one); the next gc decides
+    again.  Returns their hashes."""
+    tmp_dir = store.dir / TMP_DIR
+    back: list[str] = []
+    try:
+        names = os.listdir(tmp_dir)
+    except FileNotFoundError:
+        return back
+    for name in names:
+        digest = name.removeprefix(DOOMED_PREFIX)
+        if not name.startswith(DOOMED_PREFIX) or not is_hash(digest):
+            continue
+        target = store.objects.path_for(digest)
+        if target.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_dir / name)
+            continue
+        target.parent.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(tmp_dir / name, target)
+            back.append(digest)
+    return back

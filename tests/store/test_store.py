@@ -920,6 +920,63 @@ def test_metric_filters_series_and_change_cursor(store: Store) -> None:
     assert store.list_runs(notebook="a.ipynb")[-1]["number"] == 1
 
 
+def test_gc_keeps_an_object_a_run_starts_using_while_gc_removes_it(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest, _ = store.objects.put_bytes(b"left over by a deleted run")
+    old = time.time() - 7200
+    os.utime(store.objects.path_for(digest), (old, old))
+    target = str(store.objects.path_for(digest))
+    real_rename, real_unlink = os.rename, os.unlink
+    raced: list[str] = []
+
+    def writer_gets_there_first() -> None:
+        # A kernel records a run that uses the same bytes: the object is reused
+        # (its mtime refreshed), then the run commits.
+        if not raced:
+            raced.append(digest)
+            digest_again, _ = store.objects.put_bytes(b"left over by a deleted run")
+            assert digest_again == digest
+            entry = {"path": "out.txt", "hash": digest, "size": 26}
+            store.commit_run(new_manifest(outputs=[entry]))
+
+    def rename(src: Any, dst: Any) -> None:
+        if str(src) == target:
+            writer_gets_there_first()
+        real_rename(src, dst)
+
+    def unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+        if str(path) == target:
+            writer_gets_there_first()
+        real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "unlink", unlink)
+    result = gc(store)
+    monkeypatch.undo()
+    assert raced == [digest] and result["removed"] == []
+    assert store.objects.read_bytes(digest) == b"left over by a deleted run"
+    assert fsck(store)["ok"]
+
+
+def test_objects_an_interrupted_gc_set_aside_come_back(store: Store) -> None:
+    digest, _ = store.objects.put_bytes(b"used by a run")
+    store.commit_run(new_manifest(outputs=[{"path": "a.txt", "hash": digest, "size": 13}]))
+    # gc was killed between setting the object aside and deciding about it.
+    (store.dir / "tmp").mkdir(exist_ok=True)
+    os.rename(store.objects.path_for(digest), store.dir / "tmp" / f"gc-{digest}")
+    report = fsck(store)
+    assert report["ok"] and report["returned_from_interrupted_gc"] == [digest]
+    assert store.objects.read_bytes(digest) == b"used by a run"
+    # The same from gc, for an unreferenced old object: put back, then collected.
+    lone, _ = store.objects.put_bytes(b"unused")
+    old = time.time() - 7200
+    os.utime(store.objects.path_for(lone), (old, old))
+    os.rename(store.objects.path_for(lone), store.dir / "tmp" / f"gc-{lone}")
+    assert gc(store)["removed"] == [lone]
+    assert not (store.dir / "tmp" / f"gc-{lone}").exists() and not store.objects.has(lone)
+
+
 def test_fsck_and_gc_respect_a_run_whose_manifest_is_not_flushed_yet(store: Store) -> None:
     from dotnb.store.fsck import fsck
     from dotnb.store.gc import gc
