@@ -8,6 +8,7 @@ common ``dotnb log --json`` forms without importing this module.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from dotnb.cli.args import COMMAND_METAVAR, Commands, HelpFormatter
@@ -85,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    # SIGTERM ends the command as Ctrl-C would, through its cleanup (a restore
+    # removes the temp files it made), with the shell's status for it.
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         status = handler(args)
         sys.stdout.flush()  # a closed pipe must surface here, not at interpreter exit
@@ -96,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return report_interrupted()
     except Exception as exc:
         return report_exception(exc)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def command_in(argv: list[str]) -> str | None:

@@ -208,6 +208,14 @@ def cmd_gc(args: argparse.Namespace) -> int:
         out(f"kept {result['kept_within_grace']} unreferenced objects younger than {grace:g} s")
     if result["temp_files_removed"]:
         out(f"{verb} {result['temp_files_removed']} stale temp files")
+    stray = result["stray_temp_files"]
+    if stray:
+        out(f"{verb} {len(stray)} temp file{'s' if len(stray) != 1 else ''} an interrupted restore left:")
+        out_list = stray[:GC_LIST_MAX]
+        for rel in out_list:
+            out(f"    {clean(rel)}")
+        if len(stray) > GC_LIST_MAX:
+            out(f"    … and {len(stray) - GC_LIST_MAX} more (--json lists them all)")
     if result["dry_run"]:
         out("dry run: nothing was removed")
     return EXIT_OK

@@ -310,6 +310,11 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
         ids = report.get(key) or []
         if ids:
             lines.append(f"{title} ({len(ids)}): {', '.join(ids)}  (fix: dotnb fsck --rebuild-index)")
+    stray = report.get("stray_temp_files") or []
+    if stray:
+        count = len(stray)
+        lines.append(f"removed {count} temp file{'s' if count != 1 else ''} an interrupted restore left:")
+        lines += [clean(f"    {rel}") for rel in stray]
     returned = report.get("returned_from_interrupted_gc") or []
     if returned:
         count = len(returned)

@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from dotnb.store import strays
 from dotnb.store.gc import return_doomed
 from dotnb.store.hashing import hash_file
 from dotnb.store.repo import Store
@@ -65,6 +66,10 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         "unindexed_runs": unindexed,
         "stale_index_rows": stale_index,
         "returned_from_interrupted_gc": returned,
+        # Temps a killed restore left beside the user's files: dotnb's own, removed.
+        "stray_temp_files": [
+            os.path.relpath(p, store.root) for p in strays.remove(strays.strays_under(str(store.root)))
+        ],
     }
     report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index)
     return report

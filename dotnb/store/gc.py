@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dotnb.store import strays
 from dotnb.store.hashing import is_hash
 from dotnb.store.layout import TMP_DIR
 from dotnb.store.repo import Store
@@ -72,12 +73,17 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
                         p.unlink()
             except FileNotFoundError:
                 continue
+    # Temps a killed restore left beside the user's files.
+    stray = strays.strays_under(str(store.root))
+    if not dry_run:
+        stray = strays.remove(stray)
     return {
         "dry_run": dry_run,
         "removed": removed,
         "bytes_freed": freed,
         "kept_within_grace": kept_young,
         "temp_files_removed": tmp_removed,
+        "stray_temp_files": [os.path.relpath(p, store.root) for p in stray],
     }
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dotnb.store import strays
 from dotnb.store.atomic import create_temp, rename_durably
 from dotnb.store.author import current_host, current_user
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
@@ -387,6 +388,8 @@ def restore(
     # temps now (one read of each object: the copy is hashed as it lands) when the
     # disk holds them beside the old files; otherwise, and for small files, the
     # objects are checked first and copied afterwards.
+    # Temps an earlier, killed restore left beside these targets go first.
+    strays.remove(strays.strays_in({str(confine(store.root, i.path).parent) for i in plan.changes}))
     large = [i for i in plan.changes if i.target is not None and not is_small(i)]
     staging = room_to_stage(store, large)
     for item in plan.changes:

@@ -21,11 +21,6 @@ from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.init(tmp_path)
-
-
 def cells(n: int, start: int = 1) -> list[dict[str, Any]]:
     out = []
     for i in range(start, start + n):

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from dotnb.store import Store
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.status import file_status
@@ -19,11 +17,6 @@ from tests.manifests import new_manifest
 def record(store: Store, root: Path, **fields: Any) -> dict[str, Any]:
     summary = store.commit_run(new_manifest("nb.ipynb", **fields))
     return store.manifest(summary["id"])
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.init(tmp_path)
 
 
 def states(store: Store, manifest: dict[str, Any]) -> dict[tuple[str, str], str]:

@@ -32,11 +32,6 @@ def manifest(store: Store, notebook: str = "nb.ipynb", **fields: Any) -> dict[st
     return new_manifest(notebook, **fields)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.init(tmp_path)
-
-
 def test_objects_are_content_addressed_read_only_and_deduplicated(store: Store, tmp_path: Path) -> None:
     (tmp_path / "a.bin").write_bytes(b"hello" * 1000)
     (tmp_path / "b.bin").write_bytes(b"hello" * 1000)
