@@ -310,6 +310,13 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
         ids = report.get(key) or []
         if ids:
             lines.append(f"{title} ({len(ids)}): {', '.join(ids)}  (fix: dotnb fsck --rebuild-index)")
+    for dup in report.get("duplicate_numbers") or []:
+        lines.append(
+            clean(
+                f"#{dup['number']} of {dup['notebook'] or '(no notebook)'} names {len(dup['runs'])} runs: "
+                f"{', '.join(dup['runs'])}  (refer to them by id)"
+            )
+        )
     stray = report.get("stray_temp_files") or []
     if stray:
         count = len(stray)

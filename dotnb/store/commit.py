@@ -74,6 +74,12 @@ class Committer:
         are written and fsynced by :meth:`WriteAhead.flush`, which the kernel calls
         from a background thread (see :mod:`dotnb.store.writeahead`).
         """
+        if self.index.reopen_if_replaced():
+            # Another process deleted or replaced the index: what this process knew of
+            # it (numbers, runs/ indexed) is about a file nobody else reads.
+            self._last_numbers.clear()
+            self._runs_watch_seen = None
+            self.reconciler.runs_indexed = None
         manifest.setdefault("format", FORMAT_VERSION)
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:

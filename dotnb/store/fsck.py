@@ -71,5 +71,8 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
             os.path.relpath(p, store.root) for p in strays.remove(strays.strays_under(str(store.root)))
         ],
     }
-    report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index)
+    # Each notebook's runs are numbered #1, #2, … by this store: two sharing a number
+    # is damage (it takes an id to tell them apart), not something to renumber.
+    report["duplicate_numbers"] = duplicates = store.queries.duplicate_numbers()
+    report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index or duplicates)
     return report

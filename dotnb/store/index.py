@@ -241,12 +241,19 @@ class Index:
         self._lock = threading.RLock()
         self._checkpointer: sqlite3.Connection | None = None  # see checkpoint()
         self._new_run_view: bool | None = None  # see insert_new_run(): None until tried
+        self._identity: tuple[int, int] | None = None
+        self._connect()
+
+    def _connect(self) -> None:
+        path = self.path
         self.db = sqlite3.connect(path, timeout=60.0, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA busy_timeout=60000")
         deadline = time.monotonic() + 60.0
         while True:
             try:
                 self._set_up()
+                st = os.stat(path)
+                self._identity = (st.st_dev, st.st_ino)
                 return
             except sqlite3.OperationalError as exc:
                 # Another process is creating the file: switching it to WAL fails at once
@@ -283,6 +290,23 @@ class Index:
         checkpointer, self._checkpointer = self._checkpointer, None
         if checkpointer is not None:
             checkpointer.close()
+
+    def reopen_if_replaced(self) -> bool:
+        """Open the index file again when the one at :attr:`path` is no longer the one
+        this connection writes (deleted, or replaced by a rebuild): a process that kept
+        writing an unlinked file would number runs apart from everyone else.  True
+        when it did; the caller's cached views of the index are then stale."""
+        try:
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) == self._identity:
+                return False
+        except FileNotFoundError:
+            pass
+        with self._lock:
+            self.close()
+            self._new_run_view = None
+            self._connect()
+        return True
 
     # -- checkpoints -----------------------------------------------------------
 

@@ -37,6 +37,8 @@ def resolve_run(queries: RunQueries, ref: str, notebook: str | None = None) -> s
                 names = ", ".join(sorted({r[1] or "(no notebook)" for r in found}))
                 raise AmbiguousRun(f"#{number} exists in several notebooks ({names}); pass --notebook")
             shown = ", ".join(f"{r[0][:10]} by {r[3] or '?'}" for r in found[:5])
+            if len(local) > 1:  # recorded here under one number: `dotnb fsck` reports it
+                raise AmbiguousRun(f"#{number} names several runs of this store ({shown}); use an id prefix")
             raise AmbiguousRun(f"#{number} names several pulled runs ({shown}); use an id prefix")
         return found[0][0]
     if not id_prefix_ok(ref):

@@ -78,6 +78,15 @@ class RunQueries:
         )
         return str(rows[0][0]) if rows else None
 
+    def duplicate_numbers(self) -> list[dict[str, Any]]:
+        """Numbers that several runs recorded in this store share within a notebook
+        (pulled runs keep their author's numbers and are left out)."""
+        rows = self.index.query(
+            "SELECT notebook, number, group_concat(id, ' ') FROM runs WHERE remote=''"
+            " GROUP BY notebook, number HAVING COUNT(*) > 1 ORDER BY notebook, number"
+        )
+        return [{"notebook": r[0], "number": r[1], "runs": sorted(str(r[2]).split())} for r in rows]
+
     def producers_of(self, digests: Iterable[str]) -> dict[str, str]:
         """:meth:`producer_of` for many contents at once: content hash -> run id, for
         those some run wrote."""

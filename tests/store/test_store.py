@@ -24,6 +24,7 @@ from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION
 from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import confine, to_relpath
+from dotnb.store.run_rows import index_run
 from tests.conftest import validate_manifest
 from tests.manifests import new_manifest
 
@@ -857,6 +858,49 @@ def test_a_number_taken_by_another_process_is_caught_in_the_commit(tmp_path: Pat
     for s in (a, b):
         s.flush()
     assert sorted(r["number"] for r in Store(tmp_path).list_runs(notebook="nb.ipynb")) == list(range(1, 13))
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved aside"])
+def test_numbers_stay_unique_when_the_index_is_replaced_under_a_live_writer(tmp_path: Path, how: str) -> None:
+    """A kernel keeps its store open; meanwhile the index file is deleted (or a
+    rebuilt one moved over it) and another process opens a new one from runs/."""
+    live = Store.init(tmp_path)
+    for i in range(3):
+        live.commit_run(manifest(live, name=f"before {i}"), sync=False)
+    live.flush()
+    index = tmp_path / ".dotnb" / "index.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        if how == "deleted":
+            Path(f"{index}{suffix}").unlink(missing_ok=True)
+        elif Path(f"{index}{suffix}").exists():  # set aside, as a damaged index is
+            os.rename(f"{index}{suffix}", tmp_path / f"index.sqlite.old{suffix}")
+    other = Store(tmp_path)  # a new index, built from runs/
+    numbers = []
+    for i in range(8):
+        writer = live if i % 2 else other
+        numbers.append(writer.commit_run(manifest(writer, name=f"after {i}"), sync=False)["number"])
+        writer.flush()
+    assert sorted(numbers) == list(range(4, 12))
+    everyone = Store(tmp_path)
+    assert sorted(r["number"] for r in everyone.list_runs(notebook="nb.ipynb")) == list(range(1, 12))
+    assert fsck(everyone)["duplicate_numbers"] == []
+
+
+def test_fsck_reports_two_runs_of_this_store_sharing_a_number(store: Store, tmp_path: Path) -> None:
+    from dotnb.store.errors import AmbiguousRun
+
+    first = store.commit_run(manifest(store))
+    doc = manifest(store, name="same number", id=new_run_id())
+    doc["number"] = first["number"]  # as a writer on a stale index would have numbered it
+    with store.index.write() as tx:
+        digest, _ = store.objects.put_bytes(b"{}")
+        index_run(tx, digest, doc)
+    report = fsck(store)
+    assert not report["ok"]
+    [dup] = report["duplicate_numbers"]
+    assert dup["number"] == first["number"] and first["id"] in dup["runs"] and len(dup["runs"]) == 2
+    with pytest.raises(AmbiguousRun, match="several runs of this store"):
+        store.resolve(f"#{first['number']}", notebook="nb.ipynb")
 
 
 def test_damaged_index_is_rebuilt_from_manifests(store: Store) -> None:
