@@ -35,24 +35,12 @@ from harness import (
     ratio,
     run_cmd,
     scratch,
+    start_tracking_kernel,
 )
 
 
 def start(project: Path, code_root: Path) -> BenchKernel:
-    notebook = make_notebook(project / "nb.ipynb")
-    kernel = BenchKernel(project, notebook, {"DOTNB_ROOT": str(project), "PYTHONPATH": str(code_root)})
-    try:
-        kernel.ok("%load_ext dotnb")
-        where = kernel.ok("import dotnb; print(dotnb.__file__)").stdout.strip()
-        if not where.startswith(str(code_root)):
-            raise RuntimeError(f"the kernel imported dotnb from {where}, not from {code_root}")
-        warm = kernel.ok("%%track\n_dotnb_bench_warmup = 1")
-        if warm.run is None:
-            raise RuntimeError(f"the warm-up tracked cell recorded no run: {warm.stderr}")
-    except BaseException:
-        kernel.shutdown()
-        raise
-    return kernel
+    return start_tracking_kernel(project, make_notebook(project / "nb.ipynb"), code_root)
 
 
 def interleave(base: BenchKernel, head: BenchKernel, codes: list[str]) -> tuple[list[float], list[float]]:

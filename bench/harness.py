@@ -433,11 +433,19 @@ class BenchKernel:
         self.shutdown()
 
 
-def start_tracking_kernel(project: Path, notebook: Path) -> BenchKernel:
-    """A kernel with dotnb loaded and its store, observer and environment cache warmed up."""
-    kernel = BenchKernel(project, notebook, {"DOTNB_ROOT": str(project)})
+def start_tracking_kernel(project: Path, notebook: Path, code_root: Path | None = None) -> BenchKernel:
+    """A kernel with dotnb loaded and its store, observer and environment cache warmed up;
+    with ``code_root``, running the dotnb found there (first on ``PYTHONPATH``)."""
+    env = {"DOTNB_ROOT": str(project)}
+    if code_root is not None:
+        env["PYTHONPATH"] = str(code_root)
+    kernel = BenchKernel(project, notebook, env)
     try:
         kernel.ok("%load_ext dotnb")
+        if code_root is not None:
+            where = kernel.ok("import dotnb; print(dotnb.__file__)").stdout.strip()
+            if not where.startswith(str(code_root)):
+                raise RuntimeError(f"the kernel imported dotnb from {where}, not from {code_root}")
         warm = kernel.ok("%%track\n_dotnb_bench_warmup = 1")
         if warm.run is None:
             raise RuntimeError(f"the warm-up tracked cell recorded no run: {warm.stderr}")
