@@ -312,7 +312,13 @@ export class RunsModel {
         this._abort.signal
       );
       this._noteAuthors(page.runs);
-      if (generation !== this._generation || path !== this._currentPath) {
+      // A newer refresh replaces every section; a change of notebook replaces only
+      // 'current' (the others' query does not depend on it), so 'others' must
+      // still take its page, or it would stay "Loading…" for good.
+      if (
+        generation !== this._generation ||
+        (id === 'current' && path !== this._currentPath)
+      ) {
         return;
       }
       const state = this.section(id);

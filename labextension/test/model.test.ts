@@ -69,6 +69,29 @@ describe('RunsModel', () => {
     expect(model.liveError).toBeNull();
   });
 
+  it("keeps the other notebooks' page when the current notebook changes while it loads", async () => {
+    const api = new FakeApi();
+    api.runs_ = [summary(1), summary(2, { notebook: 'other.ipynb' })];
+    const runs = api.runs.bind(api);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>(resolve => (release = resolve));
+    api.runs = async (query: any) => {
+      await gate; // the first pages are slow to come
+      return runs(query);
+    };
+    model = new RunsModel(api as any);
+    const started = model.start();
+    await settle();
+    expect(model.section('others').loading).toBe(true);
+    model.setCurrentNotebook('nb.ipynb'); // a notebook is opened meanwhile
+    release();
+    await started;
+    await settle();
+    expect(model.section('others').loading).toBe(false);
+    expect(model.section('others').runs.length).toBe(2);
+    expect(model.section('current').runs.map(r => r.number)).toEqual([1]);
+  });
+
   it('asks the server again for live runs when a text filter is on', async () => {
     const api = new FakeApi();
     api.runs_ = [summary(1, { name: 'alpha' })];
