@@ -1,12 +1,20 @@
 import { ISignal } from '@lumino/signaling';
 import * as React from 'react';
 
-/** Re-render whenever `signal` is emitted. */
+/**
+ * Re-render whenever `signal` is emitted.
+ *
+ * The slot is connected after the first render (in an effect): an emission in
+ * between would be missed and the view would keep showing what it rendered
+ * (a list stuck at "Loading…" when its page arrived in that moment). So the
+ * component renders once more right after connecting.
+ */
 export function useSignal(signal: ISignal<unknown, unknown>): number {
   const [version, setVersion] = React.useState(0);
   React.useEffect(() => {
     const slot = () => setVersion(v => v + 1);
     signal.connect(slot);
+    slot();
     return () => {
       signal.disconnect(slot);
     };
