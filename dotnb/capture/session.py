@@ -380,8 +380,9 @@ class Session:
         return RecordedRun(
             summary,
             dict(self.override.replaced),
-            [e["path"] for e in manifest["inputs"]],
-            [e["path"] for e in manifest["outputs"]],
+            # A folder recorded as a tree is named once, with a trailing slash.
+            [e["path"] + ("/" if "tree" in e else "") for e in manifest["inputs"]],
+            [e["path"] + ("/" if "tree" in e else "") for e in manifest["outputs"]],
         )
 
     def _literals(self, body: str) -> dict[str, Any]:
@@ -501,6 +502,8 @@ class Session:
             "status": summary["status"],
             "inputs": recorded.inputs,
             "outputs": recorded.outputs,
+            "input_count": summary.get("inputs", len(recorded.inputs)),
+            "output_count": summary.get("outputs", len(recorded.outputs)),
             "params": summary.get("params"),
             "metrics": summary.get("metrics"),
             "duration_s": summary.get("duration_s"),

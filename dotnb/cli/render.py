@@ -26,6 +26,7 @@ from dotnb.cli.text import (
     truncate_left,
     value_or_absent,
 )
+from dotnb.store.trees import file_count, is_tree
 from dotnb.store.vocabulary import CHECKPOINT, INTERRUPTED, OK, RUN
 
 # mypy reads any name TYPE_CHECKING as true; importing typing costs milliseconds.
@@ -143,7 +144,7 @@ def format_show(
     for key, title in (("inputs", "inputs"), ("outputs", "outputs")):
         entries = m.get(key) or []
         if entries:
-            lines += ["", f"{title} ({len(entries)})"]
+            lines += ["", f"{title} ({file_count(entries):,})"]
             lines += ["    " + line for line in _file_table(entries)]
 
     absent = m.get("absent") or []
@@ -193,9 +194,16 @@ def _file_table(entries: list[dict[str, Any]]) -> list[str]:
         if e.get("produced_by"):
             flags.append(f"from run {str(e['produced_by'])[:SHORT_ID]}")
         digest = e.get("hash")
+        path = clean(e.get("path", ""))
+        if is_tree(e):
+            # A folder recorded as a tree: `dotnb show --files` lists its files.
+            files = int(e.get("files") or 0)
+            digest = e["tree"]
+            path += "/"
+            flags.append(f"folder, {files:,} file{'s' if files != 1 else ''}")
         rows.append(
             [
-                clean(e.get("path", "")),
+                path,
                 human_size(e.get("size")),
                 digest[:SHORT_HASH] if digest else "-",
                 clean(", ".join(flags)),

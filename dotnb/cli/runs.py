@@ -15,8 +15,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
-    from pathlib import Path
     from typing import Any
+
+    from dotnb.store.repo import Store
 
 LOG_DEFAULT_LIMIT = 50
 CAT_CHUNK = 1024 * 1024
@@ -76,17 +77,23 @@ def add_show(commands: Commands) -> None:
         outputs, external inputs, environment, lineage and warnings.  --json prints
         the whole manifest with each lineage cell's code included ("code": null and
         "code_missing": true when its object is not in the store).
+
+        A folder the run read or wrote many files in is recorded as a tree and shown
+        as one line (its path, file count, total size and tree hash); --files lists
+        every file instead, also in --json.
         """,
         """
         examples:
           dotnb show latest
           dotnb show 01HXYZ
           dotnb show '#12' --notebook train.ipynb --json
+          dotnb show latest --files
         """,
         commands.notebook,
         commands.json,
     )
     p.add_argument("run", metavar="RUN", help="run id, id prefix, '#N' or 'latest'")
+    p.add_argument("--files", action="store_true", help="list every file of folders recorded as trees")
 
 
 def add_diff(commands: Commands) -> None:
@@ -195,6 +202,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         run_id = resolve_run(store, args, args.run)
         manifest = store.manifest(run_id)
+        if args.files:
+            manifest = store.expanded(manifest)
         if args.json:
             emit_json(with_lineage_code(store, manifest))
             return EXIT_OK
@@ -229,7 +238,7 @@ def cmd_cat(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         run_id = resolve_run(store, args, args.run)
         manifest = store.manifest(run_id)
-        entry = _file_entry(store.root, manifest, args.path, want_input=args.input)
+        entry = _file_entry(store, manifest, args.path, want_input=args.input)
         digest = entry.get("hash")
         if not digest:
             reason = no_content_reason(entry)
@@ -252,15 +261,15 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _file_entry(root: Path, manifest: dict[str, Any], text: str, want_input: bool) -> dict[str, Any]:
+def _file_entry(store: Store, manifest: dict[str, Any], text: str, want_input: bool) -> dict[str, Any]:
     """The manifest entry ``cat`` prints for a PATH argument (outputs win unless ``want_input``)."""
     from dotnb.store.errors import DotnbError
     from dotnb.store.paths import path_candidates
     from dotnb.store.views import file_entry
 
-    candidates = path_candidates(root, text)
+    candidates = path_candidates(store.root, text)
     for rel in candidates:
-        entry = file_entry(manifest, rel, want_input)
+        entry = file_entry(store, manifest, rel, want_input)
         if entry is not None:
             return entry
     what = "an input" if want_input else "an input or output"

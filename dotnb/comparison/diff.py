@@ -6,6 +6,7 @@ import difflib
 from typing import Any
 
 from dotnb.store.repo import Store
+from dotnb.store.trees import diff_entries
 from dotnb.store.views import distributions
 
 
@@ -13,8 +14,9 @@ def _map_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
-def _files(manifest: dict[str, Any], key: str) -> dict[str, Any]:
-    return {e["path"]: e.get("hash") for e in manifest.get(key) or []}
+def _file_diff(store: Store, a: dict[str, Any], b: dict[str, Any], key: str) -> dict[str, list[Any]]:
+    changed = diff_entries(a.get(key) or [], b.get(key) or [], store.objects.read_bytes)
+    return {path: [old, new] for path, (old, new) in changed.items()}
 
 
 def environment_view(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +47,8 @@ def diff_runs(store: Store, first: str, second: str) -> dict[str, Any]:
         "code": code,
         "params": _map_diff(a.get("params") or {}, b.get("params") or {}),
         "metrics": _map_diff(a.get("metrics") or {}, b.get("metrics") or {}),
-        "inputs": _map_diff(_files(a, "inputs"), _files(b, "inputs")),
-        "outputs": _map_diff(_files(a, "outputs"), _files(b, "outputs")),
+        # Folders recorded as trees are compared top-down: an equal sub-tree is not read.
+        "inputs": _file_diff(store, a, b, "inputs"),
+        "outputs": _file_diff(store, a, b, "outputs"),
         "environment": _map_diff(environment_view(store, a), environment_view(store, b)),
     }

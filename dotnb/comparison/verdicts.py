@@ -29,6 +29,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from dotnb.store.repo import Store
+from dotnb.store.trees import expand_entries, is_tree
 from dotnb.store.vocabulary import OK, no_content_reason
 
 SAME = "same"
@@ -84,13 +85,35 @@ def compare_runs(
     rows += compare_params(original.get("params") or {}, reproduced.get("params") or {})
     rows += compare_metrics(original.get("metrics") or {}, reproduced.get("metrics") or {}, tolerance)
     for key in ("inputs", "outputs"):
-        rows += compare_files(store, key[:-1], original.get(key) or [], reproduced.get(key) or [], tolerance)
+        a, b = original.get(key) or [], reproduced.get(key) or []
+        rows += same_trees(key[:-1], a, b)
+        a, b = _without_same_trees(a, b), _without_same_trees(b, a)
+        load = store.objects.read_bytes
+        rows += compare_files(store, key[:-1], expand_entries(a, load), expand_entries(b, load), tolerance)
     rows += external_rows(original, reproduced)
     return {
         "rows": rows,
         "environment": environment_differences(store, original, reproduced),
         "ok": all(r["ok"] for r in rows),
     }
+
+
+def same_trees(kind: str, a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row for each folder both runs recorded as the same tree: every file in it
+    is the same, and none is listed."""
+    theirs = {e["path"]: e["tree"] for e in b if is_tree(e)}
+    rows = []
+    for e in a:
+        if is_tree(e) and theirs.get(e["path"]) == e["tree"]:
+            files = int(e.get("files") or 0)
+            detail = f"a folder of {files:,} file{'s' if files != 1 else ''}, all the same"
+            rows.append(row(kind, e["path"] + "/", e["tree"], e["tree"], SAME, detail))
+    return rows
+
+
+def _without_same_trees(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    theirs = {e["path"]: e["tree"] for e in b if is_tree(e)}
+    return [e for e in a if not (is_tree(e) and theirs.get(e["path"]) == e["tree"])]
 
 
 def status_row(original: dict[str, Any], reproduced: dict[str, Any]) -> dict[str, Any]:

@@ -114,13 +114,13 @@ def _input_entries(store: Store, manifest: dict[str, Any]) -> list[dict[str, Any
             earlier = store.manifest(run_id)
         except DotnbError:
             continue  # a lineage run that is gone only loses this hint
-        written = {e["path"] for e in earlier.get("outputs") or []}
-        for entry in earlier.get("inputs") or []:
+        written = {e["path"] for e in store.files(earlier, "outputs")}
+        for entry in store.files(earlier, "inputs"):
             earliest.setdefault(entry["path"], entry)
             if entry["path"] in written:
                 rewritten.add(entry["path"])
     chosen = dict(earliest)
-    for entry in manifest.get("inputs") or []:
+    for entry in store.files(manifest, "inputs"):
         if entry["path"] not in rewritten:
             chosen[entry["path"]] = entry
     return [chosen[rel] for rel in sorted(chosen)]
@@ -151,7 +151,7 @@ def import_run(
         if "code" not in cell:
             cell["code"] = source.objects.read_bytes(cell["code_hash"]).decode("utf-8", "surrogatepass")
     manifest["lineage"] = target.pack_lineage(cells)
-    for digest in sorted(manifest_objects(dict(manifest, lineage=[]))):
+    for digest in sorted(manifest_objects(dict(manifest, lineage=[]), source.objects.read_bytes)):
         if target.objects.reuse(digest):
             continue
         try:

@@ -19,7 +19,7 @@ from dotnb.remote.format import check_remote_format
 from dotnb.remote.parallel import parallel
 from dotnb.remote.progress import Meter, ProgressFn
 from dotnb.remote.transfer import SMALL_OBJECT
-from dotnb.store.errors import DotnbError
+from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import hash_bytes, hash_file, is_hash
 from dotnb.store.ids import is_run_id
 from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_key
@@ -86,6 +86,14 @@ def _fsck(
     refs: dict[str, set[str]] = {}
     damaged: list[dict[str, str]] = []
 
+    def read_tree(digest: str) -> bytes:
+        data = backend.read(object_key(digest))
+        if data is None:
+            raise ObjectMissing(f"tree {digest[:12]} is missing on the remote")
+        if hash_bytes(data) != digest:
+            raise ObjectCorrupt(f"tree {digest[:12]} is corrupted on the remote")
+        return data
+
     def read_run(key: str) -> tuple[str, Any]:
         rid = key[len(RUNS_PREFIX) :]
         digest = (backend.read(key) or b"").decode("ascii", "replace").strip()
@@ -100,7 +108,9 @@ def _fsck(
             manifest = parse_manifest(data)
         except DotnbError as exc:
             return rid, str(exc)
-        return rid, {digest} | manifest_objects(manifest)
+        # Folders' trees are read from the remote; one that cannot be read is listed
+        # itself (and so reported missing or corrupted), what lies under it unknown.
+        return rid, {digest} | manifest_objects(manifest, read_tree, unreadable=[])
 
     for rid, outcome in parallel(read_run, ref_keys):
         if isinstance(outcome, str):

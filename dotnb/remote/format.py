@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dotnb.remote.backend import Backend
 from dotnb.remote.errors import RemoteFormatError
 from dotnb.store.errors import StoreFormatError
@@ -9,8 +11,12 @@ from dotnb.store.layout import FORMAT_FILE, format_file_bytes, parse_format_file
 from dotnb.store.versions import FORMAT_VERSION, check_format
 
 
-def check_remote_format(backend: Backend, create: bool) -> bool:
-    """Check the remote's format file; create it when asked.  False: the remote is empty."""
+def check_remote_format(backend: Backend, create: bool, notice: Callable[[str], None] | None = None) -> bool:
+    """Check the remote's format file; create it when asked.  False: the remote is empty.
+
+    ``create`` (a writer: push) also upgrades a remote of an older format before the
+    first write, as the local store does (``Store.upgrade_format``), telling ``notice``.
+    """
     data = backend.read(FORMAT_FILE)
     if data is None:
         if not create:
@@ -27,4 +33,12 @@ def check_remote_format(backend: Backend, create: bool) -> bool:
         check_format(version, backend.describe())
     except StoreFormatError as exc:
         raise RemoteFormatError(str(exc)) from None
+    if create and version < FORMAT_VERSION:
+        backend.write(FORMAT_FILE, format_file_bytes(FORMAT_VERSION))
+        if notice is not None:
+            notice(
+                f"dotnb: upgraded the remote {backend.describe()} from format {version} to "
+                f"{FORMAT_VERSION} (folders of many files are recorded as trees); dotnb releases "
+                f"that read only format {version} can no longer pull from it"
+            )
     return True

@@ -50,6 +50,7 @@ from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_k
 from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
 from dotnb.store.paths import check_relpath
 from dotnb.store.referenced import manifest_objects
+from dotnb.store.trees import is_tree, parse_tree
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store
@@ -84,7 +85,7 @@ def _push(
     store: Store, spec: dict[str, Any], backend: Backend, runs: list[str] | None, progress: ProgressFn | None
 ) -> dict[str, Any]:
     name = spec["name"]
-    check_remote_format(backend, create=True)
+    check_remote_format(backend, create=True, notice=store.notice)
     local = store.queries.run_manifests(runs)
     known = store.index.remote_runs(name)
     candidates = {rid: digest for rid, digest in local.items() if known.get(rid) != digest}
@@ -126,7 +127,8 @@ def _push(
     manifests = {rid: store.manifest(rid) for rid in to_push}
     data_objects: set[str] = set()
     for manifest in manifests.values():
-        data_objects |= manifest_objects(manifest)
+        # Folders' trees are read here (fetched first for a pulled run pushed elsewhere).
+        data_objects |= manifest_objects(manifest, store.objects.read_bytes)
     manifest_hashes = set(to_push.values())
     data_objects -= manifest_hashes
     store.objects.ensure(data_objects | manifest_hashes)  # a pulled run pushed elsewhere
@@ -298,6 +300,9 @@ def _pull(
             result["runs_rejected"].append({"id": rid, "reason": outcome})
         else:
             accepted.append(outcome)
+    # Folders' trees are part of what a run says (which files it read and wrote): they
+    # come with its manifest, before it is indexed, and are checked as they arrive.
+    accepted = _fetch_trees(store, backend, accepted, result["runs_rejected"], progress)
     added = store.import_runs(accepted, origin=name)
     result["runs_new"] = len(added)
     store.index.remote_runs_add(name, {m["id"]: d for d, _, m in accepted})
@@ -317,6 +322,76 @@ def _pull(
         state = {"cursor": newest, "seen": [k for k in all_keys if k > floor]}
         store.index.put_meta(state_key, json.dumps(state))
     return result
+
+
+def _fetch_trees(
+    store: Store,
+    backend: Backend,
+    accepted: list[tuple[str, bytes, dict[str, Any]]],
+    rejected: list[dict[str, Any]],
+    progress: ProgressFn | None,
+) -> list[tuple[str, bytes, dict[str, Any]]]:
+    """Download the trees of pulled runs (level by level, each hash-checked and parsed
+    before its sub-trees are asked for); a run one of whose trees is missing or
+    malformed on the remote is rejected, not imported."""
+    tops = {
+        e["tree"]
+        for _, _, manifest in accepted
+        for key in ("inputs", "outputs")
+        for e in manifest.get(key) or []
+        if is_tree(e)
+    }
+    if not tops:
+        return accepted
+    bad: dict[str, str] = {}
+    level, seen = sorted(tops), set(tops)
+
+    def fetch(tree: str) -> tuple[str, list[list[Any]] | str]:
+        # A tree missing or corrupted on the remote rejects its runs; an unreachable
+        # remote fails the pull (it is redone).
+        try:
+            fetch_objects(store, [tree], backends=[backend])
+            return tree, parse_tree(tree, store.objects.read_local(tree))
+        except (RemoteObjectMissing, RemoteObjectCorrupt, StoreFormatError, ObjectCorrupt) as exc:
+            return tree, str(exc)
+
+    meter = Meter(progress, "trees", len(tops), 0)
+    while level:
+        following: list[str] = []
+        for tree, rows in parallel(fetch, level):
+            meter.item()
+            if isinstance(rows, str):
+                bad[tree] = rows
+                continue
+            for row in rows:
+                if len(row) == 4 and row[1] not in seen:
+                    seen.add(row[1])
+                    following.append(row[1])
+        level = sorted(following)
+        meter.total += len(level)
+    if not bad:
+        return accepted
+    kept = []
+    for item in accepted:
+        manifest = item[2]
+        trees = [e["tree"] for key in ("inputs", "outputs") for e in manifest.get(key) or [] if is_tree(e)]
+        problem = next((bad[t] for t in trees if t in bad), None)
+        if problem is None and any(_under_bad(store, t, bad) for t in trees):
+            problem = "one of its folders' trees is missing or malformed on the remote"
+        if problem is None:
+            kept.append(item)
+        else:
+            rejected.append({"id": manifest["id"], "reason": problem})
+    return kept
+
+
+def _under_bad(store: Store, tree: str, bad: dict[str, str]) -> bool:
+    """Whether a bad tree lies under ``tree`` (whose own object was read)."""
+    try:
+        rows = parse_tree(tree, store.objects.read_local(tree))
+    except DotnbError:
+        return True
+    return any(len(row) == 4 and (row[1] in bad or _under_bad(store, row[1], bad)) for row in rows)
 
 
 def _load_state(text: str | None) -> dict[str, Any]:
@@ -371,6 +446,8 @@ def _check_pulled_manifest(run_id: str, manifest: dict[str, Any]) -> None:
             paths.append(entry.get("path"))
             if entry.get("hash") is not None and not is_hash(str(entry.get("hash"))):
                 raise ValueError(f"{key} entry {entry.get('path')!r} has an invalid hash")
+            if "tree" in entry and not is_hash(str(entry.get("tree"))):
+                raise ValueError(f"{key} entry {entry.get('path')!r} has an invalid tree hash")
     paths.extend(manifest.get("absent") or [])
     if manifest.get("notebook"):
         paths.append(manifest["notebook"])
@@ -385,7 +462,7 @@ def _objects_of_remote_runs(store: Store, remote: str) -> list[str]:
     wanted: set[str] = set()
     for rid in sorted(store.queries.pulled_run_ids(remote)):
         try:
-            wanted |= manifest_objects(store.manifest(rid))
+            wanted |= manifest_objects(store.manifest(rid), store.objects.read_bytes)
         except DotnbError:
             continue
     return sorted(d for d in wanted if not store.objects.has(d))

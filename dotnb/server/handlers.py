@@ -310,7 +310,7 @@ class FileHandler(DotnbHandler):
         role = self.get_query_argument("role", "output")
         if role not in ("input", "output"):
             raise ApiError(400, "role must be 'input' or 'output'")
-        entry = file_entry(self.store.manifest(run_id), rel, want_input=role == "input")
+        entry = file_entry(self.store, self.store.manifest(run_id), rel, want_input=role == "input")
         if entry is None:
             raise ApiError(404, f"{rel!r} is not an input or output of run {run_id}")
         digest = entry.get("hash")
@@ -465,11 +465,39 @@ class FileStatusHandler(DotnbHandler):
         run_id = self.resolve(ref)
         manifest = self.store.manifest(run_id)
         # Hashing a large modified file must not stall the server's event loop.
-        files = await asyncio.to_thread(file_status, self.store, manifest)
+        files = await asyncio.to_thread(file_status, self.store, manifest, True)
         self.reply({"run": run_id, "files": files})
 
 
 ROUTES.append((rf"runs/{_RUN}/status", FileStatusHandler))
+
+
+class FolderHandler(DotnbHandler):
+    """``GET runs/{run}/folder``: a page of the files of a folder recorded as a tree."""
+
+    @web.authenticated
+    @json_errors
+    async def get(self, ref: str) -> None:
+        from dotnb.store.views import folder_files
+
+        run_id = self.resolve(ref)
+        rel = self.path_arg("path")
+        if rel is None:
+            raise ApiError(400, "path is required")
+        role = self.get_query_argument("role", "input")
+        if role not in ("input", "output"):
+            raise ApiError(400, "role must be 'input' or 'output'")
+        offset = self.int_arg("offset", 0, 0, 2**53)
+        limit = self.int_arg("limit", 200, 1, MAX_PAGE)
+        manifest = self.store.manifest(run_id)
+        # Off the event loop: a pulled run's trees may be fetched from its remote.
+        page = await asyncio.to_thread(folder_files, self.store, manifest, role, rel, offset, limit)
+        if page is None:
+            raise ApiError(404, f"run {run_id} recorded no {role} folder {rel!r}")
+        self.reply({"run": run_id, "role": role, **page})
+
+
+ROUTES.append((rf"runs/{_RUN}/folder", FolderHandler))
 
 
 # -- team remotes --------------------------------------------------------------------

@@ -31,6 +31,7 @@ from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
 from dotnb.store.run_rows import index_run, output_rows, run_summary, search_text
+from dotnb.store.trees import fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
@@ -46,6 +47,7 @@ class Committer:
         reconciler: Reconciler,
         writeahead: WriteAhead,
         read_ref_origin: Callable[[str], tuple[str, str | None]],
+        before_write: Callable[[], None] = lambda: None,
     ) -> None:
         self.objects = objects
         self.index = index
@@ -53,6 +55,8 @@ class Committer:
         self.reconciler = reconciler
         self.writeahead = writeahead
         self._read_ref_origin = read_ref_origin
+        # Called before anything is written: brings the store's format up to date.
+        self._before_write = before_write
         # The last number this process gave or saw given to a run, per notebook: the
         # next run's number without a query (checked when it is written, _commit_new).
         self._last_numbers: dict[str, int] = {}
@@ -80,7 +84,12 @@ class Committer:
             self._last_numbers.clear()
             self._runs_watch_seen = None
             self.reconciler.runs_indexed = None
+        self._before_write()
         manifest.setdefault("format", FORMAT_VERSION)
+        # The outputs' rows come from every file, before folders become trees.
+        outputs = output_rows(manifest)
+        self._fold_trees(manifest)
+        outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:
             manifest["id"] = new_run_id()
@@ -88,7 +97,7 @@ class Committer:
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
         if not sync and new:
-            summary = self._commit_new(manifest, notebook, lineage_json)
+            summary = self._commit_new(manifest, notebook, lineage_json, outputs)
             if summary is not None:
                 return summary
         writeahead = self.writeahead
@@ -104,11 +113,11 @@ class Committer:
                 if sync:
                     digest, _ = self.objects.put_bytes(data)
                     self.refs.write(run_id, digest, sync=True)
-                    summary = index_run(tx, digest, manifest, new=new)
+                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs)
                     self.reconciler.set_runs_indexed(tx)
                 else:
                     digest = hash_bytes(data)
-                    summary = index_run(tx, digest, manifest, new=new)
+                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs)
                     Index.add_pending_objects(tx, staged)
                     Index.add_pending(tx, run_id, digest, data)
         except BaseException:
@@ -119,8 +128,29 @@ class Committer:
             writeahead.added(run_id, digest, data, staged)
         return summary
 
+    def _fold_trees(self, manifest: dict[str, Any]) -> None:
+        """Record folders of many files as trees (see :mod:`dotnb.store.trees`): the
+        tree objects are staged with the commit, as cells' code is, unless the store
+        has them already (an unchanged folder: its tree's mtime is refreshed)."""
+        writeahead, objects = self.writeahead, self.objects
+
+        def put(data: bytes) -> str:
+            digest = hash_bytes(data)
+            if not objects.reuse(digest):
+                writeahead.stage_bytes(data)
+            return digest
+
+        for key in ("inputs", "outputs"):
+            entries = manifest.get(key)
+            if entries:
+                manifest[key] = fold(entries, put)
+
     def _commit_new(
-        self, manifest: dict[str, Any], notebook: str, lineage_json: bytes | None
+        self,
+        manifest: dict[str, Any],
+        notebook: str,
+        lineage_json: bytes | None,
+        outputs: list[tuple[str, str]],
     ) -> dict[str, Any] | None:
         """``commit_run(sync=False)`` of a run with a fresh id without taking the write
         lock first: numbered after the last number this process knows of for the
@@ -144,7 +174,6 @@ class Committer:
         data = manifest_bytes(manifest, lineage_json)
         digest = hash_bytes(data)
         summary = run_summary(manifest)
-        outputs = output_rows(manifest)
         writeahead = self.writeahead
         staged = writeahead.take_staged()
         try:
@@ -170,10 +199,11 @@ class Committer:
         _, origin = self._read_ref_origin(run_id)  # raises RunNotFound
         if origin is not None:
             raise DotnbError(f"run {run_id} was pulled from remote {origin!r} and cannot be changed here")
+        self._before_write()
         with self.index.write() as tx:
             data = canonical_json(manifest)
             digest, _ = self.objects.put_bytes(data)
             self.refs.write(run_id, digest, sync=True)
-            summary = index_run(tx, digest, manifest)
+            summary = index_run(tx, digest, manifest, load=self.objects.read_bytes)
             self.reconciler.set_runs_indexed(tx)
         return summary

@@ -7,9 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from dotnb.store import strays
+from dotnb.store.errors import DotnbError
 from dotnb.store.gc import return_doomed
 from dotnb.store.hashing import hash_file
 from dotnb.store.repo import Store
+from dotnb.store.trees import is_tree, tree_objects
 
 
 def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
@@ -43,11 +45,17 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     damaged_runs: list[dict[str, str]] = []
     indexed = store.index.all_run_ids()
     on_disk = set(os.listdir(store.runs_dir)) if store.runs_dir.exists() else set()
+    seen: set[str] = set()  # trees read: each once, however many runs share it
+    bad_trees: dict[str, str] = {}
     for run_id in sorted(on_disk):
         try:
-            store.manifest(run_id)
+            manifest = store.manifest(run_id)
         except Exception as exc:
             damaged_runs.append({"run": run_id, "error": str(exc)})
+            continue
+        error = _tree_error(store, manifest, seen, bad_trees)
+        if error is not None:
+            damaged_runs.append({"run": run_id, "error": error})
     # A run a live kernel committed moments ago may have no ref yet (its manifest
     # is written by the kernel's background flush): that is not a stale row.
     on_disk |= {run_id for run_id, _, _ in store.index.pending()}
@@ -76,3 +84,23 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     report["duplicate_numbers"] = duplicates = store.queries.duplicate_numbers()
     report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index or duplicates)
     return report
+
+
+def _tree_error(store: Store, manifest: dict[str, Any], seen: set[str], bad: dict[str, str]) -> str | None:
+    """Why a folder's tree of the run cannot be read (missing, corrupted, malformed),
+    or None when each can; ``seen`` and ``bad`` carry what earlier runs' trees showed."""
+    for key in ("inputs", "outputs"):
+        for entry in manifest.get(key) or []:
+            if not is_tree(entry):
+                continue
+            tree = entry["tree"]
+            if tree in bad:
+                return bad[tree]
+            try:
+                for _ in tree_objects([entry], store.objects.read_bytes, seen):
+                    pass
+            except DotnbError as exc:
+                bad[tree] = f"folder {entry['path']!r}: {exc}"
+                seen.discard(tree)
+                return bad[tree]
+    return None

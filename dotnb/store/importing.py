@@ -36,7 +36,7 @@ def import_runs(
                 continue
             objects.install_bytes(digest, data, sync=False)
             refs.write(run_id, digest, sync=False, origin=origin)
-            index_run(tx, digest, manifest, origin)
+            index_run(tx, digest, manifest, origin, load=objects.read_local)
             known.add(run_id)
             added.append(run_id)
         objects.flush()

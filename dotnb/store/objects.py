@@ -360,6 +360,18 @@ class ObjectStore:
             raise ObjectCorrupt(f"object {digest[:12]} is corrupted (its bytes do not match its name)")
         return data
 
+    def read_local(self, digest: str) -> bytes:
+        """:meth:`read_bytes` of an object already in place: never written from pending
+        records or fetched from a remote (ObjectMissing when it is not here)."""
+        try:
+            with open(self._name_for(digest), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+        if hash_bytes(data) != digest:
+            raise ObjectCorrupt(f"object {digest[:12]} is corrupted (its bytes do not match its name)")
+        return data
+
     def export(self, digest: str, dest: Path, progress: Progress | None = None) -> None:
         """Copy the object to ``dest`` atomically, verifying its hash on the way.
 

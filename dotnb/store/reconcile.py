@@ -75,7 +75,7 @@ class Reconciler:
                 manifest = parse_manifest(self.objects.read_bytes(digest))
             except Exception:
                 continue  # fsck reports damaged refs and manifests
-            index_run(tx, digest, manifest, origin)
+            index_run(tx, digest, manifest, origin, load=self.objects.read_bytes)
         Index.set_meta(tx, "runs_mtime", current)
         self.runs_indexed = current
 
@@ -90,7 +90,7 @@ class Reconciler:
                     manifest = parse_manifest(self.objects.read_bytes(digest))
                 except Exception:
                     continue
-                index_run(tx, digest, manifest, origin)
+                index_run(tx, digest, manifest, origin, load=self.objects.read_bytes)
                 count += 1
             self.set_runs_indexed(tx)
         return count

@@ -51,6 +51,7 @@ from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
 from dotnb.store.run_queries import RunQueries
 from dotnb.store.run_rows import run_summary as run_summary
+from dotnb.store.trees import expand_entries, expand_manifest
 from dotnb.store.writeahead import WriteAhead
 
 # Names this module held before the store was split, imported from here by callers:
@@ -69,6 +70,12 @@ if TYPE_CHECKING:
     from dotnb.store.referenced import manifest_objects as manifest_objects
 
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
+
+
+def _print_notice(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr)
 
 
 def find_root(start: Path) -> Path | None:
@@ -96,6 +103,7 @@ class Store(RunListing):
         except (ValueError, KeyError, TypeError):
             raise StoreFormatError(f"{fmt_file} is not a dotnb format file") from None
         check_format(fmt, "this store")
+        self.format: int = fmt
         self.objects = ObjectStore(self.dir / OBJECTS_DIR, self.dir / TMP_DIR)
         self.refs = RunRefs(self.dir, self.objects)
         self.runs_dir = self.refs.dir
@@ -104,7 +112,13 @@ class Store(RunListing):
         self.reconciler = Reconciler(self.index, self.refs, self.objects, self.read_ref_origin)
         self.writeahead = WriteAhead(self.objects, self.index, self.refs, self.reconciler)
         self.committer = Committer(
-            self.objects, self.index, self.refs, self.reconciler, self.writeahead, self.read_ref_origin
+            self.objects,
+            self.index,
+            self.refs,
+            self.reconciler,
+            self.writeahead,
+            self.read_ref_origin,
+            before_write=self.upgrade_format,
         )
         self.objects.pending_source = self.writeahead.settle_objects
         self.reconcile()
@@ -125,6 +139,26 @@ class Store(RunListing):
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(str(path) + suffix, str(aside) + suffix)
             return Index(path)
+
+    # Where the store tells its user something once (the format upgrade): stderr, the
+    # cell's output in a kernel.  Replaced by callers with another channel.
+    notice: Callable[[str], None] = staticmethod(_print_notice)
+
+    def upgrade_format(self) -> None:
+        """Bring a store of an older format up to :data:`FORMAT_VERSION` before its
+        first write (what it writes from then on, folders as trees, an older dotnb
+        cannot read, and its format check refuses the store rather than misread it).
+        Everything already stored stays as it is: every older format is read as it is."""
+        if self.format >= FORMAT_VERSION:
+            return
+        old = self.format
+        write_bytes(self.dir / FORMAT_FILE, format_file_bytes(FORMAT_VERSION), tmp_dir=self.dir / TMP_DIR)
+        self.format = FORMAT_VERSION
+        self.notice(
+            f"dotnb: upgraded the store in {self.dir} from format {old} to {FORMAT_VERSION} "
+            "(folders of many files are recorded as trees); dotnb releases that read only "
+            f"format {old} can no longer open it"
+        )
 
     @classmethod
     def init(cls, root: Path, **kwargs: Any) -> Store:
@@ -244,6 +278,15 @@ class Store(RunListing):
         with ``strict``, an unreadable segment raises instead of standing as placeholders."""
         return expand(manifest.get("lineage"), self.objects.read_bytes, strict)
 
+    def files(self, manifest: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        """A manifest's ``inputs`` or ``outputs``, every folder's tree read into its file
+        entries (see :mod:`dotnb.store.trees`), sorted by path."""
+        return expand_entries(manifest.get(key) or [], self.objects.read_bytes)
+
+    def expanded(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """A copy of ``manifest`` whose inputs and outputs list every file."""
+        return expand_manifest(manifest, self.objects.read_bytes)
+
     def pack_lineage(self, cells: list[dict[str, Any]]) -> Any:
         """The stored form of ``cells`` (each with its ``code``), its objects written here."""
         return pack(cells, lambda data: self.objects.put_bytes(data)[0])
@@ -263,6 +306,8 @@ class Store(RunListing):
     def import_runs(self, runs: Iterable[tuple[str, bytes, dict[str, Any]]], origin: str) -> list[str]:
         """Add runs pulled from remote ``origin`` (see :func:`dotnb.store.importing.import_runs`)."""
         from dotnb.store.importing import import_runs  # pulls only: not on a kernel's start
+
+        self.upgrade_format()  # pulled manifests may hold trees
 
         return import_runs(self.index, self.objects, self.refs, self.reconciler, runs, origin)
 

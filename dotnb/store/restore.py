@@ -139,7 +139,7 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
     if data:
         # Outputs are applied after inputs, so a file the run overwrote gets its after-run bytes.
         for key in ("inputs", "outputs"):
-            for entry in manifest.get(key) or []:
+            for entry in store.files(manifest, key):
                 if not entry.get("hash"):
                     plan.skipped.append({"path": entry["path"], "reason": no_content_reason(entry)})
                     continue
@@ -389,7 +389,22 @@ def restore(
     # disk holds them beside the old files; otherwise, and for small files, the
     # objects are checked first and copied afterwards.
     # Temps an earlier, killed restore left beside these targets go first.
-    strays.remove(strays.strays_in({str(confine(store.root, i.path).parent) for i in plan.changes}))
+    folders = {str(confine(store.root, i.path).parent) for i in plan.changes}
+    strays.remove(strays.strays_in(folders))
+    try:
+        _restore_changes(store, plan, run_id, result, progress)
+    except (KeyboardInterrupt, SystemExit):
+        # Ctrl-C, or SIGTERM (the CLI raises SystemExit for it), can land between a
+        # temp's creation and the cleanup that guards it: this process's own temps
+        # beside the targets go now, not at the next restore.
+        strays.remove(strays.own_in(folders))
+        raise
+    return result
+
+
+def _restore_changes(
+    store: Store, plan: RestorePlan, run_id: str, result: dict[str, Any], progress: Progress | None
+) -> None:
     large = [i for i in plan.changes if i.target is not None and not is_small(i)]
     staging = room_to_stage(store, large)
     for item in plan.changes:
@@ -409,4 +424,3 @@ def restore(
         result["written"] = apply_plan(store, plan, progress, staged)
     finally:
         discard_staged(staged)  # those renamed into place are not found
-    return result

@@ -3,10 +3,13 @@ prints, the search text, the outputs' rows."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
+from dotnb.store.errors import DotnbError
 from dotnb.store.index import Index
+from dotnb.store.trees import Load, file_count, is_tree, tree_files
 from dotnb.store.vocabulary import RUN
 
 
@@ -24,8 +27,8 @@ def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
         "duration_s": manifest.get("duration_s"),
         "params": manifest.get("params") or {},
         "metrics": manifest.get("metrics") or {},
-        "inputs": len(manifest.get("inputs") or []),
-        "outputs": len(manifest.get("outputs") or []),
+        "inputs": file_count(manifest.get("inputs") or []),
+        "outputs": file_count(manifest.get("outputs") or []),
         "user": env.get("user"),
         "host": env.get("host"),
         # The remote a run was pulled from (None: recorded here); set by index_run.
@@ -36,12 +39,21 @@ def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
 
 
 def index_run(
-    tx: Any, manifest_hash: str, manifest: dict[str, Any], origin: str | None = None, new: bool = False
+    tx: Any,
+    manifest_hash: str,
+    manifest: dict[str, Any],
+    origin: str | None = None,
+    new: bool = False,
+    outputs: list[tuple[str, str]] | None = None,
+    load: Load | None = None,
 ) -> dict[str, Any]:
-    """Write a run's index rows in the write transaction ``tx``; returns its summary."""
+    """Write a run's index rows in the write transaction ``tx``; returns its summary.
+    ``outputs``: its :func:`output_rows`, when the caller has them; else they are read
+    from the manifest (``load`` reads the objects of its trees)."""
     summary = run_summary(manifest)
     summary["remote"] = origin
-    outputs = output_rows(manifest)
+    if outputs is None:
+        outputs = output_rows(manifest, load)
     # Through the class attribute: crash tests replace Index.insert_run.
     Index.insert_run(tx, manifest_hash, summary, search_text(manifest), outputs, new=new)
     return summary
@@ -50,9 +62,23 @@ def index_run(
 _PARAMS_JSON = json.JSONEncoder(ensure_ascii=False)  # json.dumps(..., ensure_ascii=False), made once
 
 
-def output_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    """The (hash, path) rows the ``outputs`` table holds for a run."""
-    return [(e["hash"], e["path"]) for e in manifest.get("outputs") or [] if e.get("hash")]
+def output_rows(manifest: dict[str, Any], load: Load | None = None) -> list[tuple[str, str]]:
+    """The (hash, path) rows the ``outputs`` table holds for a run: one per file it
+    wrote, so that any content a run wrote names that run (``produced_by``), in a
+    folder's tree or not; and one per tree (a run reading the same whole folder).
+    Without ``load`` a tree's files are not listed (the tree's own row is)."""
+    rows = []
+    for entry in manifest.get("outputs") or []:
+        if is_tree(entry):
+            rows.append((entry["tree"], entry["path"]))
+            if load is not None:
+                # A tree missing or damaged (fsck says so): its files name no producer.
+                with contextlib.suppress(DotnbError, OSError):
+                    rows += [(e["hash"], e["path"]) for e in tree_files(entry, load)]
+
+        elif entry.get("hash"):
+            rows.append((entry["hash"], entry["path"]))
+    return rows
 
 
 def search_text(manifest: dict[str, Any]) -> str:

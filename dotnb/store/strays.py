@@ -49,6 +49,23 @@ def strays_in(folders: Iterable[str]) -> list[str]:
     return found
 
 
+def own_in(folders: Iterable[str]) -> list[str]:
+    """This process's own temp files directly in ``folders``: what it leaves when a
+    signal ends it between creating a temp and the cleanup that guards it."""
+    mine = str(os.getpid())
+    found: list[str] = []
+    for folder in sorted(set(folders)):
+        try:
+            with os.scandir(folder) as entries:
+                for e in entries:
+                    match = TEMP_NAME.fullmatch(e.name)
+                    if match is not None and match.group(1) == mine and e.is_file(follow_symlinks=False):
+                        found.append(e.path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    return found
+
+
 def strays_under(root: str) -> list[str]:
     """Stray temp files anywhere under ``root``, outside hidden folders (the store's own
     temps live in ``.dotnb/tmp``, which ``dotnb gc`` sweeps by age)."""

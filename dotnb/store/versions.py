@@ -15,9 +15,11 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-# 2: a manifest's lineage may be held in segments (dotnb.store.lineage).  Format 1
-# stores and remotes are read as they are.
-FORMAT_VERSION = 2
+# 2: a manifest's lineage may be held in segments (dotnb.store.lineage).
+# 3: a manifest's inputs and outputs may hold folders' trees (dotnb.store.trees).
+# Stores and remotes of older formats are read as they are, and upgraded (their
+# format file rewritten) before the first write.
+FORMAT_VERSION = 3
 
 # Bump when the index's tables (dotnb.store.index) change: an index of another
 # version is dropped and rebuilt from the manifests (it is only a cache).

@@ -189,7 +189,7 @@ class WriteAhead:
                             continue  # completed by another process, or replaced since
                         self.refs.install(temps.pop(run_id), run_id)
                         if row is None:  # the index was rebuilt or dropped meanwhile
-                            index_run(tx, digest, parse_manifest(data))
+                            index_run(tx, digest, parse_manifest(data), load=self.objects.read_bytes)
                         installed.append(run_id)
                     self.reconciler.set_runs_indexed(tx)
             if installed:

@@ -18,6 +18,7 @@ import {
   IRestoreResult,
   IRunDiff,
   IRunFileStatus,
+  IRunFolder,
   IRunManifest,
   IRunsPage,
   RunKind,
@@ -142,6 +143,19 @@ export class DotnbApi {
     return this.request<IRunFileStatus>(
       `runs/${encodeURIComponent(ref)}/status`
     );
+  }
+
+  /** A page of the files of a folder the run recorded as a tree. */
+  folder(
+    ref: string,
+    role: 'input' | 'output',
+    path: string,
+    offset = 0,
+    limit = 200
+  ): Promise<IRunFolder> {
+    return this.request<IRunFolder>(`runs/${encodeURIComponent(ref)}/folder`, {
+      query: { path, role, offset, limit }
+    });
   }
 
   /** URL that downloads a run's stored input or output. */

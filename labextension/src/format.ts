@@ -166,6 +166,19 @@ export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/** How many files manifest entries stand for (a folder counts its files). */
+export function fileCount(entries: readonly object[]): number {
+  return entries.reduce<number>((n, e) => {
+    const folder = e as { tree?: unknown; files?: unknown };
+    return (
+      n +
+      (typeof folder.tree === 'string' && typeof folder.files === 'number'
+        ? folder.files
+        : 1)
+    );
+  }, 0);
+}
+
 /** Base name of a POSIX path. */
 export function baseName(path: string): string {
   const i = path.lastIndexOf('/');

@@ -49,6 +49,35 @@ export interface IFileEntry {
   declared?: boolean;
 }
 
+/**
+ * A folder where the run read or wrote many files, recorded as one tree:
+ * `GET runs/{run}/folder` lists its files a page at a time.
+ */
+export interface IFolderEntry {
+  path: string;
+  tree: string;
+  files: number;
+  size: number;
+}
+
+/** An input or output of a manifest: a file, or a folder recorded as a tree. */
+export type IManifestEntry = IFileEntry | IFolderEntry;
+
+export function isFolder(entry: IManifestEntry): entry is IFolderEntry {
+  return typeof (entry as IFolderEntry).tree === 'string';
+}
+
+/** `GET runs/{run}/folder`: a page of a folder's files. */
+export interface IRunFolder {
+  run: string;
+  role: 'input' | 'output';
+  path: string;
+  tree: string;
+  offset: number;
+  total: number;
+  files: { path: string; hash: string; size: number }[];
+}
+
 export interface ILineageCell {
   execution_count: number | null;
   code_hash: string;
@@ -83,8 +112,8 @@ export interface IRunManifest {
   param_overrides?: string[];
   metrics: Record<string, number | string | null>;
   metric_series: Record<string, IMetricPoint[]>;
-  inputs: IFileEntry[];
-  outputs: IFileEntry[];
+  inputs: IManifestEntry[];
+  outputs: IManifestEntry[];
   absent?: string[];
   external_inputs?: {
     path: string;
@@ -185,6 +214,9 @@ export interface IFileStatus {
   recorded: string | null;
   current: string | null;
   state: FileState;
+  /** A folder recorded as a tree: its file count (rows follow for those that differ). */
+  files?: number;
+  differing?: number;
 }
 
 /** `GET runs/{run}/status`. */
@@ -205,8 +237,12 @@ export interface IRunBundle {
   notebook: string | null;
   name: string | null;
   status: RunStatus;
+  /** Paths; a folder recorded as a tree ends with "/". */
   inputs: string[];
   outputs: string[];
+  /** How many files (a folder counts its files); absent from older dotnb. */
+  input_count?: number;
+  output_count?: number;
   params: Record<string, JSONValue> | null;
   metrics: Record<string, number | string | null> | null;
   duration_s: number | null;

@@ -12,9 +12,12 @@ import {
   IRemote,
   IRunDiff,
   IRunFileStatus,
+  IRunFolder,
   IRunManifest,
   IRunsPage,
-  IRunSummary
+  IManifestEntry,
+  IRunSummary,
+  isFolder
 } from '../src/types';
 
 /** An in-memory stand-in for DotnbApi, with the same paging rules as the server. */
@@ -72,24 +75,52 @@ export class FakeApi {
 
   async fileStatus(id: string): Promise<IRunFileStatus> {
     const m = await this.run(id);
+    const recorded = (f: IManifestEntry) => (isFolder(f) ? f.tree : f.hash);
     return {
       run: id,
       files: [
         ...m.inputs.map(f => ({
           path: f.path,
           role: 'input' as const,
-          recorded: f.hash,
-          current: f.hash,
-          state: 'same' as const
+          recorded: recorded(f),
+          current: isFolder(f) ? null : f.hash,
+          state: 'same' as const,
+          ...(isFolder(f) ? { files: f.files, differing: 0 } : {})
         })),
         ...m.outputs.map(f => ({
           path: f.path,
           role: 'output' as const,
-          recorded: f.hash,
+          recorded: recorded(f),
           current: null,
           state: 'missing' as const
         }))
       ]
+    };
+  }
+
+  /** Files of folders recorded as trees, by `${run}/${role}/${path}`. */
+  folders = new Map<string, IRunFolder['files']>();
+
+  async folder(
+    id: string,
+    role: 'input' | 'output',
+    path: string,
+    offset = 0,
+    limit = 200
+  ): Promise<IRunFolder> {
+    this.requests.push(`folder ${id} ${role} ${path} ${offset} ${limit}`);
+    const files = this.folders.get(`${id}/${role}/${path}`);
+    if (!files) {
+      throw new Error(`no folder ${path}`);
+    }
+    return {
+      run: id,
+      role,
+      path,
+      tree: 'f'.repeat(64),
+      offset,
+      total: files.length,
+      files: files.slice(offset, offset + limit)
     };
   }
 

@@ -148,8 +148,10 @@ def data_objects(manifest: dict[str, Any]) -> set[str]:
     return {e["hash"] for key in ("inputs", "outputs") for e in manifest[key] if e.get("hash")}
 
 
-def all_objects(manifest: dict[str, Any]) -> set[str]:
-    return manifest_objects(manifest)
+def all_objects(root: Path, manifest: dict[str, Any]) -> set[str]:
+    """Every object a run of the store at ``root`` uses, under its folders' trees too."""
+    objects = root / ".dotnb" / "objects"
+    return manifest_objects(manifest, lambda digest: (objects / digest[:2] / digest[2:]).read_bytes())
 
 
 def workspace(root: Path) -> dict[str, bytes]:

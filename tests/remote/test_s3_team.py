@@ -55,7 +55,7 @@ def pushed_objects(root: Path, runs: dict[str, dict[str, Any]]) -> set[str]:
     """What a push of ``runs`` must put on the remote: every object they use, and their manifests."""
     found: set[str] = set()
     for run_id, manifest in runs.items():
-        found |= all_objects(manifest) | {local_ref(root, run_id)}
+        found |= all_objects(root, manifest) | {local_ref(root, run_id)}
     return found
 
 

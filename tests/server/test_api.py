@@ -107,3 +107,47 @@ async def test_files_endpoint_serves_inert_content(jp_fetch: Any, jp_root_dir: P
         with pytest.raises(HTTPClientError) as err:
             await jp_fetch("dotnb", "api", "runs", run["id"], "files", params={"path": bad})
         assert 400 <= err.value.code < 500
+
+
+async def test_a_folder_recorded_as_a_tree_is_listed_a_page_at_a_time_and_checked_as_one_row(
+    api: Any, jp_root_dir: Path
+) -> None:
+    store = Store(jp_root_dir)
+    files = {
+        f"images/{c}/{i:03d}.png": b"%s %d" % (c.encode(), i) for c in ("cats", "dogs") for i in range(60)
+    }
+    for rel, data in files.items():
+        (jp_root_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (jp_root_dir / rel).write_bytes(data)
+    run = store.commit_run(new_manifest("nb.ipynb", inputs=store.snapshot_files(sorted(files))))["id"]
+    detail = await api("runs", run)
+    assert detail["inputs"] == [
+        {
+            "path": "images",
+            "tree": detail["inputs"][0]["tree"],
+            "files": 120,
+            "size": sum(map(len, files.values())),
+        }
+    ]
+    first = await api("runs", run, "folder", params={"path": "images", "limit": "50"})
+    rest = await api("runs", run, "folder", params={"path": "images", "offset": "50", "limit": "500"})
+    assert first["total"] == rest["total"] == 120 and len(first["files"]) == 50
+    listed = first["files"] + rest["files"]
+    assert [f["path"] for f in listed] == sorted(files)
+    dogs = await api("runs", run, "folder", params={"path": "images/dogs"})
+    assert dogs["total"] == 60 and all(f["path"].startswith("images/dogs/") for f in dogs["files"])
+    # On disk: one row for the folder, and rows only for the files that differ.
+    (jp_root_dir / "images/cats/007.png").write_bytes(b"edited")
+    (jp_root_dir / "images/dogs/011.png").unlink()
+    status = await api("runs", run, "status")
+    rows = {(r["path"], r["state"]) for r in status["files"]}
+    assert rows == {
+        ("images", "modified"),
+        ("images/cats/007.png", "modified"),
+        ("images/dogs/011.png", "missing"),
+    }
+    folder = next(r for r in status["files"] if r["path"] == "images")
+    assert folder["files"] == 120 and folder["differing"] == 2
+    with pytest.raises(HTTPClientError) as err:
+        await api("runs", run, "folder", params={"path": "images/birds"})
+    assert err.value.code == 404

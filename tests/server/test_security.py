@@ -170,6 +170,8 @@ def project(
         new_manifest(
             "nb.ipynb",
             outputs=[_entry(store, "data.csv", b"a\n1\n"), _entry(store, "secret.txt", SECRET)],
+            # A folder of many files, recorded as a tree (GET runs/{run}/folder lists it).
+            inputs=[_entry(store, f"bulk/{i:02d}.txt", b"%d" % i) for i in range(40)],
             metric_series={"loss": [{"step": 1, "value": 0.5}]},
             notebook_snapshot={"hash": snapshot["hash"], "size": snapshot["size"]},
             notebook_source="disk",
@@ -203,7 +205,8 @@ def _concrete(pattern: str, project: Project) -> str:
     """A URL path for a route pattern, with real run ids in it."""
     path = pattern.replace("(?P<ref>[^/]+)", project.ids["a"])
     path = path.replace("(?P<first>[^/]+)", project.ids["a"]).replace("(?P<second>[^/]+)", project.ids["b"])
-    return path + "?path=secret.txt&name=loss&after=0&timeout=0"
+    where = "bulk" if path.endswith("/folder") else "secret.txt"
+    return path + f"?path={where}&name=loss&after=0&timeout=0"
 
 
 # -- authentication ---------------------------------------------------------------

@@ -380,6 +380,9 @@ def world(jp_serverapp: Any, jp_root_dir: Path) -> Iterator[World]:
         _damage(store, store.manifest_hash(run_id) if target == "manifest" else entry["hash"], how)
     big = _stored(store, "big.txt", b"x" * (MAX_PREVIEW + 1))
     w.ids["big"] = commit(store, make_manifest(store, "broken.ipynb", outputs=[big]))["id"]
+    # A folder of many files, recorded as a tree (GET runs/{run}/folder).
+    many = [_stored(store, f"images/c{i % 2}/{i:03d}.png", b"%d" % i) for i in range(40)]
+    w.ids["tree"] = commit(store, make_manifest(store, "trees.ipynb", inputs=many))["id"]
     _add_remotes(store, jp_root_dir.parent / "remotes")
     yield w
     store.close()
@@ -430,6 +433,7 @@ F = "/runs/{run}/files"
 N = "/runs/{run}/notebook"
 S = "/runs/{run}/restore"
 T = "/runs/{run}/status"
+L = "/runs/{run}/folder"
 BAD_NB = (("notebook", "../up.ipynb"),)
 
 CASES: list[Case] = [
@@ -536,6 +540,32 @@ CASES: list[Case] = [
     _get(T, 409, ("run", "#1")),
     _get(T, 410, ("run", "{gone}")),
     _get(T, 500, ("run", "{rotten}")),
+    _get(L, 200, ("run", "{tree}"), query=(("path", "images"),)),
+    _get(
+        L,
+        200,
+        ("run", "#1"),
+        query=(
+            ("path", "images/c1"),
+            ("role", "input"),
+            ("offset", "5"),
+            ("limit", "10"),
+            ("notebook", "trees.ipynb"),
+        ),
+    ),
+    _get(L, 400, ("run", "{tree}")),
+    _get(L, 400, ("run", "{tree}"), query=(("path", "../images"),)),
+    _get(L, 400, ("run", "{tree}"), query=(("path", "images"), ("role", "bogus"))),
+    _get(L, 400, ("run", "{tree}"), query=(("path", "images"), ("offset", "-1"))),
+    _get(L, 400, ("run", "{tree}"), query=(("path", "images"), ("limit", "501"))),
+    _get(L, 400, ("run", "{tree}"), query=(("path", "images"), *BAD_NB)),
+    _get(L, 403, ("run", "{tree}"), query=(("path", "images"),), auth=False),
+    _get(L, 404, ("run", "ZZZZ"), query=(("path", "images"),)),
+    _get(L, 404, ("run", "{tree}"), query=(("path", "images"), ("role", "output"))),
+    _get(L, 404, ("run", "{tree}"), query=(("path", "images/c3"),)),
+    _get(L, 409, ("run", "#1"), query=(("path", "images"),)),
+    _get(L, 410, ("run", "{gone}"), query=(("path", "images"),)),
+    _get(L, 500, ("run", "{rotten}"), query=(("path", "images"),)),
     _get("/metrics", 200),
     _get("/metrics", 200, query=(("name", "acc"),)),
     _get("/metrics", 200, query=(("name", "acc"), ("notebook", "nb.ipynb"), ("limit", "1"))),

@@ -32,7 +32,7 @@ export function RunBadge(props: {
   ]
     .filter(Boolean)
     .join('\n');
-  const files = `${fmt.plural(inputs.length, 'input')} · ${fmt.plural(outputs.length, 'output')}`;
+  const files = `${fmt.plural(bundle.input_count ?? inputs.length, 'input')} · ${fmt.plural(bundle.output_count ?? outputs.length, 'output')}`;
   // What a screen reader says: the parts the badge shows side by side, with
   // the separators the eye gets from the layout.
   const label = [

@@ -14,9 +14,13 @@ import { IPanelServices } from '../services';
 import {
   IFileEntry,
   IFileStatus,
+  IFolderEntry,
+  IManifestEntry,
   IMetricPoint,
+  IRunFolder,
   IRunManifest,
-  IRunSummary
+  IRunSummary,
+  isFolder
 } from '../types';
 import {
   CodeBlock,
@@ -57,76 +61,257 @@ const STATE_TITLE: Record<IFileStatus['state'], string> = {
     'The path cannot be checked (a folder is in the way, or it leads outside the project).'
 };
 
+/** How many files of a folder one request lists (and each "Show more" adds). */
+const FOLDER_PAGE = 200;
+
 function FileTable(props: {
   runId: string;
   role: 'input' | 'output';
-  files: IFileEntry[];
+  files: IManifestEntry[];
   status: IFileStatus[] | undefined;
   services: IPanelServices;
 }): JSX.Element {
   if (!props.files.length) {
     return <div className="jp-dotnb-Empty">None</div>;
   }
-  const stateOf = (path: string) =>
-    props.status?.find(s => s.path === path && s.role === props.role);
+  const rows = useStatusRows(props.status, props.role);
+  const stateOf = (path: string) => rows.get(path);
   // A list, not a table: path on one line, facts on the next, so it reads
   // at any sidebar width.
   return (
     <ul className="jp-dotnb-Files" aria-label={`${props.role}s`}>
-      {props.files.map(file => {
-        const state = stateOf(file.path);
-        const flags = [
-          file.pre_write ? 'read before the cell overwrote it' : '',
-          file.changed ? 'changed while the cell ran' : '',
-          file.missing ? 'missing when recorded' : '',
-          file.skipped ? `not stored: ${file.skipped}` : '',
-          file.declared ? 'declared' : ''
-        ].filter(Boolean);
-        return (
-          <li key={file.path} data-path={file.path}>
-            <LinkButton
-              className="jp-dotnb-Files-path"
-              onClick={() => props.services.openPath(file.path)}
-              title={`Open ${file.path}`}
-            >
-              {file.path}
-            </LinkButton>
-            <div className="jp-dotnb-Files-facts">
-              <span>{fmt.bytes(file.size)}</span>
-              {file.hash ? (
-                <a
-                  className="jp-dotnb-Hash"
-                  href={props.services.api.fileUrl(
-                    props.runId,
-                    file.path,
-                    props.role
-                  )}
-                  title={`${file.hash}\nDownload the stored version`}
-                  download
-                >
-                  {fmt.shortHash(file.hash)}
-                </a>
-              ) : (
-                <span>no content stored</span>
-              )}
-              {state ? (
-                <span
-                  className={`jp-dotnb-FileState jp-dotnb-FileState-${state.state}`}
-                  title={`${STATE_TITLE[state.state]}${state.current ? `\nnow ${state.current}` : ''}`}
-                >
-                  {STATE_DISK[state.state]}
-                </span>
-              ) : (
-                <span className="jp-dotnb-FileState">checking…</span>
-              )}
-            </div>
-            {flags.length > 0 && (
-              <div className="jp-dotnb-Flags">{flags.join(' · ')}</div>
-            )}
-          </li>
-        );
-      })}
+      {props.files.map(entry =>
+        isFolder(entry) ? (
+          <FolderRow
+            key={entry.path}
+            {...props}
+            folder={entry}
+            state={stateOf(entry.path)}
+            rows={rows}
+          />
+        ) : (
+          <FileRow
+            key={entry.path}
+            {...props}
+            file={entry}
+            state={stateOf(entry.path)}
+          />
+        )
+      )}
     </ul>
+  );
+}
+
+/** The status rows of one role by path (a run may list thousands of files). */
+function useStatusRows(
+  status: IFileStatus[] | undefined,
+  role: 'input' | 'output'
+): Map<string, IFileStatus> {
+  return React.useMemo(
+    () =>
+      new Map(
+        (status ?? []).filter(s => s.role === role).map(s => [s.path, s])
+      ),
+    [status, role]
+  );
+}
+
+function FileRow(props: {
+  runId: string;
+  role: 'input' | 'output';
+  file: IFileEntry;
+  /** null: the check did not report this file (a folder's rows are capped). */
+  state: Pick<IFileStatus, 'state' | 'current'> | undefined | null;
+  services: IPanelServices;
+}): JSX.Element {
+  const { file, state } = props;
+  const flags = [
+    file.pre_write ? 'read before the cell overwrote it' : '',
+    file.changed ? 'changed while the cell ran' : '',
+    file.missing ? 'missing when recorded' : '',
+    file.skipped ? `not stored: ${file.skipped}` : '',
+    file.declared ? 'declared' : ''
+  ].filter(Boolean);
+  return (
+    <li data-path={file.path}>
+      <LinkButton
+        className="jp-dotnb-Files-path"
+        onClick={() => props.services.openPath(file.path)}
+        title={`Open ${file.path}`}
+      >
+        {file.path}
+      </LinkButton>
+      <div className="jp-dotnb-Files-facts">
+        <span>{fmt.bytes(file.size)}</span>
+        {file.hash ? (
+          <a
+            className="jp-dotnb-Hash"
+            href={props.services.api.fileUrl(
+              props.runId,
+              file.path,
+              props.role
+            )}
+            title={`${file.hash}\nDownload the stored version`}
+            download
+          >
+            {fmt.shortHash(file.hash)}
+          </a>
+        ) : (
+          <span>no content stored</span>
+        )}
+        {state === null ? null : state ? (
+          <span
+            className={`jp-dotnb-FileState jp-dotnb-FileState-${state.state}`}
+            title={`${STATE_TITLE[state.state]}${state.current ? `\nnow ${state.current}` : ''}`}
+          >
+            {STATE_DISK[state.state]}
+          </span>
+        ) : (
+          <span className="jp-dotnb-FileState">checking…</span>
+        )}
+      </div>
+      {flags.length > 0 && (
+        <div className="jp-dotnb-Flags">{flags.join(' · ')}</div>
+      )}
+    </li>
+  );
+}
+
+/**
+ * A folder recorded as a tree: one line with its file count, expanded on
+ * demand a page at a time (a run may have read 100,000 files in it).
+ */
+function FolderRow(props: {
+  runId: string;
+  role: 'input' | 'output';
+  folder: IFolderEntry;
+  state: IFileStatus | undefined;
+  status: IFileStatus[] | undefined;
+  rows: Map<string, IFileStatus>;
+  services: IPanelServices;
+}): JSX.Element {
+  const { folder, state, services } = props;
+  const [open, setOpen] = React.useState(false);
+  const [pages, setPages] = React.useState<IRunFolder['files']>([]);
+  const [total, setTotal] = React.useState<number | null>(null);
+  const [busy, setBusy] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const load = React.useCallback(
+    async (offset: number) => {
+      setBusy(true);
+      setError(null);
+      try {
+        const page = await services.api.folder(
+          props.runId,
+          props.role,
+          folder.path,
+          offset,
+          FOLDER_PAGE
+        );
+        setPages(old => [...old.slice(0, offset), ...page.files]);
+        setTotal(page.total);
+      } catch (err) {
+        setError(err instanceof Error ? err.message : String(err));
+      } finally {
+        setBusy(false);
+      }
+    },
+    [services, props.runId, props.role, folder.path]
+  );
+  const toggle = () => {
+    const next = !open;
+    setOpen(next);
+    if (next && total === null && !busy) {
+      void load(0);
+    }
+  };
+  // Files of the folder have a status row only when they differ from the run,
+  // and only so many: a file without one is the same when every differing one
+  // has its row, else unreported.
+  const listed = React.useMemo(() => {
+    let n = 0;
+    for (const path of props.rows.keys()) {
+      if (path.startsWith(`${folder.path}/`)) {
+        n++;
+      }
+    }
+    return n;
+  }, [props.rows, folder.path]);
+  const stateOf = (path: string) => {
+    const row = props.rows.get(path);
+    if (row || !state) {
+      return row;
+    }
+    return listed >= (state.differing ?? 0)
+      ? { state: 'same' as const, current: null }
+      : null;
+  };
+  const summary = state
+    ? state.differing
+      ? `${fmt.plural(state.differing, 'file')} ${state.differing === 1 ? 'differs' : 'differ'} on disk`
+      : 'unchanged on disk'
+    : 'checking…';
+  const listId = `jp-dotnb-folder-${props.role}-${folder.tree.slice(0, 12)}`;
+  return (
+    <li data-path={folder.path} className="jp-dotnb-Folder">
+      <button
+        className="jp-dotnb-Folder-toggle"
+        aria-expanded={open}
+        aria-controls={listId}
+        onClick={toggle}
+        title={open ? 'Hide its files' : 'List its files'}
+      >
+        {open ? '▾' : '▸'} {folder.path}/
+      </button>
+      <div className="jp-dotnb-Files-facts">
+        <span>{fmt.plural(folder.files, 'file')}</span>
+        <span>{fmt.bytes(folder.size)}</span>
+        <span className="jp-dotnb-Hash" title={`tree ${folder.tree}`}>
+          {fmt.shortHash(folder.tree)}
+        </span>
+        <span
+          className={`jp-dotnb-FileState jp-dotnb-FileState-${state?.state ?? 'checking'}`}
+        >
+          {summary}
+        </span>
+      </div>
+      {open && (
+        <ul
+          className="jp-dotnb-Files"
+          id={listId}
+          aria-label={`files in ${folder.path}`}
+        >
+          {pages.map(file => (
+            <FileRow
+              key={file.path}
+              runId={props.runId}
+              role={props.role}
+              file={file}
+              state={stateOf(file.path)}
+              services={services}
+            />
+          ))}
+          {error && (
+            <li>
+              <Message kind="error">Could not list the folder: {error}</Message>
+            </li>
+          )}
+          {busy && (
+            <li>
+              <Loading />
+            </li>
+          )}
+          {!busy && total !== null && pages.length < total && (
+            <li>
+              <LinkButton onClick={() => void load(pages.length)}>
+                Show {Math.min(FOLDER_PAGE, total - pages.length)} more of{' '}
+                {total - pages.length}
+              </LinkButton>
+            </li>
+          )}
+        </ul>
+      )}
+    </li>
   );
 }
 
@@ -542,7 +727,7 @@ export function RunDetails(props: {
             ))}
           </Section>
         )}
-        <Section title="Inputs" count={manifest.inputs.length}>
+        <Section title="Inputs" count={fmt.fileCount(manifest.inputs)}>
           <FileTable
             runId={manifest.id}
             role="input"
@@ -570,7 +755,7 @@ export function RunDetails(props: {
         </Section>
         <Section
           title={manifest.kind === 'checkpoint' ? 'Files saved' : 'Outputs'}
-          count={manifest.outputs.length}
+          count={fmt.fileCount(manifest.outputs)}
         >
           <FileTable
             runId={manifest.id}

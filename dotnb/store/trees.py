@@ -1,0 +1,327 @@
+"""Folders recorded as tree objects: names → content hashes, nested, like git trees.
+
+A run that reads or writes many files in a folder refers to the folder's **tree**
+instead of listing every file, so an unchanged folder is the same hash in every
+run and a manifest grows with what changed, not with the number of files.
+
+A manifest's ``inputs`` and ``outputs`` (store format 3) hold two kinds of entry:
+
+- a file: ``{"path", "hash", "size", …flags}``, as in every format;
+- a folder: ``{"path": "data/images", "tree": H, "files": N, "size": S}``, where
+  object ``H`` lists the files of the run under that folder (N files, S bytes in
+  all: the files the run read or wrote there, not necessarily every file on disk).
+
+A tree object is the canonical JSON ``{"tree": 1, "entries": [...]}``, entries
+sorted by name: ``[name, hash, size]`` for a file, ``[name + "/", tree, size,
+files]`` for a sub-folder (itself a tree object).  A name is one path component:
+never empty, ``.``, ``..``, or holding ``/`` or NUL, so every path a tree spells
+stays inside its folder.
+
+Only plain entries are folded (path, hash and size: stored content and nothing
+to say about it); an entry with flags (``pre_write``, ``missing``, ``skipped``,
+``declared``, ``changed``) stays a file entry beside the tree, which never holds
+its path.  A file entry's ``produced_by`` is not kept in a tree: the index
+answers it for any content (:meth:`dotnb.store.run_queries.RunQueries.producers_of`).
+
+Readers either expand a manifest's trees into file entries (:func:`expand_entries`)
+or walk two trees side by side, skipping equal sub-trees (:func:`diff_entries`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from dotnb.store.errors import StoreFormatError
+from dotnb.store.hashing import is_hash
+from dotnb.store.manifest import canonical_json
+
+# A folder (below the project root) with at least this many plain file entries of a
+# run under it, at any depth, is recorded as a tree.  Below it a folder stays a list
+# of file entries: a tree costs an object read to show.
+TREE_MIN_FILES = 32
+
+TREE_FORMAT = 1
+
+_PLAIN_KEYS = frozenset(("path", "hash", "size", "produced_by"))
+
+Load = Callable[[str], bytes]
+
+
+def is_tree(entry: dict[str, Any]) -> bool:
+    """Whether a manifest's input or output entry is a folder's tree."""
+    return "tree" in entry
+
+
+def file_count(entries: Iterable[dict[str, Any]]) -> int:
+    """How many files entries stand for (a tree counts its files), without reading trees."""
+    return sum(int(e.get("files") or 0) if is_tree(e) else 1 for e in entries)
+
+
+def _foldable(entry: dict[str, Any]) -> bool:
+    return (
+        isinstance(entry.get("hash"), str)
+        and isinstance(entry.get("size"), int)
+        and "/" in entry["path"]
+        and _PLAIN_KEYS.issuperset(entry)
+    )
+
+
+class _Folder:
+    __slots__ = ("count", "files", "folders")
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[str, int]] = {}
+        self.folders: dict[str, _Folder] = {}
+        self.count = 0  # files at any depth
+
+
+def encode_tree(entries: list[list[Any]]) -> bytes:
+    """A tree object's bytes (``entries`` sorted by name, see the module docstring)."""
+    return canonical_json({"tree": TREE_FORMAT, "entries": entries})
+
+
+def fold(entries: list[dict[str, Any]], put: Callable[[bytes], str]) -> list[dict[str, Any]]:
+    """``entries`` with each folder holding :data:`TREE_MIN_FILES` plain files or more
+    (the topmost such folders) replaced by a tree entry; ``put`` stores a tree
+    object's bytes and returns its hash.  Entries already folded stay as they are."""
+    root = _Folder()
+    kept: list[dict[str, Any]] = []
+    for entry in entries:
+        if is_tree(entry) or not _foldable(entry):
+            kept.append(entry)
+            continue
+        *parts, name = entry["path"].split("/")
+        node = root
+        node.count += 1
+        for part in parts:
+            child = node.folders.get(part)
+            if child is None:
+                child = node.folders[part] = _Folder()
+            child.count += 1
+            node = child
+        node.files[name] = (entry["hash"], entry["size"])
+    if root.count < TREE_MIN_FILES:
+        return entries
+    folded = list(kept)
+    # Files directly in the root stay file entries: the root is never a tree.
+    for name, (digest, size) in root.files.items():
+        folded.append({"path": name, "hash": digest, "size": size})
+    pending = [(name, node) for name, node in root.folders.items()]
+    while pending:
+        path, node = pending.pop()
+        if node.count >= TREE_MIN_FILES:
+            digest, size, files = _store_folder(node, put)
+            folded.append({"path": path, "tree": digest, "files": files, "size": size})
+            continue
+        for name, (digest, size) in node.files.items():
+            folded.append({"path": f"{path}/{name}", "hash": digest, "size": size})
+        pending += [(f"{path}/{name}", child) for name, child in node.folders.items()]
+    folded.sort(key=lambda e: e["path"])
+    return folded
+
+
+def _store_folder(node: _Folder, put: Callable[[bytes], str]) -> tuple[str, int, int]:
+    """Store ``node``'s tree object and its sub-folders'; (hash, bytes, files) of it."""
+    rows: list[list[Any]] = [[name, digest, size] for name, (digest, size) in node.files.items()]
+    total = sum(size for _, (_, size) in node.files.items())
+    files = len(node.files)
+    for name, child in node.folders.items():
+        digest, size, count = _store_folder(child, put)
+        rows.append([name + "/", digest, size, count])
+        total += size
+        files += count
+    rows.sort(key=lambda row: row[0])
+    return put(encode_tree(rows)), total, files
+
+
+def parse_tree(digest: str, data: bytes) -> list[list[Any]]:
+    """The entries of tree object ``digest``, each checked; StoreFormatError if malformed."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise StoreFormatError(f"tree object {digest[:12]} is not valid JSON") from None
+    entries = doc.get("entries") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or doc.get("tree") != TREE_FORMAT or not isinstance(entries, list):
+        raise StoreFormatError(f"object {digest[:12]} is not a tree of a format this dotnb reads")
+    rows: list[list[Any]] = entries
+    for row in rows:
+        if not _valid_row(row):
+            raise StoreFormatError(f"tree object {digest[:12]} has a malformed entry: {row!r:.120}")
+    return rows
+
+
+def _valid_row(row: Any) -> bool:
+    if not isinstance(row, list) or len(row) not in (3, 4) or not isinstance(row[0], str):
+        return False
+    name: str = row[0]
+    folder = len(row) == 4
+    if folder != name.endswith("/"):
+        return False
+    if folder:
+        name = name[:-1]
+        if not isinstance(row[3], int) or row[3] < 0:
+            return False
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return False
+    return isinstance(row[1], str) and is_hash(row[1]) and isinstance(row[2], int) and row[2] >= 0
+
+
+def iter_tree(path: str, digest: str, load: Load) -> Iterator[tuple[str, str, int, bool]]:
+    """``(path, hash, size, is_folder)`` of every entry under tree ``digest`` (rooted at
+    ``path``), depth first in name order; a folder before its contents."""
+    for row in parse_tree(digest, load(digest)):
+        name, child, size = row[0], row[1], row[2]
+        if len(row) == 4:
+            sub = f"{path}/{name[:-1]}"
+            yield sub, child, size, True
+            yield from iter_tree(sub, child, load)
+        else:
+            yield f"{path}/{name}", child, size, False
+
+
+def find_file(entry: dict[str, Any], rel: str, load: Load) -> dict[str, Any] | None:
+    """The file entry at ``rel`` under tree entry ``entry`` (None if it holds none),
+    reading only the trees on the way down."""
+    prefix = entry["path"] + "/"
+    if not rel.startswith(prefix):
+        return None
+    *folders, name = rel[len(prefix) :].split("/")
+    digest = entry["tree"]
+    for folder in folders:
+        rows = {row[0]: row for row in parse_tree(digest, load(digest))}
+        row = rows.get(folder + "/")
+        if row is None:
+            return None
+        digest = row[1]
+    for row in parse_tree(digest, load(digest)):
+        if row[0] == name:
+            return {"path": rel, "hash": row[1], "size": row[2]}
+    return None
+
+
+def find_folder(entry: dict[str, Any], rel: str, load: Load) -> dict[str, Any] | None:
+    """A tree entry for folder ``rel`` inside tree entry ``entry`` (None if it holds no
+    such folder), reading only the trees on the way down."""
+    prefix = entry["path"] + "/"
+    if not rel.startswith(prefix):
+        return None
+    digest, size, files = entry["tree"], entry["size"], entry["files"]
+    for folder in rel[len(prefix) :].split("/"):
+        rows = {row[0]: row for row in parse_tree(digest, load(digest))}
+        row = rows.get(folder + "/")
+        if row is None:
+            return None
+        digest, size, files = row[1], row[2], row[3]
+    return {"path": rel, "tree": digest, "files": files, "size": size}
+
+
+def tree_files(entry: dict[str, Any], load: Load) -> Iterator[dict[str, Any]]:
+    """The file entries a tree entry stands for, in path order."""
+    for path, digest, size, folder in iter_tree(entry["path"], entry["tree"], load):
+        if not folder:
+            yield {"path": path, "hash": digest, "size": size}
+
+
+def expand_entries(entries: Iterable[dict[str, Any]], load: Load) -> list[dict[str, Any]]:
+    """Entries with every tree replaced by the file entries it stands for, sorted by path."""
+    out: list[dict[str, Any]] = []
+    folded = False
+    for entry in entries:
+        if is_tree(entry):
+            folded = True
+            out.extend(tree_files(entry, load))
+        else:
+            out.append(entry)
+    if folded:
+        out.sort(key=lambda e: e["path"])
+    return out
+
+
+def expand_manifest(manifest: dict[str, Any], load: Load) -> dict[str, Any]:
+    """A copy of ``manifest`` whose inputs and outputs list every file (trees expanded)."""
+    out = dict(manifest)
+    for key in ("inputs", "outputs"):
+        entries = manifest.get(key) or []
+        if any(is_tree(e) for e in entries):
+            out[key] = expand_entries(entries, load)
+    return out
+
+
+def tree_objects(entries: Iterable[dict[str, Any]], load: Load, seen: set[str]) -> Iterator[str]:
+    """Every object the tree entries among ``entries`` refer to (trees and file
+    contents); a tree in ``seen`` (shared across calls) is not read again."""
+    for entry in entries:
+        if is_tree(entry):
+            yield from _objects_of(entry["tree"], load, seen)
+
+
+def _objects_of(digest: str, load: Load, seen: set[str]) -> Iterator[str]:
+    if digest in seen:
+        return
+    seen.add(digest)
+    yield digest
+    for row in parse_tree(digest, load(digest)):
+        if len(row) == 4:
+            yield from _objects_of(row[1], load, seen)
+        else:
+            yield row[1]
+
+
+def diff_entries(
+    a: Iterable[dict[str, Any]], b: Iterable[dict[str, Any]], load: Load
+) -> dict[str, tuple[str | None, str | None]]:
+    """Path → (hash in ``a``, hash in ``b``) for every file whose content differs
+    between two runs' entries (None: not there, or no content stored; a path with no
+    content on either side is not a difference).  Trees at the
+    same path are compared top-down: an equal sub-tree is never read."""
+    left = {e["path"]: e for e in a}
+    right = {e["path"]: e for e in b}
+    found: dict[str, tuple[str | None, str | None]] = {}
+    flat_a: dict[str, str | None] = {}
+    flat_b: dict[str, str | None] = {}
+    for path in sorted(set(left) | set(right)):
+        x, y = left.get(path), right.get(path)
+        if x is not None and y is not None and is_tree(x) and is_tree(y):
+            if x["tree"] != y["tree"]:
+                _diff_trees(path, x["tree"], y["tree"], load, flat_a, flat_b)
+            continue
+        for entry, flat in ((x, flat_a), (y, flat_b)):
+            if entry is None:
+                continue
+            if is_tree(entry):
+                flat.update((e["path"], e["hash"]) for e in tree_files(entry, load))
+            else:
+                flat[path] = entry.get("hash")
+    for path in sorted(set(flat_a) | set(flat_b)):
+        old, new = flat_a.get(path), flat_b.get(path)
+        if old != new:
+            found[path] = (old, new)
+    return found
+
+
+def _diff_trees(
+    path: str, a: str, b: str, load: Load, flat_a: dict[str, str | None], flat_b: dict[str, str | None]
+) -> None:
+    rows_a = {row[0]: row for row in parse_tree(a, load(a))}
+    rows_b = {row[0]: row for row in parse_tree(b, load(b))}
+    for name in set(rows_a) | set(rows_b):
+        x, y = rows_a.get(name), rows_b.get(name)
+        if x is not None and y is not None and x[1] == y[1]:
+            continue  # same content, or the same sub-tree: nothing below differs
+        if name.endswith("/"):
+            sub = f"{path}/{name[:-1]}"
+            if x is not None and y is not None:
+                _diff_trees(sub, x[1], y[1], load, flat_a, flat_b)
+                continue
+            for row, flat in ((x, flat_a), (y, flat_b)):
+                if row is not None:
+                    for p, digest, _, folder in iter_tree(sub, row[1], load):
+                        if not folder:
+                            flat[p] = digest
+        else:
+            if x is not None:
+                flat_a[f"{path}/{name}"] = x[1]
+            if y is not None:
+                flat_b[f"{path}/{name}"] = y[1]
