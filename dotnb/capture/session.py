@@ -29,7 +29,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dotnb.capture.flusher import RunFlusher
 from dotnb.capture.ipykernel_adapter import publish_after_streams
@@ -40,6 +40,9 @@ from dotnb.capture.pid import current_pid
 from dotnb.capture.run_line import format_run_line, shorten
 from dotnb.store.manifest import canonical_json, iso_time, json_safe_number
 from dotnb.store.vocabulary import ERROR, INTERRUPTED, OK, RUN, RUN_MIME
+
+if TYPE_CHECKING:
+    from dotnb.capture.known_files import KnownFiles
 
 
 @dataclass
@@ -90,6 +93,8 @@ class Session:
         self.track_all = False
         self.store: Any = None
         self.tracker: Any = None
+        # What this kernel recorded and the event stream says is unchanged since.
+        self.known_files: KnownFiles | None = None
         self.env_cache: Any = None
         self.root: Path | None = None
         self.notebook_abs: Path | None = None
@@ -279,6 +284,10 @@ class Session:
             if rel:
                 ignore.add_ignored_path(rel)
         self.tracker = FileTracker(self.root, ignore, snapshot)
+        from dotnb.capture.known_files import KnownFiles
+
+        if os.environ.get("DOTNB_KNOWN_FILES", "1") != "0":
+            self.known_files = KnownFiles(os.path.realpath(self.root) + "/", self.tracker.watcher.watched)
         self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watcher.watched)
         runs_dir = os.fspath(store.runs_dir)
         store.runs_watch = lambda: self._watched_changes(runs_dir, create=True)
@@ -303,7 +312,14 @@ class Session:
         declared_in = self._expand(run.options.inputs) + self._declared(run.declared_inputs)
         declared_out = self._expand(run.options.outputs) + self._declared(run.declared_outputs)
         current_inputs += [r for r in declared_in if r not in inputs and r not in current_inputs]
-        for entry in store.snapshot_files(current_inputs):
+        # Files whose folder reported no change since this kernel recorded them are
+        # known unchanged (dotnb.capture.known_files); only the others are looked at.
+        known = self.known_files
+        found, look = known.split(current_inputs) if known is not None else ([], current_inputs)
+        out_paths = list(dict.fromkeys([*activity.outputs, *declared_out]))
+        found_out, look_out = known.split(out_paths) if known is not None else ([], out_paths)
+        tokens = known.before_looking([*look, *look_out]) if known is not None else {}
+        for entry in [*found, *store.snapshot_files(look)]:
             inputs[entry["path"]] = entry
         for rel in activity.changed:
             if rel in inputs:
@@ -312,14 +328,18 @@ class Session:
             inputs[rel] = {"path": rel, "hash": None, "size": None, "missing": True}
         for rel in declared_in:
             inputs[rel]["declared"] = True
-        # Lineage across notebooks: the run that last wrote these exact bytes.
-        producers = store.producers_of(e["hash"] for e in inputs.values() if e.get("hash"))
-        for entry in inputs.values():
-            producer = producers.get(entry["hash"]) if entry.get("hash") else None
+        # Lineage across notebooks: the run that last wrote these exact bytes (not asked
+        # for files that go into a folder's tree, which does not keep it).
+        from dotnb.store.trees import tree_folders  # with the store: imported by now
+
+        in_trees = tree_folders(inputs.values())
+        listed = [e for e in inputs.values() if e.get("hash") and e["path"].partition("/")[0] not in in_trees]
+        producers = store.producers_of(e["hash"] for e in listed)
+        for entry in listed:
+            producer = producers.get(entry["hash"])
             if producer is not None:
                 entry["produced_by"] = producer
-        out_paths = list(dict.fromkeys([*activity.outputs, *declared_out]))
-        outputs = store.snapshot_files(out_paths)
+        outputs = [*found_out, *store.snapshot_files(look_out)]
         for entry in outputs:
             if entry["path"] in declared_out:
                 entry["declared"] = True
@@ -373,7 +393,10 @@ class Session:
         if self.notebook_abs is not None and notebook_rel is not None:
             manifest["notebook_snapshot"], candidate = self._notebook_snapshot(notebook_rel)
             manifest["notebook_source"] = "disk"
+        flat = [*inputs.values(), *outputs]  # the commit may fold them into trees
         summary: dict[str, Any] = store.commit_run(manifest, sync=False, lineage_json=lineage_json)
+        if known is not None:
+            known.remember(flat, tokens)
         if candidate is not None:
             self._nb_memo = candidate
         self.flusher.later(store)

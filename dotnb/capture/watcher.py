@@ -34,6 +34,7 @@ from typing import Any
 from dotnb.capture.audit_hook import guard
 from dotnb.capture.inotify import (
     IN_CLOSE_NOWRITE,
+    IN_CLOSE_WRITE,
     IN_CREATE,
     IN_DELETE,
     IN_DELETE_SELF,
@@ -72,11 +73,12 @@ MAX_WALKS = 3  # walks of the whole tree in a row, when the queue overflows duri
 _WATCH_MASK = (
     IN_CLOSE_NOWRITE | IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MASK_ADD
 )
-# Folders outside the capture (watch_dir): an entry created, deleted, renamed or its
-# content changed, or the folder itself gone.  Not closes or attribute changes: the
-# folder may be one the capture watches too (the notebook's), where they would add
-# an event per file a cell writes.
-_DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY
+# Folders watched for changes (watch_dir): an entry created, deleted, renamed or its
+# content changed, or the folder itself gone; and a file closed after an open for
+# writing, which is all a write through a memory map shows (it raises no modify
+# event).  Not read closes or attribute changes: the folder may be one the capture
+# watches too, where they would add an event per file a cell reads.
+_DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE
 _DIR_WATCH_MASK |= IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD
 
 

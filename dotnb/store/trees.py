@@ -77,6 +77,18 @@ class _Folder:
         self.count = 0  # files at any depth
 
 
+def tree_folders(entries: Iterable[dict[str, Any]]) -> set[str]:
+    """The top-level folders :func:`fold` records as trees, from the same entries: a
+    file folds into a tree exactly when its top-level folder holds
+    :data:`TREE_MIN_FILES` plain entries or more (a folder below holds fewer)."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        if not is_tree(entry) and _foldable(entry):
+            top = entry["path"].partition("/")[0]
+            counts[top] = counts.get(top, 0) + 1
+    return {top for top, n in counts.items() if n >= TREE_MIN_FILES}
+
+
 def encode_tree(entries: list[list[Any]]) -> bytes:
     """A tree object's bytes (``entries`` sorted by name, see the module docstring)."""
     return canonical_json({"tree": TREE_FORMAT, "entries": entries})
