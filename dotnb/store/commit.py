@@ -31,7 +31,7 @@ from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
 from dotnb.store.run_rows import index_run, output_rows, run_summary, search_text
-from dotnb.store.trees import fold, is_tree
+from dotnb.store.trees import TreeMemo, fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
@@ -64,6 +64,9 @@ class Committer:
         # inotify watch), or None when it cannot tell; _commit_new then skips a stat.
         self.runs_watch: Callable[[], object] | None = None
         self._runs_watch_seen: object = None
+        # Trees this process stored, by their rows: an unchanged folder is not encoded
+        # and hashed again (see dotnb.store.trees.fold).
+        self._tree_memo: TreeMemo = {}
 
     def commit_run(
         self, manifest: dict[str, Any], sync: bool = True, lineage_json: bytes | None = None
@@ -143,7 +146,7 @@ class Committer:
         for key in ("inputs", "outputs"):
             entries = manifest.get(key)
             if entries:
-                manifest[key] = fold(entries, put)
+                manifest[key] = fold(entries, put, objects.reuse, self._tree_memo)
 
     def _commit_new(
         self,

@@ -60,21 +60,14 @@ def file_count(entries: Iterable[dict[str, Any]]) -> int:
 
 
 def _foldable(entry: dict[str, Any]) -> bool:
+    # Called for every file of a run: the common entry, {path, hash, size}, is told
+    # by its length (hash and size being there makes them its three keys).
     return (
-        isinstance(entry.get("hash"), str)
-        and isinstance(entry.get("size"), int)
+        entry.get("hash").__class__ is str
+        and entry.get("size").__class__ is int
         and "/" in entry["path"]
-        and _PLAIN_KEYS.issuperset(entry)
+        and (len(entry) == 3 or _PLAIN_KEYS.issuperset(entry))
     )
-
-
-class _Folder:
-    __slots__ = ("count", "files", "folders")
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[str, int]] = {}
-        self.folders: dict[str, _Folder] = {}
-        self.count = 0  # files at any depth
 
 
 def tree_folders(entries: Iterable[dict[str, Any]]) -> set[str]:
@@ -94,58 +87,113 @@ def encode_tree(entries: list[list[Any]]) -> bytes:
     return canonical_json({"tree": TREE_FORMAT, "entries": entries})
 
 
-def fold(entries: list[dict[str, Any]], put: Callable[[bytes], str]) -> list[dict[str, Any]]:
-    """``entries`` with each folder holding :data:`TREE_MIN_FILES` plain files or more
-    (the topmost such folders) replaced by a tree entry; ``put`` stores a tree
-    object's bytes and returns its hash.  Entries already folded stay as they are."""
-    root = _Folder()
+# A tree's rows (name, hash, size[, files]) -> its hash, for trees already stored: a
+# folder whose files did not change is not encoded and hashed again.
+TreeMemo = dict[tuple[tuple[Any, ...], ...], str]
+MEMO_MAX = 100_000  # trees remembered (a kernel's memo is cleared past this)
+
+
+def fold(
+    entries: list[dict[str, Any]],
+    put: Callable[[bytes], str],
+    keep: Callable[[str], bool] | None = None,
+    memo: TreeMemo | None = None,
+) -> list[dict[str, Any]]:
+    """``entries`` with each top-level folder holding :data:`TREE_MIN_FILES` plain
+    files or more (at any depth) replaced by a tree entry; ``put`` stores a tree
+    object's bytes and returns its hash.  Entries already folded, and every entry
+    not folded, stay as they are.
+
+    With ``memo`` (kept by the caller across calls) and ``keep`` (True when the
+    object is stored, refreshing it as ``ObjectStore.reuse`` does), a tree with the
+    same rows as one stored before is taken from the memo.
+    """
     kept: list[dict[str, Any]] = []
+    by_dir: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
-        if is_tree(entry) or not _foldable(entry):
+        if "tree" in entry or not _foldable(entry):
             kept.append(entry)
             continue
-        *parts, name = entry["path"].split("/")
-        node = root
-        node.count += 1
-        for part in parts:
-            child = node.folders.get(part)
-            if child is None:
-                child = node.folders[part] = _Folder()
-            child.count += 1
-            node = child
-        node.files[name] = (entry["hash"], entry["size"])
-    if root.count < TREE_MIN_FILES:
+        folder = entry["path"].rpartition("/")[0]
+        same = by_dir.get(folder)
+        if same is None:
+            by_dir[folder] = [entry]
+        else:
+            same.append(entry)
+    counts: dict[str, int] = {}
+    for folder, files in by_dir.items():
+        top = folder.partition("/")[0]
+        counts[top] = counts.get(top, 0) + len(files)
+    big = {top for top, n in counts.items() if n >= TREE_MIN_FILES}
+    if not big:
         return entries
-    folded = list(kept)
-    # Files directly in the root stay file entries: the root is never a tree.
-    for name, (digest, size) in root.files.items():
-        folded.append({"path": name, "hash": digest, "size": size})
-    pending = [(name, node) for name, node in root.folders.items()]
-    while pending:
-        path, node = pending.pop()
-        if node.count >= TREE_MIN_FILES:
-            digest, size, files = _store_folder(node, put)
-            folded.append({"path": path, "tree": digest, "files": files, "size": size})
-            continue
-        for name, (digest, size) in node.files.items():
-            folded.append({"path": f"{path}/{name}", "hash": digest, "size": size})
-        pending += [(f"{path}/{name}", child) for name, child in node.folders.items()]
+    folded = kept
+    under: dict[str, list[str]] = {top: [] for top in big}
+    for folder, files in by_dir.items():
+        top = folder.partition("/")[0]
+        if top in big:
+            under[top].append(folder)
+        else:
+            folded.extend(files)
+    store = _TreeStore(put, keep, memo)
+    for top, folders in under.items():
+        folded.append(store.folder(top, {f: by_dir[f] for f in folders}))
     folded.sort(key=lambda e: e["path"])
     return folded
 
 
-def _store_folder(node: _Folder, put: Callable[[bytes], str]) -> tuple[str, int, int]:
-    """Store ``node``'s tree object and its sub-folders'; (hash, bytes, files) of it."""
-    rows: list[list[Any]] = [[name, digest, size] for name, (digest, size) in node.files.items()]
-    total = sum(size for _, (_, size) in node.files.items())
-    files = len(node.files)
-    for name, child in node.folders.items():
-        digest, size, count = _store_folder(child, put)
-        rows.append([name + "/", digest, size, count])
-        total += size
-        files += count
-    rows.sort(key=lambda row: row[0])
-    return put(encode_tree(rows)), total, files
+class _TreeStore:
+    """Stores the trees of one top-level folder, bottom-up."""
+
+    def __init__(
+        self, put: Callable[[bytes], str], keep: Callable[[str], bool] | None, memo: TreeMemo | None
+    ):
+        self.put = put
+        self.keep = keep
+        self.memo = memo
+
+    def folder(self, top: str, files: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+        """The tree entry of folder ``top``, given its files by the folder holding them."""
+        children: dict[str, set[str]] = {}
+        for folder in files:
+            while folder != top:
+                parent, _, name = folder.rpartition("/")
+                known = children.get(parent)
+                if known is None:
+                    children[parent] = {name}
+                elif name in known:
+                    break  # its ancestors are registered already
+                else:
+                    known.add(name)
+                folder = parent
+        digest, size, count = self._store(top, files, children)
+        return {"path": top, "tree": digest, "files": count, "size": size}
+
+    def _store(
+        self, path: str, files: dict[str, list[dict[str, Any]]], children: dict[str, set[str]]
+    ) -> tuple[str, int, int]:
+        start = len(path) + 1
+        rows: list[tuple[Any, ...]] = [(e["path"][start:], e["hash"], e["size"]) for e in files.get(path, ())]
+        total = sum(row[2] for row in rows)
+        count = len(rows)
+        for name in children.get(path, ()):
+            digest, size, files_below = self._store(f"{path}/{name}", files, children)
+            rows.append((name + "/", digest, size, files_below))
+            total += size
+            count += files_below
+        rows.sort(key=lambda row: row[0])
+        key = tuple(rows)
+        memo = self.memo
+        if memo is not None and self.keep is not None:
+            found = memo.get(key)
+            if found is not None and self.keep(found):
+                return found, total, count
+        digest = self.put(encode_tree([list(row) for row in rows]))
+        if memo is not None:
+            if len(memo) >= MEMO_MAX:
+                memo.clear()
+            memo[key] = digest
+        return digest, total, count
 
 
 def parse_tree(digest: str, data: bytes) -> list[list[Any]]:

@@ -113,6 +113,40 @@ def test_small_folders_flagged_entries_and_root_files_stay_file_entries() -> Non
     assert expand_entries(folded, objects.load) == sorted(many + roots, key=lambda e: e["path"])
 
 
+def test_entries_left_out_of_trees_keep_everything_they_say() -> None:
+    objects = Objects()
+    root_file = {"path": "model.pkl", "hash": hash_bytes(b"m"), "size": 1, "produced_by": "01RUN"}
+    small = {"path": "conf/a.json", "hash": hash_bytes(b"a"), "size": 1, "produced_by": "01OTHER"}
+    folded = fold([root_file, small, *entries_of(dataset())], objects.put)
+    assert root_file in folded and small in folded
+
+
+def test_an_unchanged_folder_is_taken_from_the_memo_and_a_changed_one_is_stored() -> None:
+    objects = Objects()
+    stored: list[bytes] = []
+
+    def put(data: bytes) -> str:
+        stored.append(data)
+        return objects.put(data)
+
+    memo: dict[Any, str] = {}
+    files = dataset()
+    first = fold(entries_of(files), put, objects.blobs.__contains__, memo)
+    made = len(stored)
+    assert made == 1 + 3 + 6  # data, part0-2, and their sub0/sub1
+    again = fold(entries_of(files), put, objects.blobs.__contains__, memo)
+    assert again == first and len(stored) == made  # nothing encoded or stored again
+    files["data/part1/sub0/f010.json"] = b"changed"
+    changed = fold(entries_of(files), put, objects.blobs.__contains__, memo)
+    assert changed[0]["tree"] != first[0]["tree"]
+    assert len(stored) == made + 3  # the changed folder and the two above it
+    # A remembered tree whose object is gone is stored again, not trusted.
+    del objects.blobs[first[0]["tree"]]
+    files["data/part1/sub0/f010.json"] = dataset()["data/part1/sub0/f010.json"]
+    assert fold(entries_of(files), put, objects.blobs.__contains__, memo) == first
+    assert first[0]["tree"] in objects.blobs
+
+
 def test_the_same_bytes_in_a_renamed_folder_are_the_same_tree() -> None:
     objects = Objects()
     a = fold(entries_of(dataset(prefix="data")), objects.put)[0]
