@@ -181,6 +181,16 @@ class DotnbHandler(APIHandler):
             raise PathOutsideRoot(f"{name} contains a NUL byte")
         return check_relpath(value)
 
+    def path_and_role(self, default_role: str) -> tuple[str, str]:
+        """The required ``path`` and the ``role`` (input or output) of a run's file."""
+        rel = self.path_arg("path")
+        if rel is None:
+            raise ApiError(400, "path is required")
+        role = self.get_query_argument("role", default_role)
+        if role not in ("input", "output"):
+            raise ApiError(400, "role must be 'input' or 'output'")
+        return rel, role
+
     def notebook_arg(self) -> str | None:
         return self.path_arg("notebook")
 
@@ -304,12 +314,7 @@ class FileHandler(DotnbHandler):
         from dotnb.store.views import file_entry
 
         run_id = self.resolve(ref)
-        rel = self.path_arg("path")
-        if rel is None:
-            raise ApiError(400, "path is required")
-        role = self.get_query_argument("role", "output")
-        if role not in ("input", "output"):
-            raise ApiError(400, "role must be 'input' or 'output'")
+        rel, role = self.path_and_role("output")
         entry = file_entry(self.store, self.store.manifest(run_id), rel, want_input=role == "input")
         if entry is None:
             raise ApiError(404, f"{rel!r} is not an input or output of run {run_id}")
@@ -481,12 +486,7 @@ class FolderHandler(DotnbHandler):
         from dotnb.store.views import folder_files
 
         run_id = self.resolve(ref)
-        rel = self.path_arg("path")
-        if rel is None:
-            raise ApiError(400, "path is required")
-        role = self.get_query_argument("role", "input")
-        if role not in ("input", "output"):
-            raise ApiError(400, "role must be 'input' or 'output'")
+        rel, role = self.path_and_role("input")
         offset = self.int_arg("offset", 0, 0, 2**53)
         limit = self.int_arg("limit", 200, 1, MAX_PAGE)
         manifest = self.store.manifest(run_id)

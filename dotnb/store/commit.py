@@ -84,9 +84,9 @@ class Committer:
         if self.index.reopen_if_replaced():
             # Another process deleted or replaced the index: what this process knew of
             # it (numbers, runs/ indexed) is about a file nobody else reads.
-            self._last_numbers.clear()
-            self._runs_watch_seen = None
-            self.reconciler.runs_indexed = None
+            self.forget_numbers()
+            # This process's unflushed runs were recorded in the old file only.
+            self.writeahead.rerecord()
         self._before_write()
         manifest.setdefault("format", FORMAT_VERSION)
         # The outputs' rows come from every file, before folders become trees.
@@ -130,6 +130,13 @@ class Committer:
         if not sync:
             writeahead.added(run_id, digest, data, staged)
         return summary
+
+    def forget_numbers(self) -> None:
+        """Drop what this process knew of the index (numbers given, runs/ indexed): the
+        file it learned them from was replaced."""
+        self._last_numbers.clear()
+        self._runs_watch_seen = None
+        self.reconciler.runs_indexed = None
 
     def _fold_trees(self, manifest: dict[str, Any]) -> None:
         """Record folders of many files as trees (see :mod:`dotnb.store.trees`): the

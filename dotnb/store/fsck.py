@@ -10,6 +10,8 @@ from dotnb.store import strays
 from dotnb.store.errors import DotnbError
 from dotnb.store.gc import return_doomed
 from dotnb.store.hashing import hash_file
+from dotnb.store.index import Index
+from dotnb.store.layout import TMP_DIR
 from dotnb.store.repo import Store
 from dotnb.store.trees import is_tree, tree_objects
 
@@ -21,6 +23,15 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     first (see :func:`dotnb.store.gc.return_doomed`).
     """
     returned = return_doomed(store)
+    # One consistent view of index rows, refs, write-ahead records and pending objects:
+    # refs are installed, and records and pending objects dropped, only in write
+    # transactions (dotnb.store.writeahead), so they hold still while this one is open
+    # (kernels recording meanwhile wait a few milliseconds).
+    with store.index.write() as tx:
+        indexed = Index.run_ids_tx(tx)
+        on_disk = set(os.listdir(store.runs_dir)) if store.runs_dir.exists() else set()
+        pending_runs = Index.pending_run_ids_tx(tx)
+        pending_objects = Index.pending_object_ids_tx(tx)
     refs = store.referenced_objects()
     corrupted: list[str] = []
     checked = 0
@@ -35,7 +46,8 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         checked += 1
         if progress is not None:
             progress(1)
-    present = set(store.objects.iter_digests())
+    # A kernel's new small objects are rows of its write-ahead records until its flush.
+    present = set(store.objects.iter_digests()) | pending_objects
     absent = sorted(d for d in refs if d not in present)
     # A plain pull leaves pulled runs' data on their remote by design: an object
     # only pulled runs use is "on the remote", not missing (`dotnb fsck --remote` checks it).
@@ -43,8 +55,6 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     on_remote = [d for d in absent if refs[d] and refs[d] <= pulled]
     missing = [d for d in absent if d not in set(on_remote)]
     damaged_runs: list[dict[str, str]] = []
-    indexed = store.index.all_run_ids()
-    on_disk = set(os.listdir(store.runs_dir)) if store.runs_dir.exists() else set()
     seen: set[str] = set()  # trees read: each once, however many runs share it
     bad_trees: dict[str, str] = {}
     for run_id in sorted(on_disk):
@@ -58,7 +68,7 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
             damaged_runs.append({"run": run_id, "error": error})
     # A run a live kernel committed moments ago may have no ref yet (its manifest
     # is written by the kernel's background flush): that is not a stale row.
-    on_disk |= {run_id for run_id, _, _ in store.index.pending()}
+    on_disk |= pending_runs
     unindexed = sorted(on_disk - indexed)
     stale_index = sorted(indexed - on_disk)
 
@@ -74,9 +84,13 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         "unindexed_runs": unindexed,
         "stale_index_rows": stale_index,
         "returned_from_interrupted_gc": returned,
-        # Temps a killed restore left beside the user's files: dotnb's own, removed.
+        # Temps a killed writer left beside the user's files or in the store's tmp
+        # folder: dotnb's own, their process gone; removed.
         "stray_temp_files": [
-            os.path.relpath(p, store.root) for p in strays.remove(strays.strays_under(str(store.root)))
+            os.path.relpath(p, store.root)
+            for p in strays.remove(
+                strays.strays_under(str(store.root)) + strays.strays_in([str(store.dir / TMP_DIR)])
+            )
         ],
     }
     # Each notebook's runs are numbered #1, #2, … by this store: two sharing a number

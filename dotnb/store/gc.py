@@ -73,8 +73,9 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
                         p.unlink()
             except FileNotFoundError:
                 continue
-    # Temps a killed restore left beside the user's files.
-    stray = strays.strays_under(str(store.root))
+    # Temps a killed writer (a restore, a kernel) left beside the user's files or in
+    # the store's tmp folder: dotnb's own name, their process gone.
+    stray = strays.strays_under(str(store.root)) + strays.strays_in([str(tmp_dir)])
     if not dry_run:
         stray = strays.remove(stray)
     return {

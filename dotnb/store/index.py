@@ -291,6 +291,14 @@ class Index:
         if checkpointer is not None:
             checkpointer.close()
 
+    def is_current(self) -> bool:
+        """Whether the file at :attr:`path` is the one this connection writes."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
     def reopen_if_replaced(self) -> bool:
         """Open the index file again when the one at :attr:`path` is no longer the one
         this connection writes (deleted, or replaced by a rebuild): a process that kept
@@ -378,6 +386,15 @@ class Index:
     def next_number(tx: sqlite3.Connection, notebook: str) -> int:
         row = tx.execute(Index.MAX_NUMBER_SQL, (notebook,)).fetchone()
         return int(row[0] or 0) + 1
+
+    @staticmethod
+    def number_taken_tx(tx: sqlite3.Connection, notebook: str, number: int, run_id: str) -> bool:
+        """Whether a run of this store other than ``run_id`` has ``number`` in ``notebook``."""
+        row = tx.execute(
+            "SELECT 1 FROM runs WHERE notebook=? AND remote='' AND number=? AND id!=? LIMIT 1",
+            (notebook, number, run_id),
+        ).fetchone()
+        return row is not None
 
     def last_number(self, notebook: str) -> int:
         """The highest number this store gave a run of ``notebook`` (0: none yet)."""
@@ -528,6 +545,16 @@ class Index:
                 marks = ",".join("?" * len(chunk))
                 rows += self.query(f"SELECT hash, data FROM pending_objects WHERE hash IN ({marks})", chunk)
         return [(str(r[0]), bytes(r[1])) for r in rows]
+
+    @staticmethod
+    def pending_run_ids_tx(tx: sqlite3.Connection) -> set[str]:
+        """The run ids of the write-ahead records, inside a transaction."""
+        return {str(r[0]) for r in tx.execute("SELECT run_id FROM pending_manifests")}
+
+    @staticmethod
+    def pending_object_ids_tx(tx: sqlite3.Connection) -> set[str]:
+        """The hashes of the pending objects, inside a transaction."""
+        return {str(r[0]) for r in tx.execute("SELECT hash FROM pending_objects")}
 
     def drop_pending_objects(self, digests: Sequence[str]) -> None:
         """Forget pending objects whose files are written and synced."""

@@ -25,7 +25,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from dotnb.store.atomic import write_bytes
 from dotnb.store.commit import Committer
@@ -69,7 +69,17 @@ __all__ = [
 if TYPE_CHECKING:
     from dotnb.store.referenced import manifest_objects as manifest_objects
 
+_T = TypeVar("_T")
+
 DEFAULT_MAX_FILE_SIZE = 20 * 1024**3  # 20 GiB: bigger files are recorded as skipped
+
+
+def _set_aside(path: Path) -> None:
+    """Move a damaged index file (and its WAL and shared memory) out of the way."""
+    aside = path.with_name(f"{INDEX_FILE}.damaged-{int(time.time())}")
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(str(path) + suffix, str(aside) + suffix)
 
 
 def _print_notice(message: str) -> None:
@@ -121,6 +131,7 @@ class Store(RunListing):
             before_write=self.upgrade_format,
         )
         self.objects.pending_source = self.writeahead.settle_objects
+        self.writeahead.notice = lambda message: self.notice(message)
         self.reconcile()
 
     # -- opening -------------------------------------------------------------
@@ -134,10 +145,7 @@ class Store(RunListing):
         except sqlite3.DatabaseError:
             # The index is only a cache: set the damaged file aside and start a new
             # one; reconcile() then re-indexes every run from its manifest.
-            aside = path.with_name(f"{INDEX_FILE}.damaged-{int(time.time())}")
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(str(path) + suffix, str(aside) + suffix)
+            _set_aside(path)
             return Index(path)
 
     # Where the store tells its user something once (the format upgrade): stderr, the
@@ -198,8 +206,11 @@ class Store(RunListing):
     ) -> list[dict[str, Any]]:
         """Store the current content of root-relative files (see
         :func:`dotnb.store.file_snapshots.snapshot_files`)."""
-        return snapshot_files(
-            self.root, self.objects, self.index, self.max_file_size, rels, progress, enforce_limit
+        rels = list(rels)
+        return self._recovering(
+            lambda: snapshot_files(
+                self.root, self.objects, self.index, self.max_file_size, rels, progress, enforce_limit
+            )
         )
 
     def snapshot_one(self, path: Path) -> tuple[str, int] | None:
@@ -213,7 +224,33 @@ class Store(RunListing):
     ) -> dict[str, Any]:
         """Number, store and index a run manifest; returns its log summary (see
         :meth:`Committer.commit_run <dotnb.store.commit.Committer.commit_run>`)."""
-        return self.committer.commit_run(manifest, sync, lineage_json)
+        return self._recovering(lambda: self.committer.commit_run(manifest, sync, lineage_json))
+
+    def _recovering(self, operation: Callable[[], _T]) -> _T:
+        """``operation()``; if the index turns out damaged under this process (a live
+        kernel's file corrupted in place), set it aside as an open does
+        (:meth:`recover_index`) and try once more."""
+        try:
+            return operation()
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # busy, locked, full, constraint: not damage
+                raise
+        self.recover_index()
+        return operation()
+
+    def recover_index(self) -> None:
+        """The index is damaged under this process: set it aside (as opening the store
+        does), start a new one, index every run's ref, and record again this process's
+        unflushed runs.  Other processes see a new file and reopen it themselves;
+        write-ahead records only they held in the damaged file are lost with it.  When
+        another process set it aside first, the file now at its path is kept."""
+        if self.index.is_current():
+            _set_aside(self.dir / INDEX_FILE)
+        self.index.reopen_if_replaced()
+        self.reconciler.runs_indexed = None
+        self.committer.forget_numbers()
+        self.writeahead.rerecord()
+        self.reconciler.index_refs()
 
     def stage_bytes(self, data: bytes) -> str:
         """Store small ``data`` with the next deferred commit (see
@@ -338,7 +375,8 @@ class Store(RunListing):
 
     def producers_of(self, digests: Iterable[str]) -> dict[str, str]:
         """Content hash -> the newest run that wrote it, for those some run wrote."""
-        return self.queries.producers_of(digests)
+        digests = list(digests)
+        return self._recovering(lambda: self.queries.producers_of(digests))
 
     def producer_of(self, digest: str, before: str | None = None) -> str | None:
         """The newest run (of kind run) that wrote content ``digest`` as an output."""

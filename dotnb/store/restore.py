@@ -29,6 +29,7 @@ from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOut
 from dotnb.store.hashing import hash_file
 from dotnb.store.ids import new_run_id
 from dotnb.store.index import StatKey
+from dotnb.store.layout import TMP_DIR
 from dotnb.store.manifest import iso_time
 from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import Confiner, confine, is_within, readable_inside
@@ -397,7 +398,7 @@ def restore(
         # Ctrl-C, or SIGTERM (the CLI raises SystemExit for it), can land between a
         # temp's creation and the cleanup that guards it: this process's own temps
         # beside the targets go now, not at the next restore.
-        strays.remove(strays.own_in(folders))
+        strays.remove(strays.own_in([*folders, str(store.dir / TMP_DIR)]))
         raise
     return result
 

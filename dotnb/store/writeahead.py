@@ -37,11 +37,11 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.index import Index
-from dotnb.store.manifest import parse_manifest
+from dotnb.store.manifest import canonical_json, parse_manifest
 from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
@@ -66,6 +66,8 @@ class WriteAhead:
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flush_at_exit = False
+        # Where a renumbered run is told (see rerecord): the store's notice.
+        self.notice: Callable[[str], None] = lambda message: None
 
     # -- staging (before a commit) ---------------------------------------------
 
@@ -110,6 +112,11 @@ class WriteAhead:
         runs stay pending (here and in the index) for the next call.
         """
         with self._flush_lock:
+            if self.index.reopen_if_replaced():
+                # Its records are in the old file only: write them into the new one
+                # first, or the flush would find none and drop the runs.
+                self.reconciler.runs_indexed = None
+                self._rerecord_locked()
             with self._pending_lock:
                 runs, self._pending_runs = self._pending_runs, []
                 objects, self._pending_objects = self._pending_objects, []
@@ -122,6 +129,51 @@ class WriteAhead:
                 raise
             if runs:
                 self.index.checkpoint()
+
+    def rerecord(self) -> None:
+        """The index file was deleted or replaced under this process: record again, in
+        the one now at its path, the runs and objects this process committed and has
+        not flushed (their write-ahead records were in the old file only), with their
+        index rows, so that the flush installs them and nobody numbers over them.
+        Under the flush lock: a flush cannot take them meanwhile."""
+        with self._flush_lock:
+            self._rerecord_locked()
+
+    def _rerecord_locked(self) -> None:
+        with self._pending_lock:
+            runs, objects = list(self._pending_runs), list(self._pending_objects)
+        if not runs and not objects:
+            return
+        renumbered: dict[str, tuple[str, bytes]] = {}
+        with self.index.write() as tx:
+            self.reconciler.reconcile_locked(tx)
+            Index.add_pending_objects(tx, objects)
+            for run_id, digest, data in runs:
+                if Index.run_manifest_tx(tx, run_id) is None:
+                    manifest = parse_manifest(data)
+                    if Index.number_taken_tx(tx, manifest.get("notebook") or "", manifest["number"], run_id):
+                        # Another process numbered a run from the new file while this
+                        # run's record was in the old one only: numbers stay unique, and
+                        # this run (whose number its cell showed) takes the next one.
+                        old = manifest["number"]
+                        manifest["number"] = Index.next_number(tx, manifest.get("notebook") or "")
+                        data = canonical_json(manifest)
+                        digest = hash_bytes(data)
+                        renumbered[run_id] = (digest, data)
+                        self.notice(
+                            f"dotnb: run #{old} of {manifest.get('notebook') or 'no notebook'} is now "
+                            f"#{manifest['number']}: the index was replaced while it was recorded, and "
+                            f"another run took #{old}"
+                        )
+                    index_run(tx, digest, manifest, load=self.objects.read_bytes)
+                Index.add_pending(tx, run_id, digest, data)
+            self.reconciler.set_runs_indexed(tx)
+        if renumbered:
+            with self._pending_lock:
+                self._pending_runs = [
+                    (rid, *renumbered[rid]) if rid in renumbered else (rid, d, b)
+                    for rid, d, b in self._pending_runs
+                ]
 
     def has_pending_sync(self) -> bool:
         with self._pending_lock:
@@ -185,7 +237,11 @@ class WriteAhead:
                     for run_id, digest, data in written[start : start + 8]:
                         record = Index.pending_manifest_tx(tx, run_id)
                         row = Index.run_manifest_tx(tx, run_id)
-                        if record != digest or (row is not None and row != digest):
+                        # Neither a record nor a row nor a ref: the index file was replaced
+                        # since this flush began (flush() re-records first), not completed
+                        # by another process; the run is installed all the same.
+                        lost = record is None and row is None and not self.refs.exists(run_id)
+                        if not lost and (record != digest or (row is not None and row != digest)):
                             continue  # completed by another process, or replaced since
                         self.refs.install(temps.pop(run_id), run_id)
                         if row is None:  # the index was rebuilt or dropped meanwhile

@@ -174,6 +174,8 @@ def test_every_query_argument_a_handler_reads_is_documented() -> None:
             read = set(re.findall(r'(?:get_query_arguments?|int_arg|path_arg)\(\s*"(\w+)"', source))
             if "self.notebook_arg()" in source or "self.resolve(" in source:
                 read.add("notebook")
+            if "self.path_and_role(" in source:
+                read |= {"path", "role"}
             assert read == set(_parameters(path, verb, "query")), f"{verb.upper()} {path}"
 
 

@@ -1151,3 +1151,50 @@ def test_the_layout_is_the_same_for_the_store_and_its_remotes(store: Store) -> N
         assert layout.parse_format_file(data) == json.loads(data)["format"]
     with pytest.raises(ValueError):
         layout.parse_format_file(b"\xff not json")
+
+
+def test_fsck_next_to_a_kernel_with_unflushed_runs_reports_nothing(store: Store) -> None:
+    """A kernel's new runs and cells' code are rows of its write-ahead records until
+    its flush: neither missing objects nor runs missing from the index."""
+    code = store.stage_bytes(b"x = 2\n")
+    run = store.commit_run(
+        manifest(
+            store, name="unflushed", lineage=[{"execution_count": 1, "code_hash": code, "tracked": True}]
+        ),
+        sync=False,
+    )
+    assert not store.objects.path_for(code).exists()  # a row of the record until the flush
+    report = fsck(store)
+    assert report["ok"], report
+    assert store.index.pending(run["id"])
+
+
+def test_unflushed_runs_survive_the_index_deleted_under_their_kernel(tmp_path: Path) -> None:
+    kernel = Store.init(tmp_path)
+    shown = [kernel.commit_run(manifest(kernel, name=f"shown {i}"), sync=False) for i in range(2)]
+    index = tmp_path / ".dotnb" / "index.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    after = kernel.commit_run(manifest(kernel, name="after"), sync=False)
+    kernel.flush()
+    runs = Store(tmp_path).list_runs(notebook="nb.ipynb")
+    assert {r["id"] for r in runs} == {r["id"] for r in [*shown, after]}
+    assert sorted(r["number"] for r in runs) == [1, 2, 3]
+
+
+def test_a_kernels_index_damaged_in_place_is_set_aside_and_recording_goes_on(tmp_path: Path) -> None:
+    kernel = Store.init(tmp_path)
+    before = kernel.commit_run(manifest(kernel, name="before"), sync=False)
+    kernel.flush()
+    index = tmp_path / ".dotnb" / "index.sqlite"
+    kernel.index.checkpoint()
+    with open(index, "r+b") as f:  # damaged in place: the same file, its pages garbage
+        f.seek(0)
+        f.write(b"\x00garbage" * 600)
+    (tmp_path / "x.csv").write_text("1\n")
+    inputs = kernel.snapshot_files(["x.csv"])
+    after = kernel.commit_run(manifest(kernel, name="after", inputs=inputs), sync=False)
+    kernel.flush()
+    runs = Store(tmp_path).list_runs(notebook="nb.ipynb")
+    assert {r["id"] for r in runs} == {before["id"], after["id"]}
+    assert list((tmp_path / ".dotnb").glob("index.sqlite.damaged-*"))

@@ -81,3 +81,21 @@ def test_gc_and_fsck_remove_strays_anywhere_outside_hidden_folders(store: Store,
     report = fsck(store)
     assert report["ok"] and len(report["stray_temp_files"]) == 3
     assert not any(t.exists() for t in again)
+
+
+def test_a_dead_writers_temp_in_the_stores_own_tmp_folder_goes_at_once(store: Store, tmp_path: Path) -> None:
+    """A writer killed while it wrote a run's ref leaves its temp in ``.dotnb/tmp``:
+    gc and fsck remove it at once (not after gc's grace period); a live writer's
+    temp there, and anything not of dotnb's exact name, stay."""
+    tmp = store.dir / "tmp"
+    dead = _leave_temps(tmp, dead_pid())
+    live = tmp / f".dotnb-{os.getpid()}-7-0123abcd"
+    other = tmp / "not-ours.part"
+    for path in (live, other):
+        path.write_bytes(b"x")
+    report = fsck(store)
+    assert report["ok"] and len(report["stray_temp_files"]) == len(dead)
+    assert not any(t.exists() for t in dead) and live.exists() and other.exists()
+    again = _leave_temps(tmp, dead_pid())
+    assert len(gc(store)["stray_temp_files"]) == len(again)
+    assert not any(t.exists() for t in again) and live.exists() and other.exists()
