@@ -48,7 +48,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.failed and "tests/faults" in str(item.fspath).replace(os.sep, "/"):
         report.sections.append(
-            ("fault seed", f"replay with DOTNB_FAULT_SEED={_SEED} (soak x{_soak(item.config)}), {item.nodeid}")
+            (
+                "fault seed",
+                f"replay with DOTNB_FAULT_SEED={_SEED} (soak x{_soak(item.config)}), {item.nodeid}",
+            )
         )
 
 

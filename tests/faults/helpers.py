@@ -4,6 +4,7 @@ anything, and checking a store the way a user would (``log``, ``show``, ``fsck``
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -46,7 +47,9 @@ class Faults:
 
     def report(self, title: str, **figures: Any) -> None:
         """Print a test's figures (shown with -s, and in the soak log)."""
-        print(f"\n[faults] {title}: " + ", ".join(f"{k}={v}" for k, v in figures.items()) + f" [{self.where()}]")
+        print(
+            f"\n[faults] {title}: " + ", ".join(f"{k}={v}" for k, v in figures.items()) + f" [{self.where()}]"
+        )
 
 
 def tree_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -82,7 +85,9 @@ def dotnb(root: Path, *args: str, timeout: float = 120, ok: bool = True) -> subp
         dotnb_argv(root, *args), env=tree_env(), capture_output=True, text=True, timeout=timeout, cwd=root
     )
     if ok and proc.returncode != 0:
-        raise AssertionError(f"dotnb {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"dotnb {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -116,6 +121,16 @@ def start_kernel(root: Path, notebook: str = "analysis.ipynb", env: dict[str, st
         k.shutdown()
         raise
     return k
+
+
+def close_thread_loop() -> None:
+    """Close the asyncio loop jupyter_client's blocking calls made for this thread
+    (each thread gets one, and it is never closed: a ResourceWarning at exit)."""
+    with contextlib.suppress(RuntimeError):
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if not loop.is_running():
+            loop.close()
+    asyncio.set_event_loop(None)
 
 
 def kernel_pid(k: Kernel) -> int:
@@ -181,7 +196,9 @@ def raw_state(root: Path) -> RawState:
     if index.exists():
         db = sqlite3.connect(f"file:{index}?mode=ro", uri=True, timeout=30)
         try:
-            for run_id, notebook, number, manifest in db.execute("SELECT id, notebook, number, manifest FROM runs"):
+            for run_id, notebook, number, manifest in db.execute(
+                "SELECT id, notebook, number, manifest FROM runs"
+            ):
                 runs[run_id] = (notebook, number, manifest)
             pending = dict(db.execute("SELECT run_id, manifest FROM pending_manifests").fetchall())
             n_objects = db.execute("SELECT COUNT(*) FROM pending_objects").fetchone()[0]
@@ -204,7 +221,9 @@ def temps_under(root: Path) -> list[str]:
     """Every file named like dotnb's temp files anywhere under ``root`` (hidden folders too)."""
     found = []
     for folder, _, files in os.walk(root):
-        found += [os.path.relpath(os.path.join(folder, n), root) for n in files if n.startswith(TEMP_NAME_PREFIX)]
+        found += [
+            os.path.relpath(os.path.join(folder, n), root) for n in files if n.startswith(TEMP_NAME_PREFIX)
+        ]
     return sorted(found)
 
 
@@ -263,7 +282,9 @@ def _read_every_run(root: Path, ids: list[str]) -> None:
         store.close()
 
 
-def write_files(folder: Path, rng: random.Random, count: int, max_size: int, prefix: str = "f") -> dict[str, bytes]:
+def write_files(
+    folder: Path, rng: random.Random, count: int, max_size: int, prefix: str = "f"
+) -> dict[str, bytes]:
     """``count`` files of seeded random bytes (1 byte to ``max_size``); rel path -> bytes."""
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, bytes] = {}

@@ -31,6 +31,7 @@ from tests.faults.helpers import (
     Faults,
     RawState,
     check_store,
+    close_thread_loop,
     kill_kernel,
     raw_state,
     run_bundles,
@@ -148,6 +149,8 @@ def test_kill_9_of_a_kernel_while_it_records_leaves_complete_runs(tmp_path: Path
             _lane(tmp_path / f"lane{n}", n, trials // LANES + (n < trials % LANES), rngs[n], results[n])
         except BaseException as exc:  # reported below, with where it happened
             errors.append(exc)
+        finally:
+            close_thread_loop()
 
     threads = [threading.Thread(target=lane, args=(n,)) for n in range(LANES)]
     for t in threads:

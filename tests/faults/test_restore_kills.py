@@ -26,8 +26,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from dotnb.store.repo import Store
 from tests.faults.helpers import Faults, check_store, dotnb, start_dotnb, temps_under
 from tests.manifests import new_manifest
@@ -90,7 +88,9 @@ def _old_or_new(root: Path, new: dict[str, bytes], old: dict[str, bytes | None])
     return restored
 
 
-def test_killed_or_terminated_restore_leaves_old_or_new_bytes_and_no_temps(tmp_path: Path, faults: Faults) -> None:
+def test_killed_or_terminated_restore_leaves_old_or_new_bytes_and_no_temps(
+    tmp_path: Path, faults: Faults
+) -> None:
     root = tmp_path / "proj"
     run_id, new, old = _make_run(root, faults.rng)
     # How long an uninterrupted restore takes here (the second: the first also stores
@@ -122,7 +122,11 @@ def test_killed_or_terminated_restore_leaves_old_or_new_bytes_and_no_temps(tmp_p
             time.sleep(delay)
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
-        where = f"trial {trial}, {signal.Signals(sig).name} after {delay:.3f}s ({'from its start' if trial % 2 else 'from its first temp'}; a restore takes {full:.3f}s) [{faults.where()}]"
+        origin = "from its start" if trial % 2 else "from its first temp"
+        where = (
+            f"trial {trial}, {signal.Signals(sig).name} after {delay:.3f}s ({origin}; "
+            f"a restore takes {full:.3f}s) [{faults.where()}]"
+        )
         if proc.returncode == 0:
             phases["finished before the signal"] += 1
         else:
