@@ -45,6 +45,7 @@ TRIALS = 32  # kill points per CI run (at least 30: issue 15), times the soak fa
 MIB = 1024 * 1024
 
 PHASES = (
+    "before the store existed",
     "before any run of the burst was recorded",
     "storing a run's files (object temp left in .dotnb/tmp)",
     "after a write-ahead record, before its flush",
@@ -86,20 +87,20 @@ def _burst(rng: random.Random, trial: int) -> tuple[list[str], int]:
     return cells, tracked
 
 
-def _phase(before: RawState, after: RawState, tracked: int) -> tuple[str, list[str]]:
+def _phase(before: RawState, after: RawState) -> tuple[str, list[str]]:
     """Where the kill landed, from what the store holds (nothing has opened it since)."""
     new_runs = set(after.runs) - set(before.runs)
     in_flight = sorted(after.pending)
     flushing = [r for r in after.pending if r in after.refs or after.pending[r] in after.objects]
     if flushing:
-        return PHASES[3], in_flight
+        return PHASES[4], in_flight
     if after.pending:
-        return PHASES[2], in_flight
+        return PHASES[3], in_flight
     if len(after.store_temps) > len(before.store_temps):
-        return PHASES[1], in_flight
+        return PHASES[2], in_flight
     if not new_runs:
-        return PHASES[0], in_flight
-    return PHASES[4], in_flight
+        return PHASES[1], in_flight
+    return PHASES[5], in_flight
 
 
 def _lane(root: Path, lane: int, trials: int, rng: random.Random, out: list[Trial]) -> None:
@@ -122,9 +123,14 @@ def _lane(root: Path, lane: int, trials: int, rng: random.Random, out: list[Tria
         seen = [b["id"] for b in run_bundles(k, msg_ids, t0 + delay)]
         kill_kernel(k)
         after = raw_state(root)
-        phase, in_flight = _phase(before, after, tracked)
+        phase, in_flight = _phase(before, after)
         all_seen += seen
-        check_store(root, must_list=all_seen, show=in_flight)
+        if not (root / ".dotnb" / "format").exists():
+            # Killed before its first tracked cell had created the store: nothing recorded.
+            assert not seen, f"run lines {seen} were shown, but there is no store"
+            phase = "before the store existed"
+        else:
+            check_store(root, must_list=all_seen, show=in_flight)
         out.append(Trial(trial_seed, delay, window, tracked, seen, phase, in_flight))
     # After the last kill, a new kernel records on the same store, numbered after the rest.
     k = start_kernel(root, "lane.ipynb")
@@ -175,4 +181,4 @@ def test_kill_9_of_a_kernel_while_it_records_leaves_complete_runs(tmp_path: Path
     # delays cover each fifth of their windows, and the store was caught in flight.
     fifths = Counter(min(4, int(5 * t.delay / t.window)) for t in done)
     assert len(fifths) == 5, f"the delays bunch: {sorted(fifths.items())} [{faults.where()}]"
-    assert spread[PHASES[2]] + spread[PHASES[3]] > 0, f"no kill caught a run in flight: {spread}"
+    assert spread[PHASES[3]] + spread[PHASES[4]] > 0, f"no kill caught a run in flight: {spread}"
