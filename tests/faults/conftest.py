@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import random
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import pytest
 
@@ -42,17 +42,29 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"dotnb faults: DOTNB_FAULT_SEED={_SEED} soak x{_soak(config)}"
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    if report.failed and "tests/faults" in str(item.fspath).replace(os.sep, "/"):
+PER_TEST_TIMEOUT_S = 300  # each test takes at most about a minute on 2 cores; times the soak factor
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here + os.sep):
+            item.add_marker(pytest.mark.timeout(PER_TEST_TIMEOUT_S * _soak(config)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and str(item.fspath).startswith(os.path.dirname(__file__) + os.sep):
         report.sections.append(
             (
                 "fault seed",
                 f"replay with DOTNB_FAULT_SEED={_SEED} (soak x{_soak(item.config)}), {item.nodeid}",
             )
         )
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -178,7 +178,9 @@ def test_kill_9_of_a_kernel_while_it_records_leaves_complete_runs(tmp_path: Path
         raise AssertionError(f"a lane failed after trials {failed_at} [{faults.where()}]") from errors[0]
     assert len(done) == trials
     # The kills are spread over the recording window, not bunched at one end: the
-    # delays cover each fifth of their windows, and the store was caught in flight.
+    # delays fall in at least four fifths of their windows (all five but for a
+    # chance of 0.4% with 32 draws; four but for one in a million), and some kills
+    # caught a run in flight.
     fifths = Counter(min(4, int(5 * t.delay / t.window)) for t in done)
-    assert len(fifths) == 5, f"the delays bunch: {sorted(fifths.items())} [{faults.where()}]"
+    assert len(fifths) >= 4, f"the delays bunch: {sorted(fifths.items())} [{faults.where()}]"
     assert spread[PHASES[3]] + spread[PHASES[4]] > 0, f"no kill caught a run in flight: {spread}"
