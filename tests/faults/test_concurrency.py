@@ -79,7 +79,10 @@ def test_seven_kernels_and_cli_readers_on_one_store(tmp_path: Path, faults: Faul
                 proc = dotnb(root, *args, ok=False)
                 # fsck may see a run in flight from a live kernel; it must not fail for it.
                 if proc.returncode != 0 and not (args[0] == "show" and "not found" in proc.stderr):
-                    problems.append(f"dotnb {' '.join(args)} exited {proc.returncode}: {proc.stderr[-500:]}")
+                    problems.append(
+                        f"dotnb {' '.join(args)} exited {proc.returncode}: "
+                        f"{proc.stdout[-800:]} {proc.stderr[-500:]}"
+                    )
                 if "locked" in proc.stderr or "Traceback" in proc.stderr:
                     problems.append(f"dotnb {' '.join(args)}: {proc.stderr[-500:]}")
 

@@ -132,8 +132,11 @@ def test_killed_or_terminated_restore_leaves_old_or_new_bytes_and_no_temps(
         if proc.returncode == 0:
             phases["finished before the signal"] += 1
         else:
-            want = -sig if sig == signal.SIGKILL else 128 + sig
-            assert proc.returncode == want, f"{where}: exit {proc.returncode}: {err.decode()[-2000:]}"
+            # SIGTERM ends dotnb through its cleanup (exit 128 + 15), or, in the first
+            # moments, before the interpreter has installed that handler, as the signal's
+            # default does (-15: nothing was written yet).
+            want = {-sig} if sig == signal.SIGKILL else {-sig, 128 + sig}
+            assert proc.returncode in want, f"{where}: exit {proc.returncode}: {err.decode()[-2000:]}"
         restored = _old_or_new(root, new, old)
         files_checked += len(new)
         left = temps_under(root)
