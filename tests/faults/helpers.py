@@ -196,12 +196,10 @@ def raw_state(root: Path) -> RawState:
     if index.exists():
         db = sqlite3.connect(f"file:{index}?mode=ro", uri=True, timeout=30)
         try:
-            for run_id, notebook, number, manifest in db.execute(
-                "SELECT id, notebook, number, manifest FROM runs"
-            ):
-                runs[run_id] = (notebook, number, manifest)
-            pending = dict(db.execute("SELECT run_id, manifest FROM pending_manifests").fetchall())
-            n_objects = db.execute("SELECT COUNT(*) FROM pending_objects").fetchone()[0]
+            rows = _rows(db, "SELECT id, notebook, number, manifest FROM runs")
+            runs = {run_id: (notebook, number, manifest) for run_id, notebook, number, manifest in rows}
+            pending = dict(_rows(db, "SELECT run_id, manifest FROM pending_manifests"))
+            n_objects = len(_rows(db, "SELECT hash FROM pending_objects"))
         finally:
             db.close()
     refs = set(os.listdir(store / "runs")) if (store / "runs").exists() else set()
@@ -215,6 +213,17 @@ def raw_state(root: Path) -> RawState:
     tmp = store / "tmp"
     temps = sorted(os.listdir(tmp)) if tmp.exists() else []
     return RawState(runs, pending, n_objects, {r for r in refs if not r.startswith(".")}, objects, temps)
+
+
+def _rows(db: sqlite3.Connection, sql: str) -> list[Any]:
+    """The rows of ``sql``; none when the table does not exist yet (a process was
+    killed while it created the index)."""
+    try:
+        return db.execute(sql).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
 
 
 def temps_under(root: Path) -> list[str]:
