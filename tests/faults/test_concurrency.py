@@ -100,9 +100,10 @@ def test_seven_kernels_and_cli_readers_on_one_store(tmp_path: Path, faults: Faul
     finally:
         for _, k in kernels:
             k.shutdown()
+    # The store first (once every kernel is gone), then what the readers met meanwhile.
+    checked = check_store(root, must_list=[run_id for _, run_id, _ in seen])
     assert not problems, f"{problems[:5]} [{faults.where()}]"
     assert len(seen) == len(kernels) * cells
-    checked = check_store(root, must_list=[run_id for _, run_id, _ in seen])
     assert len(checked.runs) == len(seen)
     for notebook, count in KERNELS:
         numbers = sorted(number for nb, _, number in seen if nb == notebook)
