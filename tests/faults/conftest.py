@@ -11,6 +11,7 @@ import os
 import random
 import secrets
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,12 @@ def _soak(config: pytest.Config) -> int:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"dotnb faults: DOTNB_FAULT_SEED={_SEED} soak x{_soak(config)}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    # Also when this folder ran inside the whole suite (the header comes from initial
+    # conftest files only).
+    terminalreporter.write_line(f"dotnb faults: DOTNB_FAULT_SEED={_SEED} soak x{_soak(config)}")
 
 
 PER_TEST_TIMEOUT_S = 300  # each test takes at most about a minute on 2 cores; times the soak factor
