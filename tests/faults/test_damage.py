@@ -45,7 +45,9 @@ def try_record(k: Kernel, tag: str) -> dict[str, Any] | None:
     assert res.status == "ok" and res.results and res.results[0]["text/plain"] == f"'{tag}'", res.error
     warnings = [line for line in res.stderr.splitlines() if line.startswith("dotnb:")]
     if res.run is not None:
-        assert warnings == [], res.stderr
+        # The one message a recorded run may bring: an earlier run renumbered because
+        # another kernel took its number from the new index (numbers stay unique).
+        assert all(" is now #" in w for w in warnings), res.stderr
         return res.run
     assert len(warnings) == 1 and "could not be recorded" in warnings[0], res.stderr
     return None
