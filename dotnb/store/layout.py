@@ -6,6 +6,7 @@ push journal, see :mod:`dotnb.remote.transfer`)::
     format          the format file: {"format": N}, N checked by versions.check_format
     objects/ab/…    content-addressed blobs, named by their hash (fan-out: 2 characters)
     runs/<id>       one ref per run: the hash of its manifest object
+    annotations/<run id>/<event id>   tags and notes, one file per change (dotnb.store.annotations)
     index.sqlite    cache over manifests + stat cache (local only)
     tmp/            temp files (same filesystem, so renames are atomic; local only)
 
@@ -29,6 +30,7 @@ OBJECTS_DIR = "objects"
 RUNS_DIR = "runs"
 TMP_DIR = "tmp"
 INDEX_FILE = "index.sqlite"
+ANNOTATIONS_DIR = "annotations"
 
 # An object's name is its hash split after this many characters: objects/ab/cdef…
 FAN_OUT = 2
@@ -56,6 +58,14 @@ def object_of_key(key: str) -> str | None:
 def run_key(run_id: str) -> str:
     """The path of run ``run_id``'s ref relative to the store (or the remote's base)."""
     return f"{RUNS_DIR}/{run_id}"
+
+
+def annotation_key(run_id: str, event_id: str) -> str:
+    """The path of an annotation event relative to the store (or the remote's base)."""
+    return f"{ANNOTATIONS_DIR}/{run_id}/{event_id}"
+
+
+ANNOTATIONS_PREFIX = f"{ANNOTATIONS_DIR}/"
 
 
 # The prefix every ref's key starts with (to list them, and to take their run ids).
