@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dotnb.store.index import Index
+from dotnb.store.index import IN_CHUNK, Index
 from dotnb.store.listing import with_annotations
 from dotnb.store.query import BadQuery
 
@@ -49,7 +50,10 @@ class Condition:
     value: float | str
 
 
-def parse_filter(text: str, metrics: set[str], params: set[str]) -> Condition:
+def parse_filter(text: str, metrics: Callable[[], set[str]], params: Callable[[], set[str]]) -> Condition:
+    """A filter's condition; ``metrics`` and ``params`` give the names recorded (asked
+    only when the column is neither prefixed nor builtin: listing params reads every
+    summary)."""
     match = _FILTER.match(text)
     if not match:
         raise BadQuery(f"filter {text!r} must look like COLUMN OP VALUE (operators: > >= < <= = != ~)")
@@ -66,12 +70,12 @@ def parse_filter(text: str, metrics: set[str], params: set[str]) -> Condition:
             value = number if math.isfinite(number) else raw
     if name.startswith(("metric:", "param:")) or name == "tag":
         column = name
-    elif name in metrics:
+    elif name in metrics():
         column = f"metric:{name}"
-    elif name in params:
-        column = f"param:{name}"
     elif name in BUILTIN:
         column = name
+    elif name in params():
+        column = f"param:{name}"
     else:
         raise BadQuery(f"filter {text!r}: no metric, param or column is called {name!r}")
     if op in (">", ">=", "<", "<=") and not isinstance(value, float):
@@ -125,7 +129,11 @@ def _text(value: float | str) -> str:
 def _column_sql(column: str) -> tuple[str, list[Any]]:
     """The SQL value of a sortable or filterable column, and its arguments."""
     if column.startswith("param:"):
-        return "(SELECT value FROM json_each(r.summary, '$.params') WHERE key=?)", [column[len("param:") :]]
+        key = column[len("param:") :]
+        if '"' not in key and "\\" not in key:
+            # json_extract reads one value; json_each would build a row per param.
+            return "json_extract(r.summary, ?)", [f'$.params."{key}"']
+        return "(SELECT value FROM json_each(r.summary, '$.params') WHERE key=?)", [key]
     if column.startswith("metric:"):
         return "(SELECT value FROM metric_values WHERE run_id=r.id AND name=?)", [column[len("metric:") :]]
     if column in BUILTIN:
@@ -133,6 +141,11 @@ def _column_sql(column: str) -> tuple[str, list[Any]]:
     raise BadQuery(
         f"cannot sort or filter on {column!r}: a column is {', '.join(BUILTIN)}, metric:NAME or param:NAME"
     )
+
+
+# Params and metrics recorded, by (index file, notebook, change cursor): listing params
+# reads every summary, and the cursor changes whenever a run is added or replaced.
+_COLUMNS_CACHE: dict[tuple[str, str | None, int], dict[str, list[str]]] = {}
 
 
 class RunTable:
@@ -143,16 +156,28 @@ class RunTable:
 
     def columns(self, notebook: str | None = None) -> dict[str, list[str]]:
         """The params and metrics some run (of ``notebook``) recorded, by name."""
+        cursor = int(self.index.query("SELECT COALESCE(MAX(seq), 0) FROM runs")[0][0])
+        key = (str(self.index.path), notebook, cursor)
+        cached = _COLUMNS_CACHE.get(key)
+        if cached is None:
+            cached = {"params": self._param_names(notebook), "metrics": self._metric_names(notebook)}
+            if len(_COLUMNS_CACHE) > 32:
+                _COLUMNS_CACHE.clear()
+            _COLUMNS_CACHE[key] = cached
+        return {"params": list(cached["params"]), "metrics": list(cached["metrics"])}
+
+    def _param_names(self, notebook: str | None) -> list[str]:
         where, args = ("WHERE r.notebook=?", (notebook,)) if notebook is not None else ("", ())
-        params = self.index.query(
+        rows = self.index.query(
             f"SELECT DISTINCT p.key FROM runs r, json_each(r.summary, '$.params') p {where} ORDER BY p.key",
             args,
         )
-        metric_where = "WHERE notebook=?" if notebook is not None else ""
-        metrics = self.index.query(
-            f"SELECT DISTINCT name FROM metric_values {metric_where} ORDER BY name", args
-        )
-        return {"params": [str(r[0]) for r in params], "metrics": [str(r[0]) for r in metrics]}
+        return [str(r[0]) for r in rows]
+
+    def _metric_names(self, notebook: str | None) -> list[str]:
+        where, args = ("WHERE notebook=?", (notebook,)) if notebook is not None else ("", ())
+        rows = self.index.query(f"SELECT DISTINCT name FROM metric_values {where} ORDER BY name", args)
+        return [str(r[0]) for r in rows]
 
     def query(
         self,
@@ -171,7 +196,6 @@ class RunTable:
         are summaries as ``GET runs`` gives them (tags and note included)."""
         if len(filters) > MAX_FILTERS:
             raise BadQuery(f"at most {MAX_FILTERS} filters")
-        columns = self.columns(notebook) if with_columns or filters else None
         where: list[str] = []
         args: list[Any] = []
         if notebook is not None:
@@ -186,35 +210,52 @@ class RunTable:
         for tag in tags:
             where.append("r.id IN (SELECT run_id FROM run_tags WHERE tag=?)")
             args.append(tag)
-        if filters:
-            assert columns is not None
-            metrics, params = set(columns["metrics"]), set(columns["params"])
-            for text_filter in filters:
-                sql, sql_args = _condition_sql(parse_filter(text_filter, metrics, params))
-                where.append(sql)
-                args += sql_args
+        for text_filter in filters:
+            condition = parse_filter(
+                text_filter,
+                lambda: set(self._metric_names(notebook)),
+                lambda: set(self.columns(notebook)["params"]),
+            )
+            sql, sql_args = _condition_sql(condition)
+            where.append(sql)
+            args += sql_args
         base = "FROM runs r LEFT JOIN run_annotations a ON a.run_id = r.id"
         where_sql = (" WHERE " + " AND ".join(where)) if where else ""
         total = int(self.index.query(f"SELECT COUNT(*) {base}{where_sql}", tuple(args))[0][0])
         direction = "DESC" if descending else "ASC"
+        sort_args: list[Any] = []
         if sort.startswith("metric:"):
             # A join on the (run_id, name) key: the sort reads one index entry per run.
             base += " LEFT JOIN metric_values s ON s.run_id = r.id AND s.name = ?"
-            sort_expr, sort_args = "s.value", [sort[len("metric:") :]]
-            args = [*sort_args, *args]
-            sort_args = []
+            args = [sort[len("metric:") :], *args]
+            sort_expr = "s.value"
         else:
             sort_expr, sort_args = _column_sql(sort)
         order = f" ORDER BY ({sort_expr}) IS NULL, {sort_expr} {direction}, r.id {direction}"
-        rows = self.index.query(
-            f"SELECT r.summary, a.tags, a.note {base}{where_sql}{order} LIMIT ? OFFSET ?",
-            (*args, *sort_args, *sort_args, limit, offset),
-        )
+        # Two steps: sort narrow rows (ids) for the page, then read only the page's
+        # summaries; sorting whole summaries would move every row's JSON through the sorter.
+        page_ids = [
+            str(r[0])
+            for r in self.index.query(
+                f"SELECT r.id {base}{where_sql}{order} LIMIT ? OFFSET ?",
+                (*args, *sort_args, *sort_args, limit, offset),
+            )
+        ]
+        texts: dict[str, str] = {}
+        for start in range(0, len(page_ids), IN_CHUNK):
+            chunk = page_ids[start : start + IN_CHUNK]
+            rows = self.index.query(
+                "SELECT r.id, r.summary, a.tags, a.note FROM runs r"
+                " LEFT JOIN run_annotations a ON a.run_id = r.id"
+                f" WHERE r.id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            texts.update((str(r[0]), with_annotations(r[1], r[2], r[3])) for r in rows)
         result: dict[str, Any] = {
             "total": total,
             "offset": offset,
-            "runs": [json.loads(with_annotations(r[0], r[1], r[2])) for r in rows],
+            "runs": [json.loads(texts[i]) for i in page_ids if i in texts],
         }
         if with_columns:
-            result["columns"] = columns
+            result["columns"] = self.columns(notebook)
         return result

@@ -72,8 +72,16 @@ export class ExperimentsModel {
   get columns(): IExperimentColumn[] {
     return this._all;
   }
+  /** The columns shown (the same array until the columns change: rows memoize on it). */
   get visible(): IExperimentColumn[] {
-    return visibleColumns(this._all, this._chosen, this.defaultColumns);
+    if (this._visible === null) {
+      this._visible = visibleColumns(
+        this._all,
+        this._chosen,
+        this.defaultColumns
+      );
+    }
+    return this._visible;
   }
   get baseline(): IRunSummary | null {
     return this._baseline;
@@ -154,6 +162,7 @@ export class ExperimentsModel {
   /** Show these columns (keys), in this order; null: the defaults. */
   chooseColumns(keys: string[] | null): void {
     this._chosen = keys;
+    this._visible = null;
     this._changed.emit();
   }
 
@@ -244,16 +253,17 @@ export class ExperimentsModel {
   }
 
   private _apply(result: IRunAnnotations): void {
-    const update = (run: IRunSummary) => {
-      if (run.id === result.id) {
-        run.tags = result.tags;
-        run.note = result.note;
-      }
-    };
-    this._pages.forEach(rows => rows.forEach(update));
-    this._selected.forEach(update);
+    // New objects, not edits: the grid's rows re-render when their run changes identity.
+    const update = (run: IRunSummary) =>
+      run.id === result.id
+        ? { ...run, tags: result.tags, note: result.note }
+        : run;
+    this._pages.forEach((rows, page) =>
+      this._pages.set(page, rows.map(update))
+    );
+    this._selected.forEach((run, id) => this._selected.set(id, update(run)));
     if (this._baseline) {
-      update(this._baseline);
+      this._baseline = update(this._baseline);
     }
   }
 
@@ -286,6 +296,7 @@ export class ExperimentsModel {
       this._total = reply.total;
       if (reply.columns) {
         this._all = allColumns(reply.columns);
+        this._visible = null;
       }
       this._lastLoadMs = performance.now() - started;
     } catch (error) {
@@ -313,6 +324,7 @@ export class ExperimentsModel {
   private _lastLoadMs: number | null = null;
   private _all: IExperimentColumn[] = allColumns({ params: [], metrics: [] });
   private _chosen: string[] | null = null;
+  private _visible: IExperimentColumn[] | null = null;
   private _baseline: IRunSummary | null = null;
   private _selected = new Map<string, IRunSummary>();
   private _pages = new Map<number, IRunSummary[]>();

@@ -35,7 +35,12 @@ def table(store: Store) -> tuple[RunTable, list[str]]:
     ids = [
         commit(store, params={"lr": 0.1, "opt": "adam"}, metrics={"acc": 0.8, "loss": 0.5}, name="a"),
         commit(store, params={"lr": 0.3, "opt": "sgd"}, metrics={"acc": 0.95}, name="b", duration_s=9.0),
-        commit(store, params={"lr": "auto"}, metrics={"acc": 0.9, 'loss "train"': 0.1}, status="error"),
+        commit(
+            store,
+            params={"lr": "auto", 'q"k': 2, "a.b": 1},
+            metrics={"acc": 0.9, 'loss "train"': 0.1},
+            status="error",
+        ),
         commit(store, "other.ipynb", params={"depth": 3}, metrics={"f1": 0.5}),
     ]
     tag_run(store, ids[0], ["baseline"])
@@ -50,7 +55,10 @@ def ids_of(page: dict[str, Any]) -> list[str]:
 
 def test_columns_are_discovered(table: tuple[RunTable, list[str]]) -> None:
     t, _ = table
-    assert t.columns() == {"params": ["depth", "lr", "opt"], "metrics": ["acc", "f1", "loss", 'loss "train"']}
+    assert t.columns() == {
+        "params": ["a.b", "depth", "lr", "opt", 'q"k'],
+        "metrics": ["acc", "f1", "loss", 'loss "train"'],
+    }
     assert t.columns("other.ipynb") == {"params": ["depth"], "metrics": ["f1"]}
 
 
@@ -63,6 +71,10 @@ def test_sort_by_metric_param_and_builtin_missing_last(table: tuple[RunTable, li
     assert ids_of(t.query(sort="metric:loss")) == [a, d, c, b]
     assert ids_of(t.query(sort="param:lr", descending=False))[:2] == [a, b]
     assert ids_of(t.query(sort="duration"))[0] == b
+    # Param names a JSON path cannot quote (or that look like paths) sort too.
+    assert ids_of(t.query(sort='param:q"k'))[0] == c
+    assert ids_of(t.query(sort="param:a.b"))[0] == c
+    assert ids_of(t.query(filters=['param:q"k = 2'])) == [c]
     assert ids_of(t.query(sort="started", descending=False)) == [a, b, c, d]
 
 

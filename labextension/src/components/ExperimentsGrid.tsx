@@ -21,6 +21,8 @@ import { IRunSummary } from '../types';
 
 export const ROW_HEIGHT = 26;
 const OVERSCAN = 10;
+// Pages are asked for this many rows ahead of the viewport (scrolling down or up).
+const PREFETCH = 100;
 const SELECT_WIDTH = 52;
 
 function template(columns: IExperimentColumn[]): string {
@@ -37,7 +39,7 @@ function sortLabel(
   return sort.order === 'asc' ? 'ascending' : 'descending';
 }
 
-function Row(props: {
+const Row = React.memo(function Row(props: {
   index: number;
   run: IRunSummary | undefined;
   columns: IExperimentColumn[];
@@ -128,7 +130,7 @@ function Row(props: {
       })}
     </div>
   );
-}
+});
 
 export function ExperimentsGrid(props: {
   model: ExperimentsModel;
@@ -178,8 +180,12 @@ export function ExperimentsGrid(props: {
     Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN
   );
   React.useEffect(() => {
-    model.ensureRows(first, last);
+    model.ensureRows(first - PREFETCH, last + PREFETCH);
   }, [model, first, last, total]);
+  const onToggle = React.useCallback(
+    (run: IRunSummary) => model.toggleSelected(run),
+    [model]
+  );
 
   const activeRun = total
     ? model.rowAt(Math.min(active, total - 1))
@@ -240,8 +246,8 @@ export function ExperimentsGrid(props: {
         selected={!!run && model.isSelected(run.id)}
         active={i === active}
         gridTemplate={gridTemplate}
-        onToggle={r => model.toggleSelected(r)}
-        onActivate={index => setActive(index)}
+        onToggle={onToggle}
+        onActivate={setActive}
         trans={trans}
       />
     );
