@@ -228,7 +228,7 @@ def pull(
     backend = open_backend(spec)
     try:
         result = _pull(store, spec, backend, with_data, full, progress)
-        result.update(pull_annotations(store, backend))  # tags and notes
+        result.update(pull_annotations(store, backend, spec["name"]))  # tags and notes
         return result
     finally:
         backend.close()

@@ -6,7 +6,8 @@ push journal, see :mod:`dotnb.remote.transfer`)::
     format          the format file: {"format": N}, N checked by versions.check_format
     objects/ab/…    content-addressed blobs, named by their hash (fan-out: 2 characters)
     runs/<id>       one ref per run: the hash of its manifest object
-    annotations/<run id>/<event id>   tags and notes, one file per change (dotnb.store.annotations)
+    annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
+                    remote, dotnb.remote.annotation_transfer)
     index.sqlite    cache over manifests + stat cache (local only)
     tmp/            temp files (same filesystem, so renames are atomic; local only)
 
@@ -58,14 +59,6 @@ def object_of_key(key: str) -> str | None:
 def run_key(run_id: str) -> str:
     """The path of run ``run_id``'s ref relative to the store (or the remote's base)."""
     return f"{RUNS_DIR}/{run_id}"
-
-
-def annotation_key(run_id: str, event_id: str) -> str:
-    """The path of an annotation event relative to the store (or the remote's base)."""
-    return f"{ANNOTATIONS_DIR}/{run_id}/{event_id}"
-
-
-ANNOTATIONS_PREFIX = f"{ANNOTATIONS_DIR}/"
 
 
 # The prefix every ref's key starts with (to list them, and to take their run ids).

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dotnb.cli.app import main
+from dotnb.store.ids import new_run_id
 from dotnb.store.repo import Store
 from tests.cli.test_remote_commands import record, team  # noqa: F401  (a fixture)
 
@@ -85,16 +86,20 @@ def test_push_and_pull_carry_tags_and_notes(capsys: pytest.CaptureFixture[str], 
         doc = json.loads(dotnb(capsys, root, "log", "--json")[1])
         assert {r["id"]: r["tags"] for r in doc}[run_id] == ["reviewed"]
     # The unpushed run's tag stayed home.
-    assert not (team["remote"] / "annotations" / unpushed).exists()
+    remote_events = [json.loads(p.read_bytes()) for p in (team["remote"] / "annotations").iterdir()]
+    assert {e["run"] for e in remote_events} == {run_id}
     # Pushing that run again sends nothing; pushing the other run sends its tag.
     assert json.loads(dotnb(capsys, a, "push", run_id, "--json")[1])["annotations_pushed"] == 0
     assert json.loads(dotnb(capsys, a, "push", "--json")[1])["annotations_pushed"] == 1
     # A junk key on the remote is rejected, not stored.
-    junk = team["remote"] / "annotations" / run_id / "01J00000000000000000000009"
+    junk_id = new_run_id()
+    junk = team["remote"] / "annotations" / f"{new_run_id()}.{junk_id}"
     junk.write_bytes(b'{"not": "an event"}')
     code, out, _ = dotnb(capsys, b, "pull", "--json")
     assert json.loads(out)["annotations_rejected"] == 1
-    assert not (b / ".dotnb" / "annotations" / run_id / junk.name).exists()
+    assert not list((b / ".dotnb" / "annotations").glob(f"*/{junk_id}"))
+    # A second pull lists only keys since its cursor and stores nothing new.
+    assert json.loads(dotnb(capsys, b, "pull", "--json")[1])["annotations_pulled"] == 0
     store = Store(b)
     try:
         assert store.list_runs(tags=["reviewed"])[0]["id"] == run_id
