@@ -244,11 +244,13 @@ export class ExperimentsModel {
       const change = remove ? { untag: names } : { tag: names };
       this._apply(await this.api.annotate(run.id, change));
     }
+    this._error = null; // an earlier refusal is not news any more
     this._changed.emit();
   }
 
   async setNote(runId: string, text: string): Promise<void> {
     this._apply(await this.api.annotate(runId, { note: text }));
+    this._error = null;
     this._changed.emit();
   }
 

@@ -167,6 +167,7 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     header = view.locator('button[data-column="metric:m03"]').locator("xpath=..")
     assert header.get_attribute("aria-sort") == "descending"
     page.screenshot(path=str(ARTIFACTS / "experiments-sorted.png"))
+    view.screenshot(path=str(ARTIFACTS / "experiments-view.png"))
 
     # Scrolling through every row: frames measured in the page (and idle frames, to compare).
     figures["idle frames, for comparison"] = page.evaluate(IDLE_JS)
@@ -208,6 +209,7 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     view.locator(".jp-dotnb-XChart svg").wait_for()
     assert view.locator(".jp-dotnb-ChartError").count() == 0
     page.screenshot(path=str(ARTIFACTS / "experiments-parallel.png"))
+    view.screenshot(path=str(ARTIFACTS / "experiments-parallel-view.png"))
     view.get_by_role("button", name="Parallel coordinates").click()
 
     # Markup in a run's name, tag, note, param and metric names stays text.

@@ -25,10 +25,6 @@ const OVERSCAN = 10;
 const PREFETCH = 100;
 const SELECT_WIDTH = 52;
 
-function template(columns: IExperimentColumn[]): string {
-  return [`${SELECT_WIDTH}px`, ...columns.map(c => `${c.width}px`)].join(' ');
-}
-
 function sortLabel(
   column: IExperimentColumn,
   sort: { key: string; order: 'asc' | 'desc' }
@@ -46,7 +42,7 @@ const Row = React.memo(function Row(props: {
   baseline: IRunSummary | null;
   selected: boolean;
   active: boolean;
-  gridTemplate: string;
+  width: number;
   onToggle: (run: IRunSummary) => void;
   onActivate: (index: number) => void;
   trans: TranslationBundle;
@@ -54,7 +50,7 @@ const Row = React.memo(function Row(props: {
   const { run, columns, index, trans } = props;
   const style: React.CSSProperties = {
     transform: `translateY(${index * ROW_HEIGHT}px)`,
-    gridTemplateColumns: props.gridTemplate
+    width: props.width
   };
   const classes = ['jp-dotnb-XRow'];
   if (props.active) {
@@ -66,55 +62,55 @@ const Row = React.memo(function Row(props: {
   if (run && props.baseline?.id === run.id) {
     classes.push('jp-mod-baseline');
   }
+  // A row whose page is loading keeps the shape of a loaded one (empty cells), so
+  // that its elements are reused when the run arrives.
   if (!run) {
-    return (
-      <div
-        role="row"
-        aria-rowindex={index + 2}
-        className={`${classes.join(' ')} jp-mod-loading`}
-        style={style}
-      >
-        <div role="gridcell" className="jp-dotnb-XCell">
-          …
-        </div>
-      </div>
-    );
+    classes.push('jp-mod-loading');
   }
-  const label = trans.__('Select run #%1', run.number);
+  const label = run
+    ? trans.__('Select run #%1', run.number)
+    : trans.__('Loading…');
   return (
     <div
       role="row"
-      id={`jp-dotnb-xrow-${run.id}`}
+      id={run ? `jp-dotnb-xrow-${run.id}` : undefined}
       aria-rowindex={index + 2}
       aria-selected={props.selected}
+      aria-busy={run ? undefined : true}
       className={classes.join(' ')}
       style={style}
-      data-run-id={run.id}
+      data-run-id={run?.id}
       onClick={() => props.onActivate(index)}
     >
-      <div role="gridcell" className="jp-dotnb-XCell jp-dotnb-XSelect">
+      <div
+        role="gridcell"
+        className="jp-dotnb-XCell jp-dotnb-XSelect"
+        style={{ width: SELECT_WIDTH }}
+      >
         <input
           type="checkbox"
           tabIndex={-1}
           aria-label={label}
           title={label}
+          disabled={!run}
           checked={props.selected}
-          onChange={() => props.onToggle(run)}
+          onChange={() => run && props.onToggle(run)}
         />
-        {props.baseline?.id === run.id && (
+        {run && props.baseline?.id === run.id && (
           <span className="jp-dotnb-XBaselineMark" title={trans.__('baseline')}>
             {trans.__('base')}
           </span>
         )}
       </div>
       {columns.map(column => {
-        const text = cellText(run, column);
-        const change = delta(run, props.baseline, column);
+        const text = run ? cellText(run, column) : '';
+        const change = run ? delta(run, props.baseline, column) : null;
         return (
           <div
             key={column.key}
             role="gridcell"
             className={`jp-dotnb-XCell ${column.numeric ? 'jp-mod-numeric' : ''} jp-dotnb-XCol-${column.kind}`}
+            style={{ width: column.width }}
             title={text}
           >
             {text}
@@ -147,7 +143,6 @@ export function ExperimentsGrid(props: {
   const [active, setActive] = React.useState(0);
   const total = model.total ?? 0;
   const columns = model.visible;
-  const gridTemplate = template(columns);
   const width = SELECT_WIDTH + columns.reduce((sum, c) => sum + c.width, 0);
 
   React.useEffect(() => {
@@ -233,19 +228,23 @@ export function ExperimentsGrid(props: {
     }
   };
 
+  // Rows are keyed by slot, not by run: a row scrolled out is reused for the one
+  // scrolled in (its text and position change, its elements stay), which costs far
+  // less than creating and removing a row's elements on every frame of a fling.
+  const pool = Math.ceil(height / ROW_HEIGHT) + 2 * OVERSCAN + 2;
   const rows: JSX.Element[] = [];
   for (let i = first; i <= last; i++) {
     const run = model.rowAt(i);
     rows.push(
       <Row
-        key={run?.id ?? `loading-${i}`}
+        key={i % pool}
         index={i}
         run={run}
         columns={columns}
         baseline={model.baseline}
         selected={!!run && model.isSelected(run.id)}
         active={i === active}
-        gridTemplate={gridTemplate}
+        width={width}
         onToggle={onToggle}
         onActivate={setActive}
         trans={trans}
@@ -273,9 +272,13 @@ export function ExperimentsGrid(props: {
         role="row"
         aria-rowindex={1}
         className="jp-dotnb-XHeader"
-        style={{ gridTemplateColumns: gridTemplate, width }}
+        style={{ width }}
       >
-        <div role="columnheader" className="jp-dotnb-XCell">
+        <div
+          role="columnheader"
+          className="jp-dotnb-XCell"
+          style={{ width: SELECT_WIDTH }}
+        >
           <span className="jp-dotnb-VisuallyHidden">
             {trans.__('selected')}
           </span>
@@ -286,6 +289,7 @@ export function ExperimentsGrid(props: {
             role="columnheader"
             aria-sort={sortLabel(column, model.sort)}
             className={`jp-dotnb-XCell jp-dotnb-XCol-${column.kind} ${column.numeric ? 'jp-mod-numeric' : ''}`}
+            style={{ width: column.width }}
           >
             <button
               type="button"
