@@ -23,6 +23,7 @@ EXPECTED = {
     "restore.py": ["restore"],
     "log_query.py": ["dotnb log --notebook", "MET"],
     "rest_api.py": ["MET"],
+    "experiments_table.py": ["sort by metric m03, first page", "first page + columns"],
     "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],
 }
 # Arguments besides --quick.

@@ -38,6 +38,9 @@ COMMANDS = {
     "diff": "runs",
     "restore": "restore",
     "cat": "runs",
+    "tag": "annotate",
+    "untag": "annotate",
+    "note": "annotate",
     "fsck": "maintenance",
     "gc": "maintenance",
     "remote": "remote",
@@ -66,6 +69,7 @@ EPILOG = """
       dotnb show latest
       dotnb diff '#3' '#4' --notebook train.ipynb
       dotnb restore '#3' --dry-run
+      dotnb tag latest baseline
       dotnb run train.ipynb -p lr=0.3
       dotnb reproduce latest
       dotnb remote add origin s3://team-bucket/project

@@ -52,7 +52,11 @@ def format_log(rows: list[dict[str, Any]], width: int | None = None) -> list[str
         headers.append("BY")
     if several_notebooks:
         headers.append("NOTEBOOK")
-    headers += ["NAME", "DURATION", "PARAMS | METRICS"]
+    headers.append("NAME")
+    annotated = any(r.get("tags") or r.get("note") for r in rows)
+    if annotated:
+        headers.append("TAGS")
+    headers += ["DURATION", "PARAMS | METRICS"]
     table: list[list[str]] = []
     for r in rows:
         name = r.get("name") or ""
@@ -69,9 +73,31 @@ def format_log(rows: list[dict[str, Any]], width: int | None = None) -> list[str
             cells.append(f"{by} ({r['remote']})" if r.get("remote") else by)
         if several_notebooks:
             cells.append(r.get("notebook") or "")
-        cells += [truncate(clean(name), NAME_WIDTH), human_duration(r.get("duration_s")), _params_metrics(r)]
+        cells.append(truncate(clean(name), NAME_WIDTH))
+        if annotated:
+            cells.append(annotation_cell(r))
+        cells += [human_duration(r.get("duration_s")), _params_metrics(r)]
         table.append([clean(c) for c in cells])
     return [truncate(line, width) if width else line for line in align([headers, *table])]
+
+
+def annotation_cell(row: dict[str, Any]) -> str:
+    """A run's tags, comma-separated, and ``(note)`` when it has a note."""
+    text = ",".join(clean(t) for t in row.get("tags") or [])
+    if row.get("note"):
+        text = f"{text} (note)".strip()
+    return text
+
+
+def format_annotations(doc: dict[str, Any]) -> list[str]:
+    """``dotnb tag``, ``untag``, ``note``: a run's tags and note after the change."""
+    lines = [f"run {clean(doc['id'])}", f"  tags: {', '.join(clean(t) for t in doc['tags']) or '(none)'}"]
+    if doc.get("note"):
+        lines.append(f"  note ({clean(doc.get('note_author') or '?')}, {local_time(doc.get('note_at'))}):")
+        lines += [f"    {clean(line)}" for line in str(doc["note"]).splitlines()]
+    else:
+        lines.append("  note: (none)")
+    return lines
 
 
 def _params_metrics(row: dict[str, Any]) -> str:

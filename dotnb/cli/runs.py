@@ -36,7 +36,7 @@ def add_log(commands: Commands) -> None:
         "list runs, newest first",
         """
         List recorded runs, newest first: number, id, start time (local), status,
-        name, duration, params and metrics.
+        name, tags, duration, params and metrics.
         """,
         f"""
         --limit defaults to {LOG_DEFAULT_LIMIT} for the table and to every run with --json;
@@ -48,6 +48,7 @@ def add_log(commands: Commands) -> None:
           dotnb log --kind checkpoint --limit 5
           dotnb log --metric 'acc>0.9' --search adam
           dotnb log --author alice
+          dotnb log --tag baseline
           dotnb log --json | jq '.[0].metrics'
         """,
         commands.notebook,
@@ -65,6 +66,13 @@ def add_log(commands: Commands) -> None:
     )
     p.add_argument("--search", metavar="TEXT", help="only runs whose name, params or code contain TEXT")
     p.add_argument("--author", metavar="NAME", help="only runs by NAME (a user, or user@host)")
+    p.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only runs tagged NAME (repeatable; all must hold; see dotnb tag)",
+    )
 
 
 def add_show(commands: Commands) -> None:
@@ -176,6 +184,7 @@ def cmd_log(args: argparse.Namespace) -> int:
             text=args.search,
             author=args.author,
             metrics=conditions,
+            tags=args.tag,
             limit=None if limit is None else limit + 1,
         )
     more = limit is not None and len(rows) > limit

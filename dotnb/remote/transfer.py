@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from dotnb.remote.annotation_transfer import pull_annotations, push_annotations
 from dotnb.remote.backend import Backend, open_backend
 from dotnb.remote.config import get_remote, list_remotes
 from dotnb.remote.errors import (
@@ -76,7 +77,9 @@ def push(
     spec = get_remote(store, remote)
     backend = open_backend(spec)
     try:
-        return _push(store, spec, backend, runs, progress)
+        result = _push(store, spec, backend, runs, progress)
+        result.update(push_annotations(store, backend, spec["name"]))  # tags and notes
+        return result
     finally:
         backend.close()
 
@@ -226,7 +229,9 @@ def pull(
     spec = get_remote(store, remote)
     backend = open_backend(spec)
     try:
-        return _pull(store, spec, backend, with_data, full, progress)
+        result = _pull(store, spec, backend, with_data, full, progress)
+        result.update(pull_annotations(store, backend, spec["name"]))  # tags and notes
+        return result
     finally:
         backend.close()
 

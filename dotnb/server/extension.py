@@ -11,7 +11,7 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 
 from dotnb.server.config import Dotnb
-from dotnb.server.handlers import ROUTES
+from dotnb.server.routes import ROUTES
 from dotnb.store.kernels import write_kernel_notebook
 from dotnb.store.repo import Store
 

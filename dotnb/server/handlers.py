@@ -246,6 +246,7 @@ class RunsHandler(DotnbHandler):
             author=self.get_query_argument("author", None) or None,
             before=self.get_query_argument("before", None) or None,
             metrics=conditions,
+            tags=self.get_query_arguments("tag"),
             limit=limit + 1,
         )
         more = len(runs) > limit

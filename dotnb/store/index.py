@@ -92,6 +92,18 @@ CREATE TABLE IF NOT EXISTS stat_cache (
     recorded_ns INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Tags and notes (dotnb.store.annotations): a cache over the events in annotations/,
+-- refilled from them when the index is new.  tags and note hold JSON texts.
+CREATE TABLE IF NOT EXISTS run_annotations (
+    run_id      TEXT PRIMARY KEY,
+    tags        TEXT NOT NULL,
+    note        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_tags (
+    tag         TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    PRIMARY KEY (tag, run_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS remote_runs (
     remote      TEXT NOT NULL,
     run_id      TEXT NOT NULL,

@@ -6,6 +6,8 @@ push journal, see :mod:`dotnb.remote.transfer`)::
     format          the format file: {"format": N}, N checked by versions.check_format
     objects/ab/…    content-addressed blobs, named by their hash (fan-out: 2 characters)
     runs/<id>       one ref per run: the hash of its manifest object
+    annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
+                    remote, dotnb.remote.annotation_transfer)
     index.sqlite    cache over manifests + stat cache (local only)
     tmp/            temp files (same filesystem, so renames are atomic; local only)
 
@@ -29,6 +31,7 @@ OBJECTS_DIR = "objects"
 RUNS_DIR = "runs"
 TMP_DIR = "tmp"
 INDEX_FILE = "index.sqlite"
+ANNOTATIONS_DIR = "annotations"
 
 # An object's name is its hash split after this many characters: objects/ab/cdef…
 FAN_OUT = 2

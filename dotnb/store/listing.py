@@ -79,6 +79,7 @@ class RunListing:
         limit: int | None = None,
         before: str | None = None,
         metrics: Iterable[MetricCondition] = (),
+        tags: Iterable[str] = (),
     ) -> list[str]:
         """Run summaries, newest first, as the index holds each: its JSON text (see
         :func:`indent_summaries`; :meth:`list_runs` decodes them).  ``before`` is an
@@ -103,14 +104,18 @@ class RunListing:
             sub, sub_args = condition.sql()
             where.append(f"id IN ({sub})")
             args.extend(sub_args)
-        sql = "SELECT summary FROM runs"
+        for tag in tags:
+            where.append("id IN (SELECT run_id FROM run_tags WHERE tag=?)")
+            args.append(tag)
+        # Tags and notes (dotnb.store.annotations) are not in the recorded summary.
+        sql = "SELECT summary, a.tags, a.note FROM runs LEFT JOIN run_annotations a ON a.run_id = runs.id"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))
-        return [r[0] for r in self._run_rows(sql, tuple(args))]
+        return [with_annotations(r[0], r[1], r[2]) for r in self._run_rows(sql, tuple(args))]
 
     def notebook_arg(self, text: str | None) -> str | None:
         """The root-relative POSIX path the store uses for a ``--notebook`` argument
@@ -128,6 +133,12 @@ class RunListing:
             if os.path.exists(os.path.join(self.root, rel)):
                 return rel
         return candidates[0]
+
+
+def with_annotations(summary: str, tags: str | None, note: str | None) -> str:
+    """A summary's JSON text with its run's ``note`` and ``tags`` (JSON texts as the
+    index caches them, None: none) added as its last keys."""
+    return f'{summary[:-1]}, "note": {note or "null"}, "tags": {tags or "[]"}}}'
 
 
 class IndexReader(RunListing):

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dotnb.store.annotations import Annotations
 from dotnb.store.atomic import write_bytes
 from dotnb.store.commit import Committer
 from dotnb.store.errors import ObjectMissing, RunNotFound, StoreFormatError
@@ -335,10 +336,14 @@ class Store(RunListing):
         live kernel) and index runs whose ref exists but whose index row does not."""
         self.writeahead.complete_recorded()
         self.reconciler.index_refs()
+        Annotations(self.dir, self.index).ensure_indexed()  # a new index: tags and notes from their events
 
     def rebuild_index(self) -> int:
-        """Drop and rebuild every run row from the manifests; returns the run count."""
-        return self.reconciler.rebuild_index()
+        """Drop and rebuild every run row from the manifests (and tags and notes from
+        their events); returns the run count."""
+        count = self.reconciler.rebuild_index()
+        Annotations(self.dir, self.index).reindex_all()
+        return count
 
     def import_runs(self, runs: Iterable[tuple[str, bytes, dict[str, Any]]], origin: str) -> list[str]:
         """Add runs pulled from remote ``origin`` (see :func:`dotnb.store.importing.import_runs`)."""

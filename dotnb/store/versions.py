@@ -23,7 +23,8 @@ FORMAT_VERSION = 3
 
 # Bump when the index's tables (dotnb.store.index) change: an index of another
 # version is dropped and rebuilt from the manifests (it is only a cache).
-INDEX_SCHEMA = "3"
+# 4: run_annotations and run_tags (tags and notes), which dotnb log reads.
+INDEX_SCHEMA = "4"
 
 
 def check_format(version: Any, what: str) -> None:

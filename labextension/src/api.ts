@@ -15,6 +15,8 @@ import {
   IPushResult,
   IRemoteList,
   IRestoreOptions,
+  IRunAnnotations,
+  IRunTablePage,
   IRestoreResult,
   IRunDiff,
   IRunFileStatus,
@@ -47,21 +49,39 @@ export interface IRunsQuery {
   before?: string | null;
 }
 
+/** `GET table`: the Experiments table's sort, filters and page. */
+export interface ITableQuery {
+  notebook?: string | null;
+  /** `COLUMN OP VALUE` conditions, all of which must hold. */
+  filters?: string[];
+  tags?: string[];
+  q?: string;
+  /** A builtin column, `metric:NAME` or `param:NAME`. */
+  sort?: string;
+  order?: 'asc' | 'desc';
+  offset?: number;
+  limit?: number;
+  columns?: boolean;
+}
+
+/** Query arguments; null, undefined and '' are left out, a list repeats the name. */
+type Query = Record<string, string | number | null | undefined | string[]>;
+
 export class DotnbApi {
   constructor(
     readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
   ) {}
 
   /** Absolute URL of an API route with its query (empty values left out). */
-  url(
-    route: string,
-    query: Record<string, string | number | null | undefined> = {}
-  ): string {
+  url(route: string, query: Query = {}): string {
     const base = URLExt.join(this.settings.baseUrl, 'dotnb', 'api', route);
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) {
-      if (value !== null && value !== undefined && value !== '') {
-        params.append(key, String(value));
+      // A list repeats the argument (`filter=…&filter=…`).
+      for (const item of Array.isArray(value) ? value : [value]) {
+        if (item !== null && item !== undefined && item !== '') {
+          params.append(key, String(item));
+        }
       }
     }
     const text = params.toString();
@@ -70,9 +90,7 @@ export class DotnbApi {
 
   async request<T>(
     route: string,
-    init: RequestInit & {
-      query?: Record<string, string | number | null | undefined>;
-    } = {}
+    init: RequestInit & { query?: Query } = {}
   ): Promise<T> {
     const { query, ...rest } = init;
     let response: Response;
@@ -219,6 +237,41 @@ export class DotnbApi {
       method: 'POST',
       body: JSON.stringify(options)
     });
+  }
+
+  /** One page of the Experiments table, sorted and filtered by the server. */
+  table(query: ITableQuery, signal?: AbortSignal): Promise<IRunTablePage> {
+    return this.request<IRunTablePage>('table', {
+      signal,
+      query: {
+        notebook: query.notebook,
+        filter: query.filters,
+        tag: query.tags,
+        q: query.q,
+        sort: query.sort,
+        order: query.order,
+        offset: query.offset,
+        limit: query.limit,
+        columns: query.columns ? 'true' : null
+      }
+    });
+  }
+
+  annotations(ref: string): Promise<IRunAnnotations> {
+    return this.request<IRunAnnotations>(
+      `runs/${encodeURIComponent(ref)}/annotations`
+    );
+  }
+
+  /** One change: `{tag: [...]}`, `{untag: [...]}` or `{note: text}`. */
+  annotate(
+    ref: string,
+    change: { tag: string[] } | { untag: string[] } | { note: string }
+  ): Promise<IRunAnnotations> {
+    return this.request<IRunAnnotations>(
+      `runs/${encodeURIComponent(ref)}/annotations`,
+      { method: 'POST', body: JSON.stringify(change) }
+    );
   }
 
   /** Without `after`: the current cursor at once. With it: a long poll. */

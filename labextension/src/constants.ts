@@ -19,4 +19,5 @@ export namespace CommandIDs {
   export const chart = 'dotnb:metric-chart';
   export const restore = 'dotnb:restore-run';
   export const refresh = 'dotnb:refresh';
+  export const experiments = 'dotnb:open-experiments';
 }

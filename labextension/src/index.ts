@@ -23,6 +23,7 @@ import { RemotesModel } from './remotes';
 import { restoreWithDialog } from './restore';
 import { trackSnapshots } from './snapshot';
 import { CommandIDs, OPEN_RUN_EVENT } from './constants';
+import { experimentsPlugin } from './experimentsPlugin';
 import { chartRenderer } from './vegaRenderer';
 import { RunsSidebar } from './widget';
 
@@ -117,6 +118,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return sources;
       },
       restore,
+      openExperiments: () =>
+        void app.commands.execute(CommandIDs.experiments, {}),
       openPath: path => {
         // Files without a known type (Parquet, pickles…) are shown in the file
         // browser rather than loaded into a text editor.
@@ -233,4 +236,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, experimentsPlugin];

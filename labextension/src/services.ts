@@ -35,6 +35,8 @@ export interface IPanelServices {
   notebookCells(path: string | null): string[] | null;
   /** Open the restore dialog for a run. */
   restore(id: string): void;
+  /** Open the Experiments view in the main area (absent in tests). */
+  openExperiments?(): void;
   /** Open a file (root-relative path) in JupyterLab. */
   openPath(path: string): void;
   navigate(view: View): void;

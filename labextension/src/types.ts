@@ -31,6 +31,10 @@ export interface IRunSummary {
   checkpoint_of: string | null;
   /** The remote this run was pulled from; null (or absent, older servers) when recorded here. */
   remote?: string | null;
+  /** Tags (in listings: `GET runs`, `GET table`; absent in live events). */
+  tags?: string[];
+  /** The run's note (null: none); in listings, as `tags`. */
+  note?: string | null;
 }
 
 export interface IRunsPage {
@@ -301,4 +305,32 @@ export interface IPullOptions {
   remote?: string;
   /** Fetch data files now rather than when first needed. */
   with_data?: boolean;
+}
+
+/** One change of a run's tags or note (`history` of `GET runs/{run}/annotations`). */
+export interface IAnnotationEvent {
+  id: string;
+  op: 'tag' | 'untag' | 'note';
+  tags?: string[];
+  note?: string;
+  author: string;
+  at: string;
+}
+
+/** `GET`/`POST runs/{run}/annotations`. */
+export interface IRunAnnotations {
+  id: string;
+  tags: string[];
+  note: string | null;
+  note_author: string | null;
+  note_at: string | null;
+  history: IAnnotationEvent[];
+}
+
+/** `GET table`: one page of the Experiments table. */
+export interface IRunTablePage {
+  total: number;
+  offset: number;
+  runs: IRunSummary[];
+  columns?: { params: string[]; metrics: string[] };
 }

@@ -259,7 +259,20 @@ def run_count(root: Path) -> int:
 
 OPTIONS = {
     "init": ["DIR", "--json"],
-    "log": ["--notebook", "--kind", "--status", "--limit", "--metric", "--search", "--author", "--json"],
+    "log": [
+        "--notebook",
+        "--kind",
+        "--status",
+        "--limit",
+        "--metric",
+        "--search",
+        "--author",
+        "--tag",
+        "--json",
+    ],
+    "tag": ["RUN", "NAME", "--notebook", "--json"],
+    "untag": ["RUN", "NAME", "--notebook", "--json"],
+    "note": ["RUN", "TEXT", "--notebook", "--json"],
     "run": ["NOTEBOOK", "--param", "--track-all", "--output", "--kernel", "--timeout", "--json"],
     "reproduce": ["RUN", "--rtol", "--atol", "--workdir", "--kernel", "--timeout", "--notebook", "--json"],
     "show": ["RUN", "--notebook", "--json"],

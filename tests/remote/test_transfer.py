@@ -151,7 +151,7 @@ def test_incremental_pull_reads_only_new_journal_records(alice: Store, bob: Stor
     record(alice, "1.txt", b"1")
     push(alice)
     pull(bob)
-    listed: list[str | None] = []
+    listed: list[tuple[str, str | None]] = []
     original = transfer.open_backend
 
     def spy(spec: dict[str, Any]) -> Any:
@@ -159,7 +159,7 @@ def test_incremental_pull_reads_only_new_journal_records(alice: Store, bob: Stor
         real = backend.list_keys
 
         def list_keys(prefix: str, start_after: str | None = None) -> Any:
-            listed.append(start_after)
+            listed.append((prefix, start_after))
             return real(prefix, start_after)
 
         backend.list_keys = list_keys  # type: ignore[method-assign]
@@ -170,7 +170,10 @@ def test_incremental_pull_reads_only_new_journal_records(alice: Store, bob: Stor
     push(alice)
     result = pull(bob)
     assert result["runs_new"] == 1 and second in bob.index.all_run_ids()
-    assert listed and listed[-1] is not None and listed[-1].startswith("journal/")
+    # (Tags and notes are listed too, from their own cursor: dotnb.remote.annotation_transfer.)
+    journal = [after for prefix, after in listed if prefix == "journal/"]
+    assert journal and journal[-1] is not None and journal[-1].startswith("journal/")
+    assert all(after is not None for prefix, after in listed if prefix == "annotations/")
 
 
 def test_a_late_journal_record_within_the_skew_window_is_still_pulled(

@@ -30,7 +30,8 @@ import pytest
 from jupyter_server.utils import JupyterServerAuthWarning, url_path_join
 from tornado.httpclient import HTTPResponse
 
-from dotnb.server.handlers import ROUTES, DotnbHandler
+from dotnb.server.handlers import DotnbHandler
+from dotnb.server.routes import ROUTES
 from dotnb.store import Store
 from dotnb.store.errors import PathOutsideRoot
 from dotnb.store.ids import new_run_id

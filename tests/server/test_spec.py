@@ -33,7 +33,8 @@ from tornado.httpclient import HTTPResponse
 from tornado.web import RequestHandler
 
 from dotnb import cli
-from dotnb.server.handlers import ROUTES, DotnbHandler
+from dotnb.server.handlers import DotnbHandler
+from dotnb.server.routes import ROUTES
 from dotnb.store import Store
 from dotnb.store.manifest import FORMAT_VERSION, iso_time
 
@@ -436,6 +437,7 @@ N = "/runs/{run}/notebook"
 S = "/runs/{run}/restore"
 T = "/runs/{run}/status"
 L = "/runs/{run}/folder"
+A = "/runs/{run}/annotations"
 BAD_NB = (("notebook", "../up.ipynb"),)
 
 CASES: list[Case] = [
@@ -453,6 +455,7 @@ CASES: list[Case] = [
             ("author", "tester"),
             ("metric", "acc>0.4"),
             ("metric", "loss<1"),
+            ("tag", "baseline"),
             ("limit", "1"),
         ),
     ),
@@ -616,6 +619,52 @@ CASES: list[Case] = [
     _post("/pull", 404, body={"remote": "nope"}),
     _post("/pull", 409, body={"remote": "future"}),
     _post("/pull", 502, body={"remote": "gone"}),
+    _get(A, 200, ("run", "{a}")),
+    _get(A, 200, ("run", "#1"), query=(("notebook", "nb.ipynb"),)),
+    _get(A, 400, ("run", "{a}"), query=BAD_NB),
+    _get(A, 403, ("run", "{a}"), auth=False),
+    _get(A, 404, ("run", "ZZZZ")),
+    _get(A, 409, ("run", "#1")),
+    _post(A, 201, ("run", "{a}"), body={"tag": ["baseline", "<img/src=x/onerror=alert(1)>"]}),
+    _post(A, 201, ("run", "#2"), query=(("notebook", "nb.ipynb"),), body={"untag": ["baseline"]}),
+    _post(A, 201, ("run", "{b}"), body={"note": "looks <b>off</b>"}),
+    _post(A, 400, ("run", "{a}"), body={"tag": ["two words"]}),
+    _post(A, 400, ("run", "{a}"), body={"tag": ["x"], "note": "y"}),
+    _post(A, 400, ("run", "{a}"), body={"note": 3}),
+    _post(A, 400, ("run", "{a}"), body={"tag": ["x"]}, query=BAD_NB),
+    _post(A, 403, ("run", "{a}"), body={"tag": ["x"]}, auth=False),
+    _post(A, 404, ("run", "ZZZZ"), body={"tag": ["x"]}),
+    _post(A, 409, ("run", "#1"), body={"tag": ["x"]}),
+    _get("/tags", 200),
+    _get("/tags", 200, query=(("notebook", "nb.ipynb"),)),
+    _get("/tags", 400, query=BAD_NB),
+    _get("/tags", 403, auth=False),
+    _get("/table", 200),
+    _get(
+        "/table",
+        200,
+        query=(
+            ("notebook", "nb.ipynb"),
+            ("kind", "all"),
+            ("filter", "acc > 0.4"),
+            ("filter", "lr = 0.1"),
+            ("tag", "baseline"),
+            ("q", "first"),
+            ("sort", "metric:acc"),
+            ("order", "asc"),
+            ("offset", "0"),
+            ("limit", "10"),
+            ("columns", "true"),
+        ),
+    ),
+    _get("/table", 200, query=(("sort", "param:lr"), ("filter", "status = ok"))),
+    _get("/table", 400, query=(("filter", "nope > 1"),)),
+    _get("/table", 400, query=(("sort", "bogus"),)),
+    _get("/table", 400, query=(("order", "up"),)),
+    _get("/table", 400, query=(("kind", "bogus"),)),
+    _get("/table", 400, query=(("limit", "0"),)),
+    _get("/table", 400, query=BAD_NB),
+    _get("/table", 403, auth=False),
 ]
 
 

@@ -161,6 +161,17 @@ export function ListView(props: {
           >
             Metric chart
           </Button>
+          {services.openExperiments && (
+            <Button
+              small
+              minimal
+              className="jp-dotnb-ExperimentsButton"
+              onClick={() => services.openExperiments?.()}
+              title="Open the runs as a table of params and metrics in the main area"
+            >
+              Experiments
+            </Button>
+          )}
         </div>
         <RemoteBar remotes={services.remotes} />
         <div className="jp-dotnb-ListStatus" role="status">

@@ -1,0 +1,261 @@
+"""The Experiments table: runs as rows, their params and metrics as columns, sorted,
+filtered and paged in SQLite so that a history of many thousands of runs never
+travels whole to the browser (``GET table``).
+
+A filter is ``COLUMN OP VALUE``: ``acc > 0.9``, ``lr = 0.1``, ``status != ok``,
+``name ~ adam`` (contains), ``tag = baseline``.  COLUMN is a metric, a param or one
+of :data:`BUILTIN` (``metric:NAME`` and ``param:NAME`` say which when a name is
+both).  A sort key is a builtin column, ``metric:NAME`` or ``param:NAME``; runs
+without a value sort last whichever the direction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dotnb.store.index import IN_CHUNK, Index
+from dotnb.store.listing import with_annotations
+from dotnb.store.query import BadQuery
+
+# Builtin columns: the SQL of their value (over ``runs r`` and ``run_annotations a``)
+# and whether it is a number.
+BUILTIN: dict[str, tuple[str, bool]] = {
+    "number": ("r.number", True),
+    "started": ("r.id", False),
+    "duration": ("json_extract(r.summary, '$.duration_s')", True),
+    "name": ("r.name", False),
+    "status": ("r.status", False),
+    "author": ("r.author", False),
+    "notebook": ("r.notebook", False),
+    "kind": ("r.kind", False),
+    "tags": ("a.tags", False),
+}
+MAX_FILTERS = 20
+_FILTER = re.compile(r"^\s*(.+?)\s*(>=|<=|==|!=|>|<|=|~)\s*(.*?)\s*$", re.S)
+_NUMERIC_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "!="}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One parsed filter: a column (``metric:``, ``param:``, a builtin or ``tag``), an
+    operator and a value (a float when it reads as a finite number)."""
+
+    column: str
+    op: str
+    value: float | str
+
+
+def parse_filter(text: str, metrics: Callable[[], set[str]], params: Callable[[], set[str]]) -> Condition:
+    """A filter's condition; ``metrics`` and ``params`` give the names recorded (asked
+    only when the column is neither prefixed nor builtin: listing params reads every
+    summary)."""
+    match = _FILTER.match(text)
+    if not match:
+        raise BadQuery(f"filter {text!r} must look like COLUMN OP VALUE (operators: > >= < <= = != ~)")
+    name, op, raw = match.groups()
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
+        value: float | str = raw[1:-1]
+    else:
+        try:
+            number = float(raw)
+        except ValueError:
+            value = raw
+        else:
+            value = number if math.isfinite(number) else raw
+    if name.startswith(("metric:", "param:")) or name == "tag":
+        column = name
+    elif name in metrics():
+        column = f"metric:{name}"
+    elif name in BUILTIN:
+        column = name
+    elif name in params():
+        column = f"param:{name}"
+    else:
+        raise BadQuery(f"filter {text!r}: no metric, param or column is called {name!r}")
+    if op in (">", ">=", "<", "<=") and not isinstance(value, float):
+        raise BadQuery(f"filter {text!r}: {op} needs a number")
+    if column.startswith("metric:") and op != "~" and not isinstance(value, float):
+        raise BadQuery(f"filter {text!r}: metrics compare with numbers")
+    return Condition(column, op, value)
+
+
+def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
+    op, value = cond.op, cond.value
+    if cond.column == "tag":
+        sub = "r.id IN (SELECT run_id FROM run_tags WHERE tag=?)"
+        if op in ("=", "=="):
+            return sub, [str(value if isinstance(value, str) else _text(value))]
+        if op == "!=":
+            return f"NOT {sub}", [str(value if isinstance(value, str) else _text(value))]
+        if op == "~":
+            return "r.id IN (SELECT run_id FROM run_tags WHERE instr(lower(tag), ?) > 0)", [
+                _text(value).lower()
+            ]
+        raise BadQuery("tag filters use =, != or ~")
+    if cond.column.startswith("metric:"):
+        name = cond.column[len("metric:") :]
+        if op == "~":
+            raise BadQuery("metrics compare with numbers (> >= < <= = !=)")
+        return (
+            f"r.id IN (SELECT run_id FROM metric_values WHERE name=? AND value {_NUMERIC_OPS[op]} ?)",
+            [name, value],
+        )
+    expr, args = _column_sql(cond.column)
+    if op == "~":
+        return f"instr(lower(CAST({expr} AS TEXT)), ?) > 0", [*args, _text(value).lower()]
+    if isinstance(value, float):
+        # A number compares with numbers only (SQLite ranks any text above any number).
+        return (
+            f"(typeof({expr}) IN ('integer', 'real') AND {expr} {_NUMERIC_OPS[op]} ?)",
+            [*args, *args, value],
+        )
+    if op not in ("=", "==", "!="):
+        raise BadQuery(f"{op} needs a number")
+    if op == "!=":
+        return f"({expr} IS NULL OR CAST({expr} AS TEXT) != ?)", [*args, *args, value]
+    return f"CAST({expr} AS TEXT) = ?", [*args, value]
+
+
+def _text(value: float | str) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _column_sql(column: str) -> tuple[str, list[Any]]:
+    """The SQL value of a sortable or filterable column, and its arguments."""
+    if column.startswith("param:"):
+        key = column[len("param:") :]
+        if '"' not in key and "\\" not in key:
+            # json_extract reads one value; json_each would build a row per param.
+            return "json_extract(r.summary, ?)", [f'$.params."{key}"']
+        return "(SELECT value FROM json_each(r.summary, '$.params') WHERE key=?)", [key]
+    if column.startswith("metric:"):
+        return "(SELECT value FROM metric_values WHERE run_id=r.id AND name=?)", [column[len("metric:") :]]
+    if column in BUILTIN:
+        return BUILTIN[column][0], []
+    raise BadQuery(
+        f"cannot sort or filter on {column!r}: a column is {', '.join(BUILTIN)}, metric:NAME or param:NAME"
+    )
+
+
+# Params and metrics recorded, by (index file, notebook, change cursor): listing params
+# reads every summary, and the cursor changes whenever a run is added or replaced.
+_COLUMNS_CACHE: dict[tuple[str, str | None, int], dict[str, list[str]]] = {}
+
+
+class RunTable:
+    """The Experiments table over a store's index."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def columns(self, notebook: str | None = None) -> dict[str, list[str]]:
+        """The params and metrics some run (of ``notebook``) recorded, by name."""
+        cursor = int(self.index.query("SELECT COALESCE(MAX(seq), 0) FROM runs")[0][0])
+        key = (str(self.index.path), notebook, cursor)
+        cached = _COLUMNS_CACHE.get(key)
+        if cached is None:
+            cached = {"params": self._param_names(notebook), "metrics": self._metric_names(notebook)}
+            if len(_COLUMNS_CACHE) > 32:
+                _COLUMNS_CACHE.clear()
+            _COLUMNS_CACHE[key] = cached
+        return {"params": list(cached["params"]), "metrics": list(cached["metrics"])}
+
+    def _param_names(self, notebook: str | None) -> list[str]:
+        where, args = ("WHERE r.notebook=?", (notebook,)) if notebook is not None else ("", ())
+        rows = self.index.query(
+            f"SELECT DISTINCT p.key FROM runs r, json_each(r.summary, '$.params') p {where} ORDER BY p.key",
+            args,
+        )
+        return [str(r[0]) for r in rows]
+
+    def _metric_names(self, notebook: str | None) -> list[str]:
+        where, args = ("WHERE notebook=?", (notebook,)) if notebook is not None else ("", ())
+        rows = self.index.query(f"SELECT DISTINCT name FROM metric_values {where} ORDER BY name", args)
+        return [str(r[0]) for r in rows]
+
+    def query(
+        self,
+        notebook: str | None = None,
+        kind: str | None = "run",
+        filters: list[str] | tuple[str, ...] = (),
+        tags: list[str] | tuple[str, ...] = (),
+        text: str | None = None,
+        sort: str = "started",
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 100,
+        with_columns: bool = False,
+    ) -> dict[str, Any]:
+        """One page of the table: ``{"total", "offset", "runs", "columns"?}``; ``runs``
+        are summaries as ``GET runs`` gives them (tags and note included)."""
+        if len(filters) > MAX_FILTERS:
+            raise BadQuery(f"at most {MAX_FILTERS} filters")
+        where: list[str] = []
+        args: list[Any] = []
+        if notebook is not None:
+            where.append("r.notebook=?")
+            args.append(notebook)
+        if kind is not None:
+            where.append("r.kind=?")
+            args.append(kind)
+        if text:
+            where.append("(instr(r.search, ?) > 0 OR instr(lower(COALESCE(a.note, '')), ?) > 0)")
+            args += [text.lower(), text.lower()]
+        for tag in tags:
+            where.append("r.id IN (SELECT run_id FROM run_tags WHERE tag=?)")
+            args.append(tag)
+        for text_filter in filters:
+            condition = parse_filter(
+                text_filter,
+                lambda: set(self._metric_names(notebook)),
+                lambda: set(self.columns(notebook)["params"]),
+            )
+            sql, sql_args = _condition_sql(condition)
+            where.append(sql)
+            args += sql_args
+        base = "FROM runs r LEFT JOIN run_annotations a ON a.run_id = r.id"
+        where_sql = (" WHERE " + " AND ".join(where)) if where else ""
+        total = int(self.index.query(f"SELECT COUNT(*) {base}{where_sql}", tuple(args))[0][0])
+        direction = "DESC" if descending else "ASC"
+        sort_args: list[Any] = []
+        if sort.startswith("metric:"):
+            # A join on the (run_id, name) key: the sort reads one index entry per run.
+            base += " LEFT JOIN metric_values s ON s.run_id = r.id AND s.name = ?"
+            args = [sort[len("metric:") :], *args]
+            sort_expr = "s.value"
+        else:
+            sort_expr, sort_args = _column_sql(sort)
+        order = f" ORDER BY ({sort_expr}) IS NULL, {sort_expr} {direction}, r.id {direction}"
+        # Two steps: sort narrow rows (ids) for the page, then read only the page's
+        # summaries; sorting whole summaries would move every row's JSON through the sorter.
+        page_ids = [
+            str(r[0])
+            for r in self.index.query(
+                f"SELECT r.id {base}{where_sql}{order} LIMIT ? OFFSET ?",
+                (*args, *sort_args, *sort_args, limit, offset),
+            )
+        ]
+        texts: dict[str, str] = {}
+        for start in range(0, len(page_ids), IN_CHUNK):
+            chunk = page_ids[start : start + IN_CHUNK]
+            rows = self.index.query(
+                "SELECT r.id, r.summary, a.tags, a.note FROM runs r"
+                " LEFT JOIN run_annotations a ON a.run_id = r.id"
+                f" WHERE r.id IN ({','.join('?' * len(chunk))})",
+                tuple(chunk),
+            )
+            texts.update((str(r[0]), with_annotations(r[1], r[2], r[3])) for r in rows)
+        result: dict[str, Any] = {
+            "total": total,
+            "offset": offset,
+            "runs": [json.loads(texts[i]) for i in page_ids if i in texts],
+        }
+        if with_columns:
+            result["columns"] = self.columns(notebook)
+        return result

@@ -1,0 +1,329 @@
+/**
+ * The Experiments table: a virtualized ARIA grid. Only the rows in view (plus
+ * a few) are in the DOM, and the model loads their pages from the server as
+ * they come into view, so 10,000 runs cost what 50 do. Keyboard: the grid is
+ * one tab stop with an active row — arrows, Page Up/Down, Home/End move it;
+ * Space selects, P pins it as the baseline, Enter opens it in the Runs panel.
+ * Header buttons sort (again: the other way). Cells are text.
+ */
+
+import type { TranslationBundle } from '@jupyterlab/translation';
+import * as React from 'react';
+
+import {
+  cellText,
+  delta,
+  formatDelta,
+  IExperimentColumn
+} from '../experiments';
+import type { ExperimentsModel } from '../experimentsModel';
+import { IRunSummary } from '../types';
+
+export const ROW_HEIGHT = 26;
+const OVERSCAN = 10;
+// Pages are asked for this many rows ahead of the viewport (scrolling down or up).
+const PREFETCH = 100;
+const SELECT_WIDTH = 52;
+
+function sortLabel(
+  column: IExperimentColumn,
+  sort: { key: string; order: 'asc' | 'desc' }
+): 'ascending' | 'descending' | 'none' {
+  if (sort.key !== column.key) {
+    return 'none';
+  }
+  return sort.order === 'asc' ? 'ascending' : 'descending';
+}
+
+const Row = React.memo(function Row(props: {
+  index: number;
+  run: IRunSummary | undefined;
+  columns: IExperimentColumn[];
+  baseline: IRunSummary | null;
+  selected: boolean;
+  active: boolean;
+  width: number;
+  onToggle: (run: IRunSummary) => void;
+  onActivate: (index: number) => void;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { run, columns, index, trans } = props;
+  const style: React.CSSProperties = {
+    transform: `translateY(${index * ROW_HEIGHT}px)`,
+    width: props.width
+  };
+  const classes = ['jp-dotnb-XRow'];
+  if (props.active) {
+    classes.push('jp-mod-active');
+  }
+  if (props.selected) {
+    classes.push('jp-mod-selected');
+  }
+  if (run && props.baseline?.id === run.id) {
+    classes.push('jp-mod-baseline');
+  }
+  // A row whose page is loading keeps the shape of a loaded one (empty cells), so
+  // that its elements are reused when the run arrives.
+  if (!run) {
+    classes.push('jp-mod-loading');
+  }
+  const label = run
+    ? trans.__('Select run #%1', run.number)
+    : trans.__('Loading…');
+  return (
+    <div
+      role="row"
+      id={run ? `jp-dotnb-xrow-${run.id}` : undefined}
+      aria-rowindex={index + 2}
+      aria-selected={props.selected}
+      aria-busy={run ? undefined : true}
+      className={classes.join(' ')}
+      style={style}
+      data-run-id={run?.id}
+      onClick={() => props.onActivate(index)}
+    >
+      <div
+        role="gridcell"
+        className="jp-dotnb-XCell jp-dotnb-XSelect"
+        style={{ width: SELECT_WIDTH }}
+      >
+        <input
+          type="checkbox"
+          tabIndex={-1}
+          aria-label={label}
+          title={label}
+          disabled={!run}
+          checked={props.selected}
+          onChange={() => run && props.onToggle(run)}
+        />
+        {run && props.baseline?.id === run.id && (
+          <span className="jp-dotnb-XBaselineMark" title={trans.__('baseline')}>
+            {trans.__('base')}
+          </span>
+        )}
+      </div>
+      {columns.map(column => {
+        const text = run ? cellText(run, column) : '';
+        const change = run ? delta(run, props.baseline, column) : null;
+        return (
+          <div
+            key={column.key}
+            role="gridcell"
+            className={`jp-dotnb-XCell ${column.numeric ? 'jp-mod-numeric' : ''} jp-dotnb-XCol-${column.kind}`}
+            style={{ width: column.width }}
+            title={text}
+          >
+            {text}
+            {change !== null && change !== 0 && (
+              <span
+                className={`jp-dotnb-XDelta ${change > 0 ? 'jp-mod-up' : 'jp-mod-down'}`}
+              >
+                {formatDelta(change)}
+              </span>
+            )}
+          </div>
+        );
+      })}
+    </div>
+  );
+});
+
+export function ExperimentsGrid(props: {
+  model: ExperimentsModel;
+  trans: TranslationBundle;
+  onOpen: (run: IRunSummary) => void;
+  onActiveChange: (run: IRunSummary | null) => void;
+  /** Viewport height before the first measurement (tests, first paint). */
+  initialHeight?: number;
+}): JSX.Element {
+  const { model, trans } = props;
+  const scroller = React.useRef<HTMLDivElement>(null);
+  const [scrollTop, setScrollTop] = React.useState(0);
+  const [height, setHeight] = React.useState(props.initialHeight ?? 500);
+  const [active, setActive] = React.useState(0);
+  const total = model.total ?? 0;
+  const columns = model.visible;
+  const width = SELECT_WIDTH + columns.reduce((sum, c) => sum + c.width, 0);
+
+  React.useEffect(() => {
+    const node = scroller.current;
+    if (!node || typeof ResizeObserver === 'undefined') {
+      return;
+    }
+    const observer = new ResizeObserver(() => {
+      if (node.clientHeight > 0) {
+        setHeight(node.clientHeight);
+      }
+    });
+    observer.observe(node);
+    return () => observer.disconnect();
+  }, []);
+
+  // A new sort or filter starts at the top.
+  const generation = `${model.sort.key}|${model.sort.order}|${model.filters.join('\n')}|${model.query}|${model.notebook}`;
+  React.useEffect(() => {
+    setActive(0);
+    setScrollTop(0);
+    if (scroller.current) {
+      scroller.current.scrollTop = 0;
+    }
+  }, [generation]);
+
+  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
+  const last = Math.min(
+    total - 1,
+    Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN
+  );
+  React.useEffect(() => {
+    model.ensureRows(first - PREFETCH, last + PREFETCH);
+  }, [model, first, last, total]);
+  const onToggle = React.useCallback(
+    (run: IRunSummary) => model.toggleSelected(run),
+    [model]
+  );
+
+  const activeRun = total
+    ? model.rowAt(Math.min(active, total - 1))
+    : undefined;
+  const onActiveChange = props.onActiveChange;
+  React.useEffect(() => {
+    onActiveChange(activeRun ?? null);
+  }, [activeRun?.id, onActiveChange]);
+
+  const moveTo = (index: number) => {
+    const next = Math.max(0, Math.min(total - 1, index));
+    setActive(next);
+    const node = scroller.current;
+    if (node) {
+      const header = ROW_HEIGHT;
+      const top = next * ROW_HEIGHT;
+      if (top < node.scrollTop) {
+        node.scrollTop = top;
+      } else if (
+        top + ROW_HEIGHT + header >
+        node.scrollTop + node.clientHeight
+      ) {
+        node.scrollTop = top + ROW_HEIGHT + header - node.clientHeight;
+      }
+    }
+  };
+
+  const onKeyDown = (event: React.KeyboardEvent) => {
+    const page = Math.max(1, Math.floor(height / ROW_HEIGHT) - 1);
+    const keys: Record<string, () => void> = {
+      ArrowDown: () => moveTo(active + 1),
+      ArrowUp: () => moveTo(active - 1),
+      PageDown: () => moveTo(active + page),
+      PageUp: () => moveTo(active - page),
+      Home: () => moveTo(0),
+      End: () => moveTo(total - 1),
+      ' ': () => activeRun && model.toggleSelected(activeRun),
+      Enter: () => activeRun && props.onOpen(activeRun),
+      p: () => activeRun && model.pin(activeRun)
+    };
+    const action = keys[event.key];
+    if (action && total > 0) {
+      event.preventDefault();
+      action();
+    }
+  };
+
+  // Rows are keyed by slot, not by run: a row scrolled out is reused for the one
+  // scrolled in (its text and position change, its elements stay), which costs far
+  // less than creating and removing a row's elements on every frame of a fling.
+  const pool = Math.ceil(height / ROW_HEIGHT) + 2 * OVERSCAN + 2;
+  const rows: JSX.Element[] = [];
+  for (let i = first; i <= last; i++) {
+    const run = model.rowAt(i);
+    rows.push(
+      <Row
+        key={i % pool}
+        index={i}
+        run={run}
+        columns={columns}
+        baseline={model.baseline}
+        selected={!!run && model.isSelected(run.id)}
+        active={i === active}
+        width={width}
+        onToggle={onToggle}
+        onActivate={setActive}
+        trans={trans}
+      />
+    );
+  }
+
+  return (
+    <div
+      ref={scroller}
+      className="jp-dotnb-XGrid"
+      role="grid"
+      aria-label={trans.__('Runs')}
+      aria-rowcount={total + 1}
+      aria-colcount={columns.length + 1}
+      aria-multiselectable={true}
+      aria-activedescendant={
+        activeRun ? `jp-dotnb-xrow-${activeRun.id}` : undefined
+      }
+      tabIndex={0}
+      onKeyDown={onKeyDown}
+      onScroll={event => setScrollTop(event.currentTarget.scrollTop)}
+    >
+      <div
+        role="row"
+        aria-rowindex={1}
+        className="jp-dotnb-XHeader"
+        style={{ width }}
+      >
+        <div
+          role="columnheader"
+          className="jp-dotnb-XCell"
+          style={{ width: SELECT_WIDTH }}
+        >
+          <span className="jp-dotnb-VisuallyHidden">
+            {trans.__('selected')}
+          </span>
+        </div>
+        {columns.map(column => (
+          <div
+            key={column.key}
+            role="columnheader"
+            aria-sort={sortLabel(column, model.sort)}
+            className={`jp-dotnb-XCell jp-dotnb-XCol-${column.kind} ${column.numeric ? 'jp-mod-numeric' : ''}`}
+            style={{ width: column.width }}
+          >
+            <button
+              type="button"
+              className="jp-dotnb-XSortButton"
+              data-column={column.key}
+              title={
+                column.kind === 'builtin'
+                  ? trans.__('Sort by %1', column.name)
+                  : trans.__('Sort by %1 %2', column.kind, column.name)
+              }
+              onClick={() => void model.setSort(column.key)}
+            >
+              {column.kind !== 'builtin' && (
+                <span className="jp-dotnb-XKind">
+                  {column.kind === 'param' ? 'p' : 'm'}
+                </span>
+              )}
+              {column.name}
+              {model.sort.key === column.key && (
+                <span aria-hidden="true">
+                  {model.sort.order === 'asc' ? ' ▲' : ' ▼'}
+                </span>
+              )}
+            </button>
+          </div>
+        ))}
+      </div>
+      <div
+        className="jp-dotnb-XBody"
+        role="rowgroup"
+        style={{ height: total * ROW_HEIGHT, width }}
+      >
+        {rows}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,336 @@
+/**
+ * The Experiments view's state: which runs (one notebook or all), sorted and
+ * filtered by the server (`GET table`), loaded a page at a time as rows come
+ * into view; the columns discovered from the runs and those chosen; the
+ * selection, the pinned baseline; tags and notes written from the table.
+ */
+
+import { ISignal, Signal } from '@lumino/signaling';
+
+import type { DotnbApi, ITableQuery } from './api';
+import {
+  allColumns,
+  DEFAULT_BUILTINS,
+  IExperimentColumn,
+  visibleColumns
+} from './experiments';
+import { IRunAnnotations, IRunSummary } from './types';
+
+export const PAGE_SIZE = 200;
+
+export interface ISortState {
+  key: string;
+  order: 'asc' | 'desc';
+}
+
+export class ExperimentsModel {
+  constructor(
+    readonly api: Pick<DotnbApi, 'table' | 'annotate'>,
+    options: { notebook?: string | null; defaultColumns?: string[] } = {}
+  ) {
+    this._notebook = options.notebook ?? null;
+    this.defaultColumns = options.defaultColumns ?? DEFAULT_BUILTINS;
+  }
+
+  /** Builtin columns shown until the user chooses (the settings' `defaultColumns`). */
+  defaultColumns: string[];
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** The notebook whose runs are shown; null: every notebook's. */
+  get notebook(): string | null {
+    return this._notebook;
+  }
+  get sort(): ISortState {
+    return this._sort;
+  }
+  get filters(): string[] {
+    return this._filters;
+  }
+  get tags(): string[] {
+    return this._tags;
+  }
+  get query(): string {
+    return this._q;
+  }
+  /** Rows the filters keep (null until the first page arrives). */
+  get total(): number | null {
+    return this._total;
+  }
+  get error(): string | null {
+    return this._error;
+  }
+  get loading(): boolean {
+    return this._inflight.size > 0;
+  }
+  /** Milliseconds the last page took, request to rows (for the status line and benches). */
+  get lastLoadMs(): number | null {
+    return this._lastLoadMs;
+  }
+  get columns(): IExperimentColumn[] {
+    return this._all;
+  }
+  /** The columns shown (the same array until the columns change: rows memoize on it). */
+  get visible(): IExperimentColumn[] {
+    if (this._visible === null) {
+      this._visible = visibleColumns(
+        this._all,
+        this._chosen,
+        this.defaultColumns
+      );
+    }
+    return this._visible;
+  }
+  get baseline(): IRunSummary | null {
+    return this._baseline;
+  }
+  /** Selected runs, in the order they were selected. */
+  get selection(): IRunSummary[] {
+    return [...this._selected.values()];
+  }
+  isSelected(id: string): boolean {
+    return this._selected.has(id);
+  }
+
+  /** The run at row `index`, if its page is loaded. */
+  rowAt(index: number): IRunSummary | undefined {
+    return this._pages.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE];
+  }
+
+  /** Every loaded row, in order (for charts when nothing is selected). */
+  loadedRows(limit = 2000): IRunSummary[] {
+    const rows: IRunSummary[] = [];
+    const pages = [...this._pages.keys()].sort((a, b) => a - b);
+    for (const page of pages) {
+      rows.push(...this._pages.get(page)!);
+      if (rows.length >= limit) {
+        break;
+      }
+    }
+    return rows.slice(0, limit);
+  }
+
+  setNotebook(notebook: string | null): Promise<void> {
+    this._notebook = notebook;
+    return this.reload();
+  }
+
+  setSort(key: string, order?: 'asc' | 'desc'): Promise<void> {
+    const next =
+      order ??
+      (this._sort.key === key && this._sort.order === 'desc' ? 'asc' : 'desc');
+    this._sort = { key, order: next };
+    return this.reload();
+  }
+
+  addFilter(text: string): Promise<void> {
+    const trimmed = text.trim();
+    if (!trimmed || this._filters.includes(trimmed)) {
+      return Promise.resolve();
+    }
+    this._filters = [...this._filters, trimmed];
+    return this.reload().then(async () => {
+      // A filter the server refused (unknown column, not a number) is taken
+      // back; its message stays on screen.
+      const refused = this._error;
+      if (refused && this._filters.includes(trimmed)) {
+        this._filters = this._filters.filter(f => f !== trimmed);
+        await this.reload();
+        this._error = refused;
+        this._changed.emit();
+      }
+    });
+  }
+
+  removeFilter(text: string): Promise<void> {
+    this._filters = this._filters.filter(f => f !== text);
+    return this.reload();
+  }
+
+  setTagFilter(tags: string[]): Promise<void> {
+    this._tags = tags;
+    return this.reload();
+  }
+
+  setQuery(q: string): Promise<void> {
+    this._q = q;
+    return this.reload();
+  }
+
+  /** Show these columns (keys), in this order; null: the defaults. */
+  chooseColumns(keys: string[] | null): void {
+    this._chosen = keys;
+    this._visible = null;
+    this._changed.emit();
+  }
+
+  toggleColumn(key: string): void {
+    const current = this.visible.map(c => c.key);
+    const next = current.includes(key)
+      ? current.filter(k => k !== key)
+      : this._all.map(c => c.key).filter(k => k === key || current.includes(k));
+    this.chooseColumns(next);
+  }
+
+  toggleSelected(run: IRunSummary): void {
+    if (this._selected.has(run.id)) {
+      this._selected.delete(run.id);
+    } else {
+      this._selected.set(run.id, run);
+    }
+    this._changed.emit();
+  }
+
+  clearSelection(): void {
+    this._selected.clear();
+    this._changed.emit();
+  }
+
+  /** Pin `run` as the baseline that deltas are shown against (null: unpin). */
+  pin(run: IRunSummary | null): void {
+    this._baseline = this._baseline?.id === run?.id ? null : run;
+    this._changed.emit();
+  }
+
+  /** Load the first page again (and the columns), dropping every loaded page. */
+  async reload(): Promise<void> {
+    this._generation++;
+    this._pages.clear();
+    this._inflight.clear();
+    this._error = null;
+    this._changed.emit();
+    await this._fetch(0, true);
+  }
+
+  /** Make sure rows `first`…`last` are loaded (or loading). */
+  ensureRows(first: number, last: number): void {
+    if (this._total === null) {
+      return;
+    }
+    const end = Math.min(last, this._total - 1);
+    for (
+      let page = Math.floor(Math.max(0, first) / PAGE_SIZE);
+      page <= Math.floor(end / PAGE_SIZE);
+      page++
+    ) {
+      if (!this._pages.has(page) && !this._inflight.has(page)) {
+        void this._fetch(page, false);
+      }
+    }
+  }
+
+  /** Every row the filters keep, in order (the CSV export), a page at a time. */
+  async allRows(): Promise<IRunSummary[]> {
+    const rows: IRunSummary[] = [];
+    for (let offset = 0; ; offset += 1000) {
+      const page = await this.api.table({
+        ...this._query(),
+        offset,
+        limit: 1000
+      });
+      rows.push(...page.runs);
+      if (page.runs.length < 1000 || rows.length >= page.total) {
+        return rows;
+      }
+    }
+  }
+
+  /** Tag (or untag) every selected run; the rows update in place. */
+  async tagSelected(names: string[], remove = false): Promise<void> {
+    const runs = this.selection;
+    for (const run of runs) {
+      const change = remove ? { untag: names } : { tag: names };
+      this._apply(await this.api.annotate(run.id, change));
+    }
+    this._error = null; // an earlier refusal is not news any more
+    this._changed.emit();
+  }
+
+  async setNote(runId: string, text: string): Promise<void> {
+    this._apply(await this.api.annotate(runId, { note: text }));
+    this._error = null;
+    this._changed.emit();
+  }
+
+  private _apply(result: IRunAnnotations): void {
+    // New objects, not edits: the grid's rows re-render when their run changes identity.
+    const update = (run: IRunSummary) =>
+      run.id === result.id
+        ? { ...run, tags: result.tags, note: result.note }
+        : run;
+    this._pages.forEach((rows, page) =>
+      this._pages.set(page, rows.map(update))
+    );
+    this._selected.forEach((run, id) => this._selected.set(id, update(run)));
+    if (this._baseline) {
+      this._baseline = update(this._baseline);
+    }
+  }
+
+  private _query(): ITableQuery {
+    return {
+      notebook: this._notebook,
+      filters: this._filters,
+      tags: this._tags,
+      q: this._q,
+      sort: this._sort.key,
+      order: this._sort.order
+    };
+  }
+
+  private async _fetch(page: number, withColumns: boolean): Promise<void> {
+    const generation = this._generation;
+    this._inflight.add(page);
+    const started = performance.now();
+    try {
+      const reply = await this.api.table({
+        ...this._query(),
+        offset: page * PAGE_SIZE,
+        limit: PAGE_SIZE,
+        columns: withColumns
+      });
+      if (generation !== this._generation) {
+        return; // the sort or filters changed meanwhile
+      }
+      this._pages.set(page, reply.runs);
+      this._total = reply.total;
+      if (reply.columns) {
+        this._all = allColumns(reply.columns);
+        this._visible = null;
+      }
+      this._lastLoadMs = performance.now() - started;
+    } catch (error) {
+      if (generation === this._generation) {
+        this._error = (error as Error).message ?? String(error);
+        if (page === 0) {
+          this._total = 0;
+        }
+      }
+    } finally {
+      if (generation === this._generation) {
+        this._inflight.delete(page);
+        this._changed.emit();
+      }
+    }
+  }
+
+  private _notebook: string | null;
+  private _sort: ISortState = { key: 'started', order: 'desc' };
+  private _filters: string[] = [];
+  private _tags: string[] = [];
+  private _q = '';
+  private _total: number | null = null;
+  private _error: string | null = null;
+  private _lastLoadMs: number | null = null;
+  private _all: IExperimentColumn[] = allColumns({ params: [], metrics: [] });
+  private _chosen: string[] | null = null;
+  private _visible: IExperimentColumn[] | null = null;
+  private _baseline: IRunSummary | null = null;
+  private _selected = new Map<string, IRunSummary>();
+  private _pages = new Map<number, IRunSummary[]>();
+  private _inflight = new Set<number>();
+  private _generation = 0;
+  private _changed = new Signal<this, void>(this);
+}

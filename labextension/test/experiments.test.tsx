@@ -1,0 +1,315 @@
+/**
+ * The Experiments view: its pure logic (columns, cells, deltas, CSV, N-run
+ * comparison), its model against a fake `GET table`, its chart specs compiled
+ * by the Vega versions JupyterLab ships, and its rendering (text only, ARIA
+ * grid, keyboard).
+ */
+
+import { nullTranslator } from '@jupyterlab/translation';
+import { act, fireEvent, render } from '@testing-library/react';
+import * as vega from 'vega';
+import { compile } from 'vega-lite';
+import * as React from 'react';
+import { describe, expect, it, vi } from 'vitest';
+
+import type { ITableQuery } from '../src/api';
+import { ExperimentsView } from '../src/components/ExperimentsView';
+import {
+  allColumns,
+  cellText,
+  compareRows,
+  csvField,
+  delta,
+  formatDelta,
+  toCsv,
+  visibleColumns
+} from '../src/experiments';
+import { parallelSpec, scatterSpec } from '../src/experimentsChart';
+import { ExperimentsModel, PAGE_SIZE } from '../src/experimentsModel';
+import { IRunAnnotations, IRunSummary, IRunTablePage } from '../src/types';
+import { settle } from './fakes';
+import { summary, XSS } from './fixtures';
+
+const trans = nullTranslator.load('dotnb');
+
+const runs: IRunSummary[] = [
+  summary(1, { params: { lr: 0.1, opt: 'adam' }, metrics: { acc: 0.8 } }),
+  summary(2, {
+    params: { lr: 0.3 },
+    metrics: { acc: 0.9, [XSS]: 2 },
+    tags: ['baseline'],
+    note: XSS
+  }),
+  summary(3, { params: { lr: 0.3, [XSS]: XSS }, metrics: { acc: 0.95 } })
+];
+
+const columns = allColumns({ params: ['lr', 'opt', XSS], metrics: ['acc'] });
+const col = (key: string) => columns.find(c => c.key === key)!;
+
+describe('experiments table logic', () => {
+  it('has builtin, param and metric columns, defaults shown until chosen', () => {
+    expect(columns.map(c => c.key).slice(-4)).toEqual([
+      'param:lr',
+      'param:opt',
+      `param:${XSS}`,
+      'metric:acc'
+    ]);
+    const shown = visibleColumns(columns, null).map(c => c.key);
+    expect(shown).toContain('tags');
+    expect(shown).not.toContain('notebook');
+    expect(
+      visibleColumns(columns, ['metric:acc', 'number', 'gone']).map(c => c.key)
+    ).toEqual(['metric:acc', 'number']);
+  });
+
+  it('shows cells as text and deltas against a baseline', () => {
+    expect(cellText(runs[1], col('tags'))).toBe('baseline');
+    expect(cellText(runs[0], col('number'))).toBe('#1');
+    expect(cellText(runs[0], col('param:opt'))).toBe('adam');
+    expect(cellText(runs[1], col('param:opt'))).toBe('');
+    expect(delta(runs[2], runs[0], col('metric:acc'))).toBeCloseTo(0.15);
+    expect(delta(runs[0], runs[0], col('metric:acc'))).toBeNull();
+    expect(delta(runs[1], runs[0], col('param:opt'))).toBeNull();
+    expect(formatDelta(0.15)).toBe('+0.15');
+    expect(formatDelta(-2)).toBe('−2');
+  });
+
+  it('exports CSV quoted and safe from formula injection', () => {
+    expect(csvField('a,"b"')).toBe('"a,""b"""');
+    expect(csvField('=HYPERLINK("x")')).toBe('"\'=HYPERLINK(""x"")"');
+    expect(csvField('-1+2')).toBe("'-1+2");
+    expect(csvField(-1.5)).toBe('-1.5');
+    const csv = toCsv(
+      [col('number'), col('param:lr'), col('metric:acc')],
+      runs
+    );
+    expect(csv.split('\r\n')[0]).toBe('number,param:lr,metric:acc,id');
+    expect(csv.split('\r\n')[1]).toBe(`1,0.1,0.8,${runs[0].id}`);
+  });
+
+  it('compares N runs, differences first', () => {
+    const rows = compareRows(runs);
+    expect(rows[0].differs).toBe(true);
+    const lr = rows.find(r => r.name === 'lr')!;
+    expect(lr.values).toEqual([0.1, 0.3, 0.3]);
+    expect(compareRows([runs[1], runs[1]]).every(r => !r.differs)).toBe(true);
+  });
+});
+
+/** A fake `GET table` over an array, sorting by a metric like the server. */
+class FakeTableApi {
+  rows: IRunSummary[];
+  queries: ITableQuery[] = [];
+  changes: unknown[] = [];
+  constructor(n: number) {
+    this.rows = Array.from({ length: n }, (_, i) =>
+      summary(i + 1, { metrics: { acc: (i % 97) / 100 }, params: { lr: i } })
+    );
+  }
+  async table(query: ITableQuery): Promise<IRunTablePage> {
+    this.queries.push(query);
+    if ((query.filters ?? []).some(f => f.startsWith('nope'))) {
+      throw new Error(
+        "filter 'nope > 1': no metric, param or column is called 'nope'"
+      );
+    }
+    const rows = [...this.rows];
+    if (query.sort === 'metric:acc') {
+      rows.sort(
+        (a, b) => (a.metrics.acc as number) - (b.metrics.acc as number)
+      );
+    }
+    if (query.order !== 'asc') {
+      rows.reverse();
+    }
+    const offset = query.offset ?? 0;
+    return {
+      total: rows.length,
+      offset,
+      runs: rows.slice(offset, offset + (query.limit ?? 100)),
+      ...(query.columns
+        ? { columns: { params: ['lr'], metrics: ['acc'] } }
+        : {})
+    };
+  }
+  async annotate(
+    id: string,
+    change: { tag: string[] } | { untag: string[] } | { note: string }
+  ): Promise<IRunAnnotations> {
+    this.changes.push([id, change]);
+    return {
+      id,
+      tags: 'tag' in change ? change.tag : [],
+      note: 'note' in change ? change.note : null,
+      note_author: null,
+      note_at: null,
+      history: []
+    };
+  }
+}
+
+describe('experiments model', () => {
+  it('loads pages as rows come into view and sorts on the server', async () => {
+    const api = new FakeTableApi(1000);
+    const model = new ExperimentsModel(api as any, { notebook: 'nb.ipynb' });
+    await model.reload();
+    expect(model.total).toBe(1000);
+    expect(model.columns.map(c => c.key)).toContain('metric:acc');
+    expect(api.queries[0]).toMatchObject({
+      notebook: 'nb.ipynb',
+      offset: 0,
+      limit: PAGE_SIZE,
+      columns: true
+    });
+    expect(model.rowAt(PAGE_SIZE)).toBeUndefined();
+    model.ensureRows(PAGE_SIZE - 5, PAGE_SIZE + 5);
+    await settle();
+    expect(model.rowAt(PAGE_SIZE)).toBeDefined();
+    await model.setSort('metric:acc');
+    expect(api.queries.at(-1)).toMatchObject({
+      sort: 'metric:acc',
+      order: 'desc'
+    });
+    expect(model.rowAt(0)!.metrics.acc).toBe(0.96);
+    await model.setSort('metric:acc');
+    expect(model.sort.order).toBe('asc');
+  });
+
+  it('takes back a filter the server refuses and shows why', async () => {
+    const api = new FakeTableApi(3);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    await model.addFilter('acc > 0.5');
+    expect(model.filters).toEqual(['acc > 0.5']);
+    await model.addFilter('nope > 1');
+    expect(model.filters).toEqual(['acc > 0.5']);
+    expect(model.error).toContain('nope');
+  });
+
+  it('tags the selected runs and writes notes, rows updated in place', async () => {
+    const api = new FakeTableApi(5);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    model.toggleSelected(model.rowAt(0)!);
+    model.toggleSelected(model.rowAt(1)!);
+    await model.tagSelected(['best']);
+    expect(api.changes).toHaveLength(2);
+    expect(model.rowAt(0)!.tags).toEqual(['best']);
+    await model.setNote(model.rowAt(2)!.id, 'hello');
+    expect(model.rowAt(2)!.note).toBe('hello');
+  });
+});
+
+const NAMES = [
+  'loss "train"',
+  "acc'];alert(1);//",
+  '" + (window.pwned = 1) + "',
+  XSS
+];
+
+function expressions(node: unknown, key = '', found: string[] = []): string[] {
+  if (typeof node === 'string') {
+    if (['signal', 'expr', 'test', 'update', 'filter'].includes(key)) {
+      found.push(node);
+    }
+  } else if (Array.isArray(node)) {
+    node.forEach(item => expressions(item, key, found));
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      expressions(v, k, found);
+    }
+  }
+  return found;
+}
+
+describe('experiments charts', () => {
+  for (const name of NAMES) {
+    it(`keeps ${JSON.stringify(name)} out of Vega expressions`, async () => {
+      const cols = allColumns({ params: [name], metrics: [`${name}m`] });
+      const x = cols.find(c => c.kind === 'param')!;
+      const y = cols.find(c => c.kind === 'metric')!;
+      const data = [1, 2, 3].map(n =>
+        summary(n, {
+          name: XSS,
+          params: { [name]: n },
+          metrics: { [`${name}m`]: n / 4 }
+        })
+      );
+      for (const spec of [
+        scatterSpec(data, x, y),
+        parallelSpec(data, [x, y])
+      ]) {
+        const vg = compile(spec as any).spec;
+        for (const expr of expressions(vg)) {
+          expect(expr).not.toContain(name);
+        }
+        const view = new vega.View(vega.parse(vg), { renderer: 'none' });
+        await view.runAsync();
+        const svg = await view.toSVG();
+        view.finalize();
+        expect(svg).not.toContain('<img');
+        expect((globalThis as any).pwned).toBeUndefined();
+      }
+    });
+  }
+});
+
+describe('experiments view', () => {
+  const services = {
+    renderChart: vi.fn(() => () => undefined),
+    openRun: vi.fn(),
+    compareTwo: vi.fn(),
+    currentNotebook: () => 'nb.ipynb',
+    download: vi.fn()
+  };
+
+  it('renders run strings as text in an ARIA grid, keyboard reachable', async () => {
+    const api = new FakeTableApi(0);
+    api.rows = runs;
+    const model = new ExperimentsModel(api as any);
+    const alerted = vi.fn();
+    (window as any).alert = alerted;
+    const { container } = render(
+      <ExperimentsView model={model} services={services} trans={trans} />
+    );
+    await act(async () => {
+      await model.reload();
+    });
+    // every column is discovered from the fake: show the XSS param too
+    act(() =>
+      model.chooseColumns(['number', 'tags', 'param:lr', 'metric:acc'])
+    );
+    const grid = container.querySelector('[role="grid"]')!;
+    expect(grid.getAttribute('aria-rowcount')).toBe('4');
+    expect(
+      container.querySelectorAll('[role="row"][data-run-id]')
+    ).toHaveLength(3);
+    expect(container.querySelector('img')).toBeNull();
+    expect(container.textContent).toContain('baseline');
+    // Keyboard: the grid is focusable; Space selects the active row, P pins it.
+    expect(grid.getAttribute('tabindex')).toBe('0');
+    fireEvent.keyDown(grid, { key: 'ArrowDown' });
+    fireEvent.keyDown(grid, { key: ' ' });
+    expect(model.selection.map(r => r.number)).toEqual([2]);
+    fireEvent.keyDown(grid, { key: 'p' });
+    expect(model.baseline?.number).toBe(2);
+    fireEvent.keyDown(grid, { key: 'Enter' });
+    expect(services.openRun).toHaveBeenCalledWith(runs[1].id);
+    // The note of the active run (an XSS payload) is in a textarea, as text.
+    const note = container.querySelector('textarea')!;
+    expect(note.value).toBe(XSS);
+    // Sorting from a header button.
+    const header = container.querySelector(
+      'button[data-column="metric:acc"]'
+    ) as HTMLButtonElement;
+    await act(async () => {
+      header.click();
+      await settle();
+    });
+    expect(api.queries.at(-1)).toMatchObject({ sort: 'metric:acc' });
+    expect(
+      header.closest('[role="columnheader"]')!.getAttribute('aria-sort')
+    ).toBe('descending');
+    expect(alerted).not.toHaveBeenCalled();
+  });
+});

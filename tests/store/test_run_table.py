@@ -1,0 +1,108 @@
+"""The Experiments table: sorting, filtering and paging in the index, columns discovered."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from dotnb.store.annotating import note_run, tag_run
+from dotnb.store.manifest import iso_time
+from dotnb.store.query import BadQuery
+from dotnb.store.repo import Store
+from dotnb.store.run_table import RunTable
+
+
+def commit(store: Store, notebook: str = "nb.ipynb", **fields: Any) -> str:
+    manifest: dict[str, Any] = {
+        "kind": "run",
+        "notebook": notebook,
+        "code": "x = 1",
+        "params": {},
+        "metrics": {},
+        "status": "ok",
+        "started_at": iso_time(time.time()),
+        "duration_s": 1.0,
+        "environment": {"user": "ada", "host": "box"},
+        **fields,
+    }
+    return str(store.commit_run(manifest)["id"])
+
+
+@pytest.fixture
+def table(store: Store) -> tuple[RunTable, list[str]]:
+    ids = [
+        commit(store, params={"lr": 0.1, "opt": "adam"}, metrics={"acc": 0.8, "loss": 0.5}, name="a"),
+        commit(store, params={"lr": 0.3, "opt": "sgd"}, metrics={"acc": 0.95}, name="b", duration_s=9.0),
+        commit(
+            store,
+            params={"lr": "auto", 'q"k': 2, "a.b": 1},
+            metrics={"acc": 0.9, 'loss "train"': 0.1},
+            status="error",
+        ),
+        commit(store, "other.ipynb", params={"depth": 3}, metrics={"f1": 0.5}),
+    ]
+    tag_run(store, ids[0], ["baseline"])
+    tag_run(store, ids[1], ["baseline", "best"])
+    note_run(store, ids[2], "auto lr diverged")
+    return RunTable(store.index), ids
+
+
+def ids_of(page: dict[str, Any]) -> list[str]:
+    return [r["id"] for r in page["runs"]]
+
+
+def test_columns_are_discovered(table: tuple[RunTable, list[str]]) -> None:
+    t, _ = table
+    assert t.columns() == {
+        "params": ["a.b", "depth", "lr", "opt", 'q"k'],
+        "metrics": ["acc", "f1", "loss", 'loss "train"'],
+    }
+    assert t.columns("other.ipynb") == {"params": ["depth"], "metrics": ["f1"]}
+
+
+def test_sort_by_metric_param_and_builtin_missing_last(table: tuple[RunTable, list[str]]) -> None:
+    t, (a, b, c, d) = table
+    assert ids_of(t.query(sort="metric:acc")) == [b, c, a, d]
+    assert ids_of(t.query(sort="metric:acc", descending=False)) == [a, c, b, d]
+    # Runs without the metric come last, whichever the direction.
+    assert ids_of(t.query(sort="metric:loss", descending=False)) == [a, b, c, d]
+    assert ids_of(t.query(sort="metric:loss")) == [a, d, c, b]
+    assert ids_of(t.query(sort="param:lr", descending=False))[:2] == [a, b]
+    assert ids_of(t.query(sort="duration"))[0] == b
+    # Param names a JSON path cannot quote (or that look like paths) sort too.
+    assert ids_of(t.query(sort='param:q"k'))[0] == c
+    assert ids_of(t.query(sort="param:a.b"))[0] == c
+    assert ids_of(t.query(filters=['param:q"k = 2'])) == [c]
+    assert ids_of(t.query(sort="started", descending=False)) == [a, b, c, d]
+
+
+def test_filters(table: tuple[RunTable, list[str]]) -> None:
+    t, (a, b, c, d) = table
+    assert set(ids_of(t.query(filters=["acc > 0.85"]))) == {b, c}
+    assert ids_of(t.query(filters=["acc > 0.85", "lr >= 0.3"])) == [b]
+    assert ids_of(t.query(filters=["opt = adam"])) == [a]
+    assert ids_of(t.query(filters=["lr = auto"])) == [c]
+    assert set(ids_of(t.query(filters=["status != ok"]))) == {c}
+    assert ids_of(t.query(filters=["tag = best"])) == [b]
+    assert set(ids_of(t.query(filters=["tag != best"]))) == {a, c, d}
+    assert ids_of(t.query(filters=['metric:loss "train" < 0.2'])) == [c]
+    assert ids_of(t.query(filters=["name ~ B"])) == [b]
+    assert ids_of(t.query(tags=["baseline"], sort="number", descending=False)) == [a, b]
+    assert ids_of(t.query(text="diverged")) == [c]
+    page = t.query(notebook="nb.ipynb", filters=["acc >= 0"], limit=1, offset=1, sort="started")
+    assert page["total"] == 3 and ids_of(page) == [b]
+    row = t.query(filters=["tag = best"])["runs"][0]
+    assert row["tags"] == ["baseline", "best"] and row["note"] is None
+
+
+@pytest.mark.parametrize("bad", ["nope > 1", "acc > high", "acc", "opt > 2x", "tag > 1"])
+def test_bad_filters_say_why(table: tuple[RunTable, list[str]], bad: str) -> None:
+    with pytest.raises(BadQuery):
+        table[0].query(filters=[bad])
+
+
+def test_bad_sort(table: tuple[RunTable, list[str]]) -> None:
+    with pytest.raises(BadQuery):
+        table[0].query(sort="DROP TABLE runs")
