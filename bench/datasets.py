@@ -8,7 +8,7 @@ internals, so the script measures any store format.
 
 1. **Small files**: 100,000 files of 1 KiB (100 folders of 1,000), read by
    one cell with a plain ``os.walk`` + ``open().read()`` loop.
-   - the untracked cell (median of 3);
+   - the untracked cell (median of 4: three before the first run, one after);
    - the first tracked run, its added time against ``cp -r`` of the folder
      and ``cp -r`` + ``sync -f`` (goal: added ≤ 1.5× ``cp -r`` + ``sync -f``);
    - the same cell re-run unchanged: interleaved pairs, the added time as a
@@ -19,9 +19,10 @@ internals, so the script measures any store format.
      ``index.sqlite`` and its WAL; goal ≤ 16 KiB), and the size and time of
      ``dotnb show latest --json``.
 2. ``--million``: the same with 1,000,000 files of 1 KiB in 1,000 folders,
-   alone (goal: an unchanged re-run adds ≤ 2 s; the first run is reported).
-   About 45 minutes here, most of it creating and deleting files (a deletion
-   costs ~0.4 ms on this disk: ``discard``); needs ~10 GB free and 3M inodes.
+   alone, without the copy baselines and DVC (goal: an unchanged re-run adds
+   ≤ 2 s; the first run is reported).  About 45-60 minutes here, much of it
+   creating and deleting files (a deletion costs ~0.4 ms on this disk,
+   mounted with ``discard``); needs ~10 GB free and 2M inodes.
 3. **Restore of a deleted 1 GiB file**: ``dotnb restore RUN --data-only``
    (CLI) against ``cp`` + ``sync FILE`` (goal ≤ 1.1×) and ``dvc checkout``
    (goal: faster).
