@@ -20,7 +20,7 @@ internals, so the script measures any store format.
      ``dotnb show latest --json``.
 2. ``--million``: the same with 1,000,000 files of 1 KiB in 1,000 folders,
    alone, without the copy baselines and DVC (goal: an unchanged re-run adds
-   ≤ 2 s; the first run is reported).  About 45-60 minutes here, much of it
+   ≤ 2 s; the first run is reported).  About 47 minutes here, much of it
    creating and deleting files (a deletion costs ~0.4 ms on this disk,
    mounted with ``discard``); needs ~10 GB free and 2M inodes.
 3. **Restore of a deleted 1 GiB file**: ``dotnb restore RUN --data-only``
