@@ -40,9 +40,14 @@ MiB = 1024 * 1024
 # command line and process
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
+    """``--quick``, and whatever options ``extra`` adds to the parser."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a smaller, faster version (smoke test)")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     # SIGTERM becomes SystemExit, so scratch folders and kernels are still cleaned up.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
