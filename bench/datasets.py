@@ -563,6 +563,28 @@ def small_files(
 # 3: restore of a deleted large file
 
 
+def recorded_read(
+    project: Path, tmp: Path, cli: Cli, dvc_exe: Path | None, notebook: str, code: str, what: str, target: str
+) -> tuple[str, Dvc | None]:
+    """A tracked cell running ``code`` recorded in ``notebook``; the same data added to
+    DVC when it is the peer.  Returns the run's id and the DVC repository (or None)."""
+    kernel = start_tracking_kernel(project, make_notebook(project / notebook), code_root=REPO)
+    try:
+        res = kernel.ok("%%track\n" + code)
+        check_run(res, what)
+        run_id = str((res.run or {})["id"])
+    finally:
+        kernel.shutdown()
+    cli.run(project, "restore", run_id, "--data-only", "--dry-run", "--json")  # warms the bytecode cache
+    dvc = None
+    if dvc_exe is not None:
+        dvc = Dvc(dvc_exe, tmp)
+        dvc.init(project)
+        dvc.run(project, "add", target)
+    os.sync()
+    return run_id, dvc
+
+
 def big_file(tmp: Path, cli: Cli, dvc_exe: Path | None, size: int, reps: int) -> None:
     project = tmp / "project"
     big = project / "data" / "big.bin"
@@ -571,21 +593,9 @@ def big_file(tmp: Path, cli: Cli, dvc_exe: Path | None, size: int, reps: int) ->
     pristine = tmp / "big.copy"
     run_cmd(["cp", str(big), str(pristine)])
     run_cmd(["sync", str(pristine)])
-    notebook = make_notebook(project / "big.ipynb")
-    kernel = start_tracking_kernel(project, notebook, code_root=REPO)
-    try:
-        res = kernel.ok("%%track\n" + READ_BIG)
-        check_run(res, "tracked read of the large file")
-        run_id = (res.run or {})["id"]
-    finally:
-        kernel.shutdown()
-    cli.run(project, "restore", run_id, "--data-only", "--dry-run", "--json")  # warms the bytecode cache
-    dvc = None
-    if dvc_exe is not None:
-        dvc = Dvc(dvc_exe, tmp)
-        dvc.init(project)
-        dvc.run(project, "add", "data/big.bin")
-    os.sync()
+    run_id, dvc = recorded_read(
+        project, tmp, cli, dvc_exe, "big.ipynb", READ_BIG, "tracked read of the large file", "data/big.bin"
+    )
     hot = HotPages(tmp, size + size // 4)
     hot.refill()
     found: dict[str, list[float]] = {}
@@ -663,21 +673,9 @@ def many_modified(tmp: Path, cli: Cli, dvc_exe: Path | None, count: int) -> None
     write_flat(folder, count, size)
     pristine = tmp / "many.copy"
     run_cmd(["cp", "-r", str(folder), str(pristine)])
-    notebook = make_notebook(project / "many.ipynb")
-    kernel = start_tracking_kernel(project, notebook, code_root=REPO)
-    try:
-        res = kernel.ok("%%track\n" + READ_MANY)
-        check_run(res, "tracked read of the small files")
-        run_id = (res.run or {})["id"]
-    finally:
-        kernel.shutdown()
-    cli.run(project, "restore", run_id, "--data-only", "--dry-run", "--json")  # warms the bytecode cache
-    dvc = None
-    if dvc_exe is not None:
-        dvc = Dvc(dvc_exe, tmp)
-        dvc.init(project)
-        dvc.run(project, "add", "data/many")
-    os.sync()
+    run_id, dvc = recorded_read(
+        project, tmp, cli, dvc_exe, "many.ipynb", READ_MANY, "tracked read of the small files", "data/many"
+    )
     hot = HotPages(tmp, 4 * count * size)
     hot.refill()
     copy = tmp / "copy"

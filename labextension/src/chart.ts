@@ -49,7 +49,8 @@ export function themeFromDocument(node: Element = document.body): IChartTheme {
   };
 }
 
-function config(theme: IChartTheme): Record<string, unknown> {
+/** The Vega-Lite config every dotnb chart shares: JupyterLab's colours and fonts. */
+export function baseConfig(theme: IChartTheme): Record<string, unknown> {
   return {
     background: null,
     font: theme.font,
@@ -63,7 +64,13 @@ function config(theme: IChartTheme): Record<string, unknown> {
       labelFontSize: 10,
       titleFontSize: 11,
       titleFontWeight: 'normal'
-    },
+    }
+  };
+}
+
+function config(theme: IChartTheme): Record<string, unknown> {
+  return {
+    ...baseConfig(theme),
     line: { color: theme.accent },
     point: { color: theme.accent }
   };

@@ -10,29 +10,14 @@
  * parallel coordinates is a text mark's datum.
  */
 
-import { FALLBACK_THEME, IChartTheme } from './chart';
+import { baseConfig, FALLBACK_THEME, IChartTheme } from './chart';
 import { cellValue, formatNumber, IExperimentColumn } from './experiments';
 import { IRunSummary } from './types';
 
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v5.json';
 
 function config(theme: IChartTheme): Record<string, unknown> {
-  return {
-    background: null,
-    font: theme.font,
-    view: { stroke: null },
-    axis: {
-      labelColor: theme.muted,
-      titleColor: theme.foreground,
-      gridColor: theme.grid,
-      domainColor: theme.grid,
-      tickColor: theme.grid,
-      labelFontSize: 10,
-      titleFontSize: 11,
-      titleFontWeight: 'normal'
-    },
-    text: { color: theme.foreground }
-  };
+  return { ...baseConfig(theme), text: { color: theme.foreground } };
 }
 
 function label(run: IRunSummary): string {
