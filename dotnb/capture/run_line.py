@@ -7,8 +7,16 @@ from typing import Any
 __all__ = ["format_run_line", "shorten"]
 
 
-def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str]) -> str:
-    """``run #4 · 1 input · 1 output · lr=0.1 · acc=0.93 · 0.8 s``"""
+# Recording slower than this is said on the run line: the cell's own time alone would
+# hide it (storing 100,000 new inputs takes longer than reading them).
+SAY_RECORDING_S = 1.0
+
+
+def format_run_line(
+    summary: dict[str, Any], overridden: dict[str, Any], replaced: dict[str, str], recording_s: float = 0.0
+) -> str:
+    """``run #4 · 1 input · 1 output · lr=0.1 · acc=0.93 · 0.8 s``, and ``(+2.5 s to
+    record)`` when recording took longer than :data:`SAY_RECORDING_S`."""
     parts = [f"run #{summary['number']}"]
     if summary.get("name"):
         parts[0] += f" {summary['name']!r}"
@@ -25,7 +33,10 @@ def format_run_line(summary: dict[str, Any], overridden: dict[str, Any], replace
         parts.append(text)
     for key, value in list((summary.get("metrics") or {}).items())[:4]:
         parts.append(f"{key}={_fmt_metric(value)}")
-    parts.append(_fmt_duration(summary.get("duration_s") or 0.0))
+    took = _fmt_duration(summary.get("duration_s") or 0.0)
+    if recording_s > SAY_RECORDING_S:
+        took += f" (+{_fmt_duration(recording_s)} to record)"
+    parts.append(took)
     return " · ".join(parts)
 
 

@@ -69,6 +69,7 @@ class RecordedRun(NamedTuple):
     replaced: dict[str, str]  # overridden param -> the cell's own value expression
     inputs: list[str]
     outputs: list[str]
+    recording_s: float = 0.0  # from the cell's end to the run's commit
 
 
 @dataclass(frozen=True)
@@ -298,7 +299,8 @@ class Session:
         store = self.store
         assert store is not None and self.root is not None
         activity = self.tracker.end()
-        duration = time.perf_counter() - run.perf_start
+        cell_end = time.perf_counter()
+        duration = cell_end - run.perf_start
         warnings = list(run.warnings) + list(getattr(self.tracker, "warnings", []) or [])
 
         # Files: what was detected, plus what was declared.
@@ -406,6 +408,7 @@ class Session:
             # A folder recorded as a tree is named once, with a trailing slash.
             [e["path"] + ("/" if "tree" in e else "") for e in manifest["inputs"]],
             [e["path"] + ("/" if "tree" in e else "") for e in manifest["outputs"]],
+            time.perf_counter() - cell_end,
         )
 
     def _literals(self, body: str) -> dict[str, Any]:
@@ -516,7 +519,7 @@ class Session:
 
     def _display(self, recorded: RecordedRun, run: ActiveRun) -> None:
         summary = recorded.summary
-        text = format_run_line(summary, run.overridden, recorded.replaced)
+        text = format_run_line(summary, run.overridden, recorded.replaced, recorded.recording_s)
         bundle = {
             "id": summary["id"],
             "number": summary["number"],
