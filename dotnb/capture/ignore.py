@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pathspec
 
 IGNORE_FILE = ".dotnbignore"
@@ -50,6 +52,18 @@ class IgnoreRules:
         self._extra.add(_normalise(rel))
 
     def is_ignored(self, rel: str) -> bool:
+        """Whether capture ignores root-relative ``rel`` (the ignore file is read again
+        whenever it changed)."""
+        return self._ignored(rel, self._current_spec())
+
+    def matcher(self) -> Callable[[str], bool]:
+        """:meth:`is_ignored` with the rules as they are now: the ignore file is not
+        looked at again (a file capture asks about every path a cell opens; an edit
+        of the rules applies from the next cell)."""
+        spec = self._current_spec()
+        return lambda rel: self._ignored(rel, spec)
+
+    def _ignored(self, rel: str, spec: pathspec.GitIgnoreSpec | None) -> bool:
         rel = _normalise(rel)
         if not rel:
             return True  # the root itself is not a file
@@ -60,7 +74,6 @@ class IgnoreRules:
             return True
         if self._env_spec is not None and self._env_spec.match_file(rel):
             return True
-        spec = self._current_spec()
         return spec is not None and spec.match_file(rel)
 
     def _current_spec(self) -> pathspec.GitIgnoreSpec | None:

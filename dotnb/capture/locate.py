@@ -39,12 +39,15 @@ class PathLocator:
         self._loc_memo: dict[str, tuple[int, str] | None] = {}
         self._folder_memo: dict[str, str] = {}  # folder -> its realpath
         self._excl_memo: dict[str, bool] = {}
+        self._is_ignored = ignore.matcher()
 
     def new_cell(self) -> None:
-        """Forget what was found for the previous cell."""
+        """Forget what was found for the previous cell, and take the ignore rules as
+        they are now (for the whole cell)."""
         self._loc_memo.clear()
         self._folder_memo.clear()
         self._excl_memo.clear()
+        self._is_ignored = self.ignore.matcher()
 
     def locate(self, raw: str) -> tuple[int, str] | None:
         """Classify an opened path: (IN_ROOT, rel), (OUTSIDE, realpath) or None (skip)."""
@@ -93,7 +96,7 @@ class PathLocator:
         found = self._excl_memo.get(rel)
         if found is None:
             found = (
-                self.ignore.is_ignored(rel)
+                self._is_ignored(rel)
                 or not PACKAGE_DIRS.isdisjoint(rel.split("/"))
                 or (self.root_prefix + rel).startswith(self.skip_prefixes)
             )
