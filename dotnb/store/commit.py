@@ -90,7 +90,7 @@ class Committer:
         self._before_write()
         manifest.setdefault("format", FORMAT_VERSION)
         # The outputs' rows come from every file, before folders become trees.
-        outputs = output_rows(manifest)
+        outputs = output_rows(manifest, self.objects.read_bytes)  # a copied run may hold trees
         self._fold_trees(manifest)
         outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet

@@ -302,3 +302,13 @@ def test_a_format_2_store_is_read_as_it_is_and_upgraded_before_its_first_write(
     (tmp_path / ".dotnb" / FORMAT_FILE).write_bytes(format_file_bytes(FORMAT_VERSION + 1))
     with pytest.raises(StoreFormatError, match="upgrade dotnb"):
         Store(tmp_path)
+
+
+def test_a_run_committed_with_its_trees_already_folded_names_its_files_producer(store: Store) -> None:
+    """A run copied from another store (a headless reproduction) arrives with trees."""
+    files = dataset()
+    first = store.manifest(record(store, files, key="outputs"))
+    copied = new_manifest(outputs=first["outputs"])
+    run = store.commit_run(copied)["id"]
+    assert store.manifest(run)["outputs"] == first["outputs"]
+    assert store.producer_of(hash_bytes(files["data/part2/sub0/f008.json"])) == run
