@@ -183,6 +183,27 @@ describe('run strings are rendered as text', () => {
     expect(container.querySelector('.jp-dotnb-FileState-same')).not.toBeNull();
   });
 
+  it('in the run details: tags and note', async () => {
+    const api = new FakeApi();
+    const m = manifest(8);
+    api.manifests.set(m.id, m);
+    api.runs_ = [
+      summary(8, { tags: [XSS, 'baseline'], note: `${XSS}\nsecond line` })
+    ];
+    const services = fakeServices(api);
+    await services.model.refresh();
+    const { container } = render(<RunDetails id={m.id} services={services} />);
+    await act(() => settle());
+    expectInert(container);
+    const tags = [...container.querySelectorAll('.jp-dotnb-Details-tag')].map(
+      t => t.textContent
+    );
+    expect(tags).toEqual([XSS, 'baseline']);
+    expect(container.querySelector('.jp-dotnb-Details-note')?.textContent).toBe(
+      `${XSS}\nsecond line`
+    );
+  });
+
   it('in compare: the code diff and the side-by-side tables', async () => {
     const api = new FakeApi();
     const a = manifest(1, { params: { [XSS]: 1 }, name: XSS });

@@ -571,8 +571,12 @@ export function RunDetails(props: {
   );
   const notebookStatus = status.value?.files.find(f => f.role === 'notebook');
   const who = fmt.author(manifest.environment ?? {});
-  // Where a run came from is index data (summaries), not part of its manifest.
-  const remote = model.summary(manifest.id)?.remote ?? null;
+  // Where a run came from, its tags and note are index data (summaries), not
+  // part of its manifest.
+  const summary = model.summary(manifest.id);
+  const remote = summary?.remote ?? null;
+  const tags = summary?.tags ?? [];
+  const note = summary?.note ?? null;
   return (
     <div className="jp-dotnb-View jp-dotnb-Details" data-run-id={manifest.id}>
       <ViewHeader
@@ -605,6 +609,27 @@ export function RunDetails(props: {
             </span>
           )}
         </div>
+        {(tags.length > 0 || note) && (
+          <div className="jp-dotnb-Summary jp-dotnb-Details-annotations">
+            {tags.length > 0 && (
+              <span className="jp-dotnb-Details-tags" aria-label="Tags">
+                {tags.map(tag => (
+                  <span
+                    key={tag}
+                    className="jp-dotnb-Chip jp-dotnb-Details-tag"
+                  >
+                    {tag}
+                  </span>
+                ))}
+              </span>
+            )}
+            {note && (
+              <span className="jp-dotnb-Details-note" aria-label="Note">
+                {note}
+              </span>
+            )}
+          </div>
+        )}
         {manifest.notebook && (
           <div className="jp-dotnb-Summary">
             <LinkButton
