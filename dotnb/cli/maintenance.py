@@ -206,6 +206,17 @@ def cmd_gc(args: argparse.Namespace) -> int:
         out(f"    … and {count - GC_LIST_MAX} more (--json lists them all)")
     if result["kept_within_grace"]:
         out(f"kept {result['kept_within_grace']} unreferenced objects younger than {grace:g} s")
+    if result["packs_removed"]:
+        written = len(result["packs_written"])
+        out(
+            f"rewrote {len(result['packs_removed'])} pack files into {written} with the objects runs use"
+            if written
+            else f"removed {len(result['packs_removed'])} pack files no run uses"
+        )
+    for pack in result["damaged_packs_kept"]:
+        out(f"kept pack {pack} as it is: an object a run uses fails its check in it (see `dotnb fsck`)")
+    if result["orphan_packs_removed"]:
+        out(f"{verb} {len(result['orphan_packs_removed'])} pack files an interrupted write left")
     if result["temp_files_removed"]:
         out(f"{verb} {result['temp_files_removed']} stale temp files")
     stray = result["stray_temp_files"]

@@ -351,6 +351,12 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
                 f"{', '.join(dup['runs'])}  (refer to them by id)"
             )
         )
+    for pack in report.get("damaged_packs") or []:
+        lines.append(clean(f"unreadable pack {pack['pack']}: {pack['error']}"))
+    orphans = report.get("orphan_packs_removed") or []
+    if orphans:
+        count = len(orphans)
+        lines.append(f"removed {count} pack file{'s' if count != 1 else ''} an interrupted write left")
     stray = report.get("stray_temp_files") or []
     if stray:
         count = len(stray)

@@ -38,7 +38,7 @@ def check_remote_format(backend: Backend, create: bool, notice: Callable[[str], 
         if notice is not None:
             notice(
                 f"dotnb: upgraded the remote {backend.describe()} from format {version} to "
-                f"{FORMAT_VERSION} (folders of many files are recorded as trees); dotnb releases "
+                f"{FORMAT_VERSION} (the format of the runs this dotnb records); dotnb releases "
                 f"that read only format {version} can no longer pull from it"
             )
     return True

@@ -203,14 +203,15 @@ def _remote_has(backend: Backend, digests: list[str], progress: ProgressFn | Non
 
 def _upload_object(store: Store, backend: Backend, digest: str, size: int, meter: Meter) -> None:
     key = object_key(digest)
-    if size < SMALL_OBJECT:
+    path = None if size < SMALL_OBJECT else store.objects.loose_path(digest)
+    if path is None:  # small, or packed (packs hold small objects only)
         data = store.objects.read_bytes(digest)  # verified: a corrupted local object is never pushed
         backend.write(key, data)
         meter.add_bytes(len(data))
     else:
         # Large objects stream from disk; fsck verifies them locally, and every
         # reader verifies them again on download.
-        backend.upload(str(store.objects.path_for(digest)), key, callback=meter.add_bytes)
+        backend.upload(path, key, callback=meter.add_bytes)
     meter.item()
 
 

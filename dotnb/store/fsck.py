@@ -12,6 +12,7 @@ from dotnb.store.gc import return_doomed
 from dotnb.store.hashing import hash_file
 from dotnb.store.index import Index
 from dotnb.store.layout import TMP_DIR
+from dotnb.store.pack_checks import check_packs, remove_orphan_packs
 from dotnb.store.repo import Store
 from dotnb.store.trees import is_tree, tree_objects
 
@@ -35,7 +36,7 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     refs = store.referenced_objects()
     corrupted: list[str] = []
     checked = 0
-    for digest in store.objects.iter_digests():
+    for digest in store.objects.iter_loose():
         path = store.objects.path_for(digest)
         try:
             actual = hash_file(path)[0]
@@ -46,6 +47,9 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         checked += 1
         if progress is not None:
             progress(1)
+    packs = check_packs(store.objects.packs, progress)
+    checked += packs.checked
+    corrupted += [d for d in packs.corrupted if d not in set(corrupted)]
     # A kernel's new small objects are rows of its write-ahead records until its flush.
     present = set(store.objects.iter_digests()) | pending_objects
     absent = sorted(d for d in refs if d not in present)
@@ -84,6 +88,10 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         "unindexed_runs": unindexed,
         "stale_index_rows": stale_index,
         "returned_from_interrupted_gc": returned,
+        # Packs whose index cannot be read: their objects are missing (listed above if used).
+        "damaged_packs": packs.damaged,
+        # Pack files a killed writer left without their index (no reader sees them); removed.
+        "orphan_packs_removed": remove_orphan_packs(store.objects.packs),
         # Temps a killed writer left beside the user's files or in the store's tmp
         # folder: dotnb's own, their process gone; removed.
         "stray_temp_files": [
@@ -96,7 +104,9 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     # Each notebook's runs are numbered #1, #2, … by this store: two sharing a number
     # is damage (it takes an id to tell them apart), not something to renumber.
     report["duplicate_numbers"] = duplicates = store.queries.duplicate_numbers()
-    report["ok"] = not (corrupted or missing or damaged_runs or unindexed or stale_index or duplicates)
+    report["ok"] = not (
+        corrupted or missing or damaged_runs or unindexed or stale_index or duplicates or packs.damaged
+    )
     return report
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from dotnb.store import strays
 from dotnb.store.hashing import is_hash
 from dotnb.store.layout import TMP_DIR
+from dotnb.store.pack_checks import remove_orphan_packs
+from dotnb.store.repack import repack, return_doomed_packs
 from dotnb.store.repo import Store
 
 # Objects younger than this are never collected: a run being recorded right now
@@ -38,12 +40,13 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
     """
     return_doomed(store)
     refs = store.referenced_objects(strict=True)
+    packed = repack(store.objects.packs, refs, store.dir / TMP_DIR, grace_s, dry_run)
     now = time.time()
     removed: list[str] = []
     kept_young = 0
     freed = 0
     tmp_dir = store.dir / TMP_DIR
-    for digest in store.objects.iter_digests():
+    for digest in store.objects.iter_loose():
         if digest in refs:
             continue
         path = store.objects.path_for(digest)
@@ -80,9 +83,13 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
         stray = strays.remove(stray)
     return {
         "dry_run": dry_run,
-        "removed": removed,
-        "bytes_freed": freed,
-        "kept_within_grace": kept_young,
+        "removed": removed + packed.removed,
+        "bytes_freed": freed + packed.bytes_freed,
+        "kept_within_grace": kept_young + packed.kept_within_grace,
+        "packs_removed": packed.packs_removed,
+        "packs_written": packed.packs_written,
+        "damaged_packs_kept": packed.damaged_packs_kept,
+        "orphan_packs_removed": remove_orphan_packs(store.objects.packs, dry_run=dry_run),
         "temp_files_removed": tmp_removed,
         "stray_temp_files": [os.path.relpath(p, store.root) for p in stray],
     }
@@ -107,11 +114,11 @@ def _collect(path: Path, doomed: Path, grace_s: float) -> int | None:
 
 
 def return_doomed(store: Store) -> list[str]:
-    """Put back objects a gc that was killed left renamed in the tmp folder, if
-    they are missing from ``objects/`` (a run may use one); the next gc decides
-    again.  Returns their hashes."""
+    """Put back objects (and packs) a gc that was killed left renamed in the tmp
+    folder, if they are missing from ``objects/`` (a run may use one); the next gc
+    decides again.  Returns their hashes (and the packs' names)."""
     tmp_dir = store.dir / TMP_DIR
-    back: list[str] = []
+    back: list[str] = return_doomed_packs(store.objects.packs, tmp_dir)
     try:
         names = os.listdir(tmp_dir)
     except FileNotFoundError:

@@ -5,6 +5,8 @@ push journal, see :mod:`dotnb.remote.transfer`)::
 
     format          the format file: {"format": N}, N checked by versions.check_format
     objects/ab/…    content-addressed blobs, named by their hash (fan-out: 2 characters)
+    packs/          many small objects in one file each, with an index (dotnb.store.packs;
+                    local only: a remote holds every object as its own file)
     runs/<id>       one ref per run: the hash of its manifest object
     annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
                     remote, dotnb.remote.annotation_transfer)
@@ -30,6 +32,7 @@ FORMAT_FILE = "format"
 OBJECTS_DIR = "objects"
 RUNS_DIR = "runs"
 TMP_DIR = "tmp"
+PACKS_DIR = "packs"
 INDEX_FILE = "index.sqlite"
 ANNOTATIONS_DIR = "annotations"
 

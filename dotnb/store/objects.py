@@ -8,12 +8,15 @@ Invariants:
   exception: renamed first, fsynced by :meth:`ObjectStore.flush` before any run
   refers to it;
 - identical content is stored once;
-- a reader never sees a partial object (rename is atomic).
+- a reader never sees a partial object (rename is atomic);
+- many small objects stored at once go into a pack (:mod:`dotnb.store.packs`)
+  instead of one file each; every reader below finds them in either place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import threading
@@ -23,7 +26,7 @@ from typing import Any, BinaryIO
 
 from dotnb.store.atomic import create_temp, rename_durably
 from dotnb.store.copying import RangeCopier
-from dotnb.store.errors import ObjectCorrupt, ObjectMissing
+from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing
 from dotnb.store.hashing import (
     SEGMENT,
     Progress,
@@ -33,7 +36,8 @@ from dotnb.store.hashing import (
     is_hash,
     new_hasher,
 )
-from dotnb.store.layout import FAN_OUT, object_name
+from dotnb.store.layout import FAN_OUT, PACKS_DIR, object_name
+from dotnb.store.packs import PACK_MIN_OBJECTS, PACK_OBJECT_MAX, PackSet, PackWriter
 from dotnb.store.syncing import fsync_path, start_writeback, syncfs
 
 PREHASH_MAX = 64 * 1024 * 1024
@@ -42,10 +46,14 @@ SMALL_FILE = 1024 * 1024
 
 
 class ObjectStore:
-    def __init__(self, objects_dir: Path, tmp_dir: Path) -> None:
+    def __init__(self, objects_dir: Path, tmp_dir: Path, packs_dir: Path | None = None) -> None:
         self.dir = objects_dir
         self._dir_str = os.fspath(objects_dir).rstrip("/") or "/"
         self.tmp_dir = tmp_dir
+        self.packs = PackSet(packs_dir or objects_dir.parent / PACKS_DIR, tmp_dir)
+        # Called before the first pack is written: a store whose format predates packs
+        # is upgraded first (an older dotnb would not find packed objects).
+        self.before_pack: Callable[[], None] = lambda: None
         # Small metadata objects may be written with deferred fsync (see flush()).
         self._pending: list[str] = []
         self._pending_lock = threading.Lock()
@@ -66,7 +74,13 @@ class ObjectStore:
         return f"{self._dir_str}/{object_name(digest)}"
 
     def has(self, digest: str) -> bool:
-        return self.path_for(digest).exists()
+        return self.path_for(digest).exists() or self.packs.find(digest) is not None
+
+    def loose_path(self, digest: str) -> str | None:
+        """The file holding object ``digest`` when it is stored as a file of its own
+        (None when it is packed or missing): for copying or streaming it whole."""
+        name = self._name_for(digest)
+        return name if os.path.exists(name) else None
 
     def reuse(self, digest: str) -> bool:
         """True if the object exists; refreshes its mtime so gc's grace period
@@ -75,7 +89,7 @@ class ObjectStore:
             os.utime(self._name_for(digest))
             return True
         except FileNotFoundError:
-            return False
+            return self.packs.touch(digest)
         except OSError:
             return self.has(digest)
 
@@ -106,12 +120,18 @@ class ObjectStore:
         try:
             return self.path_for(digest).stat().st_size
         except FileNotFoundError:
+            where = self.packs.find(digest)
+            if where is not None:
+                return where.length
             if self.fetcher is None and self.pending_source is None:
                 raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
         self._bring_in([digest])
         try:
             return self.path_for(digest).stat().st_size
         except FileNotFoundError:
+            where = self.packs.find(digest)
+            if where is not None:
+                return where.length
             raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
 
     # -- writing -------------------------------------------------------------
@@ -148,7 +168,7 @@ class ObjectStore:
         """
         digest = hash_bytes(data)
         held = self.holds(digest, data)
-        if held:
+        if held or (held is None and self.packs.touch(digest)):
             return digest, len(data)
         self._write_new(digest, data, sync, repair=held is not None)
         return digest, len(data)
@@ -226,13 +246,18 @@ class ObjectStore:
 
         Same guarantee as :meth:`put_file` (an object is named by the bytes it holds,
         and is in place only once they are on disk), at a fraction of the cost for
-        many files: the new objects' bytes are made durable together, then they are
+        many files.  When :data:`~dotnb.store.packs.PACK_MIN_OBJECTS` or more new
+        objects of at most :data:`~dotnb.store.packs.PACK_OBJECT_MAX` bytes come in
+        one call, they go into one new pack (one file, one fsync).  The others are
+        files of their own: their bytes are made durable together, then they are
         renamed into place, then the names are made durable together, with one
         ``syncfs()`` each time when there are many (an fsync each is ~1.5 ms).
         A file that grew past the limit meanwhile goes through :meth:`put_file`.
         """
         results: list[tuple[str, int] | None] = []
         temps: dict[str, str] = {}  # digest -> its temp file, bytes written
+        waiting: dict[str, bytes] = {}  # packable objects until there are enough for a pack
+        pack: PackWriter | None = None
         try:
             for path in paths:
                 try:
@@ -252,12 +277,27 @@ class ObjectStore:
                 results.append((digest, len(data)))
                 if progress is not None:
                     progress(len(data))
-                if digest in temps or self.reuse(digest):
+                if digest in temps or digest in waiting or (pack is not None and digest in pack):
                     continue
-                fd, tmp = self._tempfile()
-                temps[digest] = tmp
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
+                if self.reuse(digest):
+                    continue
+                if len(data) <= PACK_OBJECT_MAX:
+                    if pack is not None:
+                        pack.add(digest, data)
+                        continue
+                    waiting[digest] = data
+                    if len(waiting) >= PACK_MIN_OBJECTS:
+                        self.before_pack()
+                        pack = self.packs.writer()
+                        for held in waiting.items():
+                            pack.add(*held)
+                        waiting.clear()
+                    continue
+                temps[digest] = self._temp_holding(data)
+            for digest, data in waiting.items():
+                temps[digest] = self._temp_holding(data)
+            if pack is not None:
+                pack.finish()
             moves: list[tuple[str, str]] = []
             folders: set[str] = set()
             for digest, tmp in temps.items():
@@ -273,11 +313,25 @@ class ObjectStore:
                 moves.append((tmp, target))
             rename_durably(moves, self.dir)
         except BaseException:
+            if pack is not None:
+                pack.abort()
             for tmp in temps.values():  # those renamed or removed already are not found
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             raise
         return results
+
+    def _temp_holding(self, data: bytes) -> str:
+        """A new temp file holding ``data`` (not yet durable)."""
+        fd, tmp = self._tempfile()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return tmp
 
     def install_bytes(self, digest: str, data: bytes, sync: bool = True) -> None:
         """Store bytes that must hash to ``digest`` (from a remote); refuses them otherwise."""
@@ -342,16 +396,24 @@ class ObjectStore:
     # -- reading -------------------------------------------------------------
 
     def open(self, digest: str) -> BinaryIO:
-        try:
-            return open(self.path_for(digest), "rb")
-        except FileNotFoundError:
-            if self.fetcher is None and self.pending_source is None:
-                raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+        """A reader of object ``digest``'s bytes: its file, or a buffer of its packed bytes."""
+        found = self._open_here(digest)
+        if found is not None:
+            return found
+        if self.fetcher is None and self.pending_source is None:
+            raise ObjectMissing(f"object {digest[:12]} is missing from the store")
         self._bring_in([digest])
+        found = self._open_here(digest)
+        if found is None:
+            raise ObjectMissing(f"object {digest[:12]} is missing from the store")
+        return found
+
+    def _open_here(self, digest: str) -> BinaryIO | None:
         try:
-            return open(self.path_for(digest), "rb")
+            return open(self._name_for(digest), "rb")
         except FileNotFoundError:
-            raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+            data = self.packs.read(digest)
+            return None if data is None else io.BytesIO(data)
 
     def read_bytes(self, digest: str, verify: bool = True) -> bytes:
         with self.open(digest) as f:
@@ -367,7 +429,10 @@ class ObjectStore:
             with open(self._name_for(digest), "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+            packed = self.packs.read(digest)
+            if packed is None:
+                raise ObjectMissing(f"object {digest[:12]} is missing from the store") from None
+            data = packed
         if hash_bytes(data) != digest:
             raise ObjectCorrupt(f"object {digest[:12]} is corrupted (its bytes do not match its name)")
         return data
@@ -402,7 +467,10 @@ class ObjectStore:
             fd, tmp = create_temp(folder, ".dotnb-")
             try:
                 try:
-                    actual, _ = copy_hashed(src.fileno(), fd, progress)
+                    if isinstance(src, io.BytesIO):  # a packed object: small, in memory
+                        actual, _ = write_hashed(src.getvalue(), fd, progress)
+                    else:
+                        actual, _ = copy_hashed(src.fileno(), fd, progress)
                 finally:
                     os.close(fd)
                 if actual != digest:
@@ -423,9 +491,28 @@ class ObjectStore:
         try:
             return hash_file(path)[0] == digest
         except FileNotFoundError:
-            return False
+            data = self.packs.read(digest)
+            return data is not None and hash_bytes(data) == digest
 
     def iter_digests(self) -> Iterator[str]:
+        """Every object in the store: files of their own, then packed ones not also
+        stored as files."""
+        loose = set()
+        for digest in self.iter_loose():
+            loose.add(digest)
+            yield digest
+        for name in self.packs.names():
+            try:
+                records = self.packs.records(name)
+            except (FileNotFoundError, DotnbError):
+                continue  # repacked away meanwhile, or damaged (fsck reports it)
+            for digest, _, _ in records:
+                if digest not in loose:
+                    loose.add(digest)
+                    yield digest
+
+    def iter_loose(self) -> Iterator[str]:
+        """The objects stored as files of their own."""
         if not self.dir.exists():
             return
         for fan in sorted(os.listdir(self.dir)):
@@ -440,6 +527,18 @@ class ObjectStore:
     def remove(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path_for(digest))
+
+
+def write_hashed(data: bytes, dst: int, progress: Progress | None = None) -> tuple[str, int]:
+    """Write ``data`` into the new, empty file ``dst`` and fsync it; the BLAKE3 of the
+    bytes written and their number (what :func:`copy_hashed` returns)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(dst, view) :]
+    os.fsync(dst)
+    if progress is not None:
+        progress(len(data))
+    return hash_bytes(data), len(data)
 
 
 def copy_hashed(src: int, dst: int, progress: Progress | None = None) -> tuple[str, int]:

@@ -132,6 +132,7 @@ class Store(RunListing):
             before_write=self.upgrade_format,
         )
         self.objects.pending_source = self.writeahead.settle_objects
+        self.objects.before_pack = self.upgrade_format
         self.writeahead.notice = lambda message: self.notice(message)
         self.reconcile()
 
@@ -155,8 +156,8 @@ class Store(RunListing):
 
     def upgrade_format(self) -> None:
         """Bring a store of an older format up to :data:`FORMAT_VERSION` before its
-        first write (what it writes from then on, folders as trees, an older dotnb
-        cannot read, and its format check refuses the store rather than misread it).
+        first write (what it writes from then on, folders as trees and small files in
+        packs, an older dotnb cannot read, and its format check refuses the store rather than misread it).
         Everything already stored stays as it is: every older format is read as it is."""
         if self.format >= FORMAT_VERSION:
             return
@@ -165,7 +166,8 @@ class Store(RunListing):
         self.format = FORMAT_VERSION
         self.notice(
             f"dotnb: upgraded the store in {self.dir} from format {old} to {FORMAT_VERSION} "
-            "(folders of many files are recorded as trees); dotnb releases that read only "
+            "(folders of many files are recorded as trees, small files packed); dotnb "
+            "releases that read only "
             f"format {old} can no longer open it"
         )
 

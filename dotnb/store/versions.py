@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
 # 2: a manifest's lineage may be held in segments (dotnb.store.lineage).
 # 3: a manifest's inputs and outputs may hold folders' trees (dotnb.store.trees).
+# 4: objects may be held in packs (dotnb.store.packs; local stores only).
 # Stores and remotes of older formats are read as they are, and upgraded (their
 # format file rewritten) before the first write.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 # Bump when the index's tables (dotnb.store.index) change: an index of another
 # version is dropped and rebuilt from the manifests (it is only a cache).

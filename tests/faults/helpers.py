@@ -210,9 +210,36 @@ def raw_state(root: Path) -> RawState:
         if len(fan) == 2
         for name in os.listdir(objects_dir / fan)
     }
+    objects |= packed_objects(root)
     tmp = store / "tmp"
     temps = sorted(os.listdir(tmp)) if tmp.exists() else []
     return RawState(runs, pending, n_objects, {r for r in refs if not r.startswith(".")}, objects, temps)
+
+
+def pack_indexes(root: Path) -> list[Path]:
+    """The index files of a store's live packs."""
+    packs = root / ".dotnb" / "packs"
+    return sorted(packs.glob("*.idx")) if packs.exists() else []
+
+
+def packed_objects(root: Path) -> set[str]:
+    """The objects live packs hold, read from their indexes as the format says:
+    an 8-byte header, then 48-byte records (32 bytes of hash, offset, length)."""
+    found: set[str] = set()
+    for index in pack_indexes(root):
+        try:
+            data = index.read_bytes()
+        except FileNotFoundError:  # repacked away meanwhile
+            continue
+        found |= {data[i : i + 32].hex() for i in range(8, len(data) - 47, 48)}
+    return found
+
+
+def object_files(root: Path) -> list[Path]:
+    """Every file holding objects: loose objects and pack indexes (whose mtime gc reads)."""
+    objects_dir = root / ".dotnb" / "objects"
+    loose = [p for p in objects_dir.glob("*/*") if p.is_file()] if objects_dir.exists() else []
+    return loose + pack_indexes(root)
 
 
 def _rows(db: sqlite3.Connection, sql: str) -> list[Any]:

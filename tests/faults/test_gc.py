@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dotnb.store.hashing import hash_bytes
 from dotnb.store.repo import Store
 from tests.faults.helpers import (
     Faults,
@@ -20,6 +21,7 @@ from tests.faults.helpers import (
     close_thread_loop,
     dotnb,
     dotnb_json,
+    object_files,
     raw_state,
     start_dotnb,
     start_kernel,
@@ -61,7 +63,7 @@ def test_a_killed_gc_loses_no_referenced_object_and_the_next_gc_completes(
             outputs = store.snapshot_files(sorted(f"out{n}/{p.name}" for p in folder.iterdir()))
             store.commit_run(new_manifest(outputs=outputs))
         referenced = set(raw_state(root).objects)
-        age([store.objects.path_for(d) for d in referenced])
+        age(object_files(root))  # nothing is unreferenced yet
         # How long a whole gc of 500 objects takes here: the kills are spread over it.
         unreferenced(store, rng, 500)
         t0 = time.monotonic()
@@ -116,9 +118,15 @@ def test_a_killed_gc_loses_no_referenced_object_and_the_next_gc_completes(
 
 
 @pytest.mark.kernel
-def test_gc_while_kernels_record_never_deletes_an_object_a_run_uses(tmp_path: Path, faults: Faults) -> None:
+@pytest.mark.parametrize("packed", [False, True], ids=["loose", "packed"])
+def test_gc_while_kernels_record_never_deletes_an_object_a_run_uses(
+    tmp_path: Path, faults: Faults, packed: bool
+) -> None:
     """Old unreferenced objects whose bytes the kernels' cells write again: gc (run in
-    a loop) and the runs race for them.  No run may end up pointing at a deleted object."""
+    a loop) and the runs race for them.  No run may end up pointing at a deleted object.
+
+    ``packed``: the old objects are in packs, which gc writes anew without them while
+    the kernels reuse some (their cells also write new packs of their own)."""
     root = tmp_path / "proj"
     rng = faults.rng
     contents = 400
@@ -126,12 +134,16 @@ def test_gc_while_kernels_record_never_deletes_an_object_a_run_uses(tmp_path: Pa
     store = Store.init(root)
     try:
         # Content i is random.Random(base + i).randbytes(2000): the kernels make the same bytes.
-        digests = [
-            store.objects.put_bytes(random.Random(base + i).randbytes(2000))[0] for i in range(contents)
-        ]
+        blobs = [random.Random(base + i).randbytes(2000) for i in range(contents)]
+        if packed:  # four packs of 100
+            for start in range(0, contents, 100):
+                store.objects.packs.write((hash_bytes(b), b) for b in blobs[start : start + 100])
+        else:
+            for blob in blobs:
+                store.objects.put_bytes(blob)
     finally:
         store.close()
-    age([root / ".dotnb" / "objects" / d[:2] / d[2:] for d in digests])
+    age(object_files(root))
     kernels: list[Kernel] = []
     seen: list[str] = []
     problems: list[str] = []

@@ -23,6 +23,7 @@ from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION
 from dotnb.store.objects import SMALL_FILE
+from dotnb.store.packs import PACK_OBJECT_MAX
 from dotnb.store.paths import confine, to_relpath
 from dotnb.store.run_rows import index_run
 from tests.conftest import validate_manifest
@@ -114,12 +115,13 @@ def test_stat_cache_skips_rehash_and_respects_racy_window(store: Store, tmp_path
     assert store.objects.read_bytes(changed["hash"]) == b"a,b\n3,4\n"
 
 
-def test_many_new_small_files_are_synced_together_before_and_after_their_renames(
+def test_many_new_files_too_large_to_pack_are_synced_together_before_and_after_their_renames(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import dotnb.store.syncing as syncing_mod
 
-    contents = [f"row {i}\n".encode() * (i + 1) for i in range(30)] + [b""]
+    # Each too large for a pack (see tests/store/test_packs.py for those).
+    contents = [b"x" * PACK_OBJECT_MAX + f"row {i}\n".encode() * (i + 1) for i in range(30)] + [b""]
     rels = []
     for i, data in enumerate([*contents, *contents[:10]]):  # ten duplicates
         rel = f"d{i % 3}/f {i}.csv"
@@ -168,8 +170,9 @@ def test_a_failed_batch_of_small_files_leaves_no_temp_file_and_no_partial_object
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rels = [f"f{i}.txt" for i in range(20)]
+    pad = "x" * PACK_OBJECT_MAX  # too large for a pack
     for i, rel in enumerate(rels):
-        (tmp_path / rel).write_text(f"content {i}")
+        (tmp_path / rel).write_text(f"{pad}content {i}")
     real_replace = os.replace
     renamed: list[str] = []
 
@@ -189,7 +192,7 @@ def test_a_failed_batch_of_small_files_leaves_no_temp_file_and_no_partial_object
     # Nothing was recorded in the stat cache: the next snapshot stores the rest.
     entries = store.snapshot_files(rels)
     assert [store.objects.read_bytes(e["hash"]) for e in entries] == [
-        f"content {i}".encode() for i in range(20)
+        f"{pad}content {i}".encode() for i in range(20)
     ]
 
 
