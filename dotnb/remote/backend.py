@@ -77,6 +77,11 @@ class Backend:
     def read(self, key: str) -> bytes | None:
         raise NotImplementedError
 
+    def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        """``length`` bytes of ``key`` from ``start`` (fewer at its end); None when the
+        key does not exist."""
+        raise NotImplementedError
+
     def exists(self, key: str) -> bool:
         raise NotImplementedError
 
@@ -129,6 +134,16 @@ class LocalBackend(Backend):
         try:
             with open(self._path(key), "rb") as f:
                 return f.read()
+        except FileNotFoundError:
+            self._check_base()
+            return None
+        except OSError as exc:
+            raise self._fail(exc) from None
+
+    def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        try:
+            with open(self._path(key), "rb") as f:
+                return os.pread(f.fileno(), length, start)
         except FileNotFoundError:
             self._check_base()
             return None
@@ -299,6 +314,18 @@ class S3Backend(Backend):
                 # max_concurrency=1: one GET.  Otherwise s3fs sends a HEAD first (for the
                 # size), and for a missing key a HEAD and a LIST.
                 data: bytes = self.fs.cat_file(self._path(key), max_concurrency=1)
+                return data
+        except FileNotFoundError as exc:
+            self._missing_or_fail(exc)
+            return None
+
+    def read_range(self, key: str, start: int, length: int) -> bytes | None:
+        if length <= 0:
+            return b""
+        try:
+            with self._errors():
+                # One ranged GET (Range: bytes=start-end).
+                data: bytes = self.fs.cat_file(self._path(key), start=start, end=start + length)
                 return data
         except FileNotFoundError as exc:
             self._missing_or_fail(exc)

@@ -16,6 +16,7 @@ from dotnb.remote.backend import Backend, open_backend
 from dotnb.remote.config import get_remote
 from dotnb.remote.errors import RemoteEmpty
 from dotnb.remote.format import check_remote_format
+from dotnb.remote.packs import check_remote_packs, load_remote_packs, read_packed
 from dotnb.remote.parallel import parallel
 from dotnb.remote.progress import Meter, ProgressFn
 from dotnb.remote.transfer import SMALL_OBJECT
@@ -73,6 +74,14 @@ def _fsck(
 
     digests = sorted(objects)
     corrupted = [d for d, ok in zip(digests, parallel(rehash, digests), strict=True) if not ok]
+    packs = load_remote_packs(store, backend)
+    packed_meter = Meter(progress, "check packs", len(packs.where), 0)
+
+    def counted(n: int) -> None:
+        packed_meter.add_bytes(n)
+        packed_meter.item()
+
+    corrupted += [d for d in check_remote_packs(backend, packs, counted) if d not in objects]
 
     ref_keys = [k for k in backend.list_keys(RUNS_PREFIX) if is_run_id(k[len(RUNS_PREFIX) :])]
     ref_ids = [k[len(RUNS_PREFIX) :] for k in ref_keys]
@@ -88,6 +97,8 @@ def _fsck(
 
     def read_tree(digest: str) -> bytes:
         data = backend.read(object_key(digest))
+        if data is None:
+            data = read_packed(backend, packs, digest)
         if data is None:
             raise ObjectMissing(f"tree {digest[:12]} is missing on the remote")
         if hash_bytes(data) != digest:
@@ -118,7 +129,7 @@ def _fsck(
             continue
         for digest in outcome:
             refs.setdefault(digest, set()).add(rid)
-    missing = sorted(d for d in refs if d not in objects)
+    missing = sorted(d for d in refs if d not in objects and d not in packs)
 
     def affected(items: list[str]) -> list[dict[str, Any]]:
         return [{"object": d, "runs": sorted(refs.get(d, set()))} for d in items]
@@ -126,14 +137,15 @@ def _fsck(
     report: dict[str, Any] = {
         "remote": spec["name"],
         "url": spec["url"],
-        "objects_checked": len(objects),
+        "objects_checked": len(objects) + len(set(packs.where) - set(objects)),
         "runs_checked": len(ref_keys),
         "corrupted": affected(corrupted),
         "missing": affected(missing),
         "damaged_runs": damaged,
+        "damaged_packs": [{"pack": name, "error": why} for name, why in sorted(packs.damaged.items())],
         "unjournaled_runs": sorted(rid for rid in ref_ids if rid not in journaled),
         "unindexed_runs": [],
         "stale_index_rows": [],
     }
-    report["ok"] = not (corrupted or missing or damaged)
+    report["ok"] = not (corrupted or missing or damaged or packs.damaged)
     return report

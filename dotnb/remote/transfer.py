@@ -4,6 +4,8 @@ Remote layout (the local store's format, on object storage)::
 
     format              {"format": N} (see dotnb.store.layout)
     objects/ab/cdef…    blobs named by their BLAKE3 hash (data, notebooks, manifests)
+    packs/<name>.pack   many small objects pushed together, and their index
+    packs/<name>.idx    (see dotnb.remote.packs)
     runs/<run id>       the run's manifest hash; written once, never replaced
     journal/<id>        one record per push: {"runs": {run id: manifest hash}, …}
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -40,6 +43,7 @@ from dotnb.remote.errors import (
     RemoteUnavailable,
 )
 from dotnb.remote.format import check_remote_format
+from dotnb.remote.packs import RemotePacks, fetch_packed, load_remote_packs, push_packed
 from dotnb.remote.parallel import parallel
 from dotnb.remote.progress import Meter, ProgressFn
 from dotnb.remote.progress import TransferProgress as TransferProgress
@@ -49,6 +53,7 @@ from dotnb.store.hashing import hash_bytes, is_hash
 from dotnb.store.ids import id_floor, is_run_id, new_run_id, time_ms
 from dotnb.store.layout import OBJECTS_DIR, RUNS_PREFIX, object_key, object_of_key, run_key
 from dotnb.store.manifest import FORMAT_VERSION, check_format, iso_time, parse_manifest
+from dotnb.store.packs import PACK_MIN_OBJECTS, PACK_OBJECT_MAX
 from dotnb.store.paths import check_relpath
 from dotnb.store.referenced import manifest_objects
 from dotnb.store.trees import is_tree, parse_tree
@@ -129,17 +134,28 @@ def _push(
     # The objects those runs need: data first, manifests after them.
     manifests = {rid: store.manifest(rid) for rid in to_push}
     data_objects: set[str] = set()
+    files: set[str] = set()  # the files' bytes (packable), not trees, code or notebooks
     for manifest in manifests.values():
         # Folders' trees are read here (fetched first for a pulled run pushed elsewhere).
         data_objects |= manifest_objects(manifest, store.objects.read_bytes)
+        for key in ("inputs", "outputs"):
+            files.update(e["hash"] for e in store.files(manifest, key) if e.get("hash"))
     manifest_hashes = set(to_push.values())
     data_objects -= manifest_hashes
     store.objects.ensure(data_objects | manifest_hashes)  # a pulled run pushed elsewhere
-    present = _remote_has(backend, sorted(data_objects | manifest_hashes), progress)
+    packed = load_remote_packs(store, backend)
+    present = {d for d in data_objects if d in packed}
+    present |= _remote_has(backend, sorted((data_objects - present) | manifest_hashes), progress)
     upload_data = sorted(data_objects - present)
     upload_manifests = sorted(manifest_hashes - present)
     sizes = {d: store.objects.size(d) for d in upload_data + upload_manifests}
     meter = Meter(progress, "upload", len(sizes), sum(sizes.values()))
+    # Many small files go up as packs (two requests a pack, not one an object);
+    # manifests and trees stay objects of their own (a pull reads them first).
+    small = [d for d in upload_data if d in files and sizes[d] <= PACK_OBJECT_MAX]
+    if len(small) >= PACK_MIN_OBJECTS:
+        push_packed(store, backend, small, meter)
+        upload_data = sorted(set(upload_data) - set(small))
     for batch in (upload_data, upload_manifests):
         parallel(lambda d: _upload_object(store, backend, d, sizes[d], meter), batch)
     result["objects_uploaded"] = meter.done
@@ -352,11 +368,13 @@ def _fetch_trees(
     bad: dict[str, str] = {}
     level, seen = sorted(tops), set(tops)
 
+    packs = {backend.name: load_remote_packs(store, backend)}
+
     def fetch(tree: str) -> tuple[str, list[list[Any]] | str]:
         # A tree missing or corrupted on the remote rejects its runs; an unreachable
         # remote fails the pull (it is redone).
         try:
-            fetch_objects(store, [tree], backends=[backend])
+            fetch_objects(store, [tree], backends=[backend], packs=packs)
             return tree, parse_tree(tree, store.objects.read_local(tree))
         except (RemoteObjectMissing, RemoteObjectCorrupt, StoreFormatError, ObjectCorrupt) as exc:
             return tree, str(exc)
@@ -483,12 +501,15 @@ def fetch_objects(
     digests: Iterable[str],
     backends: list[Backend] | None = None,
     progress: ProgressFn | None = None,
+    packs: dict[str, RemotePacks] | None = None,
 ) -> tuple[int, int]:
     """Download the missing objects among ``digests``, trying each backend in turn.
 
     Returns (objects, bytes) downloaded.  An object found nowhere raises
     ObjectMissing-like RemoteError; a corrupted one raises RemoteObjectCorrupt —
-    in both cases no partial or unverified bytes enter the store.
+    in both cases no partial or unverified bytes enter the store.  Objects in a
+    remote's packs are read by byte ranges (``packs``: the backends' packs, when
+    the caller read them already).
     """
     todo = sorted({d for d in digests if is_hash(d) and not store.objects.has(d)})
     if not todo:
@@ -500,11 +521,49 @@ def fetch_objects(
     try:
         meter = Meter(progress, "download", len(todo), 0)
         dead: dict[str, str] = {}
+        for backend in backends:
+            if not todo:
+                break
+            try:
+                known = (packs or {}).get(backend.name) or load_remote_packs(store, backend)
+            except RemoteUnavailable as exc:
+                dead[backend.name] = str(exc)
+                continue
+            in_packs = [d for d in todo if d in known]
+            if in_packs:
+                _fetch_from_packs(store, backend, known, in_packs, meter)
+                todo = sorted(set(todo) - set(in_packs))
         parallel(lambda d: _download_object(store, backends, d, meter, dead), todo)
         return meter.done, meter.done_bytes
     finally:
         for b in own:
             b.close()
+
+
+def _fetch_from_packs(
+    store: Store, backend: Backend, packs: RemotePacks, digests: list[str], meter: Meter
+) -> None:
+    """Store ``digests`` read from the remote's packs: many into one local pack, a few
+    as objects of their own."""
+    lock = threading.Lock()
+    writer = store.objects.new_pack() if len(digests) >= PACK_MIN_OBJECTS else None
+
+    def keep(digest: str, data: bytes) -> None:
+        if writer is None:
+            store.objects.install_bytes(digest, data)
+        else:
+            with lock:
+                writer.add(digest, data)
+        meter.add_bytes(len(data))
+        meter.item()
+
+    try:
+        fetch_packed(backend, packs, digests, keep)
+        if writer is not None:
+            writer.finish()
+    finally:
+        if writer is not None:
+            writer.abort()
 
 
 def _remotes_in_order(store: Store) -> list[dict[str, Any]]:

@@ -5,8 +5,9 @@ push journal, see :mod:`dotnb.remote.transfer`)::
 
     format          the format file: {"format": N}, N checked by versions.check_format
     objects/ab/…    content-addressed blobs, named by their hash (fan-out: 2 characters)
-    packs/          many small objects in one file each, with an index (dotnb.store.packs;
-                    local only: a remote holds every object as its own file)
+    packs/          many small objects in one file, each with an index (dotnb.store.packs):
+                    <name>.pack and <name>.idx, locally and on a remote alike
+    pack-cache/     copies of remotes' pack indexes (local only; dotnb.remote.packs)
     runs/<id>       one ref per run: the hash of its manifest object
     annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
                     remote, dotnb.remote.annotation_transfer)
@@ -33,6 +34,7 @@ OBJECTS_DIR = "objects"
 RUNS_DIR = "runs"
 TMP_DIR = "tmp"
 PACKS_DIR = "packs"
+PACK_CACHE_DIR = "pack-cache"
 INDEX_FILE = "index.sqlite"
 ANNOTATIONS_DIR = "annotations"
 
@@ -57,6 +59,11 @@ def object_of_key(key: str) -> str | None:
     if len(parts) != 3 or parts[0] != OBJECTS_DIR or len(parts[1]) != FAN_OUT:
         return None
     return parts[1] + parts[2]
+
+
+def pack_key(name: str, suffix: str) -> str:
+    """The path of pack ``name``'s file with ``suffix`` (``.pack``, ``.idx``) on a remote."""
+    return f"{PACKS_DIR}/{name}{suffix}"
 
 
 def run_key(run_id: str) -> str:

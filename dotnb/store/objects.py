@@ -287,8 +287,7 @@ class ObjectStore:
                         continue
                     waiting[digest] = data
                     if len(waiting) >= PACK_MIN_OBJECTS:
-                        self.before_pack()
-                        pack = self.packs.writer()
+                        pack = self.new_pack()
                         for held in waiting.items():
                             pack.add(*held)
                         waiting.clear()
@@ -320,6 +319,11 @@ class ObjectStore:
                     os.unlink(tmp)
             raise
         return results
+
+    def new_pack(self) -> PackWriter:
+        """A writer of a new pack (objects added to it are live once it is finished)."""
+        self.before_pack()
+        return self.packs.writer()
 
     def _temp_holding(self, data: bytes) -> str:
         """A new temp file holding ``data`` (not yet durable)."""

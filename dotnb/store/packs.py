@@ -90,6 +90,16 @@ def parse_index(name: str, data: bytes) -> list[tuple[str, int, int]]:
     return records
 
 
+def index_bytes(records: Iterable[tuple[str, int, int]]) -> bytes:
+    """A pack index of (hash, offset, length) records, in any order."""
+    return INDEX_MAGIC + b"".join(RECORD.pack(bytes.fromhex(d), o, n) for d, o, n in sorted(records))
+
+
+def pack_name(index: bytes) -> str:
+    """A pack's name: the hash of its index's bytes."""
+    return hash_bytes(index)
+
+
 class PackWriter:
     """One new pack, written object by object into a temp file, installed by :meth:`finish`.
 
@@ -119,16 +129,17 @@ class PackWriter:
         self.records[digest] = (self.offset, len(data))
         self.offset += len(data)
 
+    def index(self) -> bytes:
+        """The pack's index, for the objects added so far."""
+        return index_bytes((d, *self.records[d]) for d in self.records)
+
     def finish(self) -> str | None:
         """Make the pack durable and live; its name, or None when it holds nothing."""
         try:
             if not self.records:
                 return None
             os.fsync(self.fd)
-            index = INDEX_MAGIC + b"".join(
-                RECORD.pack(bytes.fromhex(d), *self.records[d]) for d in sorted(self.records)
-            )
-            return self.packs.install(self.tmp, index)
+            return self.packs.install(self.tmp, self.index())
         finally:
             self.abort()
 
@@ -311,7 +322,7 @@ class PackSet:
 
     def install(self, pack_tmp: str, index: bytes) -> str:
         """Install a durable pack temp file with its index; returns the pack's name."""
-        name = hash_bytes(index)
+        name = pack_name(index)
         fd, index_tmp = self.new_temp()
         try:
             with os.fdopen(fd, "wb") as f:

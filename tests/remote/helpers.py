@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dotnb.store.hashing import hash_bytes, is_hash
+from dotnb.store.hashing import is_hash
 from dotnb.store.referenced import manifest_objects
 from dotnb.store.repo import Store
 
@@ -114,24 +114,32 @@ def new_project(root: Path) -> Path:
 
 
 def local_objects(root: Path) -> set[str]:
-    """Names of the objects in a project's ``.dotnb/objects``."""
-    base = root / ".dotnb" / "objects"
+    """Names of the objects in a project's store: ``.dotnb/objects`` and its packs."""
+    return stored_objects(root / ".dotnb")
+
+
+def stored_objects(base: Path) -> set[str]:
+    """Names of the objects under a store's or a ``file://`` remote's folder ``base``:
+    files of their own in ``objects/``, and those listed by the indexes in ``packs/``
+    (read as the format says: an 8-byte header, then 48-byte records)."""
     found = set()
-    if base.is_dir():
-        for sub in base.iterdir():
+    if (base / "objects").is_dir():
+        for sub in (base / "objects").iterdir():
             if sub.is_dir() and len(sub.name) == 2:
                 found.update(sub.name + f.name for f in sub.iterdir() if is_hash(sub.name + f.name))
+    for index in sorted((base / "packs").glob("*.idx")) if (base / "packs").is_dir() else []:
+        data = index.read_bytes()
+        found.update(data[i : i + 32].hex() for i in range(8, len(data) - 47, 48))
     return found
 
 
 def corrupt_local_objects(root: Path) -> list[str]:
     """Local objects whose bytes do not hash to their name (should always be empty)."""
-    bad = []
-    for digest in local_objects(root):
-        path = root / ".dotnb" / "objects" / digest[:2] / digest[2:]
-        if hash_bytes(path.read_bytes()) != digest:
-            bad.append(digest)
-    return bad
+    store = Store(root)
+    try:
+        return [d for d in local_objects(root) if not store.objects.verify(d)]
+    finally:
+        store.close()
 
 
 def manifests(root: Path) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from dotnb.store.manifest import FORMAT_VERSION
+from dotnb.store.packs import PACK_OBJECT_MAX
 from tests.remote.helpers import (
     PREP_CELL,
     Result,
@@ -326,9 +327,10 @@ def test_a_push_killed_halfway_is_completed_by_the_next_push(
     bucket: str,
     s3_client: Any,
 ) -> None:
-    # A run with many objects, so that the push takes long enough to be killed in the middle.
+    # A run with many objects, so that the push takes long enough to be killed in the middle
+    # (each too large for a pack: a request of its own).
     big = new_project(tmp_path / "big")
-    files = {f"shards/{i:03d}.bin": os.urandom(32 * 1024) for i in range(KILL_FILES)}
+    files = {f"shards/{i:03d}.bin": os.urandom(PACK_OBJECT_MAX + 1024) for i in range(KILL_FILES)}
     run_id = record_files_run(big, files, name="big", user="alice")
     runs = manifests(big)
     needed = pushed_objects(big, runs)
