@@ -112,6 +112,23 @@ CREATE TABLE IF NOT EXISTS remote_runs (
 ) WITHOUT ROWID;
 """
 
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+# The WAL file is cut to this size when it starts over after a checkpoint (bytes): it
+# holds nothing then, and would otherwise keep the size of the largest transaction.
+WAL_SIZE_LIMIT = 0
+# A background checkpoint that leaves a WAL file larger than this starts it over.
+WAL_RESET_AT = 1024 * 1024
+# Free pages (left by dropped write-ahead records) beyond this many are given back to
+# the file system by the background checkpoint.
+FREE_PAGES_KEPT = 256
+
 # How the runs table holds each summary (dotnb log --json re-indents these texts, see
 # dotnb.store.summary_indent.indent_summaries): json.dumps(summary, sort_keys=True,
 # ensure_ascii=False), with one encoder for every call.
@@ -277,10 +294,17 @@ class Index:
                 time.sleep(0.02)
 
     def _set_up(self) -> None:
+        # A new index gives back the pages of dropped write-ahead records (a kernel's
+        # runs of 100,000 files stage megabytes of trees there): see checkpoint().
+        # No effect on an index created before (that takes a VACUUM).
+        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":  # pragma: no cover - e.g. a filesystem without shared memory
             self.db.execute("PRAGMA journal_mode=DELETE")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        # The WAL file shrinks once checkpointed, instead of keeping the size of the
+        # largest transaction (tens of MB for a run of 100,000 files).
+        self.db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         with self._lock:
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             version = self.get_meta("index_schema")
@@ -346,7 +370,20 @@ class Index:
                 self._checkpointer = sqlite3.connect(
                     self.path, timeout=60.0, isolation_level=None, check_same_thread=False
                 )
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._checkpointer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            db = self._checkpointer
+            if db.execute("PRAGMA freelist_count").fetchone()[0] > FREE_PAGES_KEPT:
+                # Stepped to the end by executescript (execute() would free one page);
+                # a no-op for an index created without auto_vacuum.
+                db.executescript("PRAGMA incremental_vacuum;")
+            busy, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if not busy and frames == copied > 0 and _size(f"{self.path}-wal") > WAL_RESET_AT:
+                # Everything is in the database: the next write starts the WAL over,
+                # cut to WAL_SIZE_LIMIT.  Make that write now (one row of meta).
+                db.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('wal_reset_ns', ?)",
+                    (str(time.time_ns()),),
+                )
         except sqlite3.Error:
             return False
         return True

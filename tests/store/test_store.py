@@ -1201,3 +1201,20 @@ def test_a_kernels_index_damaged_in_place_is_set_aside_and_recording_goes_on(tmp
     runs = Store(tmp_path).list_runs(notebook="nb.ipynb")
     assert {r["id"] for r in runs} == {before["id"], after["id"]}
     assert list((tmp_path / ".dotnb").glob("index.sqlite.damaged-*"))
+
+
+def test_a_flushed_write_ahead_record_gives_its_pages_and_its_wal_back(store: Store) -> None:
+    """A kernel's run of many files stages megabytes of trees in write-ahead records:
+    once flushed, the index file and its WAL shrink back (the store's size on disk)."""
+    index = store.dir / "index.sqlite"
+    wal = store.dir / "index.sqlite-wal"
+    digests = [store.stage_bytes(os.urandom(1024 * 1024)) for _ in range(6)]
+    store.commit_run(
+        new_manifest(inputs=[{"path": f"f{i}", "hash": d, "size": 1 << 20} for i, d in enumerate(digests)]),
+        sync=False,
+    )
+    assert index.stat().st_size + wal.stat().st_size > 6 * 1024 * 1024  # the records hold the bytes
+    store.writeahead.flush()
+    assert all(store.objects.read_bytes(d) for d in digests)
+    assert index.stat().st_size < 1024 * 1024
+    assert wal.stat().st_size <= 1024 * 1024
