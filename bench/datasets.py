@@ -103,6 +103,12 @@ def extra_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--million", action="store_true", help="only the 1,000,000-file case (about 45 minutes)"
     )
+    parser.add_argument(
+        "--part",
+        choices=["small", "big", "many"],
+        action="append",
+        help="only these scenarios (small files, the 1 GiB restore, the 10,000-file restore); repeatable",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -770,13 +776,19 @@ def main() -> None:
             with_part(tmp, "million", lambda t: small_files(t, cli, None, 1000, 1000, 2, True))
         else:
             folders, per_folder = (10, 100) if quick else (100, 1000)
-            with_part(
-                tmp,
-                "small",
-                lambda t: small_files(t, cli, dvc_exe, folders, per_folder, 2 if quick else 3, False),
-            )
-            with_part(tmp, "big", lambda t: big_file(t, cli, dvc_exe, 32 * MiB if quick else 1024 * MiB, 2))
-            with_part(tmp, "many", lambda t: many_modified(t, cli, dvc_exe, 500 if quick else 10_000))
+            parts = set(args.part or ["small", "big", "many"])
+            if "small" in parts:
+                with_part(
+                    tmp,
+                    "small",
+                    lambda t: small_files(t, cli, dvc_exe, folders, per_folder, 2 if quick else 3, False),
+                )
+            if "big" in parts:
+                with_part(
+                    tmp, "big", lambda t: big_file(t, cli, dvc_exe, 32 * MiB if quick else 1024 * MiB, 2)
+                )
+            if "many" in parts:
+                with_part(tmp, "many", lambda t: many_modified(t, cli, dvc_exe, 500 if quick else 10_000))
     print(f"total {time.perf_counter() - start:.0f} s, data created and deleted included")
 
 

@@ -351,6 +351,13 @@ def format_fsck(report: dict[str, Any]) -> list[str]:
                 f"{', '.join(dup['runs'])}  (refer to them by id)"
             )
         )
+    unshared = report.get("unshared_objects") or []
+    if unshared:
+        count = len(unshared)
+        lines.append(
+            f"gave {count} object{'s' if count != 1 else ''} an interrupted restore had linked to "
+            "your files bytes of their own"
+        )
     for pack in report.get("damaged_packs") or []:
         lines.append(clean(f"unreadable pack {pack['pack']}: {pack['error']}"))
     orphans = report.get("orphan_packs_removed") or []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from dotnb.cli.args import Commands, open_store, resolve_run
-from dotnb.cli.exits import EXIT_OK
+from dotnb.cli.exits import EXIT_OK, warn
 from dotnb.cli.output import emit_json, out
 from dotnb.cli.progress import ByteProgress
 from dotnb.cli.render import format_plan
@@ -99,4 +99,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     out(f"restored {written} path{'s' if written != 1 else ''}")
     out(f"checkpoint #{result['checkpoint_number']} ({result['checkpoint']}) holds the previous state")
     out(f"undo with: dotnb restore {result['checkpoint']}")
+    for rel in result.get("checkpoint_lost") or []:
+        # A process that had the old file open wrote to it while it was being replaced.
+        warn(f"the checkpoint could not keep the previous bytes of {rel!r}: they changed during the restore")
     return EXIT_OK

@@ -36,14 +36,20 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     refs = store.referenced_objects()
     corrupted: list[str] = []
     checked = 0
+    unshared: list[str] = []
     for digest in store.objects.iter_loose():
         path = store.objects.path_for(digest)
         try:
             actual = hash_file(path)[0]
+            links = os.stat(path).st_nlink
         except OSError:
-            actual = None
+            actual, links = None, 1
         if actual != digest:
             corrupted.append(digest)
+        elif links > 1 and store.objects.unshare(digest):
+            # A restore killed before it settled its checkpoint left the object sharing
+            # a user's file (dotnb.store.checkpoint_links): it gets bytes of its own.
+            unshared.append(digest)
         checked += 1
         if progress is not None:
             progress(1)
@@ -88,6 +94,7 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         "unindexed_runs": unindexed,
         "stale_index_rows": stale_index,
         "returned_from_interrupted_gc": returned,
+        "unshared_objects": unshared,
         # Packs whose index cannot be read: their objects are missing (listed above if used).
         "damaged_packs": packs.damaged,
         # Pack files a killed writer left without their index (no reader sees them); removed.

@@ -74,7 +74,56 @@ class ObjectStore:
         return f"{self._dir_str}/{object_name(digest)}"
 
     def has(self, digest: str) -> bool:
-        return self.path_for(digest).exists() or self.packs.find(digest) is not None
+        return os.path.exists(self._name_for(digest)) or self.packs.find(digest) is not None
+
+    def loose_target(self, digest: str) -> str:
+        """Where object ``digest`` is (or would be) as a file of its own."""
+        return self._name_for(digest)
+
+    def seal(self, digest: str) -> bool:
+        """Make the loose object ``digest`` read-only and check it against its name (an
+        object given a file's inode, see :mod:`dotnb.store.checkpoint_links`).  One
+        whose bytes no longer match is removed; False then, or when it is missing."""
+        target = self._name_for(digest)
+        try:
+            os.chmod(target, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            if hash_file(target)[0] == digest:
+                return True
+        except FileNotFoundError:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        return False
+
+    def unshare(self, digest: str) -> bool:
+        """Give the loose object ``digest`` bytes of its own when its inode has other
+        names (a file the user may still write): a copy, checked, replaces it.  A copy
+        that no longer matches the name means the shared file was changed: the object
+        is removed (False)."""
+        target = self._name_for(digest)
+        try:
+            with open(target, "rb", buffering=0) as src:
+                if os.fstat(src.fileno()).st_nlink <= 1:
+                    return self.seal(digest)
+                fd, tmp = self._tempfile()
+                try:
+                    try:
+                        actual, _ = copy_hashed(src.fileno(), fd)
+                    finally:
+                        os.close(fd)
+                    if actual == digest:
+                        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                        os.replace(tmp, target)
+                        fsync_path(os.path.dirname(target))
+                        return True
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(tmp)
+        except FileNotFoundError:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        return False
 
     def loose_path(self, digest: str) -> str | None:
         """The file holding object ``digest`` when it is stored as a file of its own
@@ -491,9 +540,8 @@ class ObjectStore:
 
     def verify(self, digest: str) -> bool:
         """True when the object exists and its bytes hash to its name."""
-        path = self.path_for(digest)
         try:
-            return hash_file(path)[0] == digest
+            return hash_file(self._name_for(digest))[0] == digest
         except FileNotFoundError:
             data = self.packs.read(digest)
             return data is not None and hash_bytes(data) == digest

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dotnb.store import strays
 from dotnb.store.atomic import create_temp, rename_durably
 from dotnb.store.author import current_host, current_user
+from dotnb.store.checkpoint_links import LinkedCheckpoint
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
 from dotnb.store.hashing import hash_file
 from dotnb.store.ids import new_run_id
@@ -44,6 +45,9 @@ Progress = Callable[[int], None]
 
 # Free space kept beyond the staged files' size when large files are staged together.
 STAGING_MARGIN = 64 * 1024 * 1024
+# Small files' bytes read (and checked) before anything is replaced are kept for the
+# writes, up to this many bytes; the rest are read again when written.
+CHECKED_BYTES_KEPT = 256 * 1024 * 1024
 
 
 @dataclass
@@ -82,6 +86,9 @@ class RestorePlan:
     run_id: str
     items: list[PlanItem] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    # path -> (hash, the stat it was taken from) of what the paths held when planned:
+    # the checkpoint uses a hash again only while the file's stat is unchanged.
+    hashed: dict[str, tuple[str, StatKey]] = field(default_factory=dict)
 
     @property
     def changes(self) -> list[PlanItem]:
@@ -100,10 +107,13 @@ class RestorePlan:
         }
 
 
-def _current_hashes(store: Store, rels: list[str]) -> dict[str, str | None]:
+def _current_hashes(
+    store: Store, rels: list[str], keys: dict[str, tuple[str, StatKey]] | None = None
+) -> dict[str, str | None]:
     """The hash of what each path holds now (None: nothing there), from the stat cache
     where it answers.  Refuses paths inside the store, symlinks leading outside the
-    root, and folders or special files in the way."""
+    root, and folders or special files in the way.  ``keys`` receives, for each file
+    hashed or found, its hash and the stat it was taken from."""
     confined = Confiner(store.root)
     store_real = os.path.realpath(store.dir)
     found: dict[str, str | None] = {}
@@ -128,8 +138,10 @@ def _current_hashes(store: Store, rels: list[str]) -> dict[str, str | None]:
             raise DotnbError(f"refusing to restore {rel!r}: a folder or special file is in the way")
         present.append((rel, path, StatKey.of(st)))
     known = store.index.stat_lookup_many([(rel, key) for rel, _, key in present])
-    for rel, path, _ in present:
-        found[rel] = known.get(rel) or hash_file(path)[0]
+    for rel, path, key in present:
+        found[rel] = digest = known.get(rel) or hash_file(path)[0]
+        if keys is not None:
+            keys[rel] = (digest, key)
     return found
 
 
@@ -157,20 +169,30 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
                 f"cannot restore {rel!r}: its object {target[:12]} is missing from the store "
                 "(run `dotnb fsck`)"
             )
-    current = _current_hashes(store, sorted(targets))
+    current = _current_hashes(store, sorted(targets), plan.hashed)
     for rel, (target, size, role) in sorted(targets.items()):
         plan.items.append(PlanItem(rel, role, target, size, current[rel]))
     return plan
 
 
-def checkpoint(store: Store, plan: RestorePlan, notebook: str | None) -> dict[str, Any] | None:
-    """Record the current content of every path the plan changes, as a checkpoint run."""
+def checkpoint(
+    store: Store, plan: RestorePlan, notebook: str | None, links: LinkedCheckpoint | None = None
+) -> dict[str, Any] | None:
+    """Record the current content of every path the plan changes, as a checkpoint run.
+
+    With ``links``, files are kept by linking where that is safe (see
+    :mod:`dotnb.store.checkpoint_links`; the caller settles them after the writes),
+    and copied otherwise.
+    """
     changing = plan.changes
     if not changing:
         return None
     present = [i.path for i in changing if i.current is not None and i.role == "data"]
     absent = [i.path for i in changing if i.current is None]
-    outputs = store.snapshot_files(present, enforce_limit=False)
+    linked: list[dict[str, Any]] = []
+    if links is not None:
+        linked, present = links.keep(Confiner(store.root), store.index, present, plan.hashed)
+    outputs = sorted(linked + store.snapshot_files(present, enforce_limit=False), key=lambda e: e["path"])
     snapshot = None
     for item in changing:
         if item.role == "notebook" and item.current is not None:
@@ -215,23 +237,26 @@ def apply_plan(
     plan: RestorePlan,
     progress: Progress | None = None,
     staged: dict[str, str] | None = None,
+    checked: dict[str, bytes] | None = None,
 ) -> list[str]:
     """Write every changing path atomically and verify it; returns the paths written.
 
     Large files already copied into verified temp files (``staged``: path -> temp,
     see :func:`stage_large`) are renamed into place together; other large files are
     copied one by one.  Small files (up to :data:`SMALL_FILE`) are written together:
-    see :func:`write_small_verified`.  No two items share a path, so order does not
+    see :func:`write_small_verified` (``checked``: their objects' bytes, hash ->
+    bytes, already read and checked).  No two items share a path, so order does not
     matter.
     """
     staged = staged or {}
+    confined = Confiner(store.root)
     written: list[str] = []
     small: list[tuple[str, str, Path]] = []  # (rel, hash, path)
     moves: list[tuple[str, str]] = []  # (temp, target) of staged files
     renamed: list[tuple[str, str, Path]] = []  # (rel, hash, path) of staged files
     stat_entries = []
     for item in plan.changes:
-        path = confine(store.root, item.path)
+        path = Path(confined.path(item.path))
         if item.target is None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -248,7 +273,7 @@ def apply_plan(
         rename_durably(moves, store.root)
         stat_entries += [(rel, StatKey.of(os.stat(path)), digest) for rel, digest, path in renamed]
     if small:
-        write_small_verified(store, [(digest, path) for _, digest, path in small], progress)
+        write_small_verified(store, [(digest, path) for _, digest, path in small], progress, checked)
         stat_entries += [(rel, StatKey.of(os.stat(path)), digest) for rel, digest, path in small]
     store.index.stat_record(stat_entries, time.time_ns())
     return written
@@ -314,30 +339,39 @@ def write_verified(store: Store, digest: str, path: Path, progress: Progress | N
     store.objects.export(digest, path, progress)
 
 
-def write_small_verified(store: Store, items: list[tuple[str, Path]], progress: Progress | None) -> None:
+def write_small_verified(
+    store: Store,
+    items: list[tuple[str, Path]],
+    progress: Progress | None,
+    checked: dict[str, bytes] | None = None,
+) -> None:
     """:func:`write_verified` for many small files: each object's bytes are read
-    whole and checked against its name, written to a temp file beside the target,
-    then all are made durable together, renamed into place, and the renames made
-    durable together (one ``syncfs`` each way for many files, not two fsyncs each)."""
-    checked: set[Path] = set()
+    whole and checked against its name (or taken from ``checked``, read and checked
+    already), written to a temp file beside the target, then all are made durable
+    together, renamed into place, and the renames made durable together (one
+    ``syncfs`` each way for many files, not two fsyncs each)."""
+    checked = checked or {}
+    folders: set[Path] = set()
     temps: list[tuple[str, str]] = []
     try:
         for digest, path in items:
             folder = path.parent
-            if folder not in checked:
+            if folder not in folders:
                 folder.mkdir(parents=True, exist_ok=True)
                 # The folder may have been created just now: confine it again before writing.
                 if not readable_inside(store.root, folder):
                     raise PathOutsideRoot(
                         f"refusing to write {path.name!r}: its folder leaves the project root"
                     )
-                checked.add(folder)
-            data = store.objects.read_bytes(digest)  # raises ObjectCorrupt on a mismatch
+                folders.add(folder)
+            data = checked.get(digest)
+            if data is None:
+                data = store.objects.read_bytes(digest)  # raises ObjectCorrupt on a mismatch
             fd, tmp = create_temp(folder, ".dotnb-")
             temps.append((tmp, str(path)))
+            os.fchmod(fd, 0o644)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.chmod(tmp, 0o644)
             if progress is not None:
                 progress(len(data))
         rename_durably(temps, store.root)
@@ -390,7 +424,8 @@ def restore(
     # disk holds them beside the old files; otherwise, and for small files, the
     # objects are checked first and copied afterwards.
     # Temps an earlier, killed restore left beside these targets go first.
-    folders = {str(confine(store.root, i.path).parent) for i in plan.changes}
+    confined = Confiner(store.root)
+    folders = {os.path.dirname(confined.path(i.path)) for i in plan.changes}
     strays.remove(strays.strays_in(folders))
     try:
         _restore_changes(store, plan, run_id, result, progress)
@@ -408,20 +443,34 @@ def _restore_changes(
 ) -> None:
     large = [i for i in plan.changes if i.target is not None and not is_small(i)]
     staging = room_to_stage(store, large)
+    checked: dict[str, bytes] = {}  # small files' bytes, read once: checked now, written later
+    kept = 0
     for item in plan.changes:
-        if item.target is None or (staging and not is_small(item)):
+        if item.target is None or (staging and not is_small(item)) or item.target in checked:
             continue
-        if not store.objects.verify(item.target):
+        try:
+            if is_small(item) and kept < CHECKED_BYTES_KEPT:
+                checked[item.target] = store.objects.read_bytes(item.target)
+                kept += len(checked[item.target])
+                continue
+            ok = store.objects.verify(item.target)
+        except ObjectCorrupt:
+            ok = False
+        if not ok:
             raise ObjectCorrupt(
                 f"cannot restore {item.path!r}: its object {item.target[:12]} is corrupted "
                 "(run `dotnb fsck`); nothing was changed"
             )
     staged = stage_large(store, large, progress) if staging else {}
+    links = LinkedCheckpoint(store.objects)
     try:
         manifest_nb = store.manifest(run_id).get("notebook")
-        ckpt = checkpoint(store, plan, manifest_nb)
+        ckpt = checkpoint(store, plan, manifest_nb, links)
         if ckpt:
             result["checkpoint"], result["checkpoint_number"] = ckpt["id"], ckpt["number"]
-        result["written"] = apply_plan(store, plan, progress, staged)
+        result["written"] = apply_plan(store, plan, progress, staged, checked)
     finally:
         discard_staged(staged)  # those renamed into place are not found
+        lost = links.settle()
+        if lost:
+            result["checkpoint_lost"] = lost

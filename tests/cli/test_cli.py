@@ -763,6 +763,36 @@ def test_gc(proj: Project, capsys: pytest.CaptureFixture[str]) -> None:
     assert dotnb_json(capsys, "--root", proj.root, "gc", "--grace", "0")["removed"] == [orphan_young]
 
 
+def test_gc_and_fsck_report_packs(proj: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """Many small files go into a pack; gc rewrites a pack holding unused ones, fsck
+    names a damaged pack; both in words and in --json."""
+    from tests.manifests import new_manifest
+
+    folder = proj.root / "shards"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"{i:02}.txt").write_text(f"shard {i}\n" * (i + 1))
+    entries = proj.store.snapshot_files(sorted(f"shards/{i:02}.txt" for i in range(40)))
+    proj.store.commit_run(new_manifest(inputs=entries[:30]))  # ten of them no run uses
+    packs = proj.root / ".dotnb" / "packs"
+    old = time.time() - 2 * 3600
+    for p in packs.iterdir():
+        os.utime(p, (old, old))
+    code, out, _ = dotnb(capsys, "--root", proj.root, "gc")
+    assert code == 0 and out.startswith("removed 10 unreferenced objects")
+    assert "rewrote 1 pack files into 1 with the objects runs use" in out
+    assert dotnb(capsys, "--root", proj.root, "fsck")[0] == 0
+    (index,) = packs.glob("*.idx")
+    os.chmod(index, 0o644)
+    index.write_bytes(b"not an index")
+    code, out, _ = dotnb(capsys, "--root", proj.root, "fsck")
+    assert code != 0 and f"unreadable pack {index.stem}: pack index" in out
+    code, out, _ = dotnb(capsys, "--root", proj.root, "fsck", "--json")
+    report = json.loads(out)
+    assert code != 0 and [p["pack"] for p in report["damaged_packs"]] == [index.stem]
+    assert len(report["missing"]) == 30
+
+
 def test_gc_refuses_when_a_run_cannot_be_read(proj: Project, capsys: pytest.CaptureFixture[str]) -> None:
     # Without the manifest, the run's data objects look unreferenced; gc must not delete them.
     old = time.time() - 2 * 3600

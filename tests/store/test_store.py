@@ -389,19 +389,27 @@ def test_a_large_object_is_read_once_by_a_restore(
     (tmp_path / "model.bin").write_bytes(b"retrained")
     (tmp_path / "small.txt").write_bytes(b"edited")
     verified: list[str] = []
-    real_verify = store.objects.verify
+    read: list[str] = []
+    real_verify, real_read = store.objects.verify, store.objects.read_bytes
 
     def verify(digest: str) -> bool:
         verified.append(digest)
         return real_verify(digest)
 
+    def read_bytes(digest: str, verify: bool = True) -> bytes:
+        read.append(digest)
+        return real_read(digest, verify)
+
     monkeypatch.setattr(store.objects, "verify", verify)
+    monkeypatch.setattr(store.objects, "read_bytes", read_bytes)
     restore(store, run)
     assert (tmp_path / "model.bin").read_bytes() == data
     assert (tmp_path / "small.txt").read_bytes() == b"small"
     big = hash_bytes(data)
-    # The large object is checked while it is copied, not hashed once more before.
-    assert big not in verified and hash_bytes(b"small") in verified
+    # The large object is checked while it is copied, not hashed once more before; the
+    # small one is read (and checked) once, before anything is replaced.
+    assert big not in verified and big not in read
+    assert read.count(hash_bytes(b"small")) == 1 and hash_bytes(b"small") not in verified
     assert not list(tmp_path.rglob(".dotnb-*"))
 
 
