@@ -213,6 +213,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
             if written
             else f"removed {len(result['packs_removed'])} pack files no run uses"
         )
+    if result["objects_packed"]:
+        packing = "would pack" if result["dry_run"] else "packed"
+        out(f"{packing} {len(result['objects_packed'])} small objects into one pack")
     for pack in result["damaged_packs_kept"]:
         out(f"kept pack {pack} as it is: an object a run uses fails its check in it (see `dotnb fsck`)")
     if result["orphan_packs_removed"]:

@@ -12,7 +12,8 @@ from dotnb.store import strays
 from dotnb.store.hashing import is_hash
 from dotnb.store.layout import TMP_DIR
 from dotnb.store.pack_checks import remove_orphan_packs
-from dotnb.store.repack import repack, return_doomed_packs
+from dotnb.store.packs import PACK_OBJECT_MAX
+from dotnb.store.repack import pack_loose, repack, return_doomed_packs
 from dotnb.store.repo import Store
 
 # Objects younger than this are never collected: a run being recorded right now
@@ -46,10 +47,15 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
     kept_young = 0
     freed = 0
     tmp_dir = store.dir / TMP_DIR
+    packable: list[str] = []  # small objects runs use, stored one file each
     for digest in store.objects.iter_loose():
-        if digest in refs:
-            continue
         path = store.objects.path_for(digest)
+        if digest in refs:
+            with contextlib.suppress(FileNotFoundError):
+                st = path.stat()
+                if st.st_size <= PACK_OBJECT_MAX and st.st_nlink == 1 and now - st.st_mtime >= grace_s:
+                    packable.append(digest)
+            continue
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -64,6 +70,7 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
                 continue
         removed.append(digest)
         freed += st.st_size
+    packed_loose = pack_loose(store.objects, packable, dry_run)
     # Leftover temp files from crashed writers, past the same grace period.
     tmp_removed = 0
     if tmp_dir.exists():
@@ -87,7 +94,9 @@ def gc(store: Store, dry_run: bool = False, grace_s: float = DEFAULT_GC_GRACE_S)
         "bytes_freed": freed + packed.bytes_freed,
         "kept_within_grace": kept_young + packed.kept_within_grace,
         "packs_removed": packed.packs_removed,
-        "packs_written": packed.packs_written,
+        "packs_written": packed.packs_written + packed_loose.packs_written,
+        # Small objects runs use, moved from files of their own into a pack.
+        "objects_packed": packed_loose.packed,
         "damaged_packs_kept": packed.damaged_packs_kept,
         "orphan_packs_removed": remove_orphan_packs(store.objects.packs, dry_run=dry_run),
         "temp_files_removed": tmp_removed,

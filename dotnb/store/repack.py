@@ -21,7 +21,8 @@ from pathlib import Path
 
 from dotnb.store.errors import StoreFormatError
 from dotnb.store.hashing import hash_bytes
-from dotnb.store.packs import INDEX_SUFFIX, PackSet, PackWriter, is_pack_name
+from dotnb.store.objects import ObjectStore
+from dotnb.store.packs import INDEX_SUFFIX, PACK_MIN_OBJECTS, PackSet, PackWriter, is_pack_name
 
 # Where gc moves a pack's index while it decides (in the store's tmp folder).
 DOOMED_PACK_PREFIX = "gc-pack-"
@@ -96,6 +97,49 @@ def repack(
                     result.bytes_freed += length
         else:
             result.kept_within_grace += sum(1 for d, _, _ in records if d not in referenced)
+    return result
+
+
+@dataclass
+class LoosePacked:
+    packed: list[str] = field(default_factory=list)
+    packs_written: list[str] = field(default_factory=list)
+
+
+def pack_loose(objects: ObjectStore, digests: list[str], dry_run: bool = False) -> LoosePacked:
+    """Move small objects stored one file each (``digests``: ones runs use, past the
+    grace period, with no other link) into one new pack, when there are at least
+    :data:`~dotnb.store.packs.PACK_MIN_OBJECTS`: a checkpoint's linked files, objects
+    pulled one by one.  Each is checked on the way (one that fails stays as it is,
+    for fsck); the files go only once the pack is live, so a reader finds every
+    object in one place or the other at every moment."""
+    result = LoosePacked()
+    if len(digests) < PACK_MIN_OBJECTS:
+        return result
+    if dry_run:
+        result.packed = sorted(digests)
+        return result
+    writer = objects.new_pack()
+    try:
+        for digest in sorted(digests):
+            path = objects.loose_target(digest)
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            if hash_bytes(data) == digest:
+                writer.add(digest, data)
+        written = writer.finish()
+    finally:
+        writer.abort()
+    if written is None:
+        return result
+    result.packs_written.append(written)
+    for digest in sorted(writer.records):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(objects.loose_target(digest))
+        result.packed.append(digest)
     return result
 
 

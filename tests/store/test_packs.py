@@ -315,3 +315,24 @@ def test_a_pack_that_fails_to_install_leaves_no_temp_and_no_object(
     assert list(store.objects.iter_digests()) == []  # the pack without its index is not live
     entries = store.snapshot_files(sorted(files))  # nothing was cached: all stored again
     assert [store.objects.read_bytes(e["hash"]) for e in entries] == [files[rel] for rel in sorted(files)]
+
+
+def test_gc_packs_small_objects_stored_one_file_each(store: Store) -> None:
+    files = small_files(60)
+    run_id, entries = record(store, files, key="outputs")
+    write_files(store.root, small_files(60, seed=5))
+    result = restore(store, run_id, notebook=False)  # the checkpoint links the 60 files
+    kept = store.files(store.manifest(result["checkpoint"]), "outputs")
+    assert {e["hash"] for e in kept} <= loose_objects(store)
+    then = time.time() - OLD
+    for digest in loose_objects(store):
+        os.utime(store.objects.loose_target(digest), (then, then))
+    assert gc(store, dry_run=True)["objects_packed"] and {e["hash"] for e in kept} <= loose_objects(store)
+    packed = gc(store)
+    assert {e["hash"] for e in kept} <= set(packed["objects_packed"]) and packed["removed"] == []
+    assert not {e["hash"] for e in kept} & loose_objects(store)
+    for entry in [*kept, *entries]:
+        assert store.objects.read_bytes(entry["hash"])
+    assert fsck(store)["ok"]
+    restore(store, result["checkpoint"], notebook=False)
+    assert {rel: (store.root / rel).read_bytes() for rel in files} == small_files(60, seed=5)
