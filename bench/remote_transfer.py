@@ -95,6 +95,7 @@ from dotnb.remote.config import add_remote
 from dotnb.store import Store
 from dotnb.store.hashing import hash_file
 from dotnb.store.manifest import iso_time
+from dotnb.store.referenced import manifest_objects
 from tests.remote.seaweed import SeaweedS3
 
 DOTNB = str(Path(sys.executable).with_name("dotnb"))
@@ -590,8 +591,11 @@ def many_files(b: Bench, count: int, reps: int, api_reps: int) -> list[list[str]
         for p in paths:  # the run's objects without snapshot_files' fsyncs (setup, not measured)
             digest, size = store.objects.put_bytes(p.read_bytes(), sync=False)
             outputs.append({"path": p.relative_to(a).as_posix(), "hash": digest, "size": size})
-        store.commit_run(run_manifest("many", outputs), sync=False)
+        run_id = store.commit_run(run_manifest("many", outputs), sync=False)["id"]
         store.flush()
+        # What a push uploads: every object the run uses (its files, its folders' trees,
+        # its code), and its manifest.
+        uploads = len(manifest_objects(store.manifest(run_id), store.objects.read_bytes)) + 1
     finally:
         store.close()
     sample = paths[: max(count // 10, 1)]
@@ -605,7 +609,7 @@ def many_files(b: Bench, count: int, reps: int, api_reps: int) -> list[list[str]
     def cli_push(i: int) -> None:
         b.add_remote(a, f"cli{i}", f"many/cli{i}")
         push.step("dotnb push (CLI)", lambda: pushed.update(b.cli(a, "push", f"cli{i}")))
-        expect("push", pushed, runs_pushed=1, objects_uploaded=count + 1)
+        expect("push", pushed, runs_pushed=1, objects_uploaded=uploads)
 
     def api_push(i: int) -> None:
         b.add_remote(a, f"api{i}", f"many/api{i}")
@@ -617,7 +621,7 @@ def many_files(b: Bench, count: int, reps: int, api_reps: int) -> list[list[str]
             )
         finally:
             store.close()
-        expect("push", pushed, runs_pushed=1, objects_uploaded=count + 1)
+        expect("push", pushed, runs_pushed=1, objects_uploaded=uploads)
 
     def boto_loop(i: int) -> None:
         def go() -> None:

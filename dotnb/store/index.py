@@ -82,15 +82,18 @@ CREATE TABLE IF NOT EXISTS outputs (
     run_id      TEXT NOT NULL,
     PRIMARY KEY (hash, run_id, path)
 ) WITHOUT ROWID;
+-- A row per file of the project that a run recorded (100,000 rows for a folder of
+-- 100,000 files): the hash as 32 bytes, and no rowid (one B-tree, not a table and
+-- an index on path).
 CREATE TABLE IF NOT EXISTS stat_cache (
     path        TEXT PRIMARY KEY,
     inode       INTEGER NOT NULL,
     size        INTEGER NOT NULL,
     mtime_ns    INTEGER NOT NULL,
     ctime_ns    INTEGER NOT NULL,
-    hash        TEXT NOT NULL,
+    hash        BLOB NOT NULL,
     recorded_ns INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Tags and notes (dotnb.store.annotations): a cache over the events in annotations/,
 -- refilled from them when the index is new.  tags and note hold JSON texts.
@@ -312,6 +315,7 @@ class Index:
                 self.db.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;"
                     " DROP TABLE IF EXISTS outputs; DROP TABLE IF EXISTS remote_runs;"
+                    " DROP TABLE IF EXISTS stat_cache;"
                 )
                 self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
@@ -669,7 +673,7 @@ class Index:
                     continue
                 if recorded_ns - mtime_ns < RACY_WINDOW_NS:
                     continue
-                found[path] = str(digest)
+                found[path] = bytes(digest).hex()
         return found
 
     def stat_record(self, entries: list[tuple[str, StatKey, str]], now_ns: int) -> None:
@@ -680,7 +684,7 @@ class Index:
                 "INSERT OR REPLACE INTO stat_cache(path, inode, size, mtime_ns, ctime_ns, hash,"
                 " recorded_ns) VALUES (?,?,?,?,?,?,?)",
                 [
-                    (rel, k.inode, k.size, k.mtime_ns, k.ctime_ns, digest, now_ns)
+                    (rel, k.inode, k.size, k.mtime_ns, k.ctime_ns, bytes.fromhex(digest), now_ns)
                     for rel, k, digest in entries
                 ],
             )

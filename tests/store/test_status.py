@@ -56,7 +56,9 @@ def test_hashes_go_to_the_stat_cache(store: Store, tmp_path: Path) -> None:
     past = time.time() - 10  # older than the racy window, so the cache may trust it
     os.utime(tmp_path / "a.csv", (past, past))
     assert states(store, manifest)[("input", "a.csv")] == "modified"
-    assert store.index.query("SELECT hash FROM stat_cache WHERE path='a.csv'")[0][0] == hash_bytes(b"bb")
+    assert store.index.query("SELECT hash FROM stat_cache WHERE path='a.csv'")[0][0] == bytes.fromhex(
+        hash_bytes(b"bb")
+    )
 
 
 def test_paths_that_cannot_be_checked(store: Store, tmp_path: Path) -> None:

@@ -1226,3 +1226,34 @@ def test_a_flushed_write_ahead_record_gives_its_pages_and_its_wal_back(store: St
     assert all(store.objects.read_bytes(d) for d in digests)
     assert index.stat().st_size < 1024 * 1024
     assert wal.stat().st_size <= 1024 * 1024
+
+
+def test_an_index_of_schema_4_gets_the_new_stat_cache_and_forgets_the_old_one(
+    store: Store, tmp_path: Path
+) -> None:
+    """Schema 5 keeps hashes as 32 bytes: an older index's stat cache is dropped (the
+    next snapshot hashes the files once) and its runs are indexed again."""
+    import sqlite3
+
+    (tmp_path / "a.csv").write_bytes(b"a,b\n")
+    run = store.commit_run(new_manifest(inputs=store.snapshot_files(["a.csv"])))["id"]
+    store.close()
+    db = sqlite3.connect(tmp_path / ".dotnb" / "index.sqlite", isolation_level=None)
+    db.executescript(
+        "DROP TABLE stat_cache; CREATE TABLE stat_cache (path TEXT PRIMARY KEY, inode INTEGER, size INTEGER,"
+        " mtime_ns INTEGER, ctime_ns INTEGER, hash TEXT, recorded_ns INTEGER);"
+        " INSERT INTO stat_cache VALUES ('a.csv', 1, 4, 0, 0, 'ab', 0);"
+        " UPDATE meta SET value='4' WHERE key='index_schema';"
+    )
+    db.close()
+    reopened = Store(tmp_path)
+    try:
+        assert reopened.index.query("SELECT COUNT(*) FROM stat_cache")[0][0] == 0
+        assert [r["id"] for r in reopened.list_runs()] == [run]
+        (tmp_path / "a.csv").touch()
+        os.utime(tmp_path / "a.csv", (time.time() - 60, time.time() - 60))
+        (entry,) = reopened.snapshot_files(["a.csv"])
+        assert entry["hash"] == hash_bytes(b"a,b\n")
+        assert reopened.index.query("SELECT hash FROM stat_cache")[0][0] == bytes.fromhex(entry["hash"])
+    finally:
+        reopened.close()
