@@ -50,6 +50,9 @@ class Kernel:
             env["JPY_SESSION_NAME"] = str(notebook)
         env.update(extra_env or {})
         env.setdefault("DOTNB_DEBUG", "1")
+        # The suite runs once per file-event source (scripts/test): kernels use the one under test.
+        if os.environ.get("DOTNB_TEST_FILE_EVENTS"):
+            env.setdefault("DOTNB_FILE_EVENTS", os.environ["DOTNB_TEST_FILE_EVENTS"])
         self.km = KernelManager(kernel_name="python3")
         # Run the kernel with the interpreter running the tests (the project venv).
         self.km.kernel_spec.argv[0] = sys.executable  # type: ignore[union-attr]

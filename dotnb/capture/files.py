@@ -40,9 +40,10 @@ from typing import Any
 from dotnb.capture import audit_hook
 from dotnb.capture.audit_hook import READ, RW
 from dotnb.capture.cell_record import CellRecord, FileActivity, PreWrite
+from dotnb.capture.file_events import FileEvents, fallback_for, open_file_events
 from dotnb.capture.ignore import IgnoreRules
 from dotnb.capture.locate import OUTSIDE, PathLocator
-from dotnb.capture.watcher import DirWatch, TreeWatcher
+from dotnb.capture.watcher import DirWatch
 
 # DirWatch, FileActivity and PreWrite are re-exported: callers import them from here.
 __all__ = ["DirWatch", "FileActivity", "FileTracker", "PreWrite"]
@@ -60,7 +61,8 @@ class FileTracker:
     degradations (no inotify) plus anything specific to that cell.
 
     ``watcher`` is the event stream (also for folders outside the capture: see
-    :meth:`TreeWatcher.watched`); it starts with the first cell.
+    :meth:`TreeWatcher.watched`), from the source ``DOTNB_FILE_EVENTS`` chooses
+    (:mod:`dotnb.capture.file_events`); it starts with the first cell.
     """
 
     def __init__(
@@ -86,7 +88,7 @@ class FileTracker:
         self._gen = 0
         self._cell: CellRecord | None = None  # set by begin(), cleared by end()
         self._collecting: CellRecord | None = None  # the cell the event stream is inside
-        self.watcher = TreeWatcher(locator.root_real, self._events_lost)
+        self.watcher: FileEvents = open_file_events(locator.root_real, self._events_lost)
         self._stream_tried = False
         self._closed = False
 
@@ -96,10 +98,15 @@ class FileTracker:
         """A tracked cell starts.  An unfinished previous cell is abandoned."""
         if self._closed:
             raise RuntimeError("FileTracker is closed")
-        watcher = self.watcher
         if not self._stream_tried:
             self._stream_tried = True
-            watcher.start()
+            self.watcher.start()
+        # Between cells: the inotify reader ran into the watch limit (at its start, or
+        # with folders made since), so another source takes over.
+        fallback = fallback_for(self.watcher)
+        if fallback is not None:
+            self.watcher = fallback
+        watcher = self.watcher
         audit_hook.stop_listening(self)
         self.warnings = list(watcher.warnings)
         self._locator.new_cell()

@@ -267,6 +267,11 @@ class Session:
         watch = self.tracker.watcher.watched(folder, create) if self.tracker is not None else None
         return None if watch is None else (watch, watch.changes)
 
+    def _watched_by_stream(self, folder: str, create: bool = True) -> Any:
+        """The tracker's event stream's watch of ``folder`` (asked of the stream in use
+        now: another may have taken over, see dotnb.capture.file_events.fallback_for)."""
+        return self.tracker.watcher.watched(folder, create) if self.tracker is not None else None
+
     def _make_tracker(self) -> None:
         from dotnb.capture.environment import EnvironmentCache
         from dotnb.capture.files import FileTracker, PreWrite
@@ -288,8 +293,8 @@ class Session:
         from dotnb.capture.known_files import KnownFiles
 
         if os.environ.get("DOTNB_KNOWN_FILES", "1") != "0":
-            self.known_files = KnownFiles(os.path.realpath(self.root) + "/", self.tracker.watcher.watched)
-        self.env_cache = EnvironmentCache(self.root, watch=self.tracker.watcher.watched)
+            self.known_files = KnownFiles(os.path.realpath(self.root) + "/", self._watched_by_stream)
+        self.env_cache = EnvironmentCache(self.root, watch=self._watched_by_stream)
         runs_dir = os.fspath(store.runs_dir)
         store.runs_watch = lambda: self._watched_changes(runs_dir, create=True)
 

@@ -139,6 +139,11 @@ class TreeWatcher:
         self._walking_all = False
         self._walk_again = False
         self._pid = current_pid()
+        # Some folder could not be watched: the inotify watch limit was reached.
+        self.limit_reached = False
+        # Tests simulate a low watch limit (fs.inotify.max_user_watches is machine-wide).
+        limit = os.environ.get("DOTNB_INOTIFY_WATCH_LIMIT", "")
+        self._watch_limit = int(limit) if limit.isdigit() else None
 
     # -- life ------------------------------------------------------------------------
 
@@ -430,10 +435,15 @@ class TreeWatcher:
                 self._read_walk_events()
             full = self.root_prefix + folder if folder else self.root_real
             try:
+                limit = self._watch_limit
+                if limit is not None and len(self._wd_path) >= limit and folder not in self._path_wd:
+                    raise OSError(errno.ENOSPC, "No space left on device (simulated watch limit)")
                 wd = ino.add_watch(full, _WATCH_MASK)
             except OSError as exc:
                 if not folder:
                     raise  # the root
+                if exc.errno == errno.ENOSPC:
+                    self.limit_reached = True
                 if exc.errno == errno.ENOSPC and not any("watch limit" in w for w in self.warnings):
                     self.warnings.append(
                         f"dotnb: some folders under {self.root_real} are not watched ({exc.strerror});"

@@ -393,6 +393,7 @@ def test_cached_get_is_cheap(tmp_path: Path) -> None:
     assert per_call < 1e-3, f"cached get() took {per_call * 1e6:.0f} µs"
 
 
+@pytest.mark.inotify_reader
 def test_watched_folders_are_stated_only_after_an_event(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture_tracker: FileTracker
 ) -> None:
@@ -437,6 +438,7 @@ def test_watched_folders_are_stated_only_after_an_event(
     assert [d["name"] for d in cache.get()[1]] == ["alpha", "beta", "gamma"]
 
 
+@pytest.mark.inotify_reader
 def test_a_watched_folder_removed_falls_back_to_stat(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capture_tracker: FileTracker
 ) -> None:

@@ -64,6 +64,7 @@ def elsewhere(code: str) -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.inotify_reader
 def test_files_of_unchanged_folders_are_known_without_looking(tracker: FileTracker, root: Path) -> None:
     known = recorded(tracker, root)
     tracker.watcher.sync()
@@ -77,6 +78,7 @@ def test_files_of_unchanged_folders_are_known_without_looking(tracker: FileTrack
     assert known.split(RELS)[1] == []
 
 
+@pytest.mark.inotify_reader
 def test_a_change_by_another_process_sends_its_whole_folder_to_be_looked_at(
     tracker: FileTracker, root: Path
 ) -> None:
@@ -123,6 +125,7 @@ def test_a_change_while_the_files_are_looked_at_shows_next_time(tracker: FileTra
     assert "data/0.csv" in known.split(RELS)[1]
 
 
+@pytest.mark.inotify_reader
 def test_a_replaced_folder_is_looked_at_again(tracker: FileTracker, root: Path) -> None:
     known = recorded(tracker, root)
     (root / "data").rename(root / "data-old")
@@ -161,6 +164,7 @@ def test_without_the_event_stream_nothing_is_known(tracker: FileTracker, root: P
     assert fresh.split(RELS) == ([], RELS)
 
 
+@pytest.mark.inotify_reader
 def test_only_plain_entries_are_remembered(tracker: FileTracker, root: Path) -> None:
     known = KnownFiles(os.path.realpath(root) + "/", tracker.watcher.watched)
     tokens = known.before_looking(RELS)

@@ -1,0 +1,30 @@
+"""The capture suite runs once per file-event source: ``DOTNB_TEST_FILE_EVENTS``
+(``inotify``, ``watchdog``, ``watchdog-polling``; unset: the default for the
+platform) is the source every tracker and kernel of the run uses."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def file_events_under_test() -> str:
+    return os.environ.get("DOTNB_TEST_FILE_EVENTS", "")
+
+
+@pytest.fixture(autouse=True)
+def _file_events_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    if file_events_under_test():
+        monkeypatch.setenv("DOTNB_FILE_EVENTS", file_events_under_test())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of the inotify reader itself (its queue, its watches, its thread) do not
+    apply to another source."""
+    if file_events_under_test() in ("", "inotify"):
+        return
+    skip = pytest.mark.skip(reason=f"a test of the inotify reader; this run tests {file_events_under_test()}")
+    for item in items:
+        if item.get_closest_marker("inotify_reader"):
+            item.add_marker(skip)

@@ -1,0 +1,178 @@
+"""The file-event sources: the inotify reader and watchdog record the same files; the
+inotify watch limit hands over to watchdog's polling observer without losing
+outputs; ``DOTNB_FILE_EVENTS`` chooses.  Real files, real subprocesses, pyarrow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from dotnb.capture.file_events import NoEvents, file_events_mode, open_file_events
+from dotnb.capture.files import FileActivity, FileTracker
+from dotnb.capture.ignore import IgnoreRules
+from dotnb.capture.watchdog_events import WatchdogEvents
+from dotnb.capture.watcher import TreeWatcher
+
+
+def run_cells(root: Path, cells: list[Callable[[], object]]) -> list[FileActivity]:
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    found = []
+    try:
+        for body in cells:
+            tracker.begin()
+            try:
+                body()
+            finally:
+                found.append(tracker.end())
+    finally:
+        tracker.close()
+    return found
+
+
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "data" / "raw" / "a.csv").write_text("x\n1\n2\n")
+    (root / "data" / "raw" / "b.csv").write_text("x\n3\n")
+    (root / "models").mkdir()
+    return root
+
+
+def workload() -> list[Callable[[], object]]:
+    """Python reads and writes, a subprocess reading and writing, pyarrow writing and
+    reading, a rename onto a file, a folder made by a subprocess."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def python_io() -> None:
+        rows = Path("data/raw/a.csv").read_text().splitlines()
+        Path("data/clean.csv").write_text("\n".join(rows[1:]))
+
+    def subprocess_io() -> None:
+        subprocess.run(
+            "sort data/raw/b.csv > data/sorted.csv && mkdir -p out/deep && echo 1 > out/deep/x.txt",
+            shell=True,
+            check=True,
+        )
+
+    def native_io() -> None:
+        pq.write_table(pa.table({"x": [1, 2, 3]}), "data/table.parquet")
+
+    def native_read_and_rename() -> None:
+        pq.read_table("data/table.parquet")
+        Path("models/tmp.bin").write_bytes(b"model")
+        os.replace("models/tmp.bin", "models/model.bin")
+
+    return [python_io, subprocess_io, native_io, native_read_and_rename]
+
+
+def summary(acts: list[FileActivity]) -> list[tuple[list[str], list[str]]]:
+    return [(sorted(a.inputs), sorted(a.outputs)) for a in acts]
+
+
+@pytest.mark.parametrize("mode", ["inotify", "watchdog"])
+def test_each_source_records_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", mode)
+    root = project(tmp_path)
+    monkeypatch.chdir(root)
+    acts = run_cells(root, workload())
+    assert summary(acts) == [
+        (["data/raw/a.csv"], ["data/clean.csv"]),
+        (["data/raw/b.csv"], ["data/sorted.csv", "out/deep/x.txt"]),
+        ([], ["data/table.parquet"]),
+        (["data/table.parquet"], ["models/model.bin"]),
+    ]
+
+
+def test_past_the_inotify_watch_limit_polling_takes_over_and_outputs_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOTNB_FILE_EVENTS", raising=False)
+    monkeypatch.setenv("DOTNB_INOTIFY_WATCH_LIMIT", "2")  # the root and one folder
+    root = project(tmp_path)
+    monkeypatch.chdir(root)
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    try:
+        tracker.begin()
+        assert isinstance(tracker.watcher, WatchdogEvents) and tracker.watcher.polling
+        warned = [w for w in tracker.warnings if "watch limit" in w]
+        assert len(warned) == 1
+        Path("data/raw/a.csv").read_text()  # Python: the audit hook sees it anyway
+        subprocess.run(
+            "echo 1 > data/raw/native.txt && mkdir -p models/v2 && echo w > models/v2/w.bin",
+            shell=True,
+            check=True,
+        )
+        act = tracker.end()
+        assert sorted(act.inputs) == ["data/raw/a.csv"]
+        assert sorted(act.outputs) == ["data/raw/native.txt", "models/v2/w.bin"]
+        tracker.begin()
+        Path("models/v2/w.bin").write_text("again")
+        act = tracker.end()
+        assert act.outputs == ["models/v2/w.bin"]
+        assert len([w for w in tracker.warnings if "watch limit" in w]) == 1  # said once
+    finally:
+        tracker.close()
+
+
+def test_the_limit_reached_with_inotify_forced_only_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", "inotify")
+    monkeypatch.setenv("DOTNB_INOTIFY_WATCH_LIMIT", "2")
+    root = project(tmp_path)
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    try:
+        tracker.begin()
+        tracker.end()
+        assert isinstance(tracker.watcher, TreeWatcher)
+        assert any("not watched" in w for w in tracker.warnings)
+    finally:
+        tracker.close()
+
+
+def test_file_events_off_records_python_access_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", "off")
+    root = project(tmp_path)
+    monkeypatch.chdir(root)
+
+    def body() -> None:
+        Path("data/raw/a.csv").read_text()
+        Path("py.txt").write_text("p")
+        subprocess.run([sys.executable, "-c", "open('sub.txt', 'w').write('s')"], check=True)
+
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    try:
+        assert isinstance(tracker.watcher, NoEvents)
+        tracker.begin()
+        body()
+        act = tracker.end()
+        assert sorted(act.inputs) == ["data/raw/a.csv"] and act.outputs == ["py.txt"]
+        assert any("DOTNB_FILE_EVENTS=off" in w for w in tracker.warnings)
+    finally:
+        tracker.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [("", "auto"), ("watchdog", "watchdog"), (" Inotify ", "inotify"), ("fsevents", "auto")],
+)
+def test_the_setting_names_a_source(monkeypatch: pytest.MonkeyPatch, value: str, mode: str) -> None:
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", value)
+    assert file_events_mode() == mode
+
+
+def test_auto_is_the_inotify_reader_on_linux_and_watchdog_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = open_file_events(str(tmp_path), lambda: None, "auto")
+    assert isinstance(source, TreeWatcher if sys.platform.startswith("linux") else WatchdogEvents)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert isinstance(open_file_events(str(tmp_path), lambda: None, "auto"), WatchdogEvents)
