@@ -1,0 +1,116 @@
+"""The two file-event sources side by side: dotnb's inotify reader and watchdog.
+
+Three kernels in one project, each with dotnb loaded: ``DOTNB_FILE_EVENTS=inotify``,
+``watchdog`` (watchdog's inotify observer, on Linux), and one that tracks nothing
+(the baseline).  The same cells run in all three, interleaved (the order rotates
+every round), and each kernel's added time is its round trip minus the baseline
+kernel's in the same round (median of those differences):
+
+1. a tracked cell that touches no file (``x = 1``); goal: watchdog ≤ 2× inotify;
+2. a tracked cell writing 1,000 new files of 1 KiB; goal: watchdog ≤ 3× inotify.
+
+Both sources record the same files (checked on every tracked run of case 2).
+"""
+
+from __future__ import annotations
+
+from harness import (
+    BenchKernel,
+    check_run,
+    make_notebook,
+    median,
+    ms,
+    parse_args,
+    print_header,
+    print_table,
+    scratch,
+)
+
+SOURCES = ("inotify", "watchdog")
+
+
+def main() -> None:
+    args = parse_args(__doc__ or "")
+    rounds = 6 if args.quick else 30
+    writes = 2 if args.quick else 8
+    print_header("file events: the inotify reader and watchdog", args.quick)
+    with scratch("file-events") as tmp:
+        project = tmp / "project"
+        project.mkdir()
+        notebook = make_notebook(project / "bench.ipynb")
+        kernels: dict[str, BenchKernel] = {}
+        try:
+            for source in SOURCES:  # the source is chosen by the environment the kernel starts with
+                kernels[source] = BenchKernel(
+                    project, notebook, {"DOTNB_ROOT": str(project), "DOTNB_FILE_EVENTS": source}
+                )
+                kernels[source].ok("%load_ext dotnb")
+                check_run(kernels[source].ok("%%track\nwarm = 1"), f"{source} warm-up")
+            base = BenchKernel(project, notebook, {"DOTNB_ROOT": str(project)})
+            kernels["untracked"] = base
+            base.ok("%load_ext dotnb")
+            empty = measure(kernels, "x = 1", rounds, None)
+            many = measure(kernels, WRITE_CELL, writes, "folder = 'out/{name}_{round}'")
+        finally:
+            for kernel in kernels.values():
+                kernel.shutdown()
+    rows = []
+    for title, found, goal in (
+        ("a cell touching no file", empty, 2.0),
+        ("a cell writing 1,000 files", many, 3.0),
+    ):
+        added = {s: median(found[s]) for s in SOURCES}
+        times = added["watchdog"] / added["inotify"] if added["inotify"] > 0 else float("inf")
+        rows.append(
+            [
+                title,
+                ms(added["inotify"]),
+                ms(added["watchdog"]),
+                f"{times:.2f}x",
+                f"{'MET' if times <= goal else 'NOT MET'} (watchdog ≤ {goal:g}× inotify)",
+            ]
+        )
+    print_table(
+        "added time over the untracked kernel (median of paired differences)",
+        ["", "inotify ms", "watchdog ms", "watchdog / inotify", "goal"],
+        rows,
+    )
+
+
+WRITE_CELL = """import os
+os.makedirs(folder, exist_ok=True)
+for i in range(1000):
+    with open(os.path.join(folder, f"{i}.bin"), "wb") as f:
+        f.write(b"x" * 1024)
+"""
+
+
+def measure(
+    kernels: dict[str, BenchKernel], body: str, rounds: int, setup: str | None
+) -> dict[str, list[float]]:
+    """Added seconds per round for each source (its round trip minus the untracked one);
+    ``setup`` (formatted with the kernel's name and the round) runs untimed before."""
+    added: dict[str, list[float]] = {s: [] for s in SOURCES}
+    order = [*SOURCES, "untracked"]
+    for i in range(rounds):
+        times: dict[str, float] = {}
+        counts: dict[str, object] = {}
+        for name in order[i % len(order) :] + order[: i % len(order)]:
+            if setup is not None:
+                kernels[name].ok(setup.format(name=name, round=i))
+            code = body if name == "untracked" else f"%%track\n{body}"
+            res = kernels[name].ok(code)
+            times[name] = res.seconds
+            if name != "untracked":
+                check_run(res, name)
+                outputs = (res.run or {}).get("outputs") or []
+                counts[name] = len(outputs) if isinstance(outputs, list) else outputs
+        for source in SOURCES:
+            added[source].append(times[source] - times["untracked"])
+        if len(set(counts.values())) != 1:
+            raise RuntimeError(f"the sources recorded different numbers of outputs: {counts}")
+    return added
+
+
+if __name__ == "__main__":
+    main()
