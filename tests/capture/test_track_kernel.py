@@ -551,3 +551,34 @@ def test_a_folder_of_many_files_is_recorded_as_a_tree_and_restored_from_it(
     finally:
         store.close()
     assert {rel: (project / rel).read_bytes() for rel in data} == data
+
+
+def test_a_kernel_started_as_vs_code_starts_one(tmp_path: Path) -> None:
+    """VS Code's Jupyter extension starts a plain ipykernel (no JPY_SESSION_NAME: no
+    jupyter_server) and tells it its notebook by setting ``__vsc_ipynb_file__`` in the
+    namespace.  The run names that notebook, snapshots it from disk, captures native
+    and subprocess writes, and the run line has a plain-text form for front ends
+    without dotnb's renderer."""
+    project = tmp_path / "proj"
+    (project / ".dotnb").mkdir(parents=True)
+    nb = make_notebook(project / "analysis" / "churn.ipynb", ["import pandas"])
+    os.utime(nb, (1e9, 1e9))
+    kernel = Kernel(project, None)
+    try:
+        assert "JPY_SESSION_NAME" not in kernel.ok("import os; print(sorted(os.environ))").stdout
+        kernel.ok(f"__vsc_ipynb_file__ = {str(nb)!r}")
+        kernel.ok("%load_ext dotnb")
+        res = kernel.ok(
+            "%%track\nimport subprocess, pyarrow as pa, pyarrow.parquet as pq\n"
+            "pq.write_table(pa.table({'x': [1]}), 'features.parquet')\n"
+            "subprocess.run('echo done > log.txt', shell=True, check=True)\n"
+        )
+        assert res.run is not None
+        assert res.run_line is not None and res.run_line.startswith("run #1")  # the text/plain form
+        manifest = manifest_of(project, res.run["id"])
+        assert manifest["notebook"] == "analysis/churn.ipynb"
+        snap = stored_bytes(project, manifest["notebook_snapshot"]["hash"])
+        assert snap == nb.read_bytes()
+        assert sorted(files(manifest["outputs"])) == ["features.parquet", "log.txt"]
+    finally:
+        kernel.shutdown()
