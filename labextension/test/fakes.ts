@@ -149,6 +149,33 @@ export class FakeApi {
     });
   }
 
+  /** Tags and notes changed through `annotate`, in order. */
+  annotations: { ref: string; change: any }[] = [];
+
+  async annotate(ref: string, change: any): Promise<any> {
+    this.annotations.push({ ref, change });
+    const tags: string[] = change.tag ?? change.untag ?? [];
+    const bad = tags.find(t => t.length > 64);
+    if (bad !== undefined) {
+      throw new Error(`a tag is at most 64 characters: ${bad.slice(0, 20)}…`);
+    }
+    this.runs_ = this.runs_.map(r => {
+      if (r.id !== ref) {
+        return r;
+      }
+      let now = [...((r as any).tags ?? [])] as string[];
+      if (change.tag) {
+        now = [...new Set([...now, ...change.tag])].sort();
+      }
+      if (change.untag) {
+        now = now.filter(t => !change.untag.includes(t));
+      }
+      const note = 'note' in change ? change.note || null : (r as any).note;
+      return { ...r, tags: now, note };
+    });
+    return {};
+  }
+
   remotes_: IRemote[] = [];
   /** What push and pull answer; an Error is thrown instead. */
   pushReply: IPushResult | Error | null = null;

@@ -195,9 +195,9 @@ describe('run strings are rendered as text', () => {
     const { container } = render(<RunDetails id={m.id} services={services} />);
     await act(() => settle());
     expectInert(container);
-    const tags = [...container.querySelectorAll('.jp-dotnb-Details-tag')].map(
-      t => t.textContent
-    );
+    const tags = [
+      ...container.querySelectorAll('.jp-dotnb-Details-tagName')
+    ].map(t => t.textContent);
     expect(tags).toEqual([XSS, 'baseline']);
     expect(container.querySelector('.jp-dotnb-Details-note')?.textContent).toBe(
       `${XSS}\nsecond line`

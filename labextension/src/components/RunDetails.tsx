@@ -7,6 +7,8 @@
 import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { Annotations } from './Annotations';
+
 import { isChartable, seriesSpec, themeFromDocument } from '../chart';
 import * as fmt from '../format';
 import { analyzeLineage } from '../lineage';
@@ -609,27 +611,15 @@ export function RunDetails(props: {
             </span>
           )}
         </div>
-        {(tags.length > 0 || note) && (
-          <div className="jp-dotnb-Summary jp-dotnb-Details-annotations">
-            {tags.length > 0 && (
-              <span className="jp-dotnb-Details-tags" aria-label="Tags">
-                {tags.map(tag => (
-                  <span
-                    key={tag}
-                    className="jp-dotnb-Chip jp-dotnb-Details-tag"
-                  >
-                    {tag}
-                  </span>
-                ))}
-              </span>
-            )}
-            {note && (
-              <span className="jp-dotnb-Details-note" aria-label="Note">
-                {note}
-              </span>
-            )}
-          </div>
-        )}
+        <Annotations
+          key={manifest.id}
+          tags={tags}
+          note={note}
+          annotate={async change => {
+            await services.api.annotate(manifest.id, change);
+            await model.refresh(); // the summary holds the tags and note shown
+          }}
+        />
         {manifest.notebook && (
           <div className="jp-dotnb-Summary">
             <LinkButton
