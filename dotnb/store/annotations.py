@@ -265,7 +265,7 @@ class Annotations:
             tx.execute("DELETE FROM run_annotations")
             tx.execute("DELETE FROM run_tags")
             for rid, state in folded.items():
-                _cache_run(tx, rid, state)
+                _cache_run(tx, rid, state, changed=False)  # a rebuild, not a change
             Index.set_meta(tx, _INDEXED_META, "1")
         return len(runs)
 
@@ -285,7 +285,11 @@ class Annotations:
         return {str(r[0]): int(r[1]) for r in rows}
 
 
-def _cache_run(tx: sqlite3.Connection, run_id: str, state: dict[str, Any]) -> None:
+def _cache_run(tx: sqlite3.Connection, run_id: str, state: dict[str, Any], changed: bool = True) -> None:
+    """Cache a run's tags and note; ``changed``: they changed, so the run moves to the
+    end of the change feed (``GET events`` then carries its new summary)."""
+    if changed:
+        tx.execute("UPDATE runs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs) WHERE id=?", (run_id,))
     tx.execute("DELETE FROM run_tags WHERE run_id=?", (run_id,))
     if not state["tags"] and state["note"] is None:
         tx.execute("DELETE FROM run_annotations WHERE run_id=?", (run_id,))

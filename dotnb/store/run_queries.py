@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from dotnb.store.index import IN_CHUNK, Index
+from dotnb.store.listing import with_annotations
 
 
 class RunQueries:
@@ -29,10 +30,14 @@ class RunQueries:
     def changes(self, after_seq: int, limit: int = 200) -> tuple[list[dict[str, Any]], int]:
         """Runs added or updated after the change cursor ``after_seq``; returns (runs, new cursor)."""
         rows = self.index.query(
-            "SELECT summary, seq FROM runs WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+            "SELECT summary, seq, a.tags, a.note FROM runs LEFT JOIN run_annotations a ON a.run_id = runs.id"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
         )
         cursor = int(rows[-1][1]) if rows else after_seq
-        return [json.loads(r[0]) for r in rows], cursor
+        # A change of tags or note moves its run to the end (dotnb.store.annotations),
+        # so the summary carries them, as in every list of runs.
+        return [json.loads(with_annotations(r[0], r[2], r[3])) for r in rows], cursor
 
     def change_cursor(self) -> int:
         rows = self.index.query("SELECT COALESCE(MAX(seq), 0) FROM runs")

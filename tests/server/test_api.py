@@ -151,3 +151,24 @@ async def test_a_folder_recorded_as_a_tree_is_listed_a_page_at_a_time_and_checke
     with pytest.raises(HTTPClientError) as err:
         await api("runs", run, "folder", params={"path": "images/birds"})
     assert err.value.code == 404
+
+
+async def test_a_change_of_tags_or_note_comes_through_the_event_feed(api: Any, jp_root_dir: Path) -> None:
+    """Tags and notes changed anywhere (here through the store, as `dotnb tag` does)
+    reach the sidebar's long poll with the run's new summary."""
+    from dotnb.store.annotating import note_run, tag_run
+
+    store = Store(jp_root_dir)
+    first, second = (store.commit_run(new_manifest("nb.ipynb"))["id"] for _ in range(2))
+    cursor = (await api("events"))["cursor"]
+    tag_run(store, first, ["baseline"])
+    note_run(store, first, "the one to beat")
+    changed = await api("events", params={"after": str(cursor), "timeout": "5"})
+    assert [(r["id"], r["tags"], r["note"]) for r in changed["runs"]] == [
+        (first, ["baseline"], "the one to beat")
+    ]
+    await api("runs", second, "annotations", method="POST", body={"tag": ["best"]})
+    again = await api("events", params={"after": str(changed["cursor"]), "timeout": "5"})
+    assert [(r["id"], r["tags"]) for r in again["runs"]] == [(second, ["best"])]
+    listed = await api("runs", params={"notebook": "nb.ipynb"})
+    assert {r["id"]: r["tags"] for r in listed["runs"]} == {first: ["baseline"], second: ["best"]}
