@@ -166,12 +166,24 @@ export class ExperimentsModel {
     this._changed.emit();
   }
 
+  /** Show or hide a column; one shown again goes last (the order is the user's). */
   toggleColumn(key: string): void {
     const current = this.visible.map(c => c.key);
-    const next = current.includes(key)
-      ? current.filter(k => k !== key)
-      : this._all.map(c => c.key).filter(k => k === key || current.includes(k));
-    this.chooseColumns(next);
+    this.chooseColumns(
+      current.includes(key) ? current.filter(k => k !== key) : [...current, key]
+    );
+  }
+
+  /** Move a shown column one place earlier (-1) or later (1). */
+  moveColumn(key: string, delta: -1 | 1): void {
+    const keys = this.visible.map(c => c.key);
+    const from = keys.indexOf(key);
+    const to = from + delta;
+    if (from < 0 || to < 0 || to >= keys.length) {
+      return;
+    }
+    [keys[from], keys[to]] = [keys[to], keys[from]];
+    this.chooseColumns(keys);
   }
 
   toggleSelected(run: IRunSummary): void {

@@ -186,6 +186,32 @@ describe('experiments model', () => {
     expect(model.error).toContain('nope');
   });
 
+  it('shows columns in the order the user chose, moved one place at a time', async () => {
+    const model = new ExperimentsModel(new FakeTableApi(3) as any);
+    await model.reload();
+    model.chooseColumns(['number', 'param:lr', 'metric:acc']);
+    model.moveColumn('metric:acc', -1);
+    expect(model.visible.map(c => c.key)).toEqual([
+      'number',
+      'metric:acc',
+      'param:lr'
+    ]);
+    model.moveColumn('number', -1); // already first: nothing moves
+    model.moveColumn('param:lr', 1); // already last
+    expect(model.visible.map(c => c.key)).toEqual([
+      'number',
+      'metric:acc',
+      'param:lr'
+    ]);
+    model.toggleColumn('metric:acc');
+    model.toggleColumn('metric:acc'); // shown again: it goes last
+    expect(model.visible.map(c => c.key)).toEqual([
+      'number',
+      'param:lr',
+      'metric:acc'
+    ]);
+  });
+
   it('tags the selected runs and writes notes, rows updated in place', async () => {
     const api = new FakeTableApi(5);
     const model = new ExperimentsModel(api as any);

@@ -387,6 +387,38 @@ export function ExperimentsView(props: {
               {trans.__('Default columns')}
             </button>
           </fieldset>
+          <fieldset>
+            <legend>{trans.__('Order')}</legend>
+            <ol className="jp-dotnb-XColumnOrder">
+              {model.visible.map((column, i) => (
+                <li key={column.key}>
+                  <span>
+                    {column.kind === 'builtin'
+                      ? column.name
+                      : `${column.kind}: ${column.name}`}
+                  </span>
+                  <button
+                    type="button"
+                    disabled={i === 0}
+                    aria-label={trans.__('Move %1 earlier', column.name)}
+                    title={trans.__('Move %1 earlier', column.name)}
+                    onClick={() => model.moveColumn(column.key, -1)}
+                  >
+                    ↑
+                  </button>
+                  <button
+                    type="button"
+                    disabled={i === model.visible.length - 1}
+                    aria-label={trans.__('Move %1 later', column.name)}
+                    title={trans.__('Move %1 later', column.name)}
+                    onClick={() => model.moveColumn(column.key, 1)}
+                  >
+                    ↓
+                  </button>
+                </li>
+              ))}
+            </ol>
+          </fieldset>
         </details>
         <button type="button" onClick={exportCsv}>
           {trans.__('Export CSV')}
