@@ -25,6 +25,39 @@ function label(run: IRunSummary): string {
 }
 
 /** `x` against `y` (numeric params or metrics), one point per run that has both. */
+/** The scatter's interval selection: its signal holds `{x: [lo, hi], y: [lo, hi]}`. */
+export const BRUSH = 'brush';
+
+/**
+ * The table filters a brush on the scatter stands for: each brushed axis's
+ * column between the box's edges.  An empty brush (cleared) means none.
+ */
+export function brushFilters(
+  x: IExperimentColumn,
+  y: IExperimentColumn,
+  brush: unknown
+): string[] {
+  if (!brush || typeof brush !== 'object') {
+    return [];
+  }
+  const filters: string[] = [];
+  for (const [field, column] of [
+    ['x', x],
+    ['y', y]
+  ] as const) {
+    const range = (brush as Record<string, unknown>)[field];
+    if (
+      Array.isArray(range) &&
+      range.length === 2 &&
+      range.every(v => typeof v === 'number' && Number.isFinite(v))
+    ) {
+      const [lo, hi] = [...(range as number[])].sort((a, b) => a - b);
+      filters.push(`${column.key} >= ${lo}`, `${column.key} <= ${hi}`);
+    }
+  }
+  return filters;
+}
+
 export function scatterSpec(
   runs: IRunSummary[],
   x: IExperimentColumn,
@@ -45,6 +78,8 @@ export function scatterSpec(
     autosize: { type: 'fit-x', contains: 'padding' },
     config: config(theme),
     data: { values },
+    // Dragging over points draws a box; the view turns it into table filters.
+    params: [{ name: BRUSH, select: { type: 'interval' } }],
     mark: { type: 'point', filled: true, size: 70, cursor: 'pointer' },
     encoding: {
       x: {

@@ -144,6 +144,25 @@ export class ExperimentsModel {
     });
   }
 
+  /**
+   * Swap filters in one reload (a brush on a chart replaces the filters of the
+   * brush before it).  On a refusal every added filter is taken back.
+   */
+  replaceFilters(remove: string[], add: string[]): Promise<void> {
+    const before = this._filters;
+    const kept = before.filter(f => !remove.includes(f));
+    this._filters = [...kept, ...add.filter(f => !kept.includes(f))];
+    return this.reload().then(async () => {
+      const refused = this._error;
+      if (refused) {
+        this._filters = kept;
+        await this.reload();
+        this._error = refused;
+        this._changed.emit();
+      }
+    });
+  }
+
   removeFilter(text: string): Promise<void> {
     this._filters = this._filters.filter(f => f !== text);
     return this.reload();

@@ -22,7 +22,14 @@ interface IClickableView {
     type: 'click',
     handler: (event: unknown, item: { datum?: { id?: unknown } } | null) => void
   ): unknown;
+  addSignalListener?(
+    name: string,
+    handler: (name: string, value: unknown) => void
+  ): unknown;
 }
+
+/** A brush's value is applied once the pointer rests this long (ms). */
+export const BRUSH_SETTLE_MS = 400;
 
 /** The Vega view behind a rendered chart, when the renderer exposes it. */
 export function vegaViewOf(renderer: unknown): IClickableView | null {
@@ -46,8 +53,10 @@ export function chartRenderer(
   return (
     spec: Record<string, unknown>,
     host: HTMLElement,
-    onSelect?: (id: string) => void
+    onSelect?: (id: string) => void,
+    onBrush?: { signal: string; handler: (value: unknown) => void }
   ): (() => void) => {
+    let settle: ReturnType<typeof setTimeout> | null = null;
     const note = document.createElement('div');
     note.className = CHART_ERROR_CLASS;
     const showError = (text: string) => {
@@ -86,6 +95,20 @@ export function chartRenderer(
             }
           });
         }
+        if (!disposed && onBrush && view?.addSignalListener) {
+          // The signal changes with every pointer move while dragging.
+          view.addSignalListener(onBrush.signal, (_name, value) => {
+            if (settle !== null) {
+              clearTimeout(settle);
+            }
+            settle = setTimeout(() => {
+              settle = null;
+              if (!disposed) {
+                onBrush.handler(value);
+              }
+            }, BRUSH_SETTLE_MS);
+          });
+        }
       },
       error => {
         if (!disposed) {
@@ -95,6 +118,9 @@ export function chartRenderer(
     );
     return () => {
       disposed = true;
+      if (settle !== null) {
+        clearTimeout(settle);
+      }
       note.remove();
       try {
         renderer.dispose();

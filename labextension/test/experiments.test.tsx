@@ -24,7 +24,11 @@ import {
   toCsv,
   visibleColumns
 } from '../src/experiments';
-import { parallelSpec, scatterSpec } from '../src/experimentsChart';
+import {
+  brushFilters,
+  parallelSpec,
+  scatterSpec
+} from '../src/experimentsChart';
 import { ExperimentsModel, PAGE_SIZE } from '../src/experimentsModel';
 import { IRunAnnotations, IRunSummary, IRunTablePage } from '../src/types';
 import { settle } from './fakes';
@@ -247,6 +251,44 @@ function expressions(node: unknown, key = '', found: string[] = []): string[] {
   }
   return found;
 }
+
+describe('brushing the scatter', () => {
+  const [lr, acc] = allColumns({ params: ['lr'], metrics: ['acc'] }).filter(
+    c => c.kind !== 'builtin'
+  );
+
+  it('turns a box into range filters on both axes, edges in order', () => {
+    expect(brushFilters(lr, acc, { x: [0.3, 0.1], y: [0.8, 0.95] })).toEqual([
+      'param:lr >= 0.1',
+      'param:lr <= 0.3',
+      'metric:acc >= 0.8',
+      'metric:acc <= 0.95'
+    ]);
+    expect(brushFilters(lr, acc, { y: [0.5, 0.6] })).toEqual([
+      'metric:acc >= 0.5',
+      'metric:acc <= 0.6'
+    ]);
+  });
+
+  it('makes nothing of a cleared brush or a malformed value', () => {
+    expect(brushFilters(lr, acc, {})).toEqual([]);
+    expect(brushFilters(lr, acc, null)).toEqual([]);
+    expect(brushFilters(lr, acc, { x: ['a', 'b'], y: [1] })).toEqual([]);
+    expect(brushFilters(lr, acc, { x: [NaN, 1] })).toEqual([]);
+  });
+
+  it('replaces the previous brush filters in one reload, keeping the others', async () => {
+    const api = new FakeTableApi(5);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    await model.addFilter('lr >= 0');
+    const before = api.queries.length;
+    await model.replaceFilters([], ['metric:acc >= 0.1']);
+    await model.replaceFilters(['metric:acc >= 0.1'], ['metric:acc >= 0.2']);
+    expect(model.filters).toEqual(['lr >= 0', 'metric:acc >= 0.2']);
+    expect(api.queries.length - before).toBe(2);
+  });
+});
 
 describe('experiments charts', () => {
   for (const name of NAMES) {

@@ -1,8 +1,9 @@
 import { Widget } from '@lumino/widgets';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { VEGALITE_MIME_TYPE } from '../src/constants';
 import {
+  BRUSH_SETTLE_MS,
   CHART_ERROR_CLASS,
   chartRenderer,
   vegaViewOf
@@ -74,6 +75,44 @@ describe('chartRenderer', () => {
     expect(picked).toEqual(['R2']);
     dispose();
     host.remove();
+  });
+
+  it('hands on a brush once the pointer rests, and nothing after disposal', async () => {
+    vi.useFakeTimers();
+    try {
+      const host = document.createElement('div');
+      document.body.appendChild(host);
+      let listener: any = null;
+      const rm = registry(async renderer => {
+        renderer._result = {
+          view: {
+            addEventListener: () => undefined,
+            addSignalListener: (name: string, h: any) =>
+              (listener = { name, h })
+          }
+        };
+      });
+      const brushes: unknown[] = [];
+      const dispose = chartRenderer(rm as any)({}, host, undefined, {
+        signal: 'brush',
+        handler: value => brushes.push(value)
+      });
+      await vi.runAllTimersAsync();
+      expect(listener.name).toBe('brush');
+      listener.h('brush', { x: [1, 2] });
+      listener.h('brush', { x: [1, 3] }); // still dragging
+      vi.advanceTimersByTime(BRUSH_SETTLE_MS - 1);
+      expect(brushes).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(brushes).toEqual([{ x: [1, 3] }]);
+      listener.h('brush', { x: [5, 6] });
+      dispose();
+      vi.advanceTimersByTime(BRUSH_SETTLE_MS);
+      expect(brushes).toEqual([{ x: [1, 3] }]);
+      host.remove();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('draws without click selection where the renderer keeps no view', async () => {

@@ -17,7 +17,12 @@ import {
   numericColumns,
   toCsv
 } from '../experiments';
-import { parallelSpec, scatterSpec } from '../experimentsChart';
+import {
+  BRUSH,
+  brushFilters,
+  parallelSpec,
+  scatterSpec
+} from '../experimentsChart';
 import type { ExperimentsModel } from '../experimentsModel';
 import { IRunSummary, JSONValue } from '../types';
 import { ExperimentsGrid } from './ExperimentsGrid';
@@ -26,7 +31,8 @@ export interface IExperimentsServices {
   renderChart(
     spec: Record<string, unknown>,
     host: HTMLElement,
-    onSelect?: (id: string) => void
+    onSelect?: (id: string) => void,
+    onBrush?: { signal: string; handler: (value: unknown) => void }
   ): () => void;
   /** Show a run in the Runs panel. */
   openRun(id: string): void;
@@ -55,15 +61,27 @@ function Chart(props: {
   spec: Record<string, unknown>;
   services: IExperimentsServices;
   label: string;
+  /** A brush on the chart: the value of its selection signal. */
+  onBrush?: (value: unknown) => void;
 }): JSX.Element {
   const host = React.useRef<HTMLDivElement>(null);
   const { spec, services } = props;
+  const brush = React.useRef(props.onBrush);
+  brush.current = props.onBrush;
+  const brushed = props.onBrush !== undefined;
   React.useEffect(() => {
     if (!host.current) {
       return;
     }
-    return services.renderChart(spec, host.current, id => services.openRun(id));
-  }, [spec, services]);
+    return services.renderChart(
+      spec,
+      host.current,
+      id => services.openRun(id),
+      brushed
+        ? { signal: BRUSH, handler: value => brush.current?.(value) }
+        : undefined
+    );
+  }, [spec, services, brushed]);
   return (
     <div
       className="jp-dotnb-XChart"
@@ -190,6 +208,7 @@ export function ExperimentsView(props: {
   const [filterText, setFilterText] = React.useState('');
   const [search, setSearch] = React.useState(model.query);
   const [tagText, setTagText] = React.useState('');
+  const brushed = React.useRef<string[]>([]); // the filters the last brush added
   const [message, setMessage] = React.useState<string | null>(null);
   const [active, setActive] = React.useState<IRunSummary | null>(null);
   const [panel, setPanel] = React.useState<
@@ -275,6 +294,14 @@ export function ExperimentsView(props: {
           spec={scatterSpec(chartRuns, xColumn, yColumn, theme)}
           services={services}
           label={trans.__('%1 against %2', yColumn.name, xColumn.name)}
+          onBrush={value => {
+            const next = brushFilters(xColumn, yColumn, value);
+            if (next.length) {
+              // The previous brush's filters give way; a cleared brush keeps them.
+              void model.replaceFilters(brushed.current, next);
+              brushed.current = next;
+            }
+          }}
         />
       </div>
     );
