@@ -204,7 +204,34 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     compare.wait_for()
     assert compare.locator("thead th").count() == 4
     view.get_by_role("button", name="Scatter").click()
-    view.locator(".jp-dotnb-XChart svg").wait_for()
+    chart = view.locator(".jp-dotnb-XChart svg")
+    chart.wait_for()
+    # Brush: a box dragged over the whole plot becomes range filters on both axes.
+    chips = view.locator('button[aria-label^="Remove filter "]')
+    before = chips.count()
+    box = chart.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.12, box["y"] + box["height"] * 0.05)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5, steps=5)
+    page.mouse.move(box["x"] + box["width"] * 0.98, box["y"] + box["height"] * 0.85, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "n => document.querySelectorAll('button[aria-label^=\"Remove filter \"]').length >= n",
+        arg=before + 4,
+    )
+    brushed = [
+        label
+        for label in chips.evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+        if " >= " in label or " <= " in label
+    ]
+    assert len(brushed) == 4, brushed
+    for label in brushed:
+        view.get_by_role("button", name=label, exact=True).click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('button[aria-label^=\"Remove filter \"]').length === n",
+        arg=before,
+    )
     view.get_by_role("button", name="Parallel coordinates").click()
     view.locator(".jp-dotnb-XChart svg").wait_for()
     assert view.locator(".jp-dotnb-ChartError").count() == 0
