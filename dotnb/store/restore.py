@@ -34,6 +34,7 @@ from dotnb.store.layout import TMP_DIR
 from dotnb.store.manifest import iso_time
 from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import Confiner, confine, is_within, readable_inside
+from dotnb.store.portable_paths import case_insensitive, unwritable
 from dotnb.store.repo import Store
 from dotnb.store.vocabulary import CHECKPOINT, OK, no_content_reason
 
@@ -48,6 +49,8 @@ STAGING_MARGIN = 64 * 1024 * 1024
 # Small files' bytes read (and checked) before anything is replaced are kept for the
 # writes, up to this many bytes; the rest are read again when written.
 CHECKED_BYTES_KEPT = 256 * 1024 * 1024
+# Windows' rules for names apply (dotnb.store.portable_paths).
+ON_WINDOWS = os.name == "nt"
 
 
 @dataclass
@@ -162,6 +165,12 @@ def make_plan(store: Store, run_id: str, data: bool = True, notebook: bool = Tru
     snap = manifest.get("notebook_snapshot")
     if notebook and manifest.get("notebook") and isinstance(snap, dict) and snap.get("hash"):
         targets[manifest["notebook"]] = (snap["hash"], snap.get("size"), "notebook")
+    # Names this system cannot write as they were recorded (Windows' rules, case).
+    tmp_dir = store.dir / TMP_DIR
+    tmp_dir.mkdir(exist_ok=True)
+    for rel, reason in unwritable(sorted(targets), ON_WINDOWS, case_insensitive(tmp_dir)).items():
+        del targets[rel]
+        plan.skipped.append({"path": rel, "reason": reason})
     for rel, (target, _, _) in sorted(targets.items()):
         # With a remote fetcher, a missing object is fetched when the plan is applied.
         if target is not None and store.objects.fetcher is None and not store.objects.has(target):
@@ -468,7 +477,17 @@ def _restore_changes(
         ckpt = checkpoint(store, plan, manifest_nb, links)
         if ckpt:
             result["checkpoint"], result["checkpoint_number"] = ckpt["id"], ckpt["number"]
-        result["written"] = apply_plan(store, plan, progress, staged, checked)
+        try:
+            result["written"] = apply_plan(store, plan, progress, staged, checked)
+        except PermissionError as exc:
+            # Windows: a file another program has open cannot be replaced.
+            target = exc.filename2 or exc.filename
+            rel = os.path.relpath(target, store.root) if target else "a file"
+            undo = f" (checkpoint {ckpt['id']} holds what they were)" if ckpt else ""
+            raise DotnbError(
+                f"cannot replace {rel!r}: it is open in another program, or read-only ({exc.strerror});"
+                f" the files restored before it stay restored{undo}: close it and restore again"
+            ) from None
     finally:
         discard_staged(staged)  # those renamed into place are not found
         lost = links.settle()
