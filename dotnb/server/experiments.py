@@ -62,7 +62,7 @@ class TagsHandler(DotnbHandler):
 
 
 class TableHandler(DotnbHandler):
-    """``GET table?notebook=&kind=&filter=&tag=&q=&sort=&order=&offset=&limit=&columns=``:
+    """``GET table?notebook=&kind=&filter=&tag=&q=&sort=&order=&group=&offset=&limit=&columns=``:
     one page of the Experiments table (see :mod:`dotnb.store.run_table`)."""
 
     @web.authenticated
@@ -87,6 +87,7 @@ class TableHandler(DotnbHandler):
             offset=self.int_arg("offset", 0, 0, 2**31),
             limit=self.int_arg("limit", 100, 1, MAX_TABLE_PAGE),
             with_columns=self.get_query_argument("columns", "false") == "true",
+            group=self.get_query_argument("group", None) or None,
         )
         self.reply(page)
 

@@ -36,6 +36,8 @@ BUILTIN: dict[str, tuple[str, bool]] = {
     "tags": ("a.tags", False),
 }
 MAX_FILTERS = 20
+# Columns the table can group runs by.
+GROUPS = ("notebook", "name")
 _FILTER = re.compile(r"^\s*(.+?)\s*(>=|<=|==|!=|>|<|=|~)\s*(.*?)\s*$", re.S)
 _NUMERIC_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "!="}
 
@@ -191,11 +193,16 @@ class RunTable:
         offset: int = 0,
         limit: int = 100,
         with_columns: bool = False,
+        group: str | None = None,
     ) -> dict[str, Any]:
         """One page of the table: ``{"total", "offset", "runs", "columns"?}``; ``runs``
-        are summaries as ``GET runs`` gives them (tags and note included)."""
+        are summaries as ``GET runs`` gives them (tags and note included).  ``group``
+        (``notebook`` or ``name``) keeps each group's runs together, groups in
+        alphabetical order (runs without one last), sorted within."""
         if len(filters) > MAX_FILTERS:
             raise BadQuery(f"at most {MAX_FILTERS} filters")
+        if group is not None and group not in GROUPS:
+            raise BadQuery(f"group must be one of {', '.join(GROUPS)}")
         where: list[str] = []
         args: list[Any] = []
         if notebook is not None:
@@ -232,6 +239,9 @@ class RunTable:
         else:
             sort_expr, sort_args = _column_sql(sort)
         order = f" ORDER BY ({sort_expr}) IS NULL, {sort_expr} {direction}, r.id {direction}"
+        if group is not None:
+            grouped = BUILTIN[group][0]
+            order = f" ORDER BY COALESCE({grouped}, '') = '', {grouped} ASC," + order[len(" ORDER BY") :]
         # Two steps: sort narrow rows (ids) for the page, then read only the page's
         # summaries; sorting whole summaries would move every row's JSON through the sorter.
         page_ids = [

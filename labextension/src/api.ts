@@ -59,10 +59,15 @@ export interface ITableQuery {
   /** A builtin column, `metric:NAME` or `param:NAME`. */
   sort?: string;
   order?: 'asc' | 'desc';
+  /** Keep each notebook's (or name's) runs together, groups in order. */
+  group?: TableGroup | null;
   offset?: number;
   limit?: number;
   columns?: boolean;
 }
+
+/** What the Experiments table can group runs by. */
+export type TableGroup = 'notebook' | 'name';
 
 /** Query arguments; null, undefined and '' are left out, a list repeats the name. */
 type Query = Record<string, string | number | null | undefined | string[]>;
@@ -250,6 +255,7 @@ export class DotnbApi {
         q: query.q,
         sort: query.sort,
         order: query.order,
+        group: query.group,
         offset: query.offset,
         limit: query.limit,
         columns: query.columns ? 'true' : null

@@ -7,7 +7,7 @@
 
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { DotnbApi, ITableQuery } from './api';
+import type { DotnbApi, ITableQuery, TableGroup } from './api';
 import {
   allColumns,
   DEFAULT_BUILTINS,
@@ -173,6 +173,33 @@ export class ExperimentsModel {
     return this.reload();
   }
 
+  /** The column runs are grouped by (null: no groups). */
+  get group(): TableGroup | null {
+    return this._group;
+  }
+
+  setGroup(group: TableGroup | null): Promise<void> {
+    this._group = group;
+    return this.reload();
+  }
+
+  /**
+   * Whether row `index` starts a group: its group value differs from the row
+   * before (or that row is not loaded, or it is the first).
+   */
+  startsGroup(index: number): boolean {
+    if (this._group === null) {
+      return false;
+    }
+    const run = this.rowAt(index);
+    const before = index > 0 ? this.rowAt(index - 1) : undefined;
+    return (
+      !run ||
+      !before ||
+      groupValue(run, this._group) !== groupValue(before, this._group)
+    );
+  }
+
   setQuery(q: string): Promise<void> {
     this._q = q;
     return this.reload();
@@ -307,7 +334,8 @@ export class ExperimentsModel {
       tags: this._tags,
       q: this._q,
       sort: this._sort.key,
-      order: this._sort.order
+      order: this._sort.order,
+      group: this._group
     };
   }
 
@@ -352,6 +380,7 @@ export class ExperimentsModel {
   private _filters: string[] = [];
   private _tags: string[] = [];
   private _q = '';
+  private _group: TableGroup | null = null;
   private _total: number | null = null;
   private _error: string | null = null;
   private _lastLoadMs: number | null = null;
@@ -364,4 +393,9 @@ export class ExperimentsModel {
   private _inflight = new Set<number>();
   private _generation = 0;
   private _changed = new Signal<this, void>(this);
+}
+
+/** A run's value for grouping (a run without a name is in the group ''). */
+export function groupValue(run: IRunSummary, group: TableGroup): string {
+  return (group === 'notebook' ? run.notebook : run.name) ?? '';
 }

@@ -126,6 +126,13 @@ class FakeTableApi {
     if (query.order !== 'asc') {
       rows.reverse();
     }
+    if (query.group) {
+      const key = query.group;
+      // Stable: sorted within each group as above, groups in order.
+      rows.sort((a, b) =>
+        ((a as any)[key] ?? '').localeCompare((b as any)[key] ?? '')
+      );
+    }
     const offset = query.offset ?? 0;
     return {
       total: rows.length,
@@ -188,6 +195,52 @@ describe('experiments model', () => {
     await model.addFilter('nope > 1');
     expect(model.filters).toEqual(['acc > 0.5']);
     expect(model.error).toContain('nope');
+  });
+
+  it('groups rows by notebook on the server, the value shown once per group', async () => {
+    const api = new FakeTableApi(0);
+    api.rows = [
+      summary(1, { notebook: 'a.ipynb' }),
+      summary(2, { notebook: 'a.ipynb' }),
+      summary(3, { notebook: 'b.ipynb' })
+    ];
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    expect(model.startsGroup(0)).toBe(false); // not grouped
+    await model.setGroup('notebook');
+    expect(api.queries[api.queries.length - 1].group).toBe('notebook');
+    expect([0, 1, 2].map(i => model.startsGroup(i))).toEqual([
+      true,
+      false,
+      true
+    ]);
+    const { container } = render(
+      <ExperimentsView
+        model={model}
+        services={{
+          renderChart: () => () => undefined,
+          openRun: vi.fn(),
+          compareTwo: vi.fn(),
+          currentNotebook: () => null,
+          download: vi.fn()
+        }}
+        trans={trans}
+      />
+    );
+    await act(() => settle());
+    const rows = [...container.querySelectorAll('[role="row"][data-run-id]')];
+    expect(rows.map(r => r.classList.contains('jp-mod-groupStart'))).toEqual([
+      true,
+      false,
+      true
+    ]);
+    // The grouping column comes first, its value on each group's first row only.
+    const firstCells = rows.map(
+      r => r.querySelectorAll('[role="gridcell"]')[1].textContent
+    );
+    expect(firstCells).toEqual(['a.ipynb', '', 'b.ipynb']);
+    await model.setGroup(null);
+    expect(api.queries[api.queries.length - 1].group).toBeNull();
   });
 
   it('shows columns in the order the user chose, moved one place at a time', async () => {

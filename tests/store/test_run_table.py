@@ -106,3 +106,16 @@ def test_bad_filters_say_why(table: tuple[RunTable, list[str]], bad: str) -> Non
 def test_bad_sort(table: tuple[RunTable, list[str]]) -> None:
     with pytest.raises(BadQuery):
         table[0].query(sort="DROP TABLE runs")
+
+
+def test_grouping_keeps_each_notebooks_or_names_runs_together(table: tuple[RunTable, list[str]]) -> None:
+    t, (a, b, c, d) = table
+    # By notebook: nb.ipynb's runs (by acc, best first), then other.ipynb's.
+    assert ids_of(t.query(sort="metric:acc", group="notebook")) == [b, c, a, d]
+    assert ids_of(t.query(sort="started", descending=False, group="notebook")) == [a, b, c, d]
+    # By name: "a", then "b", then the runs without a name, sorted within.
+    assert ids_of(t.query(sort="started", group="name")) == [a, b, d, c]
+    page = t.query(sort="started", group="notebook", offset=2, limit=2)
+    assert ids_of(page) == [a, d] and page["total"] == 4
+    with pytest.raises(BadQuery, match="group must be one of notebook, name"):
+        t.query(group="status")

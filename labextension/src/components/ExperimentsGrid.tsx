@@ -42,6 +42,10 @@ const Row = React.memo(function Row(props: {
   baseline: IRunSummary | null;
   selected: boolean;
   active: boolean;
+  /** The grouping column's key when this row starts a group (it shows the value). */
+  groupKey: string | null;
+  /** The grouping column's key on every row (null: not grouped). */
+  grouped: string | null;
   width: number;
   onToggle: (run: IRunSummary) => void;
   onActivate: (index: number) => void;
@@ -66,6 +70,9 @@ const Row = React.memo(function Row(props: {
   // that its elements are reused when the run arrives.
   if (!run) {
     classes.push('jp-mod-loading');
+  }
+  if (props.groupKey !== null) {
+    classes.push('jp-mod-groupStart');
   }
   const label = run
     ? trans.__('Select run #%1', run.number)
@@ -103,7 +110,9 @@ const Row = React.memo(function Row(props: {
         )}
       </div>
       {columns.map(column => {
-        const text = run ? cellText(run, column) : '';
+        // Within a group, the grouping column is shown on its first row only.
+        const hidden = column.key === props.grouped && props.groupKey === null;
+        const text = run && !hidden ? cellText(run, column) : '';
         const change = run ? delta(run, props.baseline, column) : null;
         return (
           <div
@@ -142,7 +151,13 @@ export function ExperimentsGrid(props: {
   const [height, setHeight] = React.useState(props.initialHeight ?? 500);
   const [active, setActive] = React.useState(0);
   const total = model.total ?? 0;
-  const columns = model.visible;
+  // Grouped: the grouping column comes first.
+  const columns = model.group
+    ? [
+        ...model.columns.filter(c => c.key === model.group),
+        ...model.visible.filter(c => c.key !== model.group)
+      ]
+    : model.visible;
   const width = SELECT_WIDTH + columns.reduce((sum, c) => sum + c.width, 0);
 
   React.useEffect(() => {
@@ -160,7 +175,7 @@ export function ExperimentsGrid(props: {
   }, []);
 
   // A new sort or filter starts at the top.
-  const generation = `${model.sort.key}|${model.sort.order}|${model.filters.join('\n')}|${model.query}|${model.notebook}`;
+  const generation = `${model.sort.key}|${model.sort.order}|${model.filters.join('\n')}|${model.query}|${model.notebook}|${model.group}`;
   React.useEffect(() => {
     setActive(0);
     setScrollTop(0);
@@ -244,6 +259,8 @@ export function ExperimentsGrid(props: {
         baseline={model.baseline}
         selected={!!run && model.isSelected(run.id)}
         active={i === active}
+        groupKey={model.startsGroup(i) ? model.group : null}
+        grouped={model.group}
         width={width}
         onToggle={onToggle}
         onActivate={setActive}

@@ -23,6 +23,7 @@ import {
   parallelSpec,
   scatterSpec
 } from '../experimentsChart';
+import type { TableGroup } from '../api';
 import type { ExperimentsModel } from '../experimentsModel';
 import { IRunSummary, JSONValue } from '../types';
 import { ExperimentsGrid } from './ExperimentsGrid';
@@ -394,6 +395,21 @@ export function ExperimentsView(props: {
         <button type="button" onClick={addFilter}>
           {trans.__('Add filter')}
         </button>
+        <label className="jp-dotnb-XGroup">
+          {trans.__('Group by')}{' '}
+          <select
+            value={model.group ?? ''}
+            onChange={event =>
+              void model.setGroup(
+                (event.target.value || null) as TableGroup | null
+              )
+            }
+          >
+            <option value="">{trans.__('nothing')}</option>
+            <option value="notebook">{trans.__('notebook')}</option>
+            <option value="name">{trans.__('name')}</option>
+          </select>
+        </label>
         <details className="jp-dotnb-XColumns">
           <summary>{trans.__('Columns')}</summary>
           <fieldset>
