@@ -16,6 +16,8 @@ import pytest
 
 from dotnb.cli.app import main
 from dotnb.store.repo import Store
+from tests.remote.helpers import KEY, SECRET
+from tests.remote.seaweed import SeaweedS3
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sweep"
 
@@ -76,3 +78,13 @@ def project(tmp_path: Path) -> Path:
         shutil.copyfile(FIXTURES / name, root / name)
     Store.init(root).close()
     return root
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """A real SeaweedFS S3 server that refuses keys other than the tests' own."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), credentials=(KEY, SECRET)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
