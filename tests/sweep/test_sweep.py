@@ -7,9 +7,12 @@ cluster as the command does without ``--scheduler``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ from dotnb.store.repo import Store
 from dotnb.sweep.driver import run_sweep, sweep_base
 from dotnb.sweep.task import sweep_tag
 from tests.sweep.conftest import dotnb
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(180)]
 
@@ -193,3 +198,36 @@ def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], messag
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+def test_ctrl_c_cancels_what_has_not_finished(project: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "first-attempt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOTNB_", "JPY_"))}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    args = ["once.ipynb", "-p", "x=1,2,3", "-p", f"flag={str(flag)!r}", "--workers", "1", "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dotnb", "sweep", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert flag.exists(), proc.communicate()[1]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if flag.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(flag.read_text().split()[1]), signal.SIGKILL)  # the sleeping kernel
+    assert proc.returncode == 130, err
+    doc = json.loads(out)
+    assert doc["stopped"] == "interrupted"
+    assert doc["interrupted"] >= 1 and doc["ok"] + doc["interrupted"] == 3
+    assert len(runs_of(project, doc["sweep"])) == doc["ok"]
