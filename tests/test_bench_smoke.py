@@ -26,6 +26,7 @@ EXPECTED = {
     "rest_api.py": ["MET"],
     "experiments_table.py": ["sort by metric m03, first page", "first page + columns"],
     "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],
+    "sweep.py": ["added per task:", "sweep / sequential:"],
 }
 # Arguments besides --quick.
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}
