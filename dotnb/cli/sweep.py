@@ -64,8 +64,10 @@ def add_sweep(commands: Commands) -> None:
         could not start (bad -p, unknown param, empty space, no such notebook or run,
         unreachable scheduler, unknown remote); 130 interrupted.
 
-        Defaults for --scheduler, --workers and --memory-limit can be set in
-        ${SCHEDULER_ENV}, ${WORKERS_ENV} and ${MEMORY_ENV}.
+        Defaults for --scheduler, --workers and --memory-limit come from
+        ${SCHEDULER_ENV}, ${WORKERS_ENV} and ${MEMORY_ENV}, else from
+        c.Dotnb.sweep_scheduler, sweep_workers and sweep_memory_limit in the Jupyter
+        server's configuration (jupyter_server_config.py or .json).
 
         examples:
           dotnb sweep train.ipynb -p lr=1e-4:1e-1:log:4 -p depth=2,4,8
@@ -155,11 +157,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from dotnb.store.errors import DotnbError
     from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
     from dotnb.sweep.driver import BadSweep, check_params, run_sweep, sweep_base
+    from dotnb.sweep.settings import jupyter_settings
     from dotnb.sweep.space import grid, parse_dimension, sample
 
-    scheduler = args.scheduler or (None if args.workers else os.environ.get(SCHEDULER_ENV) or None)
-    workers = args.workers or _int_env(WORKERS_ENV)
-    memory_limit = args.memory_limit or os.environ.get(MEMORY_ENV) or None
+    # An option, else an environment variable, else c.Dotnb.sweep_* of the Jupyter config.
+    configured = jupyter_settings()
+    scheduler = args.scheduler or (
+        None if args.workers else os.environ.get(SCHEDULER_ENV) or configured.scheduler
+    )
+    workers = args.workers or _int_env(WORKERS_ENV) or configured.workers
+    memory_limit = args.memory_limit or os.environ.get(MEMORY_ENV) or configured.memory_limit
     progress = SweepProgress(sys.stderr)
     report = None
     try:

@@ -35,9 +35,6 @@ from dotnb.store.repo import Store
 from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
 from dotnb.sweep.task import ERROR, INTERRUPTED, OK, Base, PointOutcome, PointTask, run_point, sweep_tag
 
-# How long a scheduler address may take to answer before the sweep gives up.
-CONNECT_TIMEOUT = "10s"
-
 
 class BadSweep(DotnbError):
     """A sweep that cannot start: bad base, unknown param, no cluster (exit status 2)."""
@@ -143,8 +140,10 @@ def open_client(scheduler: str | None, workers: int | None, memory_limit: str | 
     from distributed import Client, LocalCluster
 
     if scheduler:
+        # How long an address may take to answer is Dask's own setting (default 30 s):
+        # distributed.comm.timeouts.connect, e.g. DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=5s.
         try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            return Client(scheduler, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise BadSweep(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     cluster = LocalCluster(

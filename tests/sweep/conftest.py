@@ -59,6 +59,15 @@ def start_cluster(workers: int) -> object:
     )
 
 
+@pytest.fixture(autouse=True)
+def quick_connect_timeout() -> Iterator[None]:
+    """An address nobody answers is given up after 2 s (Dask's default is 30 s)."""
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        yield
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[object]:
     """Two worker processes (each restarted by its nanny when killed)."""
