@@ -13,6 +13,15 @@
    ``dotnb sweep --workers 2`` process (the cluster's start included) against
    eight ``dotnb run -p`` processes one after another.  Goal on this 2-core
    machine: ≤ 0.6× the sequential time.
+3. Remote requests and bytes per task, for ``--scheduler … --remote``: points run
+   one after another in this process (``run_point`` as a worker runs it; the
+   requests are the same on any worker) against a ``file://`` remote whose
+   backend calls are counted, a listing counted as one S3 LIST per 1,000 keys.
+   The base run (a notebook reading a 1 MiB input) is pushed first.  The first
+   and the last point are shown apart: each task pulls the remote's runs into a
+   scratch store, so its requests grow with the runs already there.  The
+   client's pull after each point is counted too.  No goal: the figures feed the
+   cost model in docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from harness import median, ms, parse_args, print_header, print_table, ratio, run_cmd, scratch, verdict
 
@@ -134,6 +145,108 @@ def speedup(root: Path, points: int, work: int) -> None:
     print()
 
 
+class RequestCounter:
+    """Counts the remote backend's requests and bytes (every ``Backend`` method wrapped)."""
+
+    def __init__(self) -> None:
+        from dotnb.remote.backend import LocalBackend
+
+        self.requests: dict[str, int] = {}
+        self.bytes_in = 0
+        self.bytes_out = 0
+        counter = self
+
+        def wrap(name: str, size_of: Callable[[tuple[Any, ...], Any], tuple[int, int]]) -> None:
+            orig = getattr(LocalBackend, name)
+
+            def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+                result = orig(self, *args, **kwargs)
+                counter.add(name)
+                down, up = size_of(args, result)
+                counter.bytes_in += down
+                counter.bytes_out += up
+                return result
+
+            setattr(LocalBackend, name, counted)
+
+        def length(value: Any) -> int:
+            return len(value) if isinstance(value, (bytes, bytearray)) else 0
+
+        wrap("read", lambda a, r: (length(r), 0))
+        wrap("read_range", lambda a, r: (length(r), 0))
+        wrap("exists", lambda a, r: (0, 0))
+        wrap("write", lambda a, r: (0, length(a[1])))
+        wrap("upload", lambda a, r: (0, os.path.getsize(a[0])))
+        wrap("download", lambda a, r: (os.path.getsize(a[1]) if r else 0, 0))
+        orig_list = LocalBackend.list_sized
+
+        def listed(self: Any, prefix: str, start_after: str | None = None) -> Iterator[tuple[str, int]]:
+            keys = list(orig_list(self, prefix, start_after))
+            counter.add("list", max(1, -(-len(keys) // 1000)))
+            yield from keys
+
+        LocalBackend.list_sized = listed  # type: ignore[method-assign]
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.requests[name] = self.requests.get(name, 0) + n
+
+    def take(self) -> tuple[dict[str, int], int, int]:
+        taken = (dict(self.requests), self.bytes_in, self.bytes_out)
+        self.requests, self.bytes_in, self.bytes_out = {}, 0, 0
+        return taken
+
+
+def remote_costs(root: Path, points: int) -> None:
+    from dotnb.remote.config import add_remote, get_remote
+    from dotnb.remote.transfer import pull, push
+    from dotnb.sweep.task import PointTask, run_point
+
+    project, remote = root / "project", root / "remote"
+    remote.mkdir()
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "base.bin").write_bytes(os.urandom(1024 * 1024))
+    nb = notebook(
+        project / "read.ipynb",
+        "import dotnb\ndata = open('data/base.bin', 'rb').read()\ndotnb.metric('m', x)",
+    )
+    result = run_notebook(nb, params={"x": -1}, root=project)
+    base_run = result.runs[-1]["id"]
+    store = Store(project)
+    counter = RequestCounter()
+    rows = []
+    try:
+        add_remote(store, "team", remote.as_uri())
+        spec = get_remote(store, "team")
+        push(store, "team", runs=[base_run])
+        counter.take()
+        base, _ = sweep_base(store, base_run)
+        for i in range(points):
+            outcome = run_point(PointTask("bench", i, {"x": i}, base, remote=spec))
+            assert outcome.status == "ok", outcome
+            task = counter.take()
+            pull(store, "team")
+            client = counter.take()
+            if i in (0, points - 1):
+                rows.append((i, task, client))
+    finally:
+        store.close()
+    table = []
+    for i, (task_requests, task_in, task_out), (client_requests, client_in, _) in rows:
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(task_requests.items()))
+        table.append(
+            [f"point {i + 1} task", sum(task_requests.values()), f"{task_in:,}", f"{task_out:,}", shown]
+        )
+        shown = ", ".join(f"{k} {v}" for k, v in sorted(client_requests.items()))
+        table.append(
+            [f"point {i + 1} client pull", sum(client_requests.values()), f"{client_in:,}", "0", shown]
+        )
+    print_table(
+        f"3. remote requests per point, {points} points one after another (1 MiB input, 1 run per point)",
+        ["what", "requests", "bytes down", "bytes up", "by kind"],
+        table,
+    )
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     print_header("dotnb sweep", args.quick)
@@ -141,6 +254,8 @@ def main() -> None:
         overhead(root, 3 if args.quick else 10)
     with scratch("sweep-speedup") as root:
         speedup(root, 2 if args.quick else 8, 100_000 if args.quick else 15_000_000)
+    with scratch("sweep-remote") as root:
+        remote_costs(root, 2 if args.quick else 10)
 
 
 if __name__ == "__main__":
