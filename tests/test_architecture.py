@@ -24,7 +24,7 @@ LAYERS: dict[str, set[str]] = {
     "capture": {"store"},
     "comparison": {"store"},
     "headless": {"store", "capture", "comparison"},
-    "server": {"store", "remote", "comparison", "headless", "version"},
+    "server": {"store", "remote", "comparison", "headless", "sweep", "version"},
     "sweep": {"store", "remote", "capture", "headless"},
     "cli": {"store", "remote", "capture", "comparison", "headless", "sweep", "version"},
 }

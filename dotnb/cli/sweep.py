@@ -156,9 +156,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from dotnb.remote.config import get_remote
     from dotnb.store.errors import DotnbError
     from dotnb.store.vocabulary import EXIT_COULD_NOT_RUN
-    from dotnb.sweep.driver import BadSweep, check_params, run_sweep, sweep_base
+    from dotnb.sweep.driver import BadSweep, plan_sweep, run_sweep
     from dotnb.sweep.settings import jupyter_settings
-    from dotnb.sweep.space import grid, parse_dimension, sample
 
     # An option, else an environment variable, else c.Dotnb.sweep_* of the Jupyter config.
     configured = jupyter_settings()
@@ -171,12 +170,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     report = None
     try:
         with _sweep_store(args) as store:
-            dimensions = [parse_dimension(text) for text in args.param]
-            points = grid(dimensions) if args.random is None else sample(dimensions, args.random, args.seed)
-            if not points:
-                raise BadSweep("the parameter space is empty")
-            base, notebook = sweep_base(store, args.source)
-            check_params(notebook, base.notebook, [d.name for d in dimensions])
+            base, points = plan_sweep(store, args.source, args.param, args.random, args.seed)
             remote = None
             if args.remote or scheduler:
                 remote = get_remote(store, args.remote) if args.remote else None

@@ -122,6 +122,22 @@ def sweep_base(store: Store, source: str) -> tuple[Base, bytes]:
     return Base(notebook=manifest["notebook"], run_id=run_id), data
 
 
+def plan_sweep(
+    store: Store, source: str, specs: list[str], random_points: int | None = None, seed: int | None = None
+) -> tuple[Base, list[dict[str, Any]]]:
+    """What a sweep starts from and its points, checked (:class:`BadSweep`, :class:`BadSpace`):
+    the one reading of a sweep request, for the CLI and the REST API."""
+    from dotnb.sweep.space import grid, parse_dimension, sample
+
+    dimensions = [parse_dimension(text) for text in specs]
+    points = grid(dimensions) if random_points is None else sample(dimensions, random_points, seed)
+    if not points:
+        raise BadSweep("the parameter space is empty")
+    base, notebook = sweep_base(store, source)
+    check_params(notebook, base.notebook, [d.name for d in dimensions])
+    return base, points
+
+
 def check_params(notebook: bytes, name: str, params: list[str]) -> None:
     """Every swept name must be one the notebook's parameters cell assigns."""
     nb = parse_notebook(notebook, name)

@@ -63,6 +63,7 @@ def start_cluster(workers: int) -> object:
 def quick_connect_timeout() -> Iterator[None]:
     """An address nobody answers is given up after 2 s (Dask's default is 30 s)."""
     import dask
+    import distributed  # noqa: F401  # its defaults first: leaving set() drops keys it added
 
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         yield
