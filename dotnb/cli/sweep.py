@@ -138,17 +138,22 @@ class SweepProgress(StatusLine):
 
     def __call__(self, report: Any) -> None:  # a SweepReport, not a count
         self.report = report
-        self.update(final=not report.running)
+        # The final state is shown by finish(); a line is redrawn only when it changed.
+        if self.changed_since_shown():
+            self.update()
 
     def changed_since_shown(self) -> bool:
-        return self.text(0) != self.shown
+        return self._line() != self.shown
 
     def text(self, elapsed: float) -> str:
+        self.shown = self._line()
+        return self.shown
+
+    def _line(self) -> str:
         from dotnb.cli.render import format_sweep_line
 
         report = self.report
-        self.shown = "" if report is None else format_sweep_line(report.as_json(), len(report.running))
-        return self.shown
+        return "" if report is None else format_sweep_line(report.as_json(), len(report.running))
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

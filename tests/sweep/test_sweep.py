@@ -48,7 +48,7 @@ def test_a_sweep_on_local_worker_processes_records_a_run_per_point(project: Path
     runs = runs_of(project, doc["sweep"])
     assert sorted(r["params"]["x"] for r in runs) == [1, 2, 3]
     assert all(r["status"] == "ok" and r["notebook"] == "score.ipynb" for r in runs)
-    assert {r["worker"] for r in doc["results"]} <= {w for w in {r["worker"] for r in doc["results"]}}
+    assert all(r["worker"].startswith("tcp://") for r in doc["results"])  # ran on Dask workers
     assert {tuple(r["runs"]) for r in doc["results"]} == {(r["id"],) for r in runs}
     # The project's own files are untouched, and the text report names the tag to list.
     assert (project / "data" / "base.txt").read_text() == "10\n"
