@@ -9,7 +9,7 @@ from typing import Any
 from tornado import web
 
 from dotnb.server.handlers import ApiError, DotnbHandler, json_errors
-from dotnb.sweep.background import SweepRequest, Sweeps
+from dotnb.sweep.background import SweepRequest, Sweeps, recorded_state
 
 
 class _SweepsBase(DotnbHandler):
@@ -40,16 +40,15 @@ class SweepsHandler(_SweepsBase):
 
 
 class SweepHandler(_SweepsBase):
-    """``GET sweeps/{id}``: a sweep's state, counts, best point and results so far."""
+    """``GET sweeps/{id}``: a sweep's state, counts, best point and results so far; for a
+    sweep started elsewhere, its runs in the store."""
 
     @web.authenticated
     @json_errors
     async def get(self, sweep_id: str) -> None:
-        state = self.sweeps.state(sweep_id)
+        state = self.sweeps.state(sweep_id) or recorded_state(self.store, sweep_id)
         if state is None:
-            raise ApiError(
-                404, f"no sweep {sweep_id} was started by this server (its runs: GET runs?tag=sweep:…)"
-            )
+            raise ApiError(404, f"no sweep {sweep_id}: none was started here and no run carries its tag")
         self.reply(state)
 
 

@@ -25,6 +25,7 @@ from dotnb.sweep.task import sweep_tag
 RUNNING = "running"
 DONE = "done"
 FAILED = "failed"
+RECORDED = "recorded"  # not started by this process: what its runs in the store say
 
 
 @dataclass
@@ -146,3 +147,31 @@ class Sweeps:
         entry = self._entries.get(sweep_id)
         if entry is not None and entry.thread is not None:
             entry.thread.join(timeout)
+
+
+def recorded_state(store: Store, sweep_id: str) -> dict[str, Any] | None:
+    """A sweep this process did not start (``dotnb sweep``, another server), as the store
+    knows it: its runs, tagged ``sweep:<id>``, one result each; None when it has none."""
+    runs = list(reversed(store.list_runs(tags=[sweep_tag(sweep_id)])))
+    if not runs:
+        return None
+    results = [
+        {
+            "index": i,
+            "params": run.get("params") or {},
+            "status": run.get("status"),
+            "runs": [run["id"]],
+            "metrics": run.get("metrics") or {},
+            "error": None,
+        }
+        for i, run in enumerate(runs)
+    ]
+    return {
+        "sweep": sweep_id,
+        "tag": sweep_tag(sweep_id),
+        "points": len(runs),
+        "state": RECORDED,
+        "failure": None,
+        "running": 0,
+        "results": results,
+    }

@@ -72,3 +72,20 @@ async def test_an_unknown_sweep_is_404(api: Any) -> None:
     with pytest.raises(HTTPClientError) as caught:
         await api("sweeps", "01M982CX5CASE0VXK3CT5TMND1")
     assert caught.value.code == 404
+
+
+async def test_a_sweep_started_elsewhere_is_read_from_its_tagged_runs(api: Any, jp_root_dir: Path) -> None:
+    from dotnb.store.annotating import tag_run
+
+    store = Store(jp_root_dir)
+    try:
+        manifest = {"kind": "run", "notebook": "nb.ipynb", "code": "x = 1\n", "params": {"x": 1}}
+        manifest.update(metrics={"m": 2.0}, metric_series={}, inputs=[], outputs=[], status="ok")
+        manifest.update(lineage=[], environment={}, started_at="2026-12-07T10:00:00Z", duration_s=0.1)
+        run = store.commit_run(manifest)
+        tag_run(store, run["id"], ["sweep:01M982CX5CASE0VXK3CT5TMND2"])
+    finally:
+        store.close()
+    state = await api("sweeps", "01M982CX5CASE0VXK3CT5TMND2")
+    assert state["state"] == "recorded" and state["points"] == 1
+    assert state["results"][0]["runs"] == [run["id"]] and state["results"][0]["params"] == {"x": 1}
