@@ -38,7 +38,8 @@ def runs_of(root: Path, sweep_id: str) -> list[dict[str, Any]]:
 
 
 def test_a_sweep_on_local_worker_processes_records_a_run_per_point(project: Path) -> None:
-    result = dotnb("sweep", "score.ipynb", "-p", "x=1,2,3", "--workers", "2", "--json", cwd=project)
+    args = ["score.ipynb", "-p", "x=1,2,3", "--workers", "2", "--memory-limit", "1GiB", "--json"]
+    result = dotnb("sweep", *args, cwd=project)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert (doc["points"], doc["ok"], doc["error"]) == (3, 3, 0)
