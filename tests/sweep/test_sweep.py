@@ -232,3 +232,27 @@ def test_ctrl_c_cancels_what_has_not_finished(project: Path, tmp_path: Path) -> 
     assert doc["stopped"] == "interrupted"
     assert doc["interrupted"] >= 1 and doc["ok"] + doc["interrupted"] == 3
     assert len(runs_of(project, doc["sweep"])) == doc["ok"]
+
+
+def test_random_points_are_the_seeded_sample(project: Path, cluster: Any) -> None:
+    from dotnb.sweep.space import parse_dimension, sample
+
+    args = [
+        "-p",
+        "x=0:4:5",
+        "--random",
+        "2",
+        "--seed",
+        "5",
+        "--scheduler",
+        cluster.scheduler_address,
+        "--json",
+    ]
+    result = dotnb("sweep", "score.ipynb", *args, cwd=project)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    expected = sample([parse_dimension("x=0:4:5")], 2, seed=5)
+    assert sorted(r["params"]["x"] for r in doc["results"]) == sorted(p["x"] for p in expected)
+    assert sorted(r["params"]["x"] for r in runs_of(project, doc["sweep"])) == sorted(
+        p["x"] for p in expected
+    )
