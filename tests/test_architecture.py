@@ -24,8 +24,9 @@ LAYERS: dict[str, set[str]] = {
     "capture": {"store"},
     "comparison": {"store"},
     "headless": {"store", "capture", "comparison"},
-    "server": {"store", "remote", "comparison", "headless", "version"},
-    "cli": {"store", "remote", "capture", "comparison", "headless", "version"},
+    "server": {"store", "remote", "comparison", "headless", "sweep", "version"},
+    "sweep": {"store", "remote", "capture", "headless"},
+    "cli": {"store", "remote", "capture", "comparison", "headless", "sweep", "version"},
 }
 # Libraries that only the layers above the store may import.
 JUPYTER = ("IPython", "ipykernel", "tornado", "jupyter_server", "jupyter_client", "nbclient")

@@ -27,6 +27,7 @@ EXPECTED = {
     "experiments_table.py": ["sort by metric m03, first page", "first page + columns"],
     "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],
     "file_events.py": ["a cell touching no file", "a cell writing 1,000 files", "watchdog / inotify"],
+    "sweep.py": ["added per task:", "sweep / sequential:"],
 }
 # Arguments besides --quick.
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}

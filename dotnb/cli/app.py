@@ -48,6 +48,7 @@ COMMANDS = {
     "pull": "remote",
     "run": "headless",
     "reproduce": "headless",
+    "sweep": "sweep",
 }
 
 DESCRIPTION = (

@@ -551,3 +551,42 @@ def format_pull(result: dict[str, Any], with_data: bool) -> list[str]:
     return [line] + [
         f"  rejected {clean(str(r['id']))}: {clean(r['reason'])}" for r in result["runs_rejected"]
     ]
+
+
+# ---------------------------------------------------------------------------
+# sweep
+
+
+def _sweep_best(doc: dict[str, Any]) -> str:
+    best = doc.get("best")
+    if not best:
+        return ""
+    params = ", ".join(f"{k}={v!r}" for k, v in best["params"].items())
+    return f", best {doc['metric']}={best['value']:.6g} ({params})"
+
+
+def format_sweep_line(doc: dict[str, Any], running: int) -> str:
+    """The sweep's progress line: points done, failed and running, the best so far."""
+    done = doc["ok"] + doc["error"] + doc["interrupted"]
+    counts = f"{doc['ok']} ok, {doc['error']} failed, {running} running"
+    return f"sweep {done}/{doc['points']}: {counts}{_sweep_best(doc)}"
+
+
+def format_sweep(doc: dict[str, Any]) -> list[str]:
+    """A finished sweep: one line per point, then the totals and how to list its runs."""
+    lines = []
+    for result in doc["results"]:
+        params = ", ".join(f"{k}={v!r}" for k, v in result["params"].items())
+        runs = " ".join(r[:10] for r in result["runs"]) or "no run"
+        metric = doc.get("metric")
+        value = (result.get("metrics") or {}).get(metric) if metric else None
+        shown = f"  {metric}={value:.6g}" if isinstance(value, (int, float)) else ""
+        why = f"  ({result['error']})" if result.get("error") else ""
+        lines.append(f"{result['status']:<11} {params}  {runs}{shown}{why}")
+    stopped = f", stopped: {doc['stopped']}" if doc.get("stopped") else ""
+    lines.append(
+        f"sweep {doc['sweep']}: {doc['ok']} ok, {doc['error']} failed, {doc['interrupted']} interrupted "
+        f"of {doc['points']} in {doc['duration_s']:.1f}s{stopped}{_sweep_best(doc)}"
+    )
+    lines.append(f"its runs: dotnb log --tag {doc['tag']}")
+    return lines

@@ -42,3 +42,20 @@ class Dotnb(Configurable):
         config=True,
         help="Seconds GET events waits for a new run before answering with none.",
     )
+    sweep_scheduler = Unicode(
+        "",
+        config=True,
+        help="Address of the Dask scheduler sweeps run on (e.g. tcp://10.0.0.5:8786); empty: a "
+        "LocalCluster of worker processes on this machine. `dotnb sweep` reads it too.",
+    )
+    sweep_workers = Int(
+        0,
+        config=True,
+        help="Worker processes of a sweep's LocalCluster (0: one per core). `dotnb sweep` reads it too.",
+    )
+    sweep_memory_limit = Unicode(
+        "",
+        config=True,
+        help="Memory limit per LocalCluster worker, e.g. '2GiB' (empty: a share of the RAM). "
+        "`dotnb sweep` reads it too.",
+    )

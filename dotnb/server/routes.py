@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
-from dotnb.server import experiments, handlers
+from dotnb.server import experiments, handlers, sweeps
 
-ROUTES: list[tuple[str, type[handlers.DotnbHandler]]] = [*handlers.ROUTES, *experiments.ROUTES]
+ROUTES: list[tuple[str, type[handlers.DotnbHandler]]] = [
+    *handlers.ROUTES,
+    *experiments.ROUTES,
+    *sweeps.ROUTES,
+]

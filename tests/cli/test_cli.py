@@ -284,6 +284,19 @@ OPTIONS = {
     "remote": ["add", "list", "remove", "--endpoint-url", "AWS_ACCESS_KEY_ID"],
     "push": ["[REMOTE] [RUN ...]", "--notebook", "--json"],
     "pull": ["REMOTE", "--with-data", "--full", "--json"],
+    "sweep": [
+        "NOTEBOOK|RUN",
+        "--param",
+        "--grid",
+        "--random",
+        "--seed",
+        "--workers",
+        "--scheduler",
+        "--remote",
+        "--max-failures",
+        "--memory-limit",
+        "--json",
+    ],
 }
 
 

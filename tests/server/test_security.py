@@ -33,6 +33,7 @@ from tornado.httpclient import HTTPResponse
 from dotnb.server.handlers import DotnbHandler
 from dotnb.server.routes import ROUTES
 from dotnb.store import Store
+from dotnb.store.annotating import tag_run
 from dotnb.store.errors import PathOutsideRoot
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json
@@ -181,6 +182,7 @@ def project(
     )["id"]
     p.ids["b"] = store.commit_run(new_manifest("nb.ipynb"), sync=False)["id"]
     p.ids["c"] = store.commit_run(new_manifest("other.ipynb"), sync=False)["id"]
+    tag_run(store, p.ids["b"], [f"sweep:{SWEEP_ID}"])  # GET sweeps/{id} finds a recorded sweep
     yield p
     store.close()
 
@@ -202,10 +204,14 @@ def assert_refused(response: HTTPResponse, project: Project, *codes: int) -> str
     return str(body["message"])
 
 
+SWEEP_ID = "01M982CX5CASE0VXK3CT5TMND1"
+
+
 def _concrete(pattern: str, project: Project) -> str:
     """A URL path for a route pattern, with real run ids in it."""
     path = pattern.replace("(?P<ref>[^/]+)", project.ids["a"])
     path = path.replace("(?P<first>[^/]+)", project.ids["a"]).replace("(?P<second>[^/]+)", project.ids["b"])
+    path = path.replace("(?P<sweep_id>[^/]+)", SWEEP_ID)
     where = "bulk" if path.endswith("/folder") else "secret.txt"
     return path + f"?path={where}&name=loss&after=0&timeout=0"
 

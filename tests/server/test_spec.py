@@ -387,8 +387,26 @@ def world(jp_serverapp: Any, jp_root_dir: Path) -> Iterator[World]:
     many = [_stored(store, f"images/c{i % 2}/{i:03d}.png", b"%d" % i) for i in range(40)]
     w.ids["tree"] = commit(store, make_manifest(store, "trees.ipynb", inputs=many))["id"]
     _add_remotes(store, jp_root_dir.parent / "remotes")
+    w.ids["sweep"] = _start_sweep(jp_serverapp, jp_root_dir)
     yield w
     store.close()
+
+
+def _start_sweep(serverapp: Any, root: Path) -> str:
+    """A sweep of ``sweep.ipynb`` (which has a parameters cell) on a scheduler address
+    nobody answers: it is refused in the background, so no cluster starts in these tests."""
+    import dask
+    import distributed  # noqa: F401  # its defaults first: leaving set() drops keys it added
+
+    from dotnb.sweep.background import SweepRequest, Sweeps
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]})]
+    nbformat.write(nb, root / "sweep.ipynb")
+    sweeps = Sweeps(root, scheduler="tcp://127.0.0.1:9")
+    serverapp.web_app.settings["dotnb_sweeps"] = sweeps
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        return str(sweeps.start(SweepRequest("sweep.ipynb", ["x=1,2"]))["sweep"])
 
 
 def _add_remotes(store: Store, folder: Path) -> None:
@@ -667,6 +685,15 @@ CASES: list[Case] = [
     _get("/table", 400, query=(("limit", "0"),)),
     _get("/table", 400, query=BAD_NB),
     _get("/table", 403, auth=False),
+    _post("/sweeps", 202, body={"source": "sweep.ipynb", "params": ["x=1,2"], "random": 1, "seed": 3}),
+    _post("/sweeps", 400, body={"source": "nb.ipynb", "params": ["x=1"]}),
+    _post("/sweeps", 400, body={"source": "sweep.ipynb", "params": ["lr=1"]}),
+    _post("/sweeps", 400, body={"source": "sweep.ipynb"}),
+    _post("/sweeps", 404, body={"source": "sweep.ipynb", "params": ["x=1"], "remote": "nope"}),
+    _post("/sweeps", 403, body={"source": "sweep.ipynb", "params": ["x=1"]}, auth=False),
+    _get("/sweeps/{sweep}", 200, ("sweep", "{sweep}")),
+    _get("/sweeps/{sweep}", 404, ("sweep", "01M982CX5CASE0VXK3CT5TMND1")),
+    _get("/sweeps/{sweep}", 403, ("sweep", "{sweep}"), auth=False),
 ]
 
 

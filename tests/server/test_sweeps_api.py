@@ -1,0 +1,91 @@
+"""``POST sweeps`` and ``GET sweeps/{id}`` against a real jupyter_server whose sweeps run
+on a real LocalCluster of one worker process (``c.Dotnb.sweep_workers = 1``)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from dotnb.store.repo import Store
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sweep" / "score.ipynb"
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"dotnb": True}}, "Dotnb": {"sweep_workers": 1}}
+
+
+async def finished(api: Any, sweep_id: str) -> dict[str, Any]:
+    for _ in range(1200):  # the sweep's own progress bounds this, not a clock: 120 s at most
+        state: dict[str, Any] = await api("sweeps", sweep_id)
+        if state["state"] != "running":
+            return state
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"sweep {sweep_id} still running: {state}")
+
+
+@pytest.mark.timeout(180)
+async def test_a_sweep_started_over_rest_records_its_runs(api: Any, jp_root_dir: Path) -> None:
+    shutil.copyfile(FIXTURE, jp_root_dir / "score.ipynb")
+    started = await api("sweeps", method="POST", body={"source": "score.ipynb", "params": ["x=1,3"]})
+    assert started["state"] == "running" and started["points"] == 2
+    assert started["tag"] == f"sweep:{started['sweep']}"
+    state = await finished(api, started["sweep"])
+    assert state["state"] == "done" and state["failure"] is None and state["error"] == 0, state
+    assert (state["ok"], state["interrupted"]) == (2, 0)
+    assert sorted(r["params"]["x"] for r in state["results"]) == [1, 3]
+    store = Store(jp_root_dir)
+    try:
+        runs = store.list_runs(tags=[started["tag"]])
+    finally:
+        store.close()
+    assert sorted(r["id"] for r in runs) == sorted(r["runs"][0] for r in state["results"])
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"source": "score.ipynb", "params": ["lr=1,2"]}, "unknown param 'lr'"),
+        ({"source": "score.ipynb", "params": []}, "params must be a non-empty list"),
+        ({"source": "../outside.ipynb", "params": ["x=1"]}, "outside"),
+        ({"source": "score.ipynb", "params": ["x=1"], "workers": 3}, "unknown field 'workers'"),
+        ({"source": "nosuchrun", "params": ["x=1"]}, "neither a notebook file nor a run"),
+    ],
+)
+async def test_a_bad_sweep_request_is_400(
+    api: Any, jp_root_dir: Path, body: dict[str, Any], message: str
+) -> None:
+    shutil.copyfile(FIXTURE, jp_root_dir / "score.ipynb")
+    with pytest.raises(HTTPClientError) as caught:
+        await api("sweeps", method="POST", body=body)
+    assert caught.value.code == 400
+    assert message in caught.value.response.body.decode()
+
+
+async def test_an_unknown_sweep_is_404(api: Any) -> None:
+    with pytest.raises(HTTPClientError) as caught:
+        await api("sweeps", "01M982CX5CASE0VXK3CT5TMND1")
+    assert caught.value.code == 404
+
+
+async def test_a_sweep_started_elsewhere_is_read_from_its_tagged_runs(api: Any, jp_root_dir: Path) -> None:
+    from dotnb.store.annotating import tag_run
+
+    store = Store(jp_root_dir)
+    try:
+        manifest = {"kind": "run", "notebook": "nb.ipynb", "code": "x = 1\n", "params": {"x": 1}}
+        manifest.update(metrics={"m": 2.0}, metric_series={}, inputs=[], outputs=[], status="ok")
+        manifest.update(lineage=[], environment={}, started_at="2026-12-07T10:00:00Z", duration_s=0.1)
+        run = store.commit_run(manifest)
+        tag_run(store, run["id"], ["sweep:01M982CX5CASE0VXK3CT5TMND2"])
+    finally:
+        store.close()
+    state = await api("sweeps", "01M982CX5CASE0VXK3CT5TMND2")
+    assert state["state"] == "recorded" and state["points"] == 1
+    assert state["results"][0]["runs"] == [run["id"]] and state["results"][0]["params"] == {"x": 1}
