@@ -19,7 +19,7 @@ lock as above: numbers stay unique per notebook.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes
@@ -30,10 +30,13 @@ from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
-from dotnb.store.run_rows import index_run, output_rows, run_summary, search_text
+from dotnb.store.run_rows import index_run, input_rows, output_rows, run_summary, search_text
 from dotnb.store.trees import TreeMemo, fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
+
+if TYPE_CHECKING:
+    from dotnb.store.index import InputRow
 
 
 class Committer:
@@ -91,6 +94,7 @@ class Committer:
         manifest.setdefault("format", FORMAT_VERSION)
         # The outputs' rows come from every file, before folders become trees.
         outputs = output_rows(manifest, self.objects.read_bytes)  # a copied run may hold trees
+        inputs = input_rows(manifest, self.objects.read_bytes)
         self._fold_trees(manifest)
         outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet
@@ -100,7 +104,7 @@ class Committer:
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
         if not sync and new:
-            summary = self._commit_new(manifest, notebook, lineage_json, outputs)
+            summary = self._commit_new(manifest, notebook, lineage_json, outputs, inputs)
             if summary is not None:
                 return summary
         writeahead = self.writeahead
@@ -116,11 +120,11 @@ class Committer:
                 if sync:
                     digest, _ = self.objects.put_bytes(data)
                     self.refs.write(run_id, digest, sync=True)
-                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs)
+                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs, inputs=inputs)
                     self.reconciler.set_runs_indexed(tx)
                 else:
                     digest = hash_bytes(data)
-                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs)
+                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs, inputs=inputs)
                     Index.add_pending_objects(tx, staged)
                     Index.add_pending(tx, run_id, digest, data)
         except BaseException:
@@ -161,6 +165,7 @@ class Committer:
         notebook: str,
         lineage_json: bytes | None,
         outputs: list[tuple[str, str]],
+        inputs: list[InputRow],
     ) -> dict[str, Any] | None:
         """``commit_run(sync=False)`` of a run with a fresh id without taking the write
         lock first: numbered after the last number this process knows of for the
@@ -187,7 +192,9 @@ class Committer:
         writeahead = self.writeahead
         staged = writeahead.take_staged()
         try:
-            done = self.index.insert_new_run(digest, summary, search_text(manifest), outputs, data, staged)
+            done = self.index.insert_new_run(
+                digest, summary, search_text(manifest), outputs, data, staged, inputs
+            )
         except BaseException:
             writeahead.unstage(staged)
             raise

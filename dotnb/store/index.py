@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    # An inputs row: (hash, path, produced_by, external), see the inputs table.
+    InputRow = tuple[str, str, str, int]
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id          TEXT PRIMARY KEY,
@@ -82,6 +85,20 @@ CREATE TABLE IF NOT EXISTS outputs (
     run_id      TEXT NOT NULL,
     PRIMARY KEY (hash, run_id, path)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS outputs_by_run ON outputs(run_id);
+-- What each run read, for lineage over content (dotnb.store.content_lineage): one row per
+-- file (a folder's tree: one per file and one for the tree), produced_by as the manifest
+-- says ('' when it names no run); hash '' for an input without stored content, and
+-- external 1 for a file outside the project (path then is its absolute path).
+CREATE TABLE IF NOT EXISTS inputs (
+    hash        TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    run_id      TEXT NOT NULL,
+    produced_by TEXT NOT NULL DEFAULT '',
+    external    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hash, run_id, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inputs_by_run ON inputs(run_id);
 CREATE TABLE IF NOT EXISTS stat_cache (
     path        TEXT PRIMARY KEY,
     inode       INTEGER NOT NULL,
@@ -181,7 +198,8 @@ _NEW_RUN_VIEW = (
     """CREATE TEMP VIEW IF NOT EXISTS new_run AS SELECT
     '' AS id, '' AS manifest, '' AS notebook, 0 AS number, '' AS kind, '' AS name,
     '' AS status, '' AS started_at, '' AS author, '' AS search, '' AS summary,
-    NULL AS outputs, NULL AS metrics, NULL AS data, NULL AS objects, NULL AS blob WHERE 0""",
+    NULL AS outputs, NULL AS metrics, NULL AS data, NULL AS objects, NULL AS blob,
+    NULL AS inputs WHERE 0""",
     """CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
     SELECT RAISE(ABORT, 'dotnb: number taken') WHERE EXISTS (SELECT 1 FROM runs
         WHERE notebook=NEW.notebook AND remote='' AND number>=NEW.number);
@@ -193,6 +211,10 @@ _NEW_RUN_VIEW = (
     INSERT OR IGNORE INTO outputs(hash, path, run_id)
         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id
         FROM json_each(NEW.outputs);
+    INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, external)
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id,
+            json_extract(value, '$[2]'), json_extract(value, '$[3]')
+        FROM json_each(NEW.inputs);
     INSERT INTO metric_values(run_id, name, value, notebook)
         SELECT NEW.id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.notebook
         FROM json_each(NEW.metrics);
@@ -206,7 +228,8 @@ END""",
 )
 _INSERT_NEW_RUN = (
     "INSERT INTO new_run(id, manifest, notebook, number, kind, name, status, started_at, author,"
-    " search, summary, outputs, metrics, data, objects, blob) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " search, summary, outputs, metrics, data, objects, blob, inputs)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _NUMBER_TAKEN = "dotnb: number taken"
 
@@ -312,6 +335,7 @@ class Index:
                 self.db.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;"
                     " DROP TABLE IF EXISTS outputs; DROP TABLE IF EXISTS remote_runs;"
+                    " DROP TABLE IF EXISTS inputs;"
                 )
                 self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
@@ -457,6 +481,7 @@ class Index:
         search: str,
         outputs: Sequence[tuple[str, str]] = (),
         new: bool = False,
+        inputs: Sequence[InputRow] = (),
     ) -> None:
         """Index a run, replacing its rows if it is indexed already; ``new`` (a fresh id)
         skips removing old rows: in a kernel each statement here is on the cell's path."""
@@ -476,7 +501,13 @@ class Index:
         )
         if not new:
             tx.execute("DELETE FROM outputs WHERE run_id=?", (run_id,))
+            tx.execute("DELETE FROM inputs WHERE run_id=?", (run_id,))
             tx.execute("DELETE FROM metric_values WHERE run_id=?", (run_id,))
+        if inputs:
+            tx.executemany(
+                "INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, external) VALUES (?,?,?,?,?)",
+                [(digest, path, run_id, producer, external) for digest, path, producer, external in inputs],
+            )
         if outputs:
             tx.executemany(
                 "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
@@ -496,6 +527,7 @@ class Index:
         outputs: Sequence[tuple[str, str]],
         data: bytes,
         objects: Sequence[tuple[str, bytes]] = (),
+        inputs: Sequence[InputRow] = (),
     ) -> bool:
         """Index a run with a fresh id and write its write-ahead record and the
         pending ``objects`` (as :meth:`insert_run`, :meth:`add_pending` and
@@ -519,6 +551,7 @@ class Index:
             _COMPACT_JSON.encode(metrics) if metrics else None,
             data,
             *_pack_objects(objects),
+            _COMPACT_JSON.encode(inputs) if inputs else None,
         )
         with self._lock:
             try:
@@ -643,6 +676,7 @@ class Index:
         tx.execute("DELETE FROM runs")
         tx.execute("DELETE FROM metric_values")
         tx.execute("DELETE FROM outputs")
+        tx.execute("DELETE FROM inputs")
         Index.set_meta(tx, "runs_mtime", "")
 
     # -- stat cache ----------------------------------------------------------

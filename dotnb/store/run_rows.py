@@ -1,16 +1,19 @@
 """What the index holds for a run, derived from its manifest: the summary ``dotnb log``
-prints, the search text, the outputs' rows."""
+prints, the search text, the outputs' and inputs' rows."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotnb.store.errors import DotnbError
 from dotnb.store.index import Index
 from dotnb.store.trees import Load, file_count, is_tree, tree_files
 from dotnb.store.vocabulary import RUN
+
+if TYPE_CHECKING:
+    from dotnb.store.index import InputRow
 
 
 def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -46,16 +49,20 @@ def index_run(
     new: bool = False,
     outputs: list[tuple[str, str]] | None = None,
     load: Load | None = None,
+    inputs: list[InputRow] | None = None,
 ) -> dict[str, Any]:
     """Write a run's index rows in the write transaction ``tx``; returns its summary.
-    ``outputs``: its :func:`output_rows`, when the caller has them; else they are read
-    from the manifest (``load`` reads the objects of its trees)."""
+    ``outputs`` and ``inputs``: its :func:`output_rows` and :func:`input_rows`, when the
+    caller has them; else they are read from the manifest (``load`` reads the objects
+    of its trees)."""
     summary = run_summary(manifest)
     summary["remote"] = origin
     if outputs is None:
         outputs = output_rows(manifest, load)
+    if inputs is None:
+        inputs = input_rows(manifest, load)
     # Through the class attribute: crash tests replace Index.insert_run.
-    Index.insert_run(tx, manifest_hash, summary, search_text(manifest), outputs, new=new)
+    Index.insert_run(tx, manifest_hash, summary, search_text(manifest), outputs, new=new, inputs=inputs)
     return summary
 
 
@@ -78,6 +85,26 @@ def output_rows(manifest: dict[str, Any], load: Load | None = None) -> list[tupl
 
         elif entry.get("hash"):
             rows.append((entry["hash"], entry["path"]))
+    return rows
+
+
+def input_rows(manifest: dict[str, Any], load: Load | None = None) -> list[InputRow]:
+    """The rows the ``inputs`` table holds for a run: one per file it read (hash '' when
+    its content was not stored), in a folder's tree or not, and one per external
+    reference.  Lineage follows files, so a tree has no row of its own; without
+    ``load`` a tree's files are not listed."""
+    rows: list[InputRow] = []
+    for entry in manifest.get("inputs") or []:
+        if is_tree(entry):
+            if load is not None:
+                with contextlib.suppress(DotnbError, OSError):
+                    rows += [
+                        (e.get("hash") or "", e["path"], e.get("produced_by") or "", 0)
+                        for e in tree_files(entry, load)
+                    ]
+        else:
+            rows.append((entry.get("hash") or "", entry["path"], entry.get("produced_by") or "", 0))
+    rows += [("", str(e["path"]), "", 1) for e in manifest.get("external_inputs") or [] if e.get("path")]
     return rows
 
 

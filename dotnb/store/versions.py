@@ -25,7 +25,8 @@ FORMAT_VERSION = 4
 # Bump when the index's tables (dotnb.store.index) change: an index of another
 # version is dropped and rebuilt from the manifests (it is only a cache).
 # 4: run_annotations and run_tags (tags and notes), which dotnb log reads.
-INDEX_SCHEMA = "4"
+# 5: inputs (what each run read) and outputs_by_run, for lineage over content.
+INDEX_SCHEMA = "5"
 
 
 def check_format(version: Any, what: str) -> None:
