@@ -38,6 +38,7 @@ COMMANDS = {
     "diff": "runs",
     "restore": "restore",
     "cat": "runs",
+    "lineage": "lineage",
     "tag": "annotate",
     "untag": "annotate",
     "note": "annotate",
@@ -69,6 +70,7 @@ EPILOG = """
       dotnb show latest
       dotnb diff '#3' '#4' --notebook train.ipynb
       dotnb restore '#3' --dry-run
+      dotnb lineage models/model.pkl --upstream
       dotnb tag latest baseline
       dotnb run train.ipynb -p lr=0.3
       dotnb reproduce latest

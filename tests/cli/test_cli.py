@@ -279,6 +279,7 @@ OPTIONS = {
     "diff": ["RUN", "--notebook", "--json"],
     "restore": ["RUN", "--data-only", "--notebook-only", "--dry-run", "--yes", "--json", "--notebook"],
     "cat": ["RUN", "PATH", "--input", "--notebook"],
+    "lineage": ["PATH|RUN", "--upstream", "--downstream", "--depth", "--json", "--dot", "--notebook"],
     "fsck": ["--rebuild-index", "--remote", "--json"],
     "gc": ["--dry-run", "--grace", "--json"],
     "remote": ["add", "list", "remove", "--endpoint-url", "AWS_ACCESS_KEY_ID"],

@@ -1,0 +1,219 @@
+"""``dotnb lineage``: where a file's bytes or a run came from, and what used them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from dotnb.cli.args import Commands, non_negative_int, open_store, resolve_run
+from dotnb.cli.exits import EXIT_OK, EXIT_USAGE, error
+from dotnb.cli.output import emit_json, out
+from dotnb.cli.text import SHORT_HASH, SHORT_ID, clean
+
+if TYPE_CHECKING:
+    from dotnb.store.content_lineage import LineageGraph
+    from dotnb.store.repo import Store
+
+
+def add_lineage(commands: Commands) -> None:
+    p = commands.add(
+        "lineage",
+        cmd_lineage,
+        "where a file's bytes came from, and what used them",
+        """
+        Show the lineage of a file's bytes or of a run, across notebooks: upstream,
+        the run that wrote the bytes, the files that run read, the runs that wrote
+        those, and so on back to sources (bytes no run wrote) and files outside the
+        project; downstream, the runs that read the bytes, what they wrote, and what
+        used that in turn.  Lineage follows content, not names: a file renamed or
+        copied between runs keeps its lineage.  Without --upstream or --downstream,
+        both are shown.
+
+        PATH is relative to the working folder or to the project root; its bytes
+        are those on disk now, or, for a file that is gone, the bytes last recorded
+        at that path.  An argument that is no file is read as a RUN.
+        """,
+        """
+        examples:
+          dotnb lineage models/model.pkl --upstream
+          dotnb lineage data/raw.csv --downstream --json
+          dotnb lineage latest --depth 1
+          dotnb lineage models/model.pkl --dot | dot -Tsvg > lineage.svg
+        """,
+        commands.notebook,
+    )
+    p.add_argument("target", metavar="PATH|RUN", help="a file in the project, or a run")
+    way = p.add_mutually_exclusive_group()
+    way.add_argument("--upstream", action="store_true", help="only what the bytes or run came from")
+    way.add_argument(
+        "--downstream", action="store_true", help="only what used the bytes or the run's outputs"
+    )
+    p.add_argument(
+        "--depth",
+        metavar="N",
+        type=non_negative_int,
+        default=None,
+        help="follow at most N runs away (default: all)",
+    )
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print the graph as JSON (nodes and edges)")
+    shape.add_argument("--dot", action="store_true", help="print the graph in Graphviz's DOT language")
+
+
+COMMANDS: dict[str, Callable[[Commands], None]] = {"lineage": add_lineage}
+
+
+def direction_of(args: argparse.Namespace) -> str:
+    from dotnb.store.content_lineage import BOTH, DOWNSTREAM, UPSTREAM
+
+    return UPSTREAM if args.upstream else DOWNSTREAM if args.downstream else BOTH
+
+
+def lineage_target(store: Store, args: argparse.Namespace, direction: str) -> LineageGraph:
+    """The graph of the PATH|RUN argument: a file on disk or recorded at that path
+    first, else a run.  An argument that is neither is a usage error."""
+    from dotnb.store.content_lineage import LineageNotFound, lineage_of_path, lineage_of_run
+    from dotnb.store.errors import AmbiguousRun, DotnbError, PathOutsideRoot, RunNotFound
+    from dotnb.store.paths import path_candidates
+
+    text: str = args.target
+    outside: PathOutsideRoot | None = None
+    for rel in path_candidates(store.root, text):
+        try:
+            return lineage_of_path(store, rel, direction, args.depth)
+        except LineageNotFound:
+            continue
+        except PathOutsideRoot as exc:
+            outside = exc
+    try:
+        run_id = resolve_run(store, args, text)
+    except (RunNotFound, AmbiguousRun) as exc:
+        if outside is not None or not path_candidates(store.root, text):
+            raise Usage(f"{text!r} is outside the project root") from exc
+        if isinstance(exc, AmbiguousRun):
+            raise Usage(str(exc)) from exc
+        raise Usage(f"{text!r} is neither a file of the project nor a run") from exc
+    except DotnbError as exc:
+        raise Usage(str(exc)) from exc
+    return lineage_of_run(store, run_id, direction, args.depth)
+
+
+class Usage(Exception):
+    """An argument that names nothing: one line on stderr, exit status 2."""
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    with open_store(args) as store:
+        try:
+            graph = lineage_target(store, args, direction_of(args))
+        except Usage as exc:
+            error(str(exc))
+            return EXIT_USAGE
+    if args.json:
+        emit_json(graph.to_json())
+    elif args.dot:
+        for line in format_dot(graph):
+            out(line)
+    else:
+        for line in format_lineage(graph):
+            out(line)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# rendering
+
+
+def node_label(node: dict[str, Any]) -> str:
+    """One line naming a node, every user string made safe for a terminal."""
+    kind = node["type"]
+    if kind == "run":
+        number = f"#{node['number']} " if node.get("number") else ""
+        name = f" {node['name']!r}" if node.get("name") else ""
+        who = node.get("user") or ""
+        if node.get("host"):
+            who += f"@{node['host']}"
+        remote = f", pulled from {node['remote']}" if node.get("remote") else ""
+        when = (node.get("started_at") or "")[:19]
+        return clean(
+            f"run {node['run'][:SHORT_ID]} {number}{node.get('notebook') or ''}{name} ({who} {when}{remote})"
+        )
+    if kind == "content":
+        paths = ", ".join(sorted(node.get("paths") or [])) or "(no path recorded)"
+        source = "  [source: no run wrote these bytes]" if node.get("source") else ""
+        return clean(f"{paths}  {node['hash'][:SHORT_HASH]}{source}")
+    if kind == "external":
+        return clean(f"{node['path']}  [outside the project]")
+    return clean(f"{node['path']}  [content not stored]")
+
+
+def format_lineage(graph: LineageGraph) -> list[str]:
+    """The graph as indented trees from its root: upstream (← came from) then
+    downstream (→ used by); a node met twice is named, not expanded again."""
+    from dotnb.store.content_lineage import BOTH, DOWNSTREAM, UPSTREAM
+
+    into: dict[str, list[tuple[str, str]]] = {}
+    out_of: dict[str, list[tuple[str, str]]] = {}
+    for a, b, relation in sorted(graph.edges):
+        into.setdefault(b, []).append((a, relation))
+        out_of.setdefault(a, []).append((b, relation))
+    lines = [node_label(graph.nodes[graph.root])]
+    sections = [UPSTREAM, DOWNSTREAM] if graph.direction == BOTH else [graph.direction]
+    for direction in sections:
+        lines.append(f"{direction}:")
+        body: list[str] = []
+        _tree(graph, into if direction == UPSTREAM else out_of, direction, graph.root, 1, {graph.root}, body)
+        if graph.root in graph.truncated:
+            body.append("  (more beyond --depth)")
+        lines += body or ["  (nothing recorded)"]
+    return lines
+
+
+def _tree(
+    graph: LineageGraph,
+    links: dict[str, list[tuple[str, str]]],
+    direction: str,
+    key: str,
+    indent: int,
+    seen: set[str],
+    body: list[str],
+) -> None:
+    from dotnb.store.content_lineage import GENERATED, UPSTREAM
+
+    for other, relation in links.get(key, []):
+        if direction == UPSTREAM:
+            verb = "written by" if relation == GENERATED else "read"
+        else:
+            verb = "wrote" if relation == GENERATED else "read by"
+        again = other in seen
+        suffix = "  (shown above)" if again else ""
+        if other in graph.truncated and not again:
+            suffix = "  (more beyond --depth)"
+        body.append(f"{'  ' * indent}{verb} {node_label(graph.nodes[other])}{suffix}")
+        if not again:
+            seen.add(other)
+            _tree(graph, links, direction, other, indent + 1, seen, body)
+
+
+def _dot_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a DOT string: quotes and backslashes escaped
+
+
+def format_dot(graph: LineageGraph) -> list[str]:
+    """The graph in DOT: runs as boxes, contents as ellipses, sources doubled."""
+    lines = ["digraph lineage {", "  rankdir=LR;"]
+    for key in sorted(graph.nodes):
+        node = graph.nodes[key]
+        shape = "box" if node["type"] == "run" else "ellipse"
+        extra = ", peripheries=2" if node.get("source") else ""
+        if node["type"] in ("external", "unstored"):
+            extra = ", style=dashed"
+        if key == graph.root:
+            extra += ", penwidth=2"
+        lines.append(f"  {_dot_string(key)} [label={_dot_string(node_label(node))}, shape={shape}{extra}];")
+    for a, b, relation in sorted(graph.edges):
+        lines.append(f"  {_dot_string(a)} -> {_dot_string(b)} [label={_dot_string(relation)}];")
+    lines.append("}")
+    return lines
