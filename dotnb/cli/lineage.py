@@ -132,9 +132,7 @@ def node_label(node: dict[str, Any]) -> str:
     if kind == "run":
         number = f"#{node['number']} " if node.get("number") else ""
         name = f" {node['name']!r}" if node.get("name") else ""
-        who = node.get("user") or ""
-        if node.get("host"):
-            who += f"@{node['host']}"
+        who = node.get("author") or ""
         remote = f", pulled from {node['remote']}" if node.get("remote") else ""
         when = (node.get("started_at") or "")[:19]
         return clean(

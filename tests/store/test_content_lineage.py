@@ -85,7 +85,7 @@ def test_upstream_of_a_file_reaches_every_run_and_source_across_notebooks_and_a_
     assert nodes[content_key(p.raw)]["source"] is True
     assert nodes[content_key(p.test)]["source"] is True
     assert nodes[run_key(p.train)]["notebook"] == "train.ipynb"
-    assert nodes[run_key(p.train)]["user"] == "tester"
+    assert nodes[run_key(p.train)]["author"] == "tester@box"
     assert (content_key(p.clean), run_key(p.train), "used") in graph.edges
     assert (run_key(p.prepare), content_key(p.clean), "wasGeneratedBy") in graph.edges
     # The walk never went downstream: nothing read the report.
