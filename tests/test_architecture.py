@@ -23,9 +23,10 @@ LAYERS: dict[str, set[str]] = {
     "remote": {"store"},
     "capture": {"store"},
     "comparison": {"store"},
+    "provenance": {"store"},
     "headless": {"store", "capture", "comparison"},
-    "server": {"store", "remote", "comparison", "headless", "version"},
-    "cli": {"store", "remote", "capture", "comparison", "headless", "version"},
+    "server": {"store", "remote", "comparison", "headless", "provenance", "version"},
+    "cli": {"store", "remote", "capture", "comparison", "headless", "provenance", "version"},
 }
 # Libraries that only the layers above the store may import.
 JUPYTER = ("IPython", "ipykernel", "tornado", "jupyter_server", "jupyter_client", "nbclient")
@@ -33,6 +34,7 @@ KERNEL_FREE = {
     "store": JUPYTER,
     "remote": JUPYTER,
     "comparison": JUPYTER,
+    "provenance": JUPYTER,
     "capture": ("tornado", "jupyter_server"),
 }
 

@@ -39,6 +39,7 @@ COMMANDS = {
     "restore": "restore",
     "cat": "runs",
     "lineage": "lineage",
+    "export": "lineage",
     "tag": "annotate",
     "untag": "annotate",
     "note": "annotate",

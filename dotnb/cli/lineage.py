@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dotnb.cli.args import Commands, non_negative_int, open_store, resolve_run
-from dotnb.cli.exits import EXIT_OK, EXIT_USAGE, error
+from dotnb.cli.exits import EXIT_ERROR, EXIT_OK, EXIT_USAGE, error
 from dotnb.cli.output import emit_json, out
 from dotnb.cli.text import SHORT_HASH, SHORT_ID, clean
 
@@ -62,7 +62,78 @@ def add_lineage(commands: Commands) -> None:
     shape.add_argument("--dot", action="store_true", help="print the graph in Graphviz's DOT language")
 
 
-COMMANDS: dict[str, Callable[[Commands], None]] = {"lineage": add_lineage}
+EXPORT_FORMATS = ("prov-json", "prov-o", "html")
+
+
+def add_export(commands: Commands) -> None:
+    p = commands.add(
+        "export",
+        cmd_export,
+        "the provenance of a file or a run, for tools and people outside dotnb",
+        """
+        Write the provenance of a file's bytes or of a run (everything upstream of it,
+        across notebooks) to OUT:
+
+          prov-json  W3C PROV as PROV-JSON
+          prov-o     W3C PROV as PROV-O, in JSON-LD
+          html       one self-contained HTML report (no scripts, no network) for a
+                     reviewer: what it was made from, by whom, when, with which
+                     code, parameters, metrics and environment, and whether each
+                     run was reproduced
+
+        Runs are PROV activities, file contents entities named by their BLAKE3
+        hash, the people who ran them agents; with used, wasGeneratedBy,
+        wasAssociatedWith and wasDerivedFrom between them.  PATH|RUN is read as
+        by `dotnb lineage`.
+        """,
+        """
+        examples:
+          dotnb export models/model.pkl --format html -o model-provenance.html
+          dotnb export latest --format prov-json -o run.prov.json
+          dotnb export models/model.pkl --format prov-o -o model.jsonld
+        """,
+        commands.notebook,
+    )
+    p.add_argument("target", metavar="PATH|RUN", help="a file in the project, or a run")
+    p.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="what to write")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import datetime
+    from pathlib import Path
+
+    from dotnb.provenance.subject import subject_of
+    from dotnb.store.atomic import write_bytes
+
+    with open_store(args) as store:
+        try:
+            path, run_id = target_of(store, args)
+        except Usage as exc:
+            error(str(exc))
+            return EXIT_USAGE
+        subject = subject_of(store, path=path, run=run_id)
+    if args.format == "html":
+        from dotnb.provenance.report import render
+
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        text = render(subject, now)
+    else:
+        try:
+            from dotnb.provenance.w3c import serialize
+        except ImportError as exc:
+            error(
+                f"--format {args.format} needs the prov and rdflib packages:"
+                f" pip install 'dotnb[export]' ({exc})"
+            )
+            return EXIT_ERROR
+        text = serialize(subject, args.format)
+    write_bytes(Path(args.output), text.encode())
+    out(f"wrote {clean(args.output)} ({args.format}: {len(subject.graph.runs())} run(s))")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[Commands], None]] = {"lineage": add_lineage, "export": add_export}
 
 
 def direction_of(args: argparse.Namespace) -> str:
@@ -71,10 +142,10 @@ def direction_of(args: argparse.Namespace) -> str:
     return UPSTREAM if args.upstream else DOWNSTREAM if args.downstream else BOTH
 
 
-def lineage_target(store: Store, args: argparse.Namespace, direction: str) -> LineageGraph:
-    """The graph of the PATH|RUN argument: a file on disk or recorded at that path
-    first, else a run.  An argument that is neither is a usage error."""
-    from dotnb.store.content_lineage import LineageNotFound, lineage_of_path, lineage_of_run
+def target_of(store: Store, args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(path, None) or (None, run id) for the PATH|RUN argument: a file on disk or
+    recorded at that path first, else a run.  An argument that is neither is a usage error."""
+    from dotnb.store.content_lineage import LineageNotFound, file_hash
     from dotnb.store.errors import AmbiguousRun, DotnbError, PathOutsideRoot, RunNotFound
     from dotnb.store.paths import path_candidates
 
@@ -82,13 +153,14 @@ def lineage_target(store: Store, args: argparse.Namespace, direction: str) -> Li
     outside: PathOutsideRoot | None = None
     for rel in path_candidates(store.root, text):
         try:
-            return lineage_of_path(store, rel, direction, args.depth)
+            file_hash(store, rel)
+            return rel, None
         except LineageNotFound:
             continue
         except PathOutsideRoot as exc:
             outside = exc
     try:
-        run_id = resolve_run(store, args, text)
+        return None, resolve_run(store, args, text)
     except (RunNotFound, AmbiguousRun) as exc:
         if outside is not None or not path_candidates(store.root, text):
             raise Usage(f"{text!r} is outside the project root") from exc
@@ -97,6 +169,16 @@ def lineage_target(store: Store, args: argparse.Namespace, direction: str) -> Li
         raise Usage(f"{text!r} is neither a file of the project nor a run") from exc
     except DotnbError as exc:
         raise Usage(str(exc)) from exc
+
+
+def lineage_target(store: Store, args: argparse.Namespace, direction: str) -> LineageGraph:
+    """The graph of the PATH|RUN argument (see :func:`target_of`)."""
+    from dotnb.store.content_lineage import lineage_of_path, lineage_of_run
+
+    path, run_id = target_of(store, args)
+    if path is not None:
+        return lineage_of_path(store, path, direction, args.depth)
+    assert run_id is not None
     return lineage_of_run(store, run_id, direction, args.depth)
 
 

@@ -279,6 +279,7 @@ OPTIONS = {
     "diff": ["RUN", "--notebook", "--json"],
     "restore": ["RUN", "--data-only", "--notebook-only", "--dry-run", "--yes", "--json", "--notebook"],
     "cat": ["RUN", "PATH", "--input", "--notebook"],
+    "export": ["PATH|RUN", "--format", "prov-json", "prov-o", "html", "--output", "--notebook"],
     "lineage": ["PATH|RUN", "--upstream", "--downstream", "--depth", "--json", "--dot", "--notebook"],
     "fsck": ["--rebuild-index", "--remote", "--json"],
     "gc": ["--dry-run", "--grace", "--json"],
