@@ -40,6 +40,7 @@ COMMANDS = {
     "cat": "runs",
     "lineage": "lineage",
     "export": "lineage",
+    "import": "lineage",
     "tag": "annotate",
     "untag": "annotate",
     "note": "annotate",

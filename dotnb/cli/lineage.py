@@ -62,7 +62,7 @@ def add_lineage(commands: Commands) -> None:
     shape.add_argument("--dot", action="store_true", help="print the graph in Graphviz's DOT language")
 
 
-EXPORT_FORMATS = ("prov-json", "prov-o", "html")
+EXPORT_FORMATS = ("prov-json", "prov-o", "ro-crate", "html")
 
 
 def add_export(commands: Commands) -> None:
@@ -76,6 +76,10 @@ def add_export(commands: Commands) -> None:
 
           prov-json  W3C PROV as PROV-JSON
           prov-o     W3C PROV as PROV-O, in JSON-LD
+          ro-crate   an RO-Crate (Process Run Crate profile): a folder, or a zip
+                     when OUT ends in .zip, with each run's notebook snapshot,
+                     code, environment, parameters and metrics, and with
+                     --with-data the data files; `dotnb import` reads it back
           html       one self-contained HTML report (no scripts, no network) for a
                      reviewer: what it was made from, by whom, when, with which
                      code, parameters, metrics and environment, and whether each
@@ -91,12 +95,38 @@ def add_export(commands: Commands) -> None:
           dotnb export models/model.pkl --format html -o model-provenance.html
           dotnb export latest --format prov-json -o run.prov.json
           dotnb export models/model.pkl --format prov-o -o model.jsonld
+          dotnb export models/model.pkl --format ro-crate --with-data -o model-crate.zip
         """,
         commands.notebook,
     )
     p.add_argument("target", metavar="PATH|RUN", help="a file in the project, or a run")
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="what to write")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the file to write")
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="the file (or crate folder) to write")
+    p.add_argument(
+        "--with-data", action="store_true", help="ro-crate: put the data files' bytes in the crate too"
+    )
+
+
+def add_import(commands: Commands) -> None:
+    p = commands.add(
+        "import",
+        cmd_import,
+        "record the runs of a crate made by dotnb export",
+        """
+        Record in this store the runs of an RO-Crate made by `dotnb export --format
+        ro-crate` (a folder or a zip): a way to hand results to someone without a
+        shared remote.  Runs already here are left alone; imported runs keep their
+        ids and get numbers of this store.  With a crate exported --with-data, the
+        runs' files can be restored from this store byte for byte.
+        """,
+        """
+        examples:
+          dotnb import model-crate.zip
+          dotnb import ~/Downloads/results-crate --json
+        """,
+        commands.json,
+    )
+    p.add_argument("crate", metavar="CRATE", help="the crate folder or zip")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -113,6 +143,17 @@ def cmd_export(args: argparse.Namespace) -> int:
             error(str(exc))
             return EXIT_USAGE
         subject = subject_of(store, path=path, run=run_id)
+    if args.format == "ro-crate":
+        from dotnb.provenance.crate import remove_output, write_crate
+
+        with open_store(args) as store:
+            remove_output(Path(args.output))
+            write_crate(store, subject, Path(args.output), with_data=args.with_data)
+        out(f"wrote {clean(args.output)} (ro-crate: {len(subject.graph.runs())} run(s))")
+        return EXIT_OK
+    if args.with_data:
+        error("--with-data is for --format ro-crate")
+        return EXIT_USAGE
     if args.format == "html":
         from dotnb.provenance.report import render
 
@@ -133,7 +174,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS: dict[str, Callable[[Commands], None]] = {"lineage": add_lineage, "export": add_export}
+def cmd_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dotnb.provenance.crate import import_crate
+
+    crate = Path(args.crate)
+    if not crate.exists():
+        error(f"no such crate: {args.crate}")
+        return EXIT_USAGE
+    with open_store(args) as store:
+        added = import_crate(store, crate)
+    if args.json:
+        emit_json({"imported": added})
+    else:
+        out(f"imported {len(added)} run(s)")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[Commands], None]] = {
+    "lineage": add_lineage,
+    "export": add_export,
+    "import": add_import,
+}
 
 
 def direction_of(args: argparse.Namespace) -> str:
