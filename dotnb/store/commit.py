@@ -30,13 +30,20 @@ from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
-from dotnb.store.run_rows import index_run, input_rows, output_rows, run_summary, search_text
+from dotnb.store.run_rows import (
+    index_run,
+    input_rows,
+    output_rows,
+    run_summary,
+    search_text,
+    tree_file_rows,
+)
 from dotnb.store.trees import TreeMemo, fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
 if TYPE_CHECKING:
-    from dotnb.store.index import InputRow
+    from dotnb.store.index import InputRow, TreeFileRow
 
 
 class Committer:
@@ -94,8 +101,12 @@ class Committer:
         manifest.setdefault("format", FORMAT_VERSION)
         # The outputs' rows come from every file, before folders become trees.
         outputs = output_rows(manifest, self.objects.read_bytes)  # a copied run may hold trees
-        inputs = input_rows(manifest, self.objects.read_bytes)
+        files_read = list(manifest.get("inputs") or [])
         self._fold_trees(manifest)
+        # Inputs: one row per tree, not per file; a tree's files are listed once per tree
+        # (a folder read unchanged run after run adds one row per run).
+        inputs = input_rows(manifest)
+        trees = tree_file_rows(manifest, self.index.has_tree_files, self.objects.read_bytes, files_read)
         outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:
@@ -104,7 +115,7 @@ class Committer:
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
         if not sync and new:
-            summary = self._commit_new(manifest, notebook, lineage_json, outputs, inputs)
+            summary = self._commit_new(manifest, notebook, lineage_json, outputs, inputs, trees)
             if summary is not None:
                 return summary
         writeahead = self.writeahead
@@ -120,11 +131,15 @@ class Committer:
                 if sync:
                     digest, _ = self.objects.put_bytes(data)
                     self.refs.write(run_id, digest, sync=True)
-                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs, inputs=inputs)
+                    summary = index_run(
+                        tx, digest, manifest, new=new, outputs=outputs, inputs=inputs, trees=trees
+                    )
                     self.reconciler.set_runs_indexed(tx)
                 else:
                     digest = hash_bytes(data)
-                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs, inputs=inputs)
+                    summary = index_run(
+                        tx, digest, manifest, new=new, outputs=outputs, inputs=inputs, trees=trees
+                    )
                     Index.add_pending_objects(tx, staged)
                     Index.add_pending(tx, run_id, digest, data)
         except BaseException:
@@ -166,6 +181,7 @@ class Committer:
         lineage_json: bytes | None,
         outputs: list[tuple[str, str]],
         inputs: list[InputRow],
+        trees: list[TreeFileRow],
     ) -> dict[str, Any] | None:
         """``commit_run(sync=False)`` of a run with a fresh id without taking the write
         lock first: numbered after the last number this process knows of for the
@@ -193,7 +209,7 @@ class Committer:
         staged = writeahead.take_staged()
         try:
             done = self.index.insert_new_run(
-                digest, summary, search_text(manifest), outputs, data, staged, inputs
+                digest, summary, search_text(manifest), outputs, data, staged, inputs, trees
             )
         except BaseException:
             writeahead.unstage(staged)

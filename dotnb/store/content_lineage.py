@@ -22,6 +22,7 @@ from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_file
 from dotnb.store.index import IN_CHUNK, StatKey
 from dotnb.store.paths import confine
+from dotnb.store.run_rows import INPUT_EXTERNAL, INPUT_FILE, INPUT_TREE
 from dotnb.store.vocabulary import CHECKPOINT
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def file_hash(store: Store, rel: str) -> str:
     rows = store.index.query(
         "SELECT hash FROM (SELECT o.hash, r.seq FROM outputs o JOIN runs r ON r.id=o.run_id"
         " WHERE o.path=? UNION ALL SELECT i.hash, r.seq FROM inputs i JOIN runs r ON r.id=i.run_id"
-        " WHERE i.path=? AND i.hash!='' AND i.external=0) ORDER BY seq DESC LIMIT 1",
+        " WHERE i.path=? AND i.hash!='' AND i.kind=0) ORDER BY seq DESC LIMIT 1",
         (rel, rel),
     )
     if not rows:
@@ -187,16 +188,10 @@ class _Walk:
             found: list[tuple[str, int]] = []
             if kind == "content":
                 if self.depth is not None and hops >= self.depth:
-                    if self._has_runs(value, direction):
+                    if self._runs_of(value, direction, limit=1):
                         self.graph.truncated.add(key)
                     continue
-                table = "outputs" if direction == UPSTREAM else "inputs"
-                rows = query(
-                    f"SELECT t.run_id, t.path FROM {table} t JOIN runs r ON r.id=t.run_id"
-                    " WHERE t.hash=? AND r.kind!=?",
-                    (value, CHECKPOINT),
-                )
-                for run_id, path in rows:
+                for run_id, path in self._runs_of(value, direction):
                     other = run_key(run_id)
                     self._add(other)
                     self._add(key, path)
@@ -207,22 +202,33 @@ class _Walk:
                     found.append((other, hops + 1))
             elif kind == "run":
                 if direction == UPSTREAM:
-                    for digest, path, external in query(
-                        "SELECT hash, path, external FROM inputs WHERE run_id=?", (value,)
+                    for digest, path, input_kind in query(
+                        "SELECT hash, path, kind FROM inputs WHERE run_id=?", (value,)
                     ):
-                        if external:
-                            other = f"external:{path}"
-                        elif digest:
-                            other = content_key(digest)
+                        if input_kind == INPUT_TREE:
+                            files = [
+                                (str(h), f"{path}/{rel}")
+                                for rel, h in query(
+                                    "SELECT path, hash FROM tree_files WHERE tree=?", (digest,)
+                                )
+                            ]
+                        elif input_kind == INPUT_EXTERNAL:
+                            files = [("", f"external:{path}")]
                         else:
-                            other = f"unstored:{path}"
-                        self._add(other, path)
-                        self._edge(other, key, USED)
-                        found.append((other, hops))
+                            files = [(digest, path)]
+                        for file_digest, file_path in files:
+                            if input_kind == INPUT_EXTERNAL:
+                                other = file_path
+                            elif file_digest:
+                                other = content_key(file_digest)
+                            else:
+                                other = f"unstored:{file_path}"
+                            self._add(other, file_path)
+                            self._edge(other, key, USED)
+                            found.append((other, hops))
                 else:
-                    for digest, path in _files_only(
-                        query("SELECT hash, path FROM outputs WHERE run_id=?", (value,))
-                    ):
+                    rows = query("SELECT hash, path FROM outputs WHERE run_id=?", (value,))
+                    for digest, path in _files_only(rows):
                         other = content_key(digest)
                         self._add(other, path)
                         self._edge(key, other, GENERATED)
@@ -232,13 +238,26 @@ class _Walk:
                     seen.add(other)
                     queue.append((other, other_hops))
 
-    def _has_runs(self, digest: str, direction: str) -> bool:
-        table = "outputs" if direction == UPSTREAM else "inputs"
-        rows = self.index.query(
-            f"SELECT 1 FROM {table} t JOIN runs r ON r.id=t.run_id WHERE t.hash=? AND r.kind!=? LIMIT 1",
-            (digest, CHECKPOINT),
-        )
-        return bool(rows)
+    def _runs_of(self, digest: str, direction: str, limit: int | None = None) -> list[tuple[str, str]]:
+        """(run id, path) of the runs that wrote (upstream) or read (downstream) these
+        bytes, checkpoints left out; a run that read them in a folder's tree included."""
+        cut = "" if limit is None else f" LIMIT {int(limit)}"
+        if direction == UPSTREAM:
+            sql = (
+                "SELECT t.run_id, t.path FROM outputs t JOIN runs r ON r.id=t.run_id"
+                " WHERE t.hash=? AND r.kind!=?"
+            )
+            args: tuple[Any, ...] = (digest, CHECKPOINT)
+        else:
+            sql = (
+                "SELECT t.run_id, t.path FROM inputs t JOIN runs r ON r.id=t.run_id"
+                " WHERE t.hash=? AND t.kind=? AND r.kind!=?"
+                " UNION ALL SELECT i.run_id, i.path || '/' || f.path FROM tree_files f"
+                " JOIN inputs i ON i.hash=f.tree AND i.kind=? JOIN runs r ON r.id=i.run_id"
+                " WHERE f.hash=? AND r.kind!=?"
+            )
+            args = (digest, INPUT_FILE, CHECKPOINT, INPUT_TREE, digest, CHECKPOINT)
+        return [(str(a), str(b)) for a, b in self.index.query(sql + cut, args)]
 
     def _describe(self) -> None:
         """Fill in each run node from its index row, and mark sources: bytes no run wrote."""

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    # An inputs row: (hash, path, produced_by, external), see the inputs table.
+    # An inputs row: (hash, path, produced_by, kind), and a tree_files row: (tree, path,
+    # hash); see those tables.
     InputRow = tuple[str, str, str, int]
+    TreeFileRow = tuple[str, str, str]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -87,18 +89,28 @@ CREATE TABLE IF NOT EXISTS outputs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outputs_by_run ON outputs(run_id);
 -- What each run read, for lineage over content (dotnb.store.content_lineage): one row per
--- file (a folder's tree: one per file and one for the tree), produced_by as the manifest
--- says ('' when it names no run); hash '' for an input without stored content, and
--- external 1 for a file outside the project (path then is its absolute path).
+-- file, per folder recorded as a tree (kind 2, hash the tree's; its files are in
+-- tree_files) and per file outside the project (kind 1, path its absolute path, hash '');
+-- hash '' also for a file whose content was not stored.  produced_by as the manifest
+-- says ('' when it names no run).
 CREATE TABLE IF NOT EXISTS inputs (
     hash        TEXT NOT NULL,
     path        TEXT NOT NULL,
     run_id      TEXT NOT NULL,
     produced_by TEXT NOT NULL DEFAULT '',
-    external    INTEGER NOT NULL DEFAULT 0,
+    kind        INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hash, run_id, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inputs_by_run ON inputs(run_id);
+-- The files of each tree some run read, once per tree (an unchanged folder adds no row):
+-- path is relative to the tree's folder.
+CREATE TABLE IF NOT EXISTS tree_files (
+    tree        TEXT NOT NULL,
+    path        TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    PRIMARY KEY (tree, path)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tree_files_by_hash ON tree_files(hash);
 CREATE TABLE IF NOT EXISTS stat_cache (
     path        TEXT PRIMARY KEY,
     inode       INTEGER NOT NULL,
@@ -199,7 +211,7 @@ _NEW_RUN_VIEW = (
     '' AS id, '' AS manifest, '' AS notebook, 0 AS number, '' AS kind, '' AS name,
     '' AS status, '' AS started_at, '' AS author, '' AS search, '' AS summary,
     NULL AS outputs, NULL AS metrics, NULL AS data, NULL AS objects, NULL AS blob,
-    NULL AS inputs WHERE 0""",
+    NULL AS inputs, NULL AS trees WHERE 0""",
     """CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
     SELECT RAISE(ABORT, 'dotnb: number taken') WHERE EXISTS (SELECT 1 FROM runs
         WHERE notebook=NEW.notebook AND remote='' AND number>=NEW.number);
@@ -211,10 +223,13 @@ _NEW_RUN_VIEW = (
     INSERT OR IGNORE INTO outputs(hash, path, run_id)
         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id
         FROM json_each(NEW.outputs);
-    INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, external)
+    INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, kind)
         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id,
             json_extract(value, '$[2]'), json_extract(value, '$[3]')
         FROM json_each(NEW.inputs);
+    INSERT OR IGNORE INTO tree_files(tree, path, hash)
+        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+        FROM json_each(NEW.trees);
     INSERT INTO metric_values(run_id, name, value, notebook)
         SELECT NEW.id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.notebook
         FROM json_each(NEW.metrics);
@@ -228,8 +243,8 @@ END""",
 )
 _INSERT_NEW_RUN = (
     "INSERT INTO new_run(id, manifest, notebook, number, kind, name, status, started_at, author,"
-    " search, summary, outputs, metrics, data, objects, blob, inputs)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " search, summary, outputs, metrics, data, objects, blob, inputs, trees)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _NUMBER_TAKEN = "dotnb: number taken"
 
@@ -335,7 +350,7 @@ class Index:
                 self.db.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;"
                     " DROP TABLE IF EXISTS outputs; DROP TABLE IF EXISTS remote_runs;"
-                    " DROP TABLE IF EXISTS inputs;"
+                    " DROP TABLE IF EXISTS inputs; DROP TABLE IF EXISTS tree_files;"
                 )
                 self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
@@ -482,6 +497,7 @@ class Index:
         outputs: Sequence[tuple[str, str]] = (),
         new: bool = False,
         inputs: Sequence[InputRow] = (),
+        trees: Sequence[TreeFileRow] = (),
     ) -> None:
         """Index a run, replacing its rows if it is indexed already; ``new`` (a fresh id)
         skips removing old rows: in a kernel each statement here is on the cell's path."""
@@ -505,9 +521,11 @@ class Index:
             tx.execute("DELETE FROM metric_values WHERE run_id=?", (run_id,))
         if inputs:
             tx.executemany(
-                "INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, external) VALUES (?,?,?,?,?)",
-                [(digest, path, run_id, producer, external) for digest, path, producer, external in inputs],
+                "INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, kind) VALUES (?,?,?,?,?)",
+                [(digest, path, run_id, producer, kind) for digest, path, producer, kind in inputs],
             )
+        if trees:
+            tx.executemany("INSERT OR IGNORE INTO tree_files(tree, path, hash) VALUES (?,?,?)", trees)
         if outputs:
             tx.executemany(
                 "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
@@ -528,6 +546,7 @@ class Index:
         data: bytes,
         objects: Sequence[tuple[str, bytes]] = (),
         inputs: Sequence[InputRow] = (),
+        trees: Sequence[TreeFileRow] = (),
     ) -> bool:
         """Index a run with a fresh id and write its write-ahead record and the
         pending ``objects`` (as :meth:`insert_run`, :meth:`add_pending` and
@@ -552,6 +571,7 @@ class Index:
             data,
             *_pack_objects(objects),
             _COMPACT_JSON.encode(inputs) if inputs else None,
+            _COMPACT_JSON.encode(trees) if trees else None,
         )
         with self._lock:
             try:
@@ -677,9 +697,19 @@ class Index:
         tx.execute("DELETE FROM metric_values")
         tx.execute("DELETE FROM outputs")
         tx.execute("DELETE FROM inputs")
+        tx.execute("DELETE FROM tree_files")
         Index.set_meta(tx, "runs_mtime", "")
 
     # -- stat cache ----------------------------------------------------------
+
+    def has_tree_files(self, tree: str) -> bool:
+        """Whether ``tree_files`` lists the files of ``tree`` already."""
+        return bool(self.query("SELECT 1 FROM tree_files WHERE tree=? LIMIT 1", (tree,)))
+
+    @staticmethod
+    def has_tree_files_tx(tx: sqlite3.Connection, tree: str) -> bool:
+        """:meth:`has_tree_files` inside a write transaction."""
+        return tx.execute("SELECT 1 FROM tree_files WHERE tree=? LIMIT 1", (tree,)).fetchone() is not None
 
     def stat_lookup(self, rel: str, key: StatKey) -> str | None:
         return self.stat_lookup_many([(rel, key)]).get(rel)

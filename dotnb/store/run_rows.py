@@ -13,7 +13,9 @@ from dotnb.store.trees import Load, file_count, is_tree, tree_files
 from dotnb.store.vocabulary import RUN
 
 if TYPE_CHECKING:
-    from dotnb.store.index import InputRow
+    from collections.abc import Callable, Sequence
+
+    from dotnb.store.index import InputRow, TreeFileRow
 
 
 def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -50,19 +52,24 @@ def index_run(
     outputs: list[tuple[str, str]] | None = None,
     load: Load | None = None,
     inputs: list[InputRow] | None = None,
+    trees: list[TreeFileRow] | None = None,
 ) -> dict[str, Any]:
     """Write a run's index rows in the write transaction ``tx``; returns its summary.
-    ``outputs`` and ``inputs``: its :func:`output_rows` and :func:`input_rows`, when the
-    caller has them; else they are read from the manifest (``load`` reads the objects
-    of its trees)."""
+    ``outputs``, ``inputs`` and ``trees``: its :func:`output_rows`, :func:`input_rows`
+    and :func:`tree_file_rows`, when the caller has them; else they are read from the
+    manifest (``load`` reads the objects of its trees)."""
     summary = run_summary(manifest)
     summary["remote"] = origin
     if outputs is None:
         outputs = output_rows(manifest, load)
     if inputs is None:
-        inputs = input_rows(manifest, load)
+        inputs = input_rows(manifest)
+    if trees is None:
+        trees = tree_file_rows(manifest, lambda tree: Index.has_tree_files_tx(tx, tree), load)
     # Through the class attribute: crash tests replace Index.insert_run.
-    Index.insert_run(tx, manifest_hash, summary, search_text(manifest), outputs, new=new, inputs=inputs)
+    Index.insert_run(
+        tx, manifest_hash, summary, search_text(manifest), outputs, new=new, inputs=inputs, trees=trees
+    )
     return summary
 
 
@@ -88,23 +95,60 @@ def output_rows(manifest: dict[str, Any], load: Load | None = None) -> list[tupl
     return rows
 
 
-def input_rows(manifest: dict[str, Any], load: Load | None = None) -> list[InputRow]:
+# What an inputs row stands for (its kind column).
+INPUT_FILE = 0
+INPUT_EXTERNAL = 1
+INPUT_TREE = 2
+
+
+def input_rows(manifest: dict[str, Any]) -> list[InputRow]:
     """The rows the ``inputs`` table holds for a run: one per file it read (hash '' when
-    its content was not stored), in a folder's tree or not, and one per external
-    reference.  Lineage follows files, so a tree has no row of its own; without
-    ``load`` a tree's files are not listed."""
+    its content was not stored), one per folder recorded as a tree (the tree's files are
+    listed once per tree, by :func:`tree_file_rows`), one per external reference."""
     rows: list[InputRow] = []
     for entry in manifest.get("inputs") or []:
         if is_tree(entry):
-            if load is not None:
-                with contextlib.suppress(DotnbError, OSError):
-                    rows += [
-                        (e.get("hash") or "", e["path"], e.get("produced_by") or "", 0)
-                        for e in tree_files(entry, load)
-                    ]
+            rows.append((entry["tree"], entry["path"], "", INPUT_TREE))
         else:
-            rows.append((entry.get("hash") or "", entry["path"], entry.get("produced_by") or "", 0))
-    rows += [("", str(e["path"]), "", 1) for e in manifest.get("external_inputs") or [] if e.get("path")]
+            rows.append((entry.get("hash") or "", entry["path"], entry.get("produced_by") or "", INPUT_FILE))
+    rows += [
+        ("", str(e["path"]), "", INPUT_EXTERNAL)
+        for e in manifest.get("external_inputs") or []
+        if e.get("path")
+    ]
+    return rows
+
+
+def tree_file_rows(
+    manifest: dict[str, Any],
+    known: Callable[[str], bool],
+    load: Load | None,
+    files: Sequence[dict[str, Any]] = (),
+) -> list[TreeFileRow]:
+    """The ``tree_files`` rows of the input trees of a manifest that ``known`` says are
+    not listed yet: from ``files`` (the run's file entries before folders became trees)
+    when they hold the tree's files, else read from the tree (``load``; without it, none)."""
+    new = {e["path"]: e["tree"] for e in manifest.get("inputs") or [] if is_tree(e) and not known(e["tree"])}
+    if not new:
+        return []
+    found: dict[str, list[TreeFileRow]] = {folder: [] for folder in new}
+    for e in files:  # each file to the tree holding it: its nearest folder that is one
+        folder = e["path"].rpartition("/")[0]
+        while folder and folder not in new:
+            folder = folder.rpartition("/")[0]
+        if folder and e.get("hash"):
+            found[folder].append((new[folder], e["path"][len(folder) + 1 :], e["hash"]))
+    rows: list[TreeFileRow] = []
+    for folder, tree in new.items():
+        if not found[folder] and load is not None:
+            # A tree missing or damaged (fsck says so): its files name no reader.
+            with contextlib.suppress(DotnbError, OSError):
+                cut = len(folder) + 1
+                found[folder] = [
+                    (tree, e["path"][cut:], e["hash"])
+                    for e in tree_files({"path": folder, "tree": tree}, load)
+                ]
+        rows += found[folder]
     return rows
 
 

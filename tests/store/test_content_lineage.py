@@ -159,8 +159,22 @@ def test_files_inside_folder_trees_keep_their_lineage(store: Store) -> None:
     assert len(up.contents()) == 41  # each shard and the total, no folder node
     one = lineage_of_path(store, "shards/part007.csv", DOWNSTREAM)
     assert one.runs() == [use]
+    assert one.nodes[content_key(hash_bytes(b"7\n"))]["paths"] == {"shards/part007.csv"}
+    # Reading the folder again unchanged adds one row, not one per file.
+    count = "SELECT (SELECT COUNT(*) FROM inputs), (SELECT COUNT(*) FROM tree_files)"
+    before = tuple(store.index.query(count)[0])
+    again = step(store, "use.ipynb", sorted(files), {"total.txt": b"780\n"})
+    assert tuple(store.index.query(count)[0]) == (before[0] + 1, before[1]) == (before[0] + 1, 40)
+    assert lineage_of_path(store, "shards/part007.csv", DOWNSTREAM).runs() == sorted([use, again])
     store.rebuild_index()
-    assert lineage_of_path(store, "total.txt", UPSTREAM).runs() == sorted([make, use])
+    assert lineage_of_path(store, "total.txt", UPSTREAM).runs() == sorted([make, use, again])
+    assert lineage_of_path(store, "shards/part007.csv", DOWNSTREAM).runs() == sorted([use, again])
+    # The same folder renamed is the same tree: its files keep their lineage under the new name.
+    os.rename(store.root / "shards", store.root / "parts")
+    moved = step(store, "use.ipynb", [f"parts/part{i:03d}.csv" for i in range(40)], {"t2.txt": b"780\n"})
+    down = lineage_of_path(store, "parts/part007.csv", DOWNSTREAM)
+    assert down.runs() == sorted([use, again, moved])
+    assert down.nodes[down.root]["paths"] == {"shards/part007.csv", "parts/part007.csv"}
 
 
 def test_external_references_and_unstored_inputs_are_leaves(store: Store) -> None:
