@@ -36,14 +36,14 @@ from dotnb.store.run_rows import (
     output_rows,
     run_summary,
     search_text,
-    tree_file_rows,
+    tree_members,
 )
 from dotnb.store.trees import TreeMemo, fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
 if TYPE_CHECKING:
-    from dotnb.store.index import InputRow, TreeFileRow
+    from dotnb.store.index import InputRow, TreeMembers
 
 
 class Committer:
@@ -106,7 +106,7 @@ class Committer:
         # Inputs: one row per tree, not per file; a tree's files are listed once per tree
         # (a folder read unchanged run after run adds one row per run).
         inputs = input_rows(manifest)
-        trees = tree_file_rows(manifest, self.index.has_tree_files, self.objects.read_bytes, files_read)
+        trees = tree_members(manifest, self.index.has_tree_members, self.objects.read_bytes, files_read)
         outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:
@@ -181,7 +181,7 @@ class Committer:
         lineage_json: bytes | None,
         outputs: list[tuple[str, str]],
         inputs: list[InputRow],
-        trees: list[TreeFileRow],
+        trees: list[TreeMembers],
     ) -> dict[str, Any] | None:
         """``commit_run(sync=False)`` of a run with a fresh id without taking the write
         lock first: numbered after the last number this process knows of for the

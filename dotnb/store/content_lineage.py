@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_file
-from dotnb.store.index import IN_CHUNK, StatKey
+from dotnb.store.index import IN_CHUNK, StatKey, hash_prefix
 from dotnb.store.paths import confine
 from dotnb.store.run_rows import INPUT_EXTERNAL, INPUT_FILE, INPUT_TREE
+from dotnb.store.trees import iter_tree
 from dotnb.store.vocabulary import CHECKPOINT
 
 if TYPE_CHECKING:
@@ -149,6 +150,7 @@ class _Walk:
         if depth is not None and depth < 0:
             raise DotnbError("depth must be 0 or more")
         self.index = store.index
+        self.load = store.objects.read_bytes
         self.graph = LineageGraph(root, direction, depth)
         self.depth = depth
 
@@ -194,7 +196,7 @@ class _Walk:
                 for run_id, path in self._runs_of(value, direction):
                     other = run_key(run_id)
                     self._add(other)
-                    self._add(key, path)
+                    self._add(key, path or None)
                     if direction == UPSTREAM:
                         self._edge(other, key, GENERATED)
                     else:
@@ -206,12 +208,7 @@ class _Walk:
                         "SELECT hash, path, kind FROM inputs WHERE run_id=?", (value,)
                     ):
                         if input_kind == INPUT_TREE:
-                            files = [
-                                (str(h), f"{path}/{rel}")
-                                for rel, h in query(
-                                    "SELECT path, hash FROM tree_files WHERE tree=?", (digest,)
-                                )
-                            ]
+                            files = self._tree_files(path, digest)
                         elif input_kind == INPUT_EXTERNAL:
                             files = [("", f"external:{path}")]
                         else:
@@ -238,6 +235,17 @@ class _Walk:
                     seen.add(other)
                     queue.append((other, other_hops))
 
+    def _tree_files(self, folder: str, tree: str) -> list[tuple[str, str]]:
+        """(hash, path) of the files of a tree a run read, read from the tree's objects."""
+        try:
+            return [
+                (digest, path)
+                for path, digest, _, is_folder in iter_tree(folder, tree, self.load)
+                if not is_folder
+            ]
+        except (DotnbError, OSError):
+            return []  # a tree missing or damaged (fsck says so): its files are unknown
+
     def _runs_of(self, digest: str, direction: str, limit: int | None = None) -> list[tuple[str, str]]:
         """(run id, path) of the runs that wrote (upstream) or read (downstream) these
         bytes, checkpoints left out; a run that read them in a folder's tree included."""
@@ -249,14 +257,15 @@ class _Walk:
             )
             args: tuple[Any, ...] = (digest, CHECKPOINT)
         else:
+            # A run that read the bytes in a folder's tree: the folder stands for the path.
             sql = (
                 "SELECT t.run_id, t.path FROM inputs t JOIN runs r ON r.id=t.run_id"
                 " WHERE t.hash=? AND t.kind=? AND r.kind!=?"
-                " UNION ALL SELECT i.run_id, i.path || '/' || f.path FROM tree_files f"
-                " JOIN inputs i ON i.hash=f.tree AND i.kind=? JOIN runs r ON r.id=i.run_id"
-                " WHERE f.hash=? AND r.kind!=?"
+                " UNION ALL SELECT i.run_id, '' FROM tree_members m JOIN trees_read f ON f.id=m.tree"
+                " JOIN inputs i ON i.hash=f.hash AND i.kind=? JOIN runs r ON r.id=i.run_id"
+                " WHERE m.prefix=? AND r.kind!=?"
             )
-            args = (digest, INPUT_FILE, CHECKPOINT, INPUT_TREE, digest, CHECKPOINT)
+            args = (digest, INPUT_FILE, CHECKPOINT, INPUT_TREE, hash_prefix(digest), CHECKPOINT)
         return [(str(a), str(b)) for a, b in self.index.query(sql + cut, args)]
 
     def _describe(self) -> None:

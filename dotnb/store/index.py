@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    # An inputs row: (hash, path, produced_by, kind), and a tree_files row: (tree, path,
-    # hash); see those tables.
+    # An inputs row: (hash, path, produced_by, kind), and a tree's members: (tree hash,
+    # the prefixes of its files' hashes); see those tables.
     InputRow = tuple[str, str, str, int]
-    TreeFileRow = tuple[str, str, str]
+    TreeMembers = tuple[str, list[int]]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -89,8 +89,8 @@ CREATE TABLE IF NOT EXISTS outputs (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outputs_by_run ON outputs(run_id);
 -- What each run read, for lineage over content (dotnb.store.content_lineage): one row per
--- file, per folder recorded as a tree (kind 2, hash the tree's; its files are in
--- tree_files) and per file outside the project (kind 1, path its absolute path, hash '');
+-- file, per folder recorded as a tree (kind 2, hash the tree's; its files' hashes are
+-- in tree_members) and per file outside the project (kind 1, path its absolute path, hash '');
 -- hash '' also for a file whose content was not stored.  produced_by as the manifest
 -- says ('' when it names no run).
 CREATE TABLE IF NOT EXISTS inputs (
@@ -102,15 +102,20 @@ CREATE TABLE IF NOT EXISTS inputs (
     PRIMARY KEY (hash, run_id, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS inputs_by_run ON inputs(run_id);
--- The files of each tree some run read, once per tree (an unchanged folder adds no row):
--- path is relative to the tree's folder.
-CREATE TABLE IF NOT EXISTS tree_files (
-    tree        TEXT NOT NULL,
-    path        TEXT NOT NULL,
-    hash        TEXT NOT NULL,
-    PRIMARY KEY (tree, path)
+-- Which bytes the trees some run read hold, once per tree (an unchanged folder adds no
+-- row), so that what read a file in a folder is found without reading trees: the first
+-- 8 bytes of each file's hash as an integer (a false match needs a 64-bit collision),
+-- against the tree's number in trees_read.  Small on purpose: a first run reading
+-- 100,000 files adds about 2 MB here.
+CREATE TABLE IF NOT EXISTS trees_read (
+    id          INTEGER PRIMARY KEY,
+    hash        TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS tree_members (
+    prefix      INTEGER NOT NULL,
+    tree        INTEGER NOT NULL,
+    PRIMARY KEY (prefix, tree)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS tree_files_by_hash ON tree_files(hash);
 CREATE TABLE IF NOT EXISTS stat_cache (
     path        TEXT PRIMARY KEY,
     inode       INTEGER NOT NULL,
@@ -140,6 +145,12 @@ CREATE TABLE IF NOT EXISTS remote_runs (
     PRIMARY KEY (remote, run_id)
 ) WITHOUT ROWID;
 """
+
+
+def hash_prefix(digest: str) -> int:
+    """The first 8 bytes of a hex hash as the signed integer ``tree_members`` holds."""
+    value = int(digest[:16], 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _size(path: str) -> int:
@@ -227,9 +238,10 @@ _NEW_RUN_VIEW = (
         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id,
             json_extract(value, '$[2]'), json_extract(value, '$[3]')
         FROM json_each(NEW.inputs);
-    INSERT OR IGNORE INTO tree_files(tree, path, hash)
-        SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-        FROM json_each(NEW.trees);
+    INSERT OR IGNORE INTO trees_read(hash) SELECT json_extract(value, '$[0]') FROM json_each(NEW.trees);
+    INSERT OR IGNORE INTO tree_members(prefix, tree)
+        SELECT m.value, (SELECT id FROM trees_read WHERE hash=json_extract(t.value, '$[0]'))
+        FROM json_each(NEW.trees) AS t, json_each(t.value, '$[1]') AS m;
     INSERT INTO metric_values(run_id, name, value, notebook)
         SELECT NEW.id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.notebook
         FROM json_each(NEW.metrics);
@@ -350,7 +362,8 @@ class Index:
                 self.db.executescript(
                     "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS metric_values;"
                     " DROP TABLE IF EXISTS outputs; DROP TABLE IF EXISTS remote_runs;"
-                    " DROP TABLE IF EXISTS inputs; DROP TABLE IF EXISTS tree_files;"
+                    " DROP TABLE IF EXISTS inputs; DROP TABLE IF EXISTS trees_read;"
+                    " DROP TABLE IF EXISTS tree_members;"
                 )
                 self.db.execute("DELETE FROM meta WHERE key='runs_mtime'")
             self.db.executescript(_SCHEMA)
@@ -497,7 +510,7 @@ class Index:
         outputs: Sequence[tuple[str, str]] = (),
         new: bool = False,
         inputs: Sequence[InputRow] = (),
-        trees: Sequence[TreeFileRow] = (),
+        trees: Sequence[TreeMembers] = (),
     ) -> None:
         """Index a run, replacing its rows if it is indexed already; ``new`` (a fresh id)
         skips removing old rows: in a kernel each statement here is on the cell's path."""
@@ -524,8 +537,13 @@ class Index:
                 "INSERT OR IGNORE INTO inputs(hash, path, run_id, produced_by, kind) VALUES (?,?,?,?,?)",
                 [(digest, path, run_id, producer, kind) for digest, path, producer, kind in inputs],
             )
-        if trees:
-            tx.executemany("INSERT OR IGNORE INTO tree_files(tree, path, hash) VALUES (?,?,?)", trees)
+        for tree, prefixes in trees:
+            tx.execute("INSERT OR IGNORE INTO trees_read(hash) VALUES (?)", (tree,))
+            number = tx.execute("SELECT id FROM trees_read WHERE hash=?", (tree,)).fetchone()[0]
+            tx.executemany(
+                "INSERT OR IGNORE INTO tree_members(prefix, tree) VALUES (?,?)",
+                [(p, number) for p in prefixes],
+            )
         if outputs:
             tx.executemany(
                 "INSERT OR IGNORE INTO outputs(hash, path, run_id) VALUES (?,?,?)",
@@ -546,7 +564,7 @@ class Index:
         data: bytes,
         objects: Sequence[tuple[str, bytes]] = (),
         inputs: Sequence[InputRow] = (),
-        trees: Sequence[TreeFileRow] = (),
+        trees: Sequence[TreeMembers] = (),
     ) -> bool:
         """Index a run with a fresh id and write its write-ahead record and the
         pending ``objects`` (as :meth:`insert_run`, :meth:`add_pending` and
@@ -697,19 +715,20 @@ class Index:
         tx.execute("DELETE FROM metric_values")
         tx.execute("DELETE FROM outputs")
         tx.execute("DELETE FROM inputs")
-        tx.execute("DELETE FROM tree_files")
+        tx.execute("DELETE FROM tree_members")
+        tx.execute("DELETE FROM trees_read")
         Index.set_meta(tx, "runs_mtime", "")
 
     # -- stat cache ----------------------------------------------------------
 
-    def has_tree_files(self, tree: str) -> bool:
-        """Whether ``tree_files`` lists the files of ``tree`` already."""
-        return bool(self.query("SELECT 1 FROM tree_files WHERE tree=? LIMIT 1", (tree,)))
+    def has_tree_members(self, tree: str) -> bool:
+        """Whether ``tree_members`` lists the files of ``tree`` already."""
+        return bool(self.query("SELECT 1 FROM trees_read WHERE hash=?", (tree,)))
 
     @staticmethod
-    def has_tree_files_tx(tx: sqlite3.Connection, tree: str) -> bool:
-        """:meth:`has_tree_files` inside a write transaction."""
-        return tx.execute("SELECT 1 FROM tree_files WHERE tree=? LIMIT 1", (tree,)).fetchone() is not None
+    def has_tree_members_tx(tx: sqlite3.Connection, tree: str) -> bool:
+        """:meth:`has_tree_members` inside a write transaction."""
+        return tx.execute("SELECT 1 FROM trees_read WHERE hash=?", (tree,)).fetchone() is not None
 
     def stat_lookup(self, rel: str, key: StatKey) -> str | None:
         return self.stat_lookup_many([(rel, key)]).get(rel)

@@ -8,14 +8,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from dotnb.store.errors import DotnbError
-from dotnb.store.index import Index
+from dotnb.store.index import Index, hash_prefix
 from dotnb.store.trees import Load, file_count, is_tree, tree_files
 from dotnb.store.vocabulary import RUN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from dotnb.store.index import InputRow, TreeFileRow
+    from dotnb.store.index import InputRow, TreeMembers
 
 
 def run_summary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -52,11 +52,11 @@ def index_run(
     outputs: list[tuple[str, str]] | None = None,
     load: Load | None = None,
     inputs: list[InputRow] | None = None,
-    trees: list[TreeFileRow] | None = None,
+    trees: list[TreeMembers] | None = None,
 ) -> dict[str, Any]:
     """Write a run's index rows in the write transaction ``tx``; returns its summary.
     ``outputs``, ``inputs`` and ``trees``: its :func:`output_rows`, :func:`input_rows`
-    and :func:`tree_file_rows`, when the caller has them; else they are read from the
+    and :func:`tree_members`, when the caller has them; else they are read from the
     manifest (``load`` reads the objects of its trees)."""
     summary = run_summary(manifest)
     summary["remote"] = origin
@@ -65,7 +65,7 @@ def index_run(
     if inputs is None:
         inputs = input_rows(manifest)
     if trees is None:
-        trees = tree_file_rows(manifest, lambda tree: Index.has_tree_files_tx(tx, tree), load)
+        trees = tree_members(manifest, lambda tree: Index.has_tree_members_tx(tx, tree), load)
     # Through the class attribute: crash tests replace Index.insert_run.
     Index.insert_run(
         tx, manifest_hash, summary, search_text(manifest), outputs, new=new, inputs=inputs, trees=trees
@@ -104,7 +104,7 @@ INPUT_TREE = 2
 def input_rows(manifest: dict[str, Any]) -> list[InputRow]:
     """The rows the ``inputs`` table holds for a run: one per file it read (hash '' when
     its content was not stored), one per folder recorded as a tree (the tree's files are
-    listed once per tree, by :func:`tree_file_rows`), one per external reference."""
+    listed once per tree, by :func:`tree_members`), one per external reference."""
     rows: list[InputRow] = []
     for entry in manifest.get("inputs") or []:
         if is_tree(entry):
@@ -119,37 +119,32 @@ def input_rows(manifest: dict[str, Any]) -> list[InputRow]:
     return rows
 
 
-def tree_file_rows(
+def tree_members(
     manifest: dict[str, Any],
     known: Callable[[str], bool],
     load: Load | None,
     files: Sequence[dict[str, Any]] = (),
-) -> list[TreeFileRow]:
-    """The ``tree_files`` rows of the input trees of a manifest that ``known`` says are
-    not listed yet: from ``files`` (the run's file entries before folders became trees)
+) -> list[TreeMembers]:
+    """The ``tree_members`` of the input trees of a manifest that ``known`` says are not
+    listed yet: from ``files`` (the run's file entries before folders became trees)
     when they hold the tree's files, else read from the tree (``load``; without it, none)."""
     new = {e["path"]: e["tree"] for e in manifest.get("inputs") or [] if is_tree(e) and not known(e["tree"])}
     if not new:
         return []
-    found: dict[str, list[TreeFileRow]] = {folder: [] for folder in new}
+    found: dict[str, list[int]] = {folder: [] for folder in new}
     for e in files:  # each file to the tree holding it: its nearest folder that is one
         folder = e["path"].rpartition("/")[0]
         while folder and folder not in new:
             folder = folder.rpartition("/")[0]
         if folder and e.get("hash"):
-            found[folder].append((new[folder], e["path"][len(folder) + 1 :], e["hash"]))
-    rows: list[TreeFileRow] = []
+            found[folder].append(hash_prefix(e["hash"]))
     for folder, tree in new.items():
         if not found[folder] and load is not None:
             # A tree missing or damaged (fsck says so): its files name no reader.
             with contextlib.suppress(DotnbError, OSError):
-                cut = len(folder) + 1
-                found[folder] = [
-                    (tree, e["path"][cut:], e["hash"])
-                    for e in tree_files({"path": folder, "tree": tree}, load)
-                ]
-        rows += found[folder]
-    return rows
+                entry = {"path": folder, "tree": tree}
+                found[folder] = [hash_prefix(e["hash"]) for e in tree_files(entry, load)]
+    return [(tree, found[folder]) for folder, tree in new.items()]
 
 
 def search_text(manifest: dict[str, Any]) -> str:

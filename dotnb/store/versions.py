@@ -25,7 +25,7 @@ FORMAT_VERSION = 4
 # Bump when the index's tables (dotnb.store.index) change: an index of another
 # version is dropped and rebuilt from the manifests (it is only a cache).
 # 4: run_annotations and run_tags (tags and notes), which dotnb log reads.
-# 5: inputs (what each run read), tree_files and outputs_by_run, for lineage over content.
+# 5: inputs (what each run read), trees_read, tree_members and outputs_by_run, for lineage over content.
 INDEX_SCHEMA = "5"
 
 

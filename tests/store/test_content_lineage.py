@@ -161,7 +161,7 @@ def test_files_inside_folder_trees_keep_their_lineage(store: Store) -> None:
     assert one.runs() == [use]
     assert one.nodes[content_key(hash_bytes(b"7\n"))]["paths"] == {"shards/part007.csv"}
     # Reading the folder again unchanged adds one row, not one per file.
-    count = "SELECT (SELECT COUNT(*) FROM inputs), (SELECT COUNT(*) FROM tree_files)"
+    count = "SELECT (SELECT COUNT(*) FROM inputs), (SELECT COUNT(*) FROM tree_members)"
     before = tuple(store.index.query(count)[0])
     again = step(store, "use.ipynb", sorted(files), {"total.txt": b"780\n"})
     assert tuple(store.index.query(count)[0]) == (before[0] + 1, before[1]) == (before[0] + 1, 40)
@@ -174,7 +174,9 @@ def test_files_inside_folder_trees_keep_their_lineage(store: Store) -> None:
     moved = step(store, "use.ipynb", [f"parts/part{i:03d}.csv" for i in range(40)], {"t2.txt": b"780\n"})
     down = lineage_of_path(store, "parts/part007.csv", DOWNSTREAM)
     assert down.runs() == sorted([use, again, moved])
-    assert down.nodes[down.root]["paths"] == {"shards/part007.csv", "parts/part007.csv"}
+    assert "parts/part007.csv" in down.nodes[down.root]["paths"]
+    up = lineage_of_run(store, moved, UPSTREAM)
+    assert up.nodes[down.root]["paths"] == {"shards/part007.csv", "parts/part007.csv"}
 
 
 def test_external_references_and_unstored_inputs_are_leaves(store: Store) -> None:
