@@ -43,7 +43,7 @@ from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
 if TYPE_CHECKING:
-    from dotnb.store.index import InputRow, TreeMembers
+    from dotnb.store.index import InputRow
 
 
 class Committer:
@@ -114,8 +114,10 @@ class Committer:
         manifest.setdefault("kind", RUN)
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
-        if not sync and new:
-            summary = self._commit_new(manifest, notebook, lineage_json, outputs, inputs, trees)
+        # A folder read for the first time lists its files' hashes: that many rows go through
+        # executemany under the write lock (the one-statement path would parse them per row).
+        if not sync and new and not trees:
+            summary = self._commit_new(manifest, notebook, lineage_json, outputs, inputs)
             if summary is not None:
                 return summary
         writeahead = self.writeahead
@@ -181,7 +183,6 @@ class Committer:
         lineage_json: bytes | None,
         outputs: list[tuple[str, str]],
         inputs: list[InputRow],
-        trees: list[TreeMembers],
     ) -> dict[str, Any] | None:
         """``commit_run(sync=False)`` of a run with a fresh id without taking the write
         lock first: numbered after the last number this process knows of for the
@@ -209,7 +210,7 @@ class Committer:
         staged = writeahead.take_staged()
         try:
             done = self.index.insert_new_run(
-                digest, summary, search_text(manifest), outputs, data, staged, inputs, trees
+                digest, summary, search_text(manifest), outputs, data, staged, inputs
             )
         except BaseException:
             writeahead.unstage(staged)

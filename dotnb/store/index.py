@@ -222,7 +222,7 @@ _NEW_RUN_VIEW = (
     '' AS id, '' AS manifest, '' AS notebook, 0 AS number, '' AS kind, '' AS name,
     '' AS status, '' AS started_at, '' AS author, '' AS search, '' AS summary,
     NULL AS outputs, NULL AS metrics, NULL AS data, NULL AS objects, NULL AS blob,
-    NULL AS inputs, NULL AS trees WHERE 0""",
+    NULL AS inputs WHERE 0""",
     """CREATE TEMP TRIGGER IF NOT EXISTS new_run_insert INSTEAD OF INSERT ON new_run BEGIN
     SELECT RAISE(ABORT, 'dotnb: number taken') WHERE EXISTS (SELECT 1 FROM runs
         WHERE notebook=NEW.notebook AND remote='' AND number>=NEW.number);
@@ -238,10 +238,6 @@ _NEW_RUN_VIEW = (
         SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.id,
             json_extract(value, '$[2]'), json_extract(value, '$[3]')
         FROM json_each(NEW.inputs);
-    INSERT OR IGNORE INTO trees_read(hash) SELECT json_extract(value, '$[0]') FROM json_each(NEW.trees);
-    INSERT OR IGNORE INTO tree_members(prefix, tree)
-        SELECT m.value, (SELECT id FROM trees_read WHERE hash=json_extract(t.value, '$[0]'))
-        FROM json_each(NEW.trees) AS t, json_each(t.value, '$[1]') AS m;
     INSERT INTO metric_values(run_id, name, value, notebook)
         SELECT NEW.id, json_extract(value, '$[0]'), json_extract(value, '$[1]'), NEW.notebook
         FROM json_each(NEW.metrics);
@@ -255,8 +251,8 @@ END""",
 )
 _INSERT_NEW_RUN = (
     "INSERT INTO new_run(id, manifest, notebook, number, kind, name, status, started_at, author,"
-    " search, summary, outputs, metrics, data, objects, blob, inputs, trees)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " search, summary, outputs, metrics, data, objects, blob, inputs)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _NUMBER_TAKEN = "dotnb: number taken"
 
@@ -564,7 +560,6 @@ class Index:
         data: bytes,
         objects: Sequence[tuple[str, bytes]] = (),
         inputs: Sequence[InputRow] = (),
-        trees: Sequence[TreeMembers] = (),
     ) -> bool:
         """Index a run with a fresh id and write its write-ahead record and the
         pending ``objects`` (as :meth:`insert_run`, :meth:`add_pending` and
@@ -589,7 +584,6 @@ class Index:
             data,
             *_pack_objects(objects),
             _COMPACT_JSON.encode(inputs) if inputs else None,
-            _COMPACT_JSON.encode(trees) if trees else None,
         )
         with self._lock:
             try:
