@@ -144,7 +144,8 @@ def tree_members(
             with contextlib.suppress(DotnbError, OSError):
                 entry = {"path": folder, "tree": tree}
                 found[folder] = [hash_prefix(e["hash"]) for e in tree_files(entry, load)]
-    return [(tree, found[folder]) for folder, tree in new.items()]
+    # Sorted: rows appended in key order fill their pages (random order leaves them half full).
+    return [(tree, sorted(found[folder])) for folder, tree in new.items()]
 
 
 def search_text(manifest: dict[str, Any]) -> str:
