@@ -23,10 +23,11 @@ LAYERS: dict[str, set[str]] = {
     "remote": {"store"},
     "capture": {"store"},
     "comparison": {"store"},
+    "provenance": {"store"},
     "headless": {"store", "capture", "comparison"},
-    "server": {"store", "remote", "comparison", "headless", "sweep", "version"},
+    "server": {"store", "remote", "comparison", "headless", "provenance", "sweep", "version"},
     "sweep": {"store", "remote", "capture", "headless"},
-    "cli": {"store", "remote", "capture", "comparison", "headless", "sweep", "version"},
+    "cli": {"store", "remote", "capture", "comparison", "headless", "provenance", "sweep", "version"},
 }
 # Libraries that only the layers above the store may import.
 JUPYTER = ("IPython", "ipykernel", "tornado", "jupyter_server", "jupyter_client", "nbclient")
@@ -34,6 +35,7 @@ KERNEL_FREE = {
     "store": JUPYTER,
     "remote": JUPYTER,
     "comparison": JUPYTER,
+    "provenance": JUPYTER,
     "capture": ("tornado", "jupyter_server"),
 }
 

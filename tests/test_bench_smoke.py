@@ -23,6 +23,7 @@ EXPECTED = {
     "restore.py": ["restore"],
     "datasets.py": ["first run:  run #", "re-run:     run #", "DVC rows left out", "restore of a deleted"],
     "log_query.py": ["dotnb log --notebook", "MET"],
+    "lineage.py": ["upstream of summary.txt (all 200 runs)", "by scanning manifests"],
     "rest_api.py": ["MET"],
     "experiments_table.py": ["sort by metric m03, first page", "first page + columns"],
     "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],

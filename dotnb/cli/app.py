@@ -38,6 +38,9 @@ COMMANDS = {
     "diff": "runs",
     "restore": "restore",
     "cat": "runs",
+    "lineage": "lineage",
+    "export": "lineage",
+    "import": "lineage",
     "tag": "annotate",
     "untag": "annotate",
     "note": "annotate",
@@ -70,6 +73,7 @@ EPILOG = """
       dotnb show latest
       dotnb diff '#3' '#4' --notebook train.ipynb
       dotnb restore '#3' --dry-run
+      dotnb lineage models/model.pkl --upstream
       dotnb tag latest baseline
       dotnb run train.ipynb -p lr=0.3
       dotnb reproduce latest

@@ -19,7 +19,7 @@ lock as above: numbers stay unique per notebook.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes
@@ -30,10 +30,20 @@ from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.objects import ObjectStore
 from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
-from dotnb.store.run_rows import index_run, output_rows, run_summary, search_text
+from dotnb.store.run_rows import (
+    index_run,
+    input_rows,
+    output_rows,
+    run_summary,
+    search_text,
+    tree_members,
+)
 from dotnb.store.trees import TreeMemo, fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
+
+if TYPE_CHECKING:
+    from dotnb.store.index import InputRow
 
 
 class Committer:
@@ -91,7 +101,12 @@ class Committer:
         manifest.setdefault("format", FORMAT_VERSION)
         # The outputs' rows come from every file, before folders become trees.
         outputs = output_rows(manifest, self.objects.read_bytes)  # a copied run may hold trees
+        files_read = list(manifest.get("inputs") or [])
         self._fold_trees(manifest)
+        # Inputs: one row per tree, not per file; a tree's files are listed once per tree
+        # (a folder read unchanged run after run adds one row per run).
+        inputs = input_rows(manifest)
+        trees = tree_members(manifest, self.index.has_tree_members, self.objects.read_bytes, files_read)
         outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:
@@ -99,8 +114,10 @@ class Committer:
         manifest.setdefault("kind", RUN)
         notebook = manifest.get("notebook") or ""
         run_id = manifest["id"]
-        if not sync and new:
-            summary = self._commit_new(manifest, notebook, lineage_json, outputs)
+        # A folder read for the first time lists its files' hashes: that many rows go through
+        # executemany under the write lock (the one-statement path would parse them per row).
+        if not sync and new and not trees:
+            summary = self._commit_new(manifest, notebook, lineage_json, outputs, inputs)
             if summary is not None:
                 return summary
         writeahead = self.writeahead
@@ -116,11 +133,15 @@ class Committer:
                 if sync:
                     digest, _ = self.objects.put_bytes(data)
                     self.refs.write(run_id, digest, sync=True)
-                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs)
+                    summary = index_run(
+                        tx, digest, manifest, new=new, outputs=outputs, inputs=inputs, trees=trees
+                    )
                     self.reconciler.set_runs_indexed(tx)
                 else:
                     digest = hash_bytes(data)
-                    summary = index_run(tx, digest, manifest, new=new, outputs=outputs)
+                    summary = index_run(
+                        tx, digest, manifest, new=new, outputs=outputs, inputs=inputs, trees=trees
+                    )
                     Index.add_pending_objects(tx, staged)
                     Index.add_pending(tx, run_id, digest, data)
         except BaseException:
@@ -161,6 +182,7 @@ class Committer:
         notebook: str,
         lineage_json: bytes | None,
         outputs: list[tuple[str, str]],
+        inputs: list[InputRow],
     ) -> dict[str, Any] | None:
         """``commit_run(sync=False)`` of a run with a fresh id without taking the write
         lock first: numbered after the last number this process knows of for the
@@ -187,7 +209,9 @@ class Committer:
         writeahead = self.writeahead
         staged = writeahead.take_staged()
         try:
-            done = self.index.insert_new_run(digest, summary, search_text(manifest), outputs, data, staged)
+            done = self.index.insert_new_run(
+                digest, summary, search_text(manifest), outputs, data, staged, inputs
+            )
         except BaseException:
             writeahead.unstage(staged)
             raise

@@ -26,7 +26,8 @@ FORMAT_VERSION = 4
 # version is dropped and rebuilt from the manifests (it is only a cache).
 # 4: run_annotations and run_tags (tags and notes), which dotnb log reads.
 # 5: stat_cache holds hashes as 32 bytes, without a rowid (dropped and refilled).
-INDEX_SCHEMA = "5"
+# 6: inputs (what each run read), trees_read, tree_members and outputs_by_run, for lineage over content.
+INDEX_SCHEMA = "6"
 
 
 def check_format(version: Any, what: str) -> None:

@@ -36,6 +36,7 @@ from dotnb import cli
 from dotnb.server.handlers import DotnbHandler
 from dotnb.server.routes import ROUTES
 from dotnb.store import Store
+from dotnb.store.hashing import hash_bytes
 from dotnb.store.manifest import FORMAT_VERSION, iso_time
 
 REPO = Path(__file__).resolve().parents[2]
@@ -694,6 +695,17 @@ CASES: list[Case] = [
     _get("/sweeps/{sweep}", 200, ("sweep", "{sweep}")),
     _get("/sweeps/{sweep}", 404, ("sweep", "01M982CX5CASE0VXK3CT5TMND1")),
     _get("/sweeps/{sweep}", 403, ("sweep", "{sweep}"), auth=False),
+    _get("/lineage", 200, query=(("path", "data.csv"), ("direction", "upstream"), ("depth", "2"))),
+    _get("/lineage", 200, query=(("run", "#1"), ("notebook", "nb.ipynb"))),
+    _get("/lineage", 400),
+    _get("/lineage", 400, query=(("path", "data.csv"), ("run", "{a}"))),
+    _get("/lineage", 400, query=(("path", "../data.csv"),)),
+    _get("/lineage", 400, query=(("path", "data.csv"), ("direction", "sideways"))),
+    _get("/lineage", 400, query=(("path", "data.csv"), ("depth", "-1"))),
+    _get("/lineage", 403, query=(("path", "data.csv"),), auth=False),
+    _get("/lineage", 404, query=(("path", "never.csv"),)),
+    _get("/lineage", 404, query=(("run", "ZZZZ"),)),
+    _get("/lineage", 409, query=(("run", "#1"),)),
 ]
 
 
@@ -824,5 +836,8 @@ def test_cli_json_matches_the_api_schemas(world: World, capsys: pytest.CaptureFi
         component("RunSummary").validate(row)
     component("RunDetail").validate(_cli_json(capsys, *root, "show", world.ids["a"], "--json"))
     component("RunDiff").validate(_cli_json(capsys, *root, "diff", world.ids["a"], world.ids["b"], "--json"))
+    lineage = _cli_json(capsys, *root, "lineage", "data.csv", "--json")
+    component("Lineage").validate(lineage)
+    assert lineage["root"] == "content:" + hash_bytes(b"a\n2\n")
     plan = _cli_json(capsys, *root, "restore", world.ids["a"], "--dry-run", "--json")
     component("RestoreResult").validate(plan)
