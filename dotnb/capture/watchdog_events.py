@@ -31,7 +31,7 @@ from typing import Any
 
 from dotnb.capture.audit_hook import guard
 from dotnb.capture.locate import unwatched
-from dotnb.capture.watcher import DirWatch, FileSink
+from dotnb.capture.watcher import EVENTS_STOPPED, DirWatch, FileSink, cannot_watch
 
 # How often a polling observer looks (seconds): a drain waits up to this long.
 POLL_INTERVAL = 0.2
@@ -107,10 +107,7 @@ class WatchdogEvents:
         except Exception as exc:
             self.streaming = False
             self.stop()
-            self.warnings.append(
-                f"dotnb: cannot watch {self.root_real} for file events ({exc}); only"
-                " Python-level file access is recorded (not pyarrow, SQLite or subprocesses)"
-            )
+            self.warnings.append(cannot_watch(self.root_real, exc))
 
     def stop(self, wait: float = 2.0) -> None:
         self.streaming = False
@@ -195,10 +192,7 @@ class WatchdogEvents:
     def drain_timed_out(self) -> None:
         self._timeouts += 1
         if self._timeouts >= MAX_TIMEOUTS:
-            self.warnings.append(
-                "dotnb: file events stopped arriving; only Python-level file access is recorded"
-                " from now on (not pyarrow, SQLite or subprocesses)"
-            )
+            self.warnings.append(EVENTS_STOPPED)
             self.stop(wait=0.2)
 
     def drained_in_time(self) -> None:

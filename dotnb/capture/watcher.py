@@ -51,7 +51,7 @@ from dotnb.capture.inotify import parse as parse_events
 from dotnb.capture.locate import unwatched
 from dotnb.capture.pid import current_pid
 
-__all__ = ["DirWatch", "FileSink", "TreeWatcher", "max_queued_events"]
+__all__ = ["EVENTS_STOPPED", "DirWatch", "FileSink", "TreeWatcher", "cannot_watch", "max_queued_events"]
 
 # A file event under the root: (root-relative path, written).  written is False for
 # a read (a read-only close), True for a creation, a modification or a rename onto it.
@@ -80,6 +80,21 @@ _WATCH_MASK = (
 # watches too, where they would add an event per file a cell reads.
 _DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE
 _DIR_WATCH_MASK |= IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD
+
+
+# What a kernel says when its file events stop (any source, dotnb.capture.file_events).
+EVENTS_STOPPED = (
+    "dotnb: file events stopped arriving; only Python-level file access is recorded"
+    " from now on (not pyarrow, SQLite or subprocesses)"
+)
+
+
+def cannot_watch(root: str, exc: BaseException) -> str:
+    """What a kernel says when no event source can watch ``root``."""
+    return (
+        f"dotnb: cannot watch {root} for file events ({exc}); only"
+        " Python-level file access is recorded (not pyarrow, SQLite or subprocesses)"
+    )
 
 
 class DirWatch:
@@ -166,10 +181,7 @@ class TreeWatcher:
         except Exception as exc:
             self.streaming = False
             self.stop()
-            self.warnings.append(
-                f"dotnb: cannot watch {self.root_real} for file events ({exc}); only"
-                " Python-level file access is recorded (not pyarrow, SQLite or subprocesses)"
-            )
+            self.warnings.append(cannot_watch(self.root_real, exc))
 
     def stop(self, wait: float = 2.0) -> None:
         """Stop the reader thread and close the instance (every DirWatch dies)."""
@@ -200,10 +212,7 @@ class TreeWatcher:
         if self._timeouts >= MAX_TIMEOUTS:
             # Stop paying the timeout on every cell: fall back to the hook alone.
             self.streaming = False
-            self.warnings.append(
-                "dotnb: file events stopped arriving; only Python-level file access is recorded"
-                " from now on (not pyarrow, SQLite or subprocesses)"
-            )
+            self.warnings.append(EVENTS_STOPPED)
             self.stop(wait=0.2)
 
     def drained_in_time(self) -> None:
