@@ -345,8 +345,10 @@ class Index:
     def _set_up(self) -> None:
         # A new index gives back the pages of dropped write-ahead records (a kernel's
         # runs of 100,000 files stage megabytes of trees there): see checkpoint().
-        # No effect on an index created before (that takes a VACUUM).
-        self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        # Set only on an empty file: on an existing one it changes nothing (that takes
+        # a VACUUM) and still needs to write, which fails on a full disk.
+        if self.db.execute("PRAGMA page_count").fetchone()[0] == 0:
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":  # pragma: no cover - e.g. a filesystem without shared memory
             self.db.execute("PRAGMA journal_mode=DELETE")
