@@ -169,7 +169,8 @@ class WatchdogEvents:
             return False
         finally:
             guard.busy = busy
-        deadline = time.monotonic() + max(timeout, 2 * POLL_INTERVAL if self.polling else timeout)
+        # A polling observer sees the marker at its next look, whatever the timeout.
+        deadline = time.monotonic() + (max(timeout, 2 * POLL_INTERVAL) if self.polling else timeout)
         try:
             with self._marker_seen:
                 while name not in self._markers:

@@ -32,6 +32,7 @@ from dotnb.store import listing
 from dotnb.store.ids import new_run_id
 from dotnb.store.manifest import canonical_json, iso_time, load_schema
 from dotnb.store.repo import Store
+from tests.cli.invoke import dotnb, plain_env  # noqa: F401 - plain_env: autouse for this module
 
 REPO = Path(__file__).resolve().parents[2]
 VALIDATOR = Draft202012Validator(load_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -222,18 +223,6 @@ def proj(tmp_path: Path) -> Iterator[Project]:
     )
     yield Project(root, store, run1, run2, run3, state1, workspace(root))
     store.close()
-
-
-@pytest.fixture(autouse=True)
-def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("DOTNB_ROOT", "DOTNB_DEBUG", "COLUMNS"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def dotnb(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def dotnb_json(capsys: pytest.CaptureFixture[str], *args: str | Path) -> Any:

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from dotnb.cli.app import main
 from dotnb.store.content_lineage import content_key, run_key
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.repo import Store
+from tests.cli.invoke import dotnb, plain_env  # noqa: F401 - plain_env: autouse for this module
 from tests.store.test_content_lineage import Pipeline, step
-
-
-@pytest.fixture(autouse=True)
-def _plain_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("DOTNB_ROOT", "DOTNB_DEBUG", "COLUMNS"):
-        monkeypatch.delenv(var, raising=False)
-
-
-def dotnb(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

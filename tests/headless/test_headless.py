@@ -11,8 +11,6 @@ subprocess, as CI does.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -26,9 +24,9 @@ from typing import Any
 import nbformat
 import pytest
 
-from dotnb.cli.app import main
 from dotnb.comparison.verdicts import Tolerance, compare_runs, frames_close
 from dotnb.store.repo import Store
+from tests.cli_in_process import Outcome, dotnb
 from tests.conftest import validate_manifest
 
 pytestmark = pytest.mark.kernel
@@ -36,32 +34,6 @@ pytestmark = pytest.mark.kernel
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "headless"
 DEMO = REPO / "binder" / "demo"
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def dotnb(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Outcome:
-    """Run the CLI in this process, in ``cwd``, with ``env`` added to the environment."""
-    saved = dict(os.environ)
-    for key in [k for k in os.environ if k.startswith(("DOTNB_", "JPY_"))]:
-        del os.environ[key]
-    os.environ.update(env or {})
-    here = os.getcwd()
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in args])
-    finally:
-        os.chdir(here)
-        os.environ.clear()
-        os.environ.update(saved)
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def dotnb_process(*args: str | Path, cwd: Path, timeout: float = 300) -> Outcome:

@@ -3,48 +3,18 @@ module, and a project holding the tiny notebooks of ``tests/fixtures/sweep``."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from dotnb.cli.app import main
 from dotnb.store.repo import Store
 from tests.remote.helpers import KEY, SECRET
 from tests.remote.seaweed import SeaweedS3
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sweep"
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def dotnb(*args: str | Path, cwd: Path) -> Outcome:
-    """Run the CLI in this process, in ``cwd`` (a new process pays seconds of imports)."""
-    saved = dict(os.environ)
-    for key in [k for k in os.environ if k.startswith(("DOTNB_", "JPY_"))]:
-        del os.environ[key]
-    here = os.getcwd()
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in args])
-    finally:
-        os.chdir(here)
-        os.environ.clear()
-        os.environ.update(saved)
-    return Outcome(code, out.getvalue(), err.getvalue())
 
 
 def start_cluster(workers: int) -> object:

@@ -19,8 +19,9 @@ import pytest
 
 from dotnb.store.repo import Store
 from dotnb.sweep.task import sweep_tag
+from tests.cli_in_process import dotnb
 from tests.remote.seaweed import SeaweedS3
-from tests.sweep.conftest import dotnb, start_cluster
+from tests.sweep.conftest import start_cluster
 
 pytestmark = [pytest.mark.kernel, pytest.mark.timeout(240)]
 

@@ -8,7 +8,7 @@ import pytest
 
 from dotnb.server.config import Dotnb
 from dotnb.sweep.settings import jupyter_settings
-from tests.sweep.conftest import dotnb
+from tests.cli_in_process import dotnb
 
 
 def test_settings_are_read_from_the_config_files_highest_priority_first(tmp_path: Path) -> None:

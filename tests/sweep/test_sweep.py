@@ -22,7 +22,7 @@ import pytest
 from dotnb.store.repo import Store
 from dotnb.sweep.driver import run_sweep, sweep_base
 from dotnb.sweep.task import sweep_tag
-from tests.sweep.conftest import dotnb
+from tests.cli_in_process import dotnb
 
 REPO = Path(__file__).resolve().parents[2]
 
