@@ -286,7 +286,8 @@ def node_label(node: dict[str, Any]) -> str:
     if kind == "content":
         paths = ", ".join(sorted(node.get("paths") or [])) or "(no path recorded)"
         source = "  [source: no run wrote these bytes]" if node.get("source") else ""
-        return clean(f"{paths}  {node['hash'][:SHORT_HASH]}{source}")
+        stale = "  [changed on disk since]" if node.get("stale") else ""
+        return clean(f"{paths}  {node['hash'][:SHORT_HASH]}{source}{stale}")
     if kind == "external":
         return clean(f"{node['path']}  [outside the project]")
     return clean(f"{node['path']}  [content not stored]")

@@ -47,6 +47,8 @@ def _content_cell(node: dict[str, Any]) -> str:
     if node["type"] == "content":
         paths = ", ".join(sorted(node.get("paths") or [])) or "(no path recorded)"
         mark = ' <span class="source">(source: no run wrote these bytes)</span>' if node.get("source") else ""
+        if node.get("stale"):
+            mark += ' <span class="bad">(changed on disk since)</span>'
         return f"<code>{_text(paths)}</code> <small>blake3 {_text(node['hash'])}</small>{mark}"
     what = "outside the project" if node["type"] == "external" else "content not stored"
     return f"<code>{_text(node['path'])}</code> <small>({what})</small>"

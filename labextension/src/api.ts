@@ -8,6 +8,8 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IEventsReply,
+  ILineage,
+  LineageDirection,
   IMetricValue,
   IPullOptions,
   IPullResult,
@@ -64,6 +66,12 @@ export interface ITableQuery {
   offset?: number;
   limit?: number;
   columns?: boolean;
+}
+
+/** What a lineage graph is asked about: a run, or the file at a path. */
+export interface ILineageTarget {
+  run?: string;
+  path?: string;
 }
 
 /** What the Experiments table can group runs by. */
@@ -187,6 +195,19 @@ export class DotnbApi {
       path,
       role,
       download: 1
+    });
+  }
+
+  /** `GET lineage`: where a file's bytes (`path`) or a run came from, and what used them. */
+  lineage(
+    target: ILineageTarget,
+    direction: LineageDirection = 'both',
+    depth: number | null = null,
+    signal?: AbortSignal
+  ): Promise<ILineage> {
+    return this.request('lineage', {
+      query: { run: target.run, path: target.path, direction, depth },
+      signal
     });
   }
 

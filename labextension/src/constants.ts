@@ -20,4 +20,6 @@ export namespace CommandIDs {
   export const restore = 'dotnb:restore-run';
   export const refresh = 'dotnb:refresh';
   export const experiments = 'dotnb:open-experiments';
+  export const lineage = 'dotnb:open-lineage';
+  export const fileLineage = 'dotnb:file-lineage';
 }

@@ -24,6 +24,7 @@ import { restoreWithDialog } from './restore';
 import { trackSnapshots } from './snapshot';
 import { CommandIDs, OPEN_RUN_EVENT } from './constants';
 import { experimentsPlugin } from './experimentsPlugin';
+import { lineagePlugin } from './lineagePlugin';
 import { chartRenderer } from './vegaRenderer';
 import { RunsSidebar } from './widget';
 
@@ -120,6 +121,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restore,
       openExperiments: () =>
         void app.commands.execute(CommandIDs.experiments, {}),
+      openLineage: target =>
+        void app.commands.execute(CommandIDs.lineage, { ...target }),
       openPath: path => {
         // Files without a known type (Parquet, pickles…) are shown in the file
         // browser rather than loaded into a text editor.
@@ -236,4 +239,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, experimentsPlugin];
+export default [plugin, experimentsPlugin, lineagePlugin];

@@ -37,6 +37,8 @@ export interface IPanelServices {
   restore(id: string): void;
   /** Open the Experiments view in the main area (absent in tests). */
   openExperiments?(): void;
+  /** Open the lineage view of a run or a file in the main area (absent in tests). */
+  openLineage?(target: { run?: string; path?: string }): void;
   /** Open a file (root-relative path) in JupyterLab. */
   openPath(path: string): void;
   navigate(view: View): void;

@@ -334,3 +334,44 @@ export interface IRunTablePage {
   runs: IRunSummary[];
   columns?: { params: string[]; metrics: string[] };
 }
+
+/** Which way `GET lineage` follows the data. */
+export type LineageDirection = 'upstream' | 'downstream' | 'both';
+
+/** Where a content node's bytes are now, per path they had. */
+export type DiskState = 'same' | 'changed' | 'missing';
+
+/** One node of `GET lineage`: a run, a file's bytes, or a leaf outside the store. */
+export interface ILineageNode {
+  /** `run:<id>`, `content:<hash>`, `external:<path>` or `unstored:<path>`. */
+  id: string;
+  type: 'run' | 'content' | 'external' | 'unstored';
+  /** Neighbours beyond `depth` were not followed. */
+  truncated: boolean;
+  run?: string;
+  notebook?: string | null;
+  number?: number | null;
+  name?: string | null;
+  kind?: string | null;
+  status?: string | null;
+  started_at?: string | null;
+  author?: string | null;
+  remote?: string | null;
+  hash?: string;
+  paths?: string[];
+  path?: string;
+  /** No run wrote these bytes. */
+  source?: boolean;
+  disk?: Record<string, DiskState>;
+  /** The bytes are at none of their paths now, and some path holds other bytes. */
+  stale?: boolean;
+}
+
+/** `GET lineage`: edges point the way data flows (content → run → content). */
+export interface ILineage {
+  root: string;
+  direction: LineageDirection;
+  depth: number | null;
+  nodes: ILineageNode[];
+  edges: { from: string; to: string; relation: 'used' | 'wasGeneratedBy' }[];
+}

@@ -43,6 +43,18 @@ def test_upstream_as_text_names_every_step_back_to_the_sources(
         assert f"written by run {run[:10]} #1 {notebook} (tester@box " in text
     assert "work/clean.csv, work/train.csv" in text  # one content under both of its names
     assert text.count("[source: no run wrote these bytes]") == 2
+    assert "[changed on disk since]" not in text
+
+
+def test_bytes_no_longer_at_their_path_are_marked_in_text(
+    pipeline: tuple[Path, Pipeline], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = pipeline
+    (root / "raw" / "test.csv").write_bytes(b"x,y\nnew\n")
+    code, out, err = dotnb(capsys, "--root", root, "lineage", root / "report.json", "--upstream")
+    assert code == 0, err
+    [line] = [line for line in out.splitlines() if "raw/test.csv" in line]
+    assert line.endswith("[source: no run wrote these bytes]  [changed on disk since]")
 
 
 def test_json_and_dot_describe_the_same_graph(

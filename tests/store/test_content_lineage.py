@@ -253,3 +253,31 @@ def test_a_kernels_deferred_commit_writes_the_inputs_rows_in_its_one_statement(s
     assert [tuple(r) for r in rows] == [(hash_bytes(b"a\n"), "a.csv", first)]
     assert lineage_of_path(store, "b.csv", UPSTREAM).runs() == sorted([first, second])
     store.flush()
+
+
+def test_content_nodes_say_whether_their_paths_still_hold_the_bytes(store: Store) -> None:
+    p = Pipeline(store)
+    write(store.root, "raw/data.csv", b"x,y\nedited\n")  # the source changed since
+    (store.root / "report.json").unlink()
+    nodes = {n["id"]: n for n in lineage_of_path(store, "models/model.pkl", UPSTREAM).to_json()["nodes"]}
+    raw = nodes[content_key(p.raw)]
+    assert raw["disk"] == {"raw/data.csv": "changed"} and raw["stale"] is True
+    # Renamed: gone from the path it was written at, still at the one it was read at.
+    clean = nodes[content_key(p.clean)]
+    assert clean["disk"] == {"work/clean.csv": "missing", "work/train.csv": "same"}
+    assert clean["stale"] is False
+    assert nodes[content_key(p.model)]["disk"] == {"models/model.pkl": "same"}
+    report = {n["id"]: n for n in lineage_of_run(store, p.evaluate).to_json()["nodes"]}[content_key(p.report)]
+    assert report["disk"] == {"report.json": "missing"} and report["stale"] is False
+
+
+def test_a_symlink_leading_out_of_the_project_is_not_the_recorded_file(
+    store: Store, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    p = Pipeline(store)
+    outside = tmp_path_factory.mktemp("elsewhere") / "outside.csv"
+    outside.write_bytes(b"x,y\n1,2\n3,4\n")  # the same bytes, outside the root
+    (store.root / "raw/data.csv").unlink()
+    (store.root / "raw/data.csv").symlink_to(outside)
+    nodes = {n["id"]: n for n in lineage_of_run(store, p.prepare, UPSTREAM).to_json()["nodes"]}
+    assert nodes[content_key(p.raw)]["disk"] == {"raw/data.csv": "changed"}

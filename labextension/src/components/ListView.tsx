@@ -37,6 +37,25 @@ export function EmptyState(): JSX.Element {
   );
 }
 
+/** The newest recorded run (not a checkpoint), the current notebook's first. */
+function newestRun(model: IPanelServices['model']): string | null {
+  for (const section of ['current', 'others'] as const) {
+    let newest: { id: string; started_at: string } | null = null;
+    for (const run of model.section(section).runs) {
+      if (
+        run.kind === 'run' &&
+        (!newest || run.started_at > newest.started_at)
+      ) {
+        newest = run;
+      }
+    }
+    if (newest) {
+      return newest.id;
+    }
+  }
+  return null;
+}
+
 export function ListView(props: {
   services: IPanelServices;
   activeId: string | null;
@@ -53,6 +72,7 @@ export function ListView(props: {
   }, [text, model]);
 
   const selection = model.selection;
+  const lineageRun = selection.length === 1 ? selection[0] : newestRun(model);
   const sortValue = sortKey(model.sort);
   const metricNames = model.metricNames;
   const sortOptions: [string, string][] = [
@@ -170,6 +190,20 @@ export function ListView(props: {
               title="Open the runs as a table of params and metrics in the main area"
             >
               Experiments
+            </Button>
+          )}
+          {services.openLineage && (
+            <Button
+              small
+              minimal
+              className="jp-dotnb-DataLineageButton"
+              disabled={selection.length > 1 || !lineageRun}
+              onClick={() =>
+                lineageRun && services.openLineage?.({ run: lineageRun })
+              }
+              title="The lineage graph of the selected run (or of the newest)"
+            >
+              Lineage
             </Button>
           )}
         </div>

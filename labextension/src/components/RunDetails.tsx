@@ -649,6 +649,17 @@ export function RunDetails(props: {
           >
             Restore…
           </Button>
+          {services.openLineage && (
+            <Button
+              small
+              minimal
+              className="jp-dotnb-DataLineageButton"
+              onClick={() => services.openLineage?.({ run: manifest.id })}
+              title="Where this run's inputs came from and what used its outputs, as a graph"
+            >
+              Lineage
+            </Button>
+          )}
           <Button
             small
             minimal
