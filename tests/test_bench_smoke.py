@@ -34,6 +34,9 @@ EXPECTED = {
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}
 
 
+# pytest-timeout's default (120 s) would cut a script short on a loaded machine
+# before the subprocess's own limit.
+@pytest.mark.timeout(320)
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_quick_benchmark_runs(script: str) -> None:
     proc = subprocess.run(
