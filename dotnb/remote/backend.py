@@ -22,6 +22,7 @@ from typing import Any
 
 from dotnb.remote.errors import RemoteError, RemoteUnavailable
 from dotnb.remote.s3_adapter import s3_request
+from dotnb.store.rawio import BINARY, pread, pwrite, read_into
 
 UPLOAD_CONCURRENCY = 16
 LIST_PAGE = 1000
@@ -50,7 +51,7 @@ def read_part(buf: io.BytesIO, fd: int, start: int, length: int) -> str:
         buf.seek(length - 1)
         buf.write(b"\0")
     with buf.getbuffer() as view:
-        got = os.preadv(fd, [view], start)
+        got = read_into(fd, view, start)
         crc = zlib.crc32(view)
     if got != length:
         raise OSError(f"the file shrank while it was being uploaded ({got} of {length} bytes read)")
@@ -143,7 +144,7 @@ class LocalBackend(Backend):
     def read_range(self, key: str, start: int, length: int) -> bytes | None:
         try:
             with open(self._path(key), "rb") as f:
-                return os.pread(f.fileno(), length, start)
+                return pread(f.fileno(), length, start)
         except FileNotFoundError:
             self._check_base()
             return None
@@ -439,7 +440,7 @@ class S3Backend(Backend):
 
     async def _download(self, key: str, local: str, callback: BytesCallback | None) -> None:
         """Ranged GETs of PART bytes, WINDOW at a time, each written at its offset as it arrives."""
-        fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | BINARY, 0o600)
         call = s3_request(self.fs)
         try:
 
@@ -449,7 +450,7 @@ class S3Backend(Backend):
                 body, offset = resp["Body"], start
                 try:
                     while chunk := await body.read(1 << 20):
-                        os.pwrite(fd, chunk, offset)
+                        pwrite(fd, chunk, offset)
                         offset += len(chunk)
                         if callback is not None:
                             callback(len(chunk))

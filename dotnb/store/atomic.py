@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from dotnb.store.rawio import BINARY
 from dotnb.store.syncing import sync_paths
 
 _counter = itertools.count()
@@ -29,7 +30,7 @@ def create_temp(directory: Path, prefix: str) -> tuple[int, str]:
         path = os.path.join(directory, name)
         try:
             return os.open(
-                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600
+                path, os.O_RDWR | os.O_CREAT | os.O_EXCL | BINARY | getattr(os, "O_CLOEXEC", 0), 0o600
             ), path
         except FileExistsError:
             continue

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import os
 
+from dotnb.store.rawio import pread, pwrite
+
 # copy_file_range failures that mean "not for these files", not "the copy failed".
 _NO_KERNEL_COPY = frozenset(
     {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EBADF, errno.EPERM}
@@ -50,15 +52,15 @@ class RangeCopier:
                 self.in_kernel = False
             else:
                 # 0: the end of the file, or a file the kernel cannot copy; a read tells.
-                if n or not os.pread(self.src, 1, offset):
+                if n or not pread(self.src, 1, offset):
                     return n
                 self.in_kernel = False
         return self._through_buffer(offset, length)
 
     def _through_buffer(self, offset: int, length: int) -> int:
-        data = os.pread(self.src, min(length, BUFFER), offset)
+        data = pread(self.src, min(length, BUFFER), offset)
         view = memoryview(data)
         written = 0
         while written < len(data):
-            written += os.pwrite(self.dst, view[written:], offset + written)
+            written += pwrite(self.dst, view[written:], offset + written)
         return len(data)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from dotnb.store.rawio import pread
+
 HASH_HEX_LEN = 64
 CHUNK = 4 * 1024 * 1024
 # Below this size a single-threaded read loop beats mmap + thread start-up.
@@ -84,7 +86,7 @@ def hash_range(hasher: Any, fd: int, offset: int, length: int) -> None:
         return
     end = offset + length
     while offset < end:
-        data = os.pread(fd, min(CHUNK, end - offset), offset)
+        data = pread(fd, min(CHUNK, end - offset), offset)
         if not data:
             raise OSError(f"file ended at {offset} while {end - offset} more bytes were expected")
         hasher.update(data)

@@ -41,6 +41,7 @@ from pathlib import Path
 from dotnb.store.atomic import create_temp
 from dotnb.store.errors import StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
+from dotnb.store.rawio import BINARY, pread
 from dotnb.store.syncing import fsync_path
 
 PACK_MAGIC = b"DOTNBPK1"
@@ -259,13 +260,13 @@ class PackSet:
                 self._seen_mtime = None
                 self._refresh()
                 continue
-            return os.pread(fd, where.length, where.offset)
+            return pread(fd, where.length, where.offset)
         return None
 
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is None:
-            fd = os.open(self.pack_path(name), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            fd = os.open(self.pack_path(name), os.O_RDONLY | BINARY | getattr(os, "O_CLOEXEC", 0))
             with self._lock:
                 if name in self._fds:
                     os.close(fd)

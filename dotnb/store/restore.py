@@ -35,6 +35,7 @@ from dotnb.store.manifest import iso_time
 from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import Confiner, confine, is_within, readable_inside
 from dotnb.store.portable_paths import case_insensitive, unwritable
+from dotnb.store.rawio import chmod_open
 from dotnb.store.repo import Store
 from dotnb.store.vocabulary import CHECKPOINT, OK, no_content_reason
 
@@ -378,7 +379,7 @@ def write_small_verified(
                 data = store.objects.read_bytes(digest)  # raises ObjectCorrupt on a mismatch
             fd, tmp = create_temp(folder, ".dotnb-")
             temps.append((tmp, str(path)))
-            os.fchmod(fd, 0o644)
+            chmod_open(fd, tmp, 0o644)
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             if progress is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dotnb.store.rawio import BINARY
+
 # sync_paths: from this many paths to make durable at once, one syncfs() replaces an fsync each.
 SYNCFS_MIN = 16
 
@@ -46,6 +48,10 @@ def _load_sync_file_range() -> Any:
 
 def syncfs(path: str | os.PathLike[str]) -> bool:
     """``syncfs()`` the filesystem holding ``path`` (Linux); False if it could not."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         import ctypes
 
@@ -70,8 +76,17 @@ def sync_paths(anchor: str | os.PathLike[str], paths: list[str]) -> None:
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:
-    """fsync a file or a folder by name."""
-    fd = os.open(path, os.O_RDONLY)
+    """fsync a file or a folder by name.
+
+    On Windows a folder is left alone (it cannot be opened to be flushed; NTFS
+    journals its entries) and a file is opened for writing, which flushing needs.
+    """
+    if os.name == "nt":
+        if os.path.isdir(path):
+            return
+        fd = os.open(path, os.O_RDWR | BINARY)
+    else:
+        fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
