@@ -52,6 +52,19 @@ class SweepHandler(_SweepsBase):
         self.reply(state)
 
 
+class SweepCancelHandler(_SweepsBase):
+    """``POST sweeps/{id}/cancel``: cancel the points of a running sweep that have not
+    finished; its state (202).  A sweep that has ended is left as it is."""
+
+    @web.authenticated
+    @json_errors
+    async def post(self, sweep_id: str) -> None:
+        state = self.sweeps.cancel(sweep_id)
+        if state is None:
+            raise ApiError(404, f"no sweep {sweep_id} was started by this server")
+        self.reply(state, status=202)
+
+
 def _request(body: dict[str, Any]) -> SweepRequest:
     source, params = body.get("source"), body.get("params")
     if not isinstance(source, str) or not source:
@@ -93,4 +106,5 @@ _SWEEP = r"(?P<sweep_id>[^/]+)"
 ROUTES: list[tuple[str, type[DotnbHandler]]] = [
     ("sweeps", SweepsHandler),
     (rf"sweeps/{_SWEEP}", SweepHandler),
+    (rf"sweeps/{_SWEEP}/cancel", SweepCancelHandler),
 ]

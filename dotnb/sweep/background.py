@@ -48,6 +48,7 @@ class _Entry:
     report: SweepReport | None = None
     error: str | None = None
     thread: threading.Thread | None = field(default=None, repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 class Sweeps:
@@ -117,6 +118,7 @@ class Sweeps:
                 goal="min" if request.minimize else "max",
                 sweep_id=entry.sweep_id,
                 on_change=changed,
+                cancel=entry.cancel,
             )
             entry.state = DONE
         except Exception as exc:  # reported through GET sweeps/{id}, never raised into the server
@@ -141,6 +143,18 @@ class Sweeps:
         doc["failure"] = entry.error  # why the sweep itself stopped (its points have "error")
         doc["running"] = len(report.running) if report is not None else 0
         return doc
+
+    def cancel(self, sweep_id: str) -> dict[str, Any] | None:
+        """Cancel the points of a running sweep that have not finished (as Ctrl-C does to
+        ``dotnb sweep``); its state.  None for a sweep not started here; a sweep that
+        has ended is left as it is."""
+        with self._lock:
+            entry = self._entries.get(sweep_id)
+        if entry is None:
+            return None
+        if entry.state == RUNNING:
+            entry.cancel.set()
+        return self.state(sweep_id)
 
     def wait(self, sweep_id: str, timeout: float | None = None) -> None:
         """Until the sweep's thread ends (for a process that shuts down)."""

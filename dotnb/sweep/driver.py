@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -189,9 +190,12 @@ def run_sweep(
     timeout: float | None = None,
     sweep_id: str | None = None,
     on_change: Callable[[SweepReport], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> SweepReport:
     """Run every point; the report says what each became.  ``remote`` (a remote's spec)
-    is used only with ``scheduler``: workers on one machine share the project's store."""
+    is used only with ``scheduler``: workers on one machine share the project's store.
+    Setting ``cancel`` (from another thread) cancels the points not yet finished, as
+    Ctrl-C does."""
     if not points:
         raise BadSweep("the sweep has no points")
     sweep_id = sweep_id or RunIdSource().new()
@@ -212,7 +216,7 @@ def run_sweep(
     client = open_client(scheduler, workers, memory_limit)
     report.dashboard = getattr(client, "dashboard_link", None)
     try:
-        _drive(client, store, report, base, via_remote, max_failures, kernel_name, timeout, on_change)
+        _drive(client, store, report, base, via_remote, max_failures, kernel_name, timeout, on_change, cancel)
     finally:
         report.duration_s = time.monotonic() - began
         cluster = None if scheduler else client.cluster
@@ -232,6 +236,7 @@ def _drive(
     kernel_name: str | None,
     timeout: float | None,
     on_change: Callable[[SweepReport], None] | None,
+    cancel: threading.Event | None = None,
 ) -> None:
     from distributed import as_completed
 
@@ -252,10 +257,20 @@ def _drive(
     report.running = set(range(len(report.points)))
     if on_change:
         on_change(report)
+    finished = threading.Event()
+    if cancel is not None:
+        threading.Thread(
+            target=_cancel_when_asked,
+            args=(cancel, finished, client, report, futures),
+            name=f"dotnb-sweep-cancel-{report.sweep_id}",
+            daemon=True,
+        ).start()
     try:
         for future in as_completed([f for _, f in futures.values()], loop=client.loop):
             index, _ = futures[future.key]
             report.running.discard(index)
+            if index in report.outcomes:  # cancelled while it waited
+                continue
             try:
                 outcome: PointOutcome = future.result()
             except Exception as exc:  # the task raised on its worker: no run recorded
@@ -280,8 +295,27 @@ def _drive(
         _cancel(client, report, futures)
         raise
     finally:
+        finished.set()
         if on_change:
             on_change(report)
+
+
+def _cancel_when_asked(
+    cancel: threading.Event,
+    finished: threading.Event,
+    client: Any,
+    report: SweepReport,
+    futures: dict[Any, tuple[int, Any]],
+) -> None:
+    """Cancel the sweep's unfinished points once ``cancel`` is set, unless it ended first.
+    A point already running on a worker is not stopped there: Dask drops its result
+    (and its run, if it records one, stays in the store)."""
+    while not cancel.wait(0.2):
+        if finished.is_set():
+            return
+    if not finished.is_set():
+        report.stopped = "interrupted"
+        _cancel(client, report, futures)
 
 
 def _cancel(client: Any, report: SweepReport, futures: dict[Any, tuple[int, Any]]) -> None:

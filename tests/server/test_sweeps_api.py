@@ -89,3 +89,31 @@ async def test_a_sweep_started_elsewhere_is_read_from_its_tagged_runs(api: Any, 
     state = await api("sweeps", "01M982CX5CASE0VXK3CT5TMND2")
     assert state["state"] == "recorded" and state["points"] == 1
     assert state["results"][0]["runs"] == [run["id"]] and state["results"][0]["params"] == {"x": 1}
+
+
+@pytest.mark.timeout(180)
+async def test_cancel_stops_the_points_not_yet_finished(api: Any, jp_root_dir: Path) -> None:
+    shutil.copyfile(FIXTURE, jp_root_dir / "score.ipynb")
+    started = await api(
+        "sweeps",
+        method="POST",
+        body={"source": "score.ipynb", "params": ["x=1,2,3,4,5,6", "work=3000000"]},
+    )
+    sweep = started["sweep"]
+    for _ in range(1200):  # until the first point is done (one worker: the rest wait)
+        state = await api("sweeps", sweep)
+        if state["results"]:
+            break
+        await asyncio.sleep(0.1)
+    cancelled = await api("sweeps", sweep, "cancel", method="POST", body={})
+    assert cancelled["sweep"] == sweep
+    state = await finished(api, sweep)
+    assert state["state"] == "done" and state["stopped"] == "interrupted", state
+    assert state["interrupted"] >= 1 and state["ok"] >= 1
+    assert state["ok"] + state["error"] + state["interrupted"] == 6
+    # Cancelling a sweep that has ended changes nothing; an unknown one is a 404.
+    again = await api("sweeps", sweep, "cancel", method="POST", body={})
+    assert (again["ok"], again["interrupted"]) == (state["ok"], state["interrupted"])
+    with pytest.raises(HTTPClientError) as caught:
+        await api("sweeps", "01M982CX5CASE0VXK3CT5TMND1", "cancel", method="POST", body={})
+    assert caught.value.code == 404
