@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dotnb.capture.assignments import DELETE, target_names, top_level
+from dotnb.capture.assignments import BIND, DELETE, target_names, top_level
 from dotnb.headless import CouldNotRun
 from dotnb.store.atomic import write_bytes
 from dotnb.store.errors import NotebookInvalid
@@ -136,6 +136,32 @@ def assigned_names(source: str) -> set[str] | None:
             for target in targets:
                 names |= target_names(target)
     return names
+
+
+def assigned_values(source: str) -> dict[str, str | None] | None:
+    """The names a cell's top-level statements assign, each with the source text of the
+    value a plain ``name = value`` gives it (None for any other form: unpacking, ``+=``,
+    an attribute); None when the cell is not plain Python."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    found: dict[str, str | None] = {}
+    for kind, targets, statement in top_level(tree):
+        if kind == DELETE:
+            for target in targets:
+                for name in target_names(target):
+                    found.pop(name, None)
+            continue
+        value = getattr(statement, "value", None)
+        text = ast.get_source_segment(source, value) if kind == BIND and value is not None else None
+        for target in targets:
+            if isinstance(target, ast.Name):
+                found[target.id] = text
+            else:
+                for name in target_names(target):
+                    found[name] = None
+    return found
 
 
 def lineage_notebook(cells: list[tuple[str, bool]], kernelspec: dict[str, Any] | None) -> NotebookNode:

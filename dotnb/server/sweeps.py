@@ -4,12 +4,15 @@ Thin like :mod:`dotnb.server.handlers`; the work is :mod:`dotnb.sweep.background
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tornado import web
 
 from dotnb.server.handlers import ApiError, DotnbHandler, json_errors
+from dotnb.store.paths import confine
 from dotnb.sweep.background import SweepRequest, Sweeps, recorded_state
+from dotnb.sweep.driver import sweep_params
 
 
 class _SweepsBase(DotnbHandler):
@@ -50,6 +53,22 @@ class SweepHandler(_SweepsBase):
         if state is None:
             raise ApiError(404, f"no sweep {sweep_id}: none was started here and no run carries its tag")
         self.reply(state)
+
+
+class SweepParamsHandler(DotnbHandler):
+    """``GET sweeps/params?source=``: the names a sweep of ``source`` (a notebook path or
+    a run reference) can vary, with their values in its ``parameters`` cell."""
+
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        source = self.get_query_argument("source", "")
+        if not source:
+            raise ApiError(400, "source is required: a notebook path or a run reference")
+        # A notebook path comes from a request: confined to the root like every path.
+        where = str(confine(self.store.root, source)) if source.endswith(".ipynb") else source
+        notebook, params = await asyncio.to_thread(sweep_params, self.store, where)
+        self.reply({"source": source, "notebook": notebook, "params": params})
 
 
 class SweepCancelHandler(_SweepsBase):
@@ -105,6 +124,7 @@ def _request(body: dict[str, Any]) -> SweepRequest:
 _SWEEP = r"(?P<sweep_id>[^/]+)"
 ROUTES: list[tuple[str, type[DotnbHandler]]] = [
     ("sweeps", SweepsHandler),
+    ("sweeps/params", SweepParamsHandler),  # before sweeps/{id}, which would match it
     (rf"sweeps/{_SWEEP}", SweepHandler),
     (rf"sweeps/{_SWEEP}/cancel", SweepCancelHandler),
 ]

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dotnb.headless.notebooks import PARAMETERS_TAG, assigned_names, parse_notebook, tags
+from dotnb.headless.notebooks import PARAMETERS_TAG, assigned_names, assigned_values, parse_notebook, tags
 from dotnb.store.errors import DotnbError
 from dotnb.store.ids import RunIdSource
 from dotnb.store.paths import to_relpath
@@ -137,6 +137,20 @@ def plan_sweep(
     base, notebook = sweep_base(store, source)
     check_params(notebook, base.notebook, [d.name for d in dimensions])
     return base, points
+
+
+def sweep_params(store: Store, source: str) -> tuple[str, dict[str, str | None]]:
+    """What a sweep of ``source`` can vary: its notebook's path and the names its
+    ``parameters`` cell assigns, each with the source text of its value there."""
+    base, notebook = sweep_base(store, source)
+    nb = parse_notebook(notebook, base.notebook)
+    cell = next((c for c in nb.cells if PARAMETERS_TAG in tags(c)), None)
+    if cell is None:
+        raise BadSweep(f"{base.notebook} has no cell tagged 'parameters' to put the swept values after")
+    values = assigned_values(cell.source)
+    if values is None:
+        raise BadSweep(f"the parameters cell of {base.notebook} is not plain Python")
+    return base.notebook, values
 
 
 def check_params(notebook: bytes, name: str, params: list[str]) -> None:

@@ -9,6 +9,8 @@ import { ServerConnection } from '@jupyterlab/services';
 import {
   IEventsReply,
   ILineage,
+  ISweepRequest,
+  ISweepState,
   LineageDirection,
   IMetricValue,
   IPullOptions,
@@ -208,6 +210,36 @@ export class DotnbApi {
     return this.request('lineage', {
       query: { run: target.run, path: target.path, direction, depth },
       signal
+    });
+  }
+
+  /** `POST sweeps`: start a parameter sweep on the server's cluster. */
+  startSweep(request: ISweepRequest): Promise<ISweepState> {
+    return this.request('sweeps', {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
+  }
+
+  /** `GET sweeps/params`: what a sweep of a notebook or run can vary. */
+  sweepParams(source: string): Promise<{
+    source: string;
+    notebook: string;
+    params: Record<string, string | null>;
+  }> {
+    return this.request('sweeps/params', { query: { source } });
+  }
+
+  /** `GET sweeps/{sweep}`: how a sweep goes. */
+  sweep(id: string, signal?: AbortSignal): Promise<ISweepState> {
+    return this.request(`sweeps/${encodeURIComponent(id)}`, { signal });
+  }
+
+  /** `POST sweeps/{sweep}/cancel`: cancel the points not yet finished. */
+  cancelSweep(id: string): Promise<ISweepState> {
+    return this.request(`sweeps/${encodeURIComponent(id)}/cancel`, {
+      method: 'POST',
+      body: '{}'
     });
   }
 

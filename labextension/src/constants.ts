@@ -22,4 +22,6 @@ export namespace CommandIDs {
   export const experiments = 'dotnb:open-experiments';
   export const lineage = 'dotnb:open-lineage';
   export const fileLineage = 'dotnb:file-lineage';
+  export const sweepRun = 'dotnb:sweep-run';
+  export const openSweep = 'dotnb:open-sweep';
 }

@@ -25,6 +25,7 @@ import { trackSnapshots } from './snapshot';
 import { CommandIDs, OPEN_RUN_EVENT } from './constants';
 import { experimentsPlugin } from './experimentsPlugin';
 import { lineagePlugin } from './lineagePlugin';
+import { sweepPlugin } from './sweepPlugin';
 import { chartRenderer } from './vegaRenderer';
 import { RunsSidebar } from './widget';
 
@@ -121,6 +122,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restore,
       openExperiments: () =>
         void app.commands.execute(CommandIDs.experiments, {}),
+      sweep: id => void app.commands.execute(CommandIDs.sweepRun, { id }),
       openLineage: target =>
         void app.commands.execute(CommandIDs.lineage, { ...target }),
       openPath: path => {
@@ -239,4 +241,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, experimentsPlugin, lineagePlugin];
+export default [plugin, experimentsPlugin, lineagePlugin, sweepPlugin];

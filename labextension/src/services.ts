@@ -37,6 +37,8 @@ export interface IPanelServices {
   restore(id: string): void;
   /** Open the Experiments view in the main area (absent in tests). */
   openExperiments?(): void;
+  /** Ask for a sweep over a run's params and start it (absent in tests). */
+  sweep?(id: string): void;
   /** Open the lineage view of a run or a file in the main area (absent in tests). */
   openLineage?(target: { run?: string; path?: string }): void;
   /** Open a file (root-relative path) in JupyterLab. */

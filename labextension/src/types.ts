@@ -375,3 +375,51 @@ export interface ILineage {
   nodes: ILineageNode[];
   edges: { from: string; to: string; relation: 'used' | 'wasGeneratedBy' }[];
 }
+
+/** `POST sweeps`: what to sweep (`source`: a run reference or a notebook path). */
+export interface ISweepRequest {
+  source: string;
+  /** `NAME=V1,V2,…`, `NAME=A:B:N` or `NAME=A:B:log:N`. */
+  params: string[];
+  random?: number | null;
+  seed?: number | null;
+  max_failures?: number | null;
+  metric?: string | null;
+  minimize?: boolean;
+}
+
+/** One point of a sweep, once it has finished. */
+export interface ISweepResult {
+  index: number;
+  params: Record<string, JSONValue>;
+  status: RunStatus;
+  runs: string[];
+  metrics: Record<string, JSONValue>;
+  error: string | null;
+  duration_s?: number;
+  worker?: string | null;
+}
+
+/** `GET sweeps/{sweep}`. */
+export interface ISweepState {
+  sweep: string;
+  tag: string;
+  state: 'running' | 'done' | 'failed' | 'recorded';
+  failure: string | null;
+  running: number;
+  points: number;
+  ok?: number;
+  error?: number;
+  interrupted?: number;
+  stopped?: string | null;
+  dashboard?: string | null;
+  metric?: string | null;
+  goal?: 'max' | 'min';
+  /** The point ranking first by `metric`, with its value. */
+  best?: {
+    index: number;
+    params: Record<string, JSONValue>;
+    value: JSONValue;
+  } | null;
+  results: ISweepResult[];
+}

@@ -117,3 +117,17 @@ async def test_cancel_stops_the_points_not_yet_finished(api: Any, jp_root_dir: P
     with pytest.raises(HTTPClientError) as caught:
         await api("sweeps", "01M982CX5CASE0VXK3CT5TMND1", "cancel", method="POST", body={})
     assert caught.value.code == 404
+
+
+async def test_the_params_a_sweep_can_vary_come_from_the_parameters_cell(api: Any, jp_root_dir: Path) -> None:
+    shutil.copyfile(FIXTURE, jp_root_dir / "score.ipynb")
+    found = await api("sweeps", "params", params={"source": "score.ipynb"})
+    assert found == {
+        "source": "score.ipynb",
+        "notebook": "score.ipynb",
+        "params": {"x": "1.0", "fail": "False", "work": "0"},
+    }
+    for source, code in (("../up.ipynb", 400), ("nosuchrun", 400)):
+        with pytest.raises(HTTPClientError) as caught:
+            await api("sweeps", "params", params={"source": source})
+        assert caught.value.code == code

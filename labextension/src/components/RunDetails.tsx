@@ -649,6 +649,17 @@ export function RunDetails(props: {
           >
             Restore…
           </Button>
+          {services.sweep && manifest.kind === 'run' && (
+            <Button
+              small
+              minimal
+              className="jp-dotnb-SweepButton"
+              onClick={() => services.sweep?.(manifest.id)}
+              title="Run this run's notebook once per point of a parameter space, on the server's cluster"
+            >
+              Sweep…
+            </Button>
+          )}
           {services.openLineage && (
             <Button
               small
