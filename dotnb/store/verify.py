@@ -1,0 +1,154 @@
+"""``dotnb verify``: every manifest re-hashed, every writer's chain walked, every
+signature checked (see :mod:`dotnb.store.chain` and :mod:`dotnb.store.signing`).
+
+One report for a store and for a remote (:mod:`dotnb.remote.verify` reads a remote
+and calls :func:`verify_runs`): ``ok`` is false when a chain breaks, or, with
+``require_signed``, when a run is not signed with a good signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from dotnb.store.chain import MISSING, ChainRun, check_chains, read_run
+from dotnb.store.errors import ObjectMissing
+from dotnb.store.signing import BAD, GOOD, SignatureChecker, count_statuses
+
+if TYPE_CHECKING:
+    from dotnb.store.repo import Store
+
+# The runs a report lists by signature status, at most (the counts are complete).
+LISTED_RUNS = 200
+
+# (run id, manifest hash from its ref or None when the ref is damaged)
+RefList = Iterable[tuple[str, "str | None"]]
+
+
+def verify_runs(
+    refs: RefList,
+    read_object: Callable[[str], bytes | None],
+    read_signature: Callable[[str], bytes | None],
+    checker: SignatureChecker,
+    require_signed: bool = False,
+    map_runs: Callable[..., Iterable[Any]] = map,
+    indexed: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The verify report over ``refs``.  ``read_object`` returns an object's bytes as
+    stored (None: missing), ``read_signature`` a run's signature file; ``indexed``
+    (a local store) holds the index's rows, so a run whose ref is gone but which the
+    index still lists is reported, and a missing run is named where it can be."""
+    refs = list(refs)
+
+    def read_one(
+        item: tuple[str, str | None],
+    ) -> tuple[ChainRun | None, dict[str, Any] | None, dict[str, Any]]:
+        run_id, digest = item
+        run, problem = read_run(run_id, digest, read_object)
+        signature: dict[str, Any]
+        if run is None:
+            signature = {"status": BAD, "reason": "the run cannot be read"}
+        else:
+            versions = set(run.versions)
+            signature = checker.check(read_signature(run_id), versions.__contains__)
+        return run, problem, signature
+
+    runs: list[ChainRun] = []
+    breaks: list[dict[str, Any]] = []
+    statuses: dict[str, str] = {}
+    listed: dict[str, list[dict[str, Any]]] = {"unsigned": [], "bad": [], "unknown_key": []}
+    for (run_id, _), (run, problem, signature) in zip(refs, map_runs(read_one, refs), strict=True):
+        if problem is not None:
+            breaks.append(problem)
+        if run is not None:
+            runs.append(run)
+        status = signature["status"]
+        statuses[run_id] = status
+        if status != GOOD and len(listed[status]) < LISTED_RUNS:
+            listed[status].append({"id": run_id, **{k: v for k, v in signature.items() if k != "status"}})
+    chain_breaks, counts = check_chains(runs)
+    if indexed is not None:
+        _name_missing(chain_breaks, indexed, {run.id for run in runs})
+        present = {run_id for run_id, _ in refs}
+        for run_id, row in sorted(indexed.items()):
+            if run_id not in present:
+                breaks.append(
+                    {
+                        "kind": MISSING,
+                        "message": f"run {run_id} is in the index but its ref runs/{run_id} is gone",
+                        "writer": None,
+                        "before": None,
+                        "after": None,
+                        "runs": [_brief(run_id, row)],
+                    }
+                )
+    breaks += chain_breaks
+    signatures = count_statuses(statuses.values())
+    unsigned_fail = require_signed and any(status != GOOD for status in statuses.values())
+    return {
+        "ok": not breaks and not unsigned_fail,
+        "runs": len(refs),
+        **counts,
+        "breaks": breaks,
+        "signatures": signatures,
+        "require_signed": require_signed,
+        "unsigned_runs": listed["unsigned"],
+        "bad_signature_runs": listed["bad"],
+        "unknown_key_runs": listed["unknown_key"],
+    }
+
+
+def _brief(run_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "number": row.get("number"),
+        "notebook": row.get("notebook"),
+        "started_at": row.get("started_at"),
+        "seq": None,
+    }
+
+
+def _name_missing(
+    breaks: list[dict[str, Any]], indexed: dict[str, dict[str, Any]], present: set[str]
+) -> None:
+    """Name, in each gap, the runs the index still lists between its two ends."""
+    gone = sorted(run_id for run_id in indexed if run_id not in present)
+    if not gone:
+        return
+    for item in breaks:
+        if item["kind"] != MISSING or item["after"] is None:
+            continue
+        low = item["before"]["id"] if item["before"] else ""
+        high = item["after"]["id"]
+        item["runs"] = [_brief(r, indexed[r]) for r in gone if low < r < high][:LISTED_RUNS]
+
+
+def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
+    """:func:`verify_runs` over the local store's ``runs/``, objects and signatures."""
+    from dotnb.store.signing import read_signature
+
+    def read_ref(run_id: str) -> tuple[str, str | None]:
+        try:
+            return run_id, store.refs.read(run_id)[0]
+        except (OSError, ValueError, Exception):
+            return run_id, None
+
+    def read_object(digest: str) -> bytes | None:
+        try:
+            return store.objects.read_bytes(digest, verify=False)
+        except ObjectMissing:
+            return None
+
+    indexed = {
+        str(row[0]): {"number": row[1], "notebook": row[2] or None, "started_at": row[3]}
+        for row in store.index.query("SELECT id, number, notebook, started_at FROM runs")
+    }
+    report = verify_runs(
+        (read_ref(name) for name in sorted(store.refs.names()) if not name.startswith(".")),
+        read_object,
+        lambda run_id: read_signature(store.dir, run_id),
+        store.signature_checker(),
+        require_signed=require_signed,
+        indexed=indexed,
+    )
+    return {"where": "local", "store": str(store.dir), **report}
