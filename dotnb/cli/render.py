@@ -556,9 +556,15 @@ def format_pull(result: dict[str, Any], with_data: bool) -> list[str]:
             f"; downloaded {plural(result['objects_downloaded'], 'object')}"
             f" ({human_size(result['bytes_downloaded'])})"
         )
-    return [line] + [
+    lines = [line] + [
         f"  rejected {clean(str(r['id']))}: {clean(r['reason'])}" for r in result["runs_rejected"]
     ]
+    # Kept (so that every reader sees the run as badly signed), never accepted in silence.
+    lines += [
+        f"  BAD signature on {clean(str(r['id']))}: {clean(r['reason'])}"
+        for r in result.get("bad_signatures") or []
+    ]
+    return lines
 
 
 # ---------------------------------------------------------------------------
@@ -661,6 +667,8 @@ def format_verify(report: dict[str, Any]) -> list[str]:
             lines.append(f"  {title}: {item['id']}" + (f"  {clean(str(reason))}" if reason else ""))
     if report["ok"]:
         lines.append("ok: every chain is whole" + (", every run signed" if report["require_signed"] else ""))
+    elif not breaks and counts["bad"]:
+        lines.append("not ok: bad signatures")
     elif not breaks:
         lines.append("not ok: --require-signed and some runs lack a good signature")
     return lines

@@ -36,9 +36,10 @@ def add_verify(commands: Commands) -> None:
         links to them yet) or all of a writer's runs deleted; sign runs and keep a
         pushed copy to notice those.
 
-        Exit status: 0 every chain is whole (and, with --require-signed, every run
-        has a good signature); 1 a break, or an unsigned or badly signed run with
-        --require-signed; 2 bad input (no such remote, an unreadable
+        Exit status: 0 every chain is whole and no signature is bad (with
+        --require-signed: every run has a good signature); 1 a break, a bad
+        signature, or with --require-signed a run unsigned or signed by a key not
+        in the allowed signers; 2 bad input (no such remote, an unreadable
         allowed-signers file).
         """,
         """

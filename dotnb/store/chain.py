@@ -149,8 +149,10 @@ ReadObject = Callable[[str], "bytes | None"]
 def read_run(
     run_id: str, digest: str | None, read: ReadObject
 ) -> tuple[ChainRun | None, dict[str, Any] | None]:
-    """The run ``runs/<run_id>`` names (manifest ``digest``), or a break saying why it
-    cannot be read.  ``read`` returns an object's bytes as stored (None: missing)."""
+    """The run ``runs/<run_id>`` names (manifest ``digest``), and a break saying what is
+    wrong with it (None: nothing).  ``read`` returns an object's bytes as stored (None:
+    missing).  A run whose manifest was edited keeps the place in its chain its
+    manifest claims, so that its break is reported once, not again as a gap."""
     if digest is None or not is_hash(digest):
         return None, _break(MISSING, f"run {run_id}: its ref is damaged", runs=[{"id": run_id}])
     data = read(digest)
@@ -158,8 +160,9 @@ def read_run(
         return None, _break(
             MISSING, f"run {run_id}: its manifest {digest[:12]} is missing", runs=[{"id": run_id}]
         )
+    problem = None
     if hash_bytes(data) != digest:
-        return None, _break(
+        problem = _break(
             EDITED,
             f"run {run_id}: its manifest {digest[:12]} was edited (its bytes no longer match its hash)",
             runs=[{"id": run_id}],
@@ -167,7 +170,7 @@ def read_run(
     try:
         manifest = parse_manifest(data)
     except Exception as exc:
-        return None, _break(
+        return None, problem or _break(
             EDITED, f"run {run_id}: its manifest cannot be read ({exc})", runs=[{"id": run_id}]
         )
     run = ChainRun(
@@ -191,39 +194,45 @@ def read_run(
         run.seq = seq if isinstance(seq, int) else None
         prev = writer.get("prev")
         run.prev = prev if isinstance(prev, str) else None
-    # Earlier versions of an amended manifest: each must be there, intact, and differ
-    # only in what an amendment may change.
+    if problem is not None:
+        return run, problem
+    return run, _read_amended(run, manifest, read)
+
+
+def _read_amended(run: ChainRun, manifest: dict[str, Any], read: ReadObject) -> dict[str, Any] | None:
+    """Add the earlier versions of an amended manifest to ``run.versions``: each must be
+    there, intact, and differ only in what an amendment may change (else a break)."""
     current = manifest
-    seen = {digest}
     while isinstance(current.get("amends"), str):
         old_digest = current["amends"]
-        if old_digest in seen:
+        if old_digest in run.versions:
             break
-        seen.add(old_digest)
+        # Named by the amendment: the writer's next run may link to it whatever it holds
+        # (a problem with it is this run's break, not its successor's too).
+        run.versions.append(old_digest)
         old_data = read(old_digest)
         if old_data is None or hash_bytes(old_data) != old_digest:
             what = "missing" if old_data is None else "edited"
-            return None, _break(
+            return _break(
                 EDITED,
-                f"run {run_id}: the manifest it amends, {old_digest[:12]}, is {what}",
+                f"run {run.id}: the manifest it amends, {old_digest[:12]}, is {what}",
                 runs=[run.brief()],
             )
         try:
             old = parse_manifest(old_data)
         except Exception as exc:
-            return None, _break(
-                EDITED, f"run {run_id}: the manifest it amends cannot be read ({exc})", runs=[run.brief()]
+            return _break(
+                EDITED, f"run {run.id}: the manifest it amends cannot be read ({exc})", runs=[run.brief()]
             )
         problem = amendment_problem(current, old)
         if problem is not None:
-            return None, _break(
+            return _break(
                 EDITED,
-                f"run {run_id}: its manifest amends {old_digest[:12]} but {problem}",
+                f"run {run.id}: its manifest amends {old_digest[:12]} but {problem}",
                 runs=[run.brief()],
             )
-        run.versions.append(old_digest)
         current = old
-    return run, None
+    return None
 
 
 def _break(kind: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -2,8 +2,8 @@
 signature checked (see :mod:`dotnb.store.chain` and :mod:`dotnb.store.signing`).
 
 One report for a store and for a remote (:mod:`dotnb.remote.verify` reads a remote
-and calls :func:`verify_runs`): ``ok`` is false when a chain breaks, or, with
-``require_signed``, when a run is not signed with a good signature.
+and calls :func:`verify_runs`): ``ok`` is false when a chain breaks or a signature
+is bad, or, with ``require_signed``, when a run lacks a good signature.
 """
 
 from __future__ import annotations
@@ -84,9 +84,11 @@ def verify_runs(
                 )
     breaks += chain_breaks
     signatures = count_statuses(statuses.values())
+    # A bad signature is evidence of tampering: it fails verify as a break does.
+    # Unsigned runs and unknown keys fail only when every run must be signed.
     unsigned_fail = require_signed and any(status != GOOD for status in statuses.values())
     return {
-        "ok": not breaks and not unsigned_fail,
+        "ok": not breaks and not signatures[BAD] and not unsigned_fail,
         "runs": len(refs),
         **counts,
         "breaks": breaks,
