@@ -249,7 +249,7 @@ def _log_with_signatures(args: argparse.Namespace, conditions: list[Any]) -> int
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from dotnb.store.views import distributions, with_lineage_code
+    from dotnb.store.views import distributions, run_detail
 
     with open_store(args) as store:
         run_id = resolve_run(store, args, args.run)
@@ -257,7 +257,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.files:
             manifest = store.expanded(manifest)
         if args.json:
-            emit_json(with_lineage_code(store, manifest))
+            emit_json(run_detail(store, run_id, manifest))
             return EXIT_OK
         origin = store.read_ref_origin(run_id)[1]
         expanded = dict(manifest, lineage=store.lineage(manifest))

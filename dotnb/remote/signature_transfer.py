@@ -71,7 +71,7 @@ def pull_signatures(store: Store, backend: Backend, run_ids: list[str]) -> dict[
         except DotnbError as exc:
             found = {"status": BAD, "reason": str(exc)}
         if found["status"] == BAD:
-            bad.append({"id": run_id, "reason": found.get("reason", "")})
+            bad.append({"id": run_id, "reason": found.get("reason") or "the signature fails"})
     return {"signatures_pulled": pulled, "bad_signatures": bad}
 
 

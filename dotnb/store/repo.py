@@ -294,7 +294,9 @@ class Store(RunListing):
             key = signing_key(self.dir)
             if key is not None:
                 sign_runs(self.dir, key, runs)
-        except (DotnbError, OSError, ValueError, subprocess.SubprocessError) as exc:
+                # GET events then tells the sidebar, which showed them unsigned.
+                self.index.touch_runs([run_id for run_id, _ in runs])
+        except (DotnbError, OSError, ValueError, sqlite3.Error, subprocess.SubprocessError) as exc:
             if not self._signing_failed:
                 self._signing_failed = True
                 reason = (

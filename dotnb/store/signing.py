@@ -38,6 +38,7 @@ from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import is_hash
 from dotnb.store.layout import SIGNATURES_DIR, TMP_DIR
 from dotnb.store.settings import ALLOWED_SIGNERS, SIGNING_KEY, SettingError, expand, read_settings
+from dotnb.store.syncing import sync_paths
 
 NAMESPACE = "dotnb"
 
@@ -83,9 +84,9 @@ def read_signature(store_dir: Path, run_id: str) -> bytes | None:
         return None
 
 
-def write_signature(store_dir: Path, run_id: str, data: bytes) -> None:
+def write_signature(store_dir: Path, run_id: str, data: bytes, sync: bool = True) -> None:
     (store_dir / SIGNATURES_DIR).mkdir(exist_ok=True)
-    write_bytes(signature_path(store_dir, run_id), data, tmp_dir=store_dir / TMP_DIR)
+    write_bytes(signature_path(store_dir, run_id), data, sync=sync, tmp_dir=store_dir / TMP_DIR)
 
 
 # ---------------------------------------------------------------------------
@@ -140,8 +141,12 @@ def sign_runs(store_dir: Path, key: str, runs: list[tuple[str, str]]) -> None:
     if not runs:
         return
     armored = sign_hashes(key, [digest for _, digest in runs], store_dir / TMP_DIR)
+    # Written together, then made durable together (one syncfs for many, as runs' refs are).
+    paths = []
     for (run_id, digest), text in zip(runs, armored, strict=True):
-        write_signature(store_dir, run_id, signature_bytes(digest, text))
+        write_signature(store_dir, run_id, signature_bytes(digest, text), sync=False)
+        paths.append(str(signature_path(store_dir, run_id)))
+    sync_paths(store_dir, [*paths, str(store_dir / SIGNATURES_DIR)])
 
 
 # ---------------------------------------------------------------------------
@@ -153,19 +158,19 @@ class SignatureChecker:
 
     def __init__(self, allowed_signers: str | None) -> None:
         self.allowed_signers = allowed_signers
-        self._keys: dict[str, str] | None = None  # OpenSSH public key string -> principals
+        self._keys: dict[Any, str] | None = None  # sshsig PublicKey -> principals
 
     @classmethod
     def for_store(cls, store_dir: Path) -> SignatureChecker:
         path = read_settings(store_dir).get(ALLOWED_SIGNERS)
         return cls(expand(path) if path else None)
 
-    def keys(self) -> dict[str, str]:
+    def keys(self) -> dict[Any, str]:
         if self._keys is None:
             self._keys = self._load()
         return self._keys
 
-    def _load(self) -> dict[str, str]:
+    def _load(self) -> dict[Any, str]:
         if self.allowed_signers is None:
             return {}
         _require_sshsig()
@@ -182,7 +187,7 @@ class SignatureChecker:
             raise SettingError(
                 f"{ALLOWED_SIGNERS}: {self.allowed_signers} is not an allowed-signers file: {exc}"
             ) from None
-        keys: dict[str, str] = {}
+        keys: dict[Any, str] = {}
         for signer in signers:
             namespaces = (signer.options or {}).get("namespaces")
             if namespaces is not None and NAMESPACE not in namespaces.strip('"').split(","):
@@ -191,7 +196,7 @@ class SignatureChecker:
                 key = PublicKey.from_openssh_str(f"{signer.key_type} {signer.base64_key}")
             except (ValueError, NotImplementedError):
                 continue
-            keys[key.openssh_str()] = signer.principals
+            keys[key] = signer.principals  # sshsig keys compare and hash by their raw bytes
         return keys
 
     def check(self, data: bytes | None, is_version: Callable[[str], bool]) -> dict[str, Any]:
@@ -212,7 +217,7 @@ class SignatureChecker:
             return {"status": BAD, "reason": f"the signature does not verify ({exc})"}
         if not is_version(digest):
             return {"status": BAD, "reason": f"it signs manifest {digest[:12]}, not this run's"}
-        principals = self.keys().get(key.openssh_str())
+        principals = self.keys().get(key)
         if principals is None:
             return {"status": UNKNOWN_KEY, "signer": key.sha256_str()}
         return {"status": GOOD, "signer": principals}
