@@ -171,7 +171,7 @@ class Store(RunListing):
         self.format = FORMAT_VERSION
         self.notice(
             f"dotnb: upgraded the store in {self.dir} from format {old} to {FORMAT_VERSION} "
-            "(folders of many files are recorded as trees, small files packed); dotnb "
+            "(folders of many files are recorded as trees, small files packed, runs chained); dotnb "
             "releases that read only "
             f"format {old} can no longer open it"
         )

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from dotnb.store.gc import gc
-from dotnb.store.manifest import canonical_json
+from dotnb.store.layout import FORMAT_FILE, format_file_bytes
+from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.repo import Store
 from dotnb.store.snapshots import attach_notebook_snapshot
 from dotnb.store.verify import verify_store
@@ -153,3 +154,29 @@ def test_runs_without_chain_fields_are_unchained_not_breaks(store: Store) -> Non
     report = verify_store(store)
     assert report["ok"], report
     assert (report["chained"], report["unchained"]) == (2, 1)
+
+
+def test_a_format_4_store_is_read_as_it_is_and_upgraded_before_its_first_chained_run(tmp_path: Path) -> None:
+    store = Store.init(tmp_path)
+    old = new_manifest(id="01M98A2NYD2MND6PZTA7JCTGX8", number=1, format=4, kind="run")
+    digest, _ = store.objects.put_bytes(canonical_json(old))
+    store.refs.write(old["id"], digest, sync=True)
+    store.close()
+    (tmp_path / ".dotnb" / FORMAT_FILE).write_bytes(format_file_bytes(4))
+    store = Store(tmp_path)
+    notices: list[str] = []
+    store.notice = notices.append  # type: ignore[method-assign]
+    try:
+        assert store.format == 4 and verify_store(store)["unchained"] == 1  # reading changes nothing
+        assert (tmp_path / ".dotnb" / FORMAT_FILE).read_bytes() == format_file_bytes(4)
+        record(store, 2)
+        assert (
+            (tmp_path / ".dotnb" / FORMAT_FILE).read_bytes()
+            == format_file_bytes(FORMAT_VERSION)
+            == (format_file_bytes(5))
+        )
+        assert len(notices) == 1 and "from format 4 to 5" in notices[0] and "runs chained" in notices[0]
+        report = verify_store(store)
+        assert report["ok"] and (report["chained"], report["unchained"]) == (2, 1)
+    finally:
+        store.close()
