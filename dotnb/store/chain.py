@@ -194,9 +194,9 @@ def read_run(
         run.seq = seq if isinstance(seq, int) else None
         prev = writer.get("prev")
         run.prev = prev if isinstance(prev, str) else None
-    if problem is not None:
-        return run, problem
-    return run, _read_amended(run, manifest, read)
+    if problem is None:
+        problem = _read_amended(run, manifest, read)
+    return run, problem
 
 
 def _read_amended(run: ChainRun, manifest: dict[str, Any], read: ReadObject) -> dict[str, Any] | None:

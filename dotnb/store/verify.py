@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dotnb.store.chain import MISSING, ChainRun, check_chains, read_run
 from dotnb.store.errors import ObjectMissing
-from dotnb.store.signing import BAD, GOOD, SignatureChecker, count_statuses
+from dotnb.store.signing import BAD, GOOD, UNSIGNED, SignatureChecker, count_statuses
 
 if TYPE_CHECKING:
     from dotnb.store.repo import Store
@@ -42,32 +42,24 @@ def verify_runs(
     index still lists is reported, and a missing run is named where it can be."""
     refs = list(refs)
 
-    def read_one(
-        item: tuple[str, str | None],
-    ) -> tuple[ChainRun | None, dict[str, Any] | None, dict[str, Any]]:
+    def read_one(item: tuple[str, str | None]) -> tuple[ChainRun | None, dict[str, Any] | None, bytes | None]:
         run_id, digest = item
         run, problem = read_run(run_id, digest, read_object)
-        signature: dict[str, Any]
-        if run is None:
-            signature = {"status": BAD, "reason": "the run cannot be read"}
-        else:
-            versions = set(run.versions)
-            signature = checker.check(read_signature(run_id), versions.__contains__)
-        return run, problem, signature
+        return run, problem, read_signature(run_id)
 
     runs: list[ChainRun] = []
     breaks: list[dict[str, Any]] = []
-    statuses: dict[str, str] = {}
-    listed: dict[str, list[dict[str, Any]]] = {"unsigned": [], "bad": [], "unknown_key": []}
-    for (run_id, _), (run, problem, signature) in zip(refs, map_runs(read_one, refs), strict=True):
+    signature_files: dict[str, bytes | None] = {}
+    statuses: dict[str, dict[str, Any]] = {}
+    for (run_id, _), (run, problem, data) in zip(refs, map_runs(read_one, refs), strict=True):
         if problem is not None:
             breaks.append(problem)
         if run is not None:
             runs.append(run)
-        status = signature["status"]
-        statuses[run_id] = status
-        if status != GOOD and len(listed[status]) < LISTED_RUNS:
-            listed[status].append({"id": run_id, **{k: v for k, v in signature.items() if k != "status"}})
+            signature_files[run_id] = data
+        else:
+            statuses[run_id] = {"status": BAD, "reason": "the run cannot be read"}
+    statuses.update(_check_signatures(runs, signature_files, checker))
     chain_breaks, counts = check_chains(runs)
     if indexed is not None:
         _name_missing(chain_breaks, indexed, {run.id for run in runs})
@@ -85,10 +77,16 @@ def verify_runs(
                     }
                 )
     breaks += chain_breaks
-    signatures = count_statuses(statuses.values())
+    listed: dict[str, list[dict[str, Any]]] = {"unsigned": [], "bad": [], "unknown_key": []}
+    for run_id, _ in refs:
+        found = statuses[run_id]
+        status = found["status"]
+        if status != GOOD and len(listed[status]) < LISTED_RUNS:
+            listed[status].append({"id": run_id, **{k: v for k, v in found.items() if k != "status"}})
+    signatures = count_statuses(found["status"] for found in statuses.values())
     # A bad signature is evidence of tampering: it fails verify as a break does.
     # Unsigned runs and unknown keys fail only when every run must be signed.
-    unsigned_fail = require_signed and any(status != GOOD for status in statuses.values())
+    unsigned_fail = require_signed and signatures[GOOD] != len(statuses)
     return {
         "ok": not breaks and not signatures[BAD] and not unsigned_fail,
         "runs": len(refs),
@@ -100,6 +98,24 @@ def verify_runs(
         "bad_signature_runs": listed["bad"],
         "unknown_key_runs": listed["unknown_key"],
     }
+
+
+def _check_signatures(
+    runs: list[ChainRun], files: dict[str, bytes | None], checker: SignatureChecker
+) -> dict[str, dict[str, Any]]:
+    """Each run's signature status, every signature checked in full (about 0.4 ms each
+    here, half of it the Ed25519 verification).  Not done: one check per unbroken
+    stretch of a writer's chain (a signature over a run's manifest hash binds every
+    earlier run its ``prev`` links reach); it would report a run whose own signature
+    file was damaged as signed, where ``dotnb show`` reports it bad."""
+    statuses: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        data = files.get(run.id)
+        versions = set(run.versions)
+        statuses[run.id] = (
+            {"status": UNSIGNED} if data is None else checker.check(data, versions.__contains__)
+        )
+    return statuses
 
 
 def _brief(run_id: str, row: dict[str, Any]) -> dict[str, Any]:
