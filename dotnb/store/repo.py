@@ -39,6 +39,7 @@ from dotnb.store.layout import (
     INDEX_FILE,
     OBJECTS_DIR,
     RUNS_DIR,
+    SIGNATURES_DIR,
     STORE_DIR,
     TMP_DIR,
     find_root_dir,
@@ -346,6 +347,10 @@ class Store(RunListing):
     def with_signatures(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run summaries (``dotnb log --json`` rows) with each run's ``signature``."""
         if not rows:
+            return rows
+        if not (self.dir / SIGNATURES_DIR).is_dir():  # nothing was ever signed here: no look-ups
+            for row in rows:
+                row["signature"] = {"status": "unsigned"}
             return rows
         checker = self.signature_checker()
         hashes = self.queries.manifest_hashes([row["id"] for row in rows])
