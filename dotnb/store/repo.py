@@ -289,7 +289,7 @@ class Store(RunListing):
             runs, self.committer.to_sign = self.committer.to_sign, []
         if not runs:
             return
-        from dotnb.store.signing import SigningError, sign_runs, signing_key
+        from dotnb.store.signing import sign_runs, signing_key
 
         try:
             key = signing_key(self.dir)
@@ -300,9 +300,7 @@ class Store(RunListing):
         except (DotnbError, OSError, ValueError, sqlite3.Error, subprocess.SubprocessError) as exc:
             if not self._signing_failed:
                 self._signing_failed = True
-                reason = (
-                    exc if isinstance(exc, (DotnbError, SigningError)) else f"{type(exc).__name__}: {exc}"
-                )
+                reason = exc if isinstance(exc, DotnbError) else f"{type(exc).__name__}: {exc}"
                 self.notice(f"dotnb: runs are recorded unsigned: {reason}")
 
     def signature_checker(self) -> SignatureChecker:
@@ -337,7 +335,10 @@ class Store(RunListing):
         found = self._signature_cache.get(key)
         if found is None:
             found = checker.check(
-                data, lambda signed: signed in manifest_versions(digest, self.objects.read_bytes)
+                data,
+                lambda signed: (
+                    signed == digest or signed in manifest_versions(digest, self.objects.read_bytes)
+                ),
             )
             if len(self._signature_cache) > 100_000:
                 self._signature_cache.clear()
