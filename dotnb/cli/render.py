@@ -667,7 +667,9 @@ def format_verify(report: dict[str, Any]) -> list[str]:
             lines.append(f"  {title}: {item['id']}" + (f"  {clean(str(reason))}" if reason else ""))
     if report["ok"]:
         lines.append("ok: every chain is whole" + (", every run signed" if report["require_signed"] else ""))
-    elif not breaks and counts["bad"]:
+    elif breaks:
+        lines.append(f"not ok: {len(breaks)} break{'s' if len(breaks) != 1 else ''}")
+    elif counts["bad"]:
         lines.append("not ok: bad signatures")
     elif not breaks:
         lines.append("not ok: --require-signed and some runs lack a good signature")

@@ -64,6 +64,8 @@ def verify_runs(
     if indexed is not None:
         _name_missing(chain_breaks, indexed, {run.id for run in runs})
         present = {run_id for run_id, _ in refs}
+        # A run the index still lists, named in a gap of its writer's chain, is that gap.
+        present |= {run["id"] for item in chain_breaks for run in item["runs"]}
         for run_id, row in sorted(indexed.items()):
             if run_id not in present:
                 breaks.append(
