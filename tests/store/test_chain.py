@@ -180,3 +180,28 @@ def test_a_format_4_store_is_read_as_it_is_and_upgraded_before_its_first_chained
         assert report["ok"] and (report["chained"], report["unchained"]) == (2, 1)
     finally:
         store.close()
+
+
+def test_runs_renumbered_after_the_index_was_replaced_keep_their_chain(tmp_path: Path) -> None:
+    store = Store.init(tmp_path)
+    notices: list[str] = []
+    store.notice = notices.append  # type: ignore[method-assign]
+    try:
+        first = [store.commit_run(new_manifest(), sync=False)["id"] for _ in range(2)]  # not flushed
+        for suffix in ("", "-wal", "-shm"):
+            (tmp_path / ".dotnb" / f"index.sqlite{suffix}").unlink(missing_ok=True)
+        other = Store(tmp_path)  # a new index, where another process numbers a run #1
+        try:
+            other.commit_run(new_manifest())
+        finally:
+            other.close()
+        last = store.commit_run(new_manifest(), sync=False)["id"]  # records its runs again, renumbered
+        store.flush()
+        assert any("is now #" in n for n in notices), notices
+        renumbered = store.manifest(first[0])
+        assert renumbered["number"] != 1 and isinstance(renumbered.get("amends"), str)
+        report = verify_store(store)
+        assert report["ok"], report["breaks"]
+        assert store.manifest(last)["writer"]["seq"] == 3
+    finally:
+        store.close()
