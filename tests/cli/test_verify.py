@@ -102,3 +102,19 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, key: SshKey, capsys: C
         and err.startswith("dotnb: error: signing.allowed_signers: cannot read")
         and err.count("\n") == 1
     )
+
+
+def test_a_run_removed_from_a_folder_remote_is_found(tmp_path: Path, capsys: Capsys) -> None:
+    project, shared = tmp_path / "project", tmp_path / "shared"
+    shared.mkdir()
+    ids = record(project, 3)
+    assert dotnb(capsys, "--root", project, "remote", "add", "origin", f"file://{shared}")[0] == 0
+    code, out, _ = dotnb(capsys, "--root", project, "push", "--json")
+    assert code == 0 and json.loads(out)["runs_pushed"] == 3
+    code, out, _ = dotnb(capsys, "--root", project, "verify", "--remote", "origin")
+    assert code == 0 and out.startswith("remote origin: 3 runs, 3 chained by 1 writer")
+    (shared / "runs" / ids[1]).unlink()
+    code, out, _ = dotnb(capsys, "--root", project, "verify", "--remote", "origin", "--json")
+    report = json.loads(out)
+    assert code == 1 and [b["kind"] for b in report["breaks"]] == ["missing"]
+    assert (report["breaks"][0]["before"]["id"], report["breaks"][0]["after"]["id"]) == (ids[0], ids[2])
