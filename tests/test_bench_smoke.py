@@ -29,6 +29,7 @@ EXPECTED = {
     "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],
     "file_events.py": ["a cell touching no file", "a cell writing 1,000 files", "watchdog / inotify"],
     "sweep.py": ["added per task:", "sweep / sequential:"],
+    "verify.py": ["dotnb verify (CLI), chains only", "added by signing"],
 }
 # Arguments besides --quick.
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}

@@ -45,6 +45,7 @@ COMMANDS = {
     "untag": "annotate",
     "note": "annotate",
     "fsck": "maintenance",
+    "verify": "verify",
     "gc": "maintenance",
     "remote": "remote",
     "push": "remote",
@@ -52,6 +53,7 @@ COMMANDS = {
     "run": "headless",
     "reproduce": "headless",
     "sweep": "sweep",
+    "config": "verify",
 }
 
 DESCRIPTION = (

@@ -109,7 +109,10 @@ def _params_metrics(row: dict[str, Any]) -> str:
 
 
 def format_show(
-    manifest: dict[str, Any], distributions: int | None = None, origin: str | None = None
+    manifest: dict[str, Any],
+    distributions: int | None = None,
+    origin: str | None = None,
+    signature: dict[str, Any] | None = None,
 ) -> list[str]:
     """``dotnb show``: a run's header, code, params, metrics, files, environment, lineage."""
     m = manifest
@@ -134,6 +137,11 @@ def format_show(
     who = "@".join(x for x in (env.get("user"), env.get("host")) if x)
     field("by", who)
     field("from", origin and f"remote {origin} (pulled)")
+    writer = m.get("writer")
+    if isinstance(writer, dict):
+        field("writer", f"{writer.get('id')}, its run {writer.get('seq')}")
+    if signature is not None:
+        field("signature", format_signature(signature))
     field("parent", m.get("parent"))
     field("reproduces", m.get("reproduces"))
     field("saved", m.get("checkpoint_of") and f"before restoring {m['checkpoint_of']}")
@@ -548,9 +556,15 @@ def format_pull(result: dict[str, Any], with_data: bool) -> list[str]:
             f"; downloaded {plural(result['objects_downloaded'], 'object')}"
             f" ({human_size(result['bytes_downloaded'])})"
         )
-    return [line] + [
+    lines = [line] + [
         f"  rejected {clean(str(r['id']))}: {clean(r['reason'])}" for r in result["runs_rejected"]
     ]
+    # Kept (so that every reader sees the run as badly signed), never accepted in silence.
+    lines += [
+        f"  BAD signature on {clean(str(r['id']))}: {clean(r['reason'])}"
+        for r in result.get("bad_signatures") or []
+    ]
+    return lines
 
 
 # ---------------------------------------------------------------------------
@@ -589,4 +603,74 @@ def format_sweep(doc: dict[str, Any]) -> list[str]:
         f"of {doc['points']} in {doc['duration_s']:.1f}s{stopped}{_sweep_best(doc)}"
     )
     lines.append(f"its runs: dotnb log --tag {doc['tag']}")
+    return lines
+
+
+def format_signature(signature: dict[str, Any] | None) -> str:
+    """A run's signature status in words: ``good (alice@example.com)``, ``bad: …``."""
+    if not signature:
+        return "unsigned"
+    status = signature.get("status", "unsigned")
+    if status == "good":
+        return f"good signature by {clean(str(signature.get('signer')))}"
+    if status == "unknown_key":
+        return f"signed by a key not in the allowed signers ({clean(str(signature.get('signer')))})"
+    if status == "bad":
+        reason = signature.get("reason")
+        return "BAD signature" + (f": {clean(str(reason))}" if reason else "")
+    return "unsigned"
+
+
+def _run_brief(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "-"
+    where = f" {clean(str(run['notebook']))}" if run.get("notebook") else ""
+    number = f" #{run['number']}" if run.get("number") is not None else ""
+    started = f" {run['started_at']}" if run.get("started_at") else ""
+    seq = f" (writer's run {run['seq']})" if run.get("seq") is not None else ""
+    return f"{str(run['id'])[:SHORT_ID]}{number}{where}{started}{seq}"
+
+
+def format_verify(report: dict[str, Any]) -> list[str]:
+    """What ``dotnb verify`` found: the counts, each break with the runs around it,
+    the signatures."""
+    runs = report["runs"]
+    lines = [
+        f"{report['where']}: {runs} run{'s' if runs != 1 else ''}, {report['chained']} chained by "
+        f"{report['writers']} writer{'s' if report['writers'] != 1 else ''}, "
+        f"{report['unchained']} unchained (recorded before chains)"
+    ]
+    breaks = report["breaks"]
+    if breaks:
+        lines.append(f"{len(breaks)} break{'s' if len(breaks) != 1 else ''}:")
+    for item in breaks:
+        lines.append(f"  {item['kind']}: {clean(item['message'])}")
+        if item.get("before") or item.get("after"):
+            lines.append(f"      before: {_run_brief(item.get('before'))}")
+            lines.append(f"      after:  {_run_brief(item.get('after'))}")
+        for run in item.get("runs") or []:
+            lines.append(f"      run:    {_run_brief(run)}")
+    counts = report["signatures"]
+    lines.append(
+        "signatures: "
+        + ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in ("good", "bad", "unknown_key", "unsigned"))
+    )
+    for key, title in (
+        ("bad_signature_runs", "bad signature"),
+        ("unknown_key_runs", "signed by a key not in the allowed signers"),
+        ("unsigned_runs", "unsigned"),
+    ):
+        if key == "unsigned_runs" and not report["require_signed"]:
+            continue
+        for item in report.get(key) or []:
+            reason = item.get("reason") or item.get("signer") or ""
+            lines.append(f"  {title}: {item['id']}" + (f"  {clean(str(reason))}" if reason else ""))
+    if report["ok"]:
+        lines.append("ok: every chain is whole" + (", every run signed" if report["require_signed"] else ""))
+    elif breaks:
+        lines.append(f"not ok: {len(breaks)} break{'s' if len(breaks) != 1 else ''}")
+    elif counts["bad"]:
+        lines.append("not ok: bad signatures")
+    elif not breaks:
+        lines.append("not ok: --require-signed and some runs lack a good signature")
     return lines

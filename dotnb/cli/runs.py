@@ -73,6 +73,12 @@ def add_log(commands: Commands) -> None:
         metavar="NAME",
         help="only runs tagged NAME (repeatable; all must hold; see dotnb tag)",
     )
+    p.add_argument(
+        "--show-signature",
+        action="store_true",
+        help="check each run's SSH signature and show its status (good, bad, unknown key, unsigned); "
+        "with --json, each row gets a 'signature' object",
+    )
 
 
 def add_show(commands: Commands) -> None:
@@ -169,6 +175,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     from dotnb.store.query import parse_metric_condition
 
     conditions = [parse_metric_condition(text) for text in args.metric]
+    if args.show_signature:
+        return _log_with_signatures(args, conditions)
     with open_for_listing(args) as store:
         notebook = store.notebook_arg(args.notebook)
         limit: int | None = args.limit
@@ -205,8 +213,43 @@ def cmd_log(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _log_with_signatures(args: argparse.Namespace, conditions: list[Any]) -> int:
+    """``dotnb log --show-signature``: the store opened (signatures are checked in it)."""
+    from dotnb.cli.render import format_signature
+
+    with open_store(args) as store:
+        notebook = store.notebook_arg(args.notebook)
+        limit: int | None = args.limit
+        if limit is None and not args.json:
+            limit = LOG_DEFAULT_LIMIT
+        rows = store.list_runs(
+            notebook=notebook,
+            kind=args.kind,
+            status=args.status,
+            text=args.search,
+            author=args.author,
+            metrics=conditions,
+            tags=args.tag,
+            limit=limit or None,
+        )
+        rows = store.with_signatures(rows)
+    if args.json:
+        emit_json(rows)
+        return EXIT_OK
+    if not rows:
+        out("no runs recorded" + (f" for {clean(notebook)}" if notebook else ""))
+        return EXIT_OK
+    # As git log --show-signature: the signature line above each run's line.
+    table = format_log(rows)
+    out(table[0])
+    for row, line in zip(rows, table[1:], strict=True):
+        out(f"  {format_signature(row.get('signature'))}")
+        out(line)
+    return EXIT_OK
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    from dotnb.store.views import distributions, with_lineage_code
+    from dotnb.store.views import distributions, run_detail
 
     with open_store(args) as store:
         run_id = resolve_run(store, args, args.run)
@@ -214,12 +257,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.files:
             manifest = store.expanded(manifest)
         if args.json:
-            emit_json(with_lineage_code(store, manifest))
+            emit_json(run_detail(store, run_id, manifest))
             return EXIT_OK
         origin = store.read_ref_origin(run_id)[1]
         expanded = dict(manifest, lineage=store.lineage(manifest))
         dists = distributions(store, manifest)
-        lines = format_show(expanded, None if dists is None else len(dists), origin)
+        signature = store.signature(run_id, store.manifest_hash(run_id))
+        lines = format_show(expanded, None if dists is None else len(dists), origin, signature)
     for line in lines:
         out(line)
     return EXIT_OK

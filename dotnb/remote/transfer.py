@@ -47,6 +47,7 @@ from dotnb.remote.packs import RemotePacks, fetch_packed, load_remote_packs, pus
 from dotnb.remote.parallel import parallel
 from dotnb.remote.progress import Meter, ProgressFn
 from dotnb.remote.progress import TransferProgress as TransferProgress
+from dotnb.remote.signature_transfer import fetch_amended, pull_signatures, push_signatures
 from dotnb.store.author import user_at_host
 from dotnb.store.errors import DotnbError, ObjectCorrupt, PathOutsideRoot, StoreFormatError
 from dotnb.store.hashing import hash_bytes, is_hash
@@ -84,6 +85,7 @@ def push(
     try:
         result = _push(store, spec, backend, runs, progress)
         result.update(push_annotations(store, backend, spec["name"]))  # tags and notes
+        result.update(push_signatures(store, backend, spec["name"]))
         return result
     finally:
         backend.close()
@@ -325,8 +327,10 @@ def _pull(
     # Folders' trees are part of what a run says (which files it read and wrote): they
     # come with its manifest, before it is indexed, and are checked as they arrive.
     accepted = _fetch_trees(store, backend, accepted, result["runs_rejected"], progress)
+    fetch_amended(store, backend, [m for _, _, m in accepted])  # what chains and signatures name
     added = store.import_runs(accepted, origin=name)
     result["runs_new"] = len(added)
+    result.update(pull_signatures(store, backend, added))
     store.index.remote_runs_add(name, {m["id"]: d for d, _, m in accepted})
     store.index.remote_runs_add(name, {rid: d for rid, d in offered.items() if rid in have})
 

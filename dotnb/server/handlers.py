@@ -250,7 +250,7 @@ class RunsHandler(DotnbHandler):
             limit=limit + 1,
         )
         more = len(runs) > limit
-        runs = runs[:limit]
+        runs = self.store.with_signatures(runs[:limit])
         self.reply({"runs": runs, "next": runs[-1]["id"] if more else None})
 
 
@@ -258,13 +258,11 @@ class RunHandler(DotnbHandler):
     @web.authenticated
     @json_errors
     async def get(self, ref: str) -> None:
-        from dotnb.store.views import with_lineage_code
+        from dotnb.store.views import run_detail
 
         run_id = self.resolve(ref)
         # Off the event loop: a pulled run's code objects may be fetched from its remote.
-        self.reply(
-            await asyncio.to_thread(lambda: with_lineage_code(self.store, self.store.manifest(run_id)))
-        )
+        self.reply(await asyncio.to_thread(lambda: run_detail(self.store, run_id)))
 
 
 class DiffHandler(DotnbHandler):
@@ -441,7 +439,7 @@ class EventsHandler(DotnbHandler):
         while True:
             runs, cursor = self.store.changes(after)
             if runs or time.monotonic() >= deadline or self._gone:
-                self.reply({"cursor": cursor, "runs": runs})
+                self.reply({"cursor": cursor, "runs": self.store.with_signatures(runs)})
                 return
             await asyncio.sleep(self.POLL_S)
 
@@ -576,8 +574,32 @@ class PullHandler(_TransferHandler):
         self.reply(await self.transfer(pull, remote=remote, with_data=with_data))
 
 
+class VerifyHandler(DotnbHandler):
+    """``GET verify?remote=&require_signed=``: as ``dotnb verify --json`` (200 whether or
+    not the chains are whole: the report's ``ok`` says)."""
+
+    @web.authenticated
+    @json_errors
+    async def get(self) -> None:
+        remote = self.get_query_argument("remote", None) or None
+        raw = self.get_query_argument("require_signed", "false")
+        if raw not in ("true", "false"):
+            raise ApiError(400, "require_signed must be true or false")
+        require_signed = raw == "true"
+        if remote is not None:
+            from dotnb.remote.verify import verify_remote
+
+            report = await asyncio.to_thread(verify_remote, self.store, remote, require_signed)
+        else:
+            from dotnb.store.verify import verify_store
+
+            report = await asyncio.to_thread(verify_store, self.store, require_signed)
+        self.reply(report)
+
+
 ROUTES += [
     ("remotes", RemotesHandler),
     ("push", PushHandler),
     ("pull", PullHandler),
+    ("verify", VerifyHandler),
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dotnb.store.chain import WriterChain
 from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.ids import new_run_id
@@ -77,6 +78,10 @@ class Committer:
         # Trees this process stored, by their rows: an unchanged folder is not encoded
         # and hashed again (see dotnb.store.trees.fold).
         self._tree_memo: TreeMemo = {}
+        # This process's chain of runs (dotnb.store.chain), and the runs it committed
+        # whose manifest hash is still to be signed (dotnb.store.signing, off the path).
+        self.chain = WriterChain()
+        self.to_sign: list[tuple[str, str]] = []
 
     def commit_run(
         self, manifest: dict[str, Any], sync: bool = True, lineage_json: bytes | None = None
@@ -90,7 +95,25 @@ class Committer:
         now (one transaction, no file created); the manifest object and the ref
         are written and fsynced by :meth:`WriteAhead.flush`, which the kernel calls
         from a background thread (see :mod:`dotnb.store.writeahead`).
+
+        A new run is linked into this process's chain (:mod:`dotnb.store.chain`)
+        under the chain's lock, so two threads never give one link twice.
         """
+        with self.chain.lock:
+            writer = self.chain.link(manifest)
+            try:
+                summary = self._commit_run(manifest, sync, lineage_json)
+            except BaseException:
+                if writer is not None:
+                    del manifest["writer"]
+                raise
+            digest = summary.pop("_manifest_hash")
+            self.chain.advance(writer, digest)
+            if writer is not None:
+                self.to_sign.append((manifest["id"], digest))
+        return summary
+
+    def _commit_run(self, manifest: dict[str, Any], sync: bool, lineage_json: bytes | None) -> dict[str, Any]:
         if self.index.reopen_if_replaced():
             # Another process deleted or replaced the index: what this process knew of
             # it (numbers, runs/ indexed) is about a file nobody else reads.
@@ -150,7 +173,7 @@ class Committer:
         self._last_numbers[notebook] = manifest["number"]
         if not sync:
             writeahead.added(run_id, digest, data, staged)
-        return summary
+        return {**summary, "_manifest_hash": digest}
 
     def forget_numbers(self) -> None:
         """Drop what this process knew of the index (numbers given, runs/ indexed): the
@@ -221,18 +244,22 @@ class Committer:
             return None
         self._last_numbers[notebook] = last + 1
         writeahead.added(manifest["id"], digest, data, staged)
-        return summary
+        return {**summary, "_manifest_hash": digest}
 
     def update_manifest(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Replace an existing run's manifest (e.g. to attach the live notebook snapshot).
 
         The new manifest object is written before the ref and the index row, as for
-        a new run; the old manifest object is left for gc.
+        a new run.  A chained run's new manifest names the one it replaces in
+        ``amends`` (kept: the writer's next run links to it, see
+        :mod:`dotnb.store.chain`); an unchained run's old manifest is left for gc.
         """
         run_id = manifest["id"]
-        _, origin = self._read_ref_origin(run_id)  # raises RunNotFound
+        old_digest, origin = self._read_ref_origin(run_id)  # raises RunNotFound
         if origin is not None:
             raise DotnbError(f"run {run_id} was pulled from remote {origin!r} and cannot be changed here")
+        if "writer" in manifest:
+            manifest["amends"] = old_digest
         self._before_write()
         with self.index.write() as tx:
             data = canonical_json(manifest)

@@ -615,6 +615,16 @@ class Index:
         rows = self.query("SELECT run_id, manifest FROM remote_runs WHERE remote=?", (remote,))
         return {str(r[0]): str(r[1]) for r in rows}
 
+    def touch_runs(self, run_ids: list[str]) -> None:
+        """Move runs to the end of the change feed (their signature came after them)."""
+        if not run_ids:
+            return
+        with self.write() as tx:
+            for run_id in run_ids:
+                tx.execute(
+                    "UPDATE runs SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs) WHERE id=?", (run_id,)
+                )
+
     def remote_runs_add(self, remote: str, runs: dict[str, str]) -> None:
         if not runs:
             return

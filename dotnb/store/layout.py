@@ -11,6 +11,7 @@ push journal, see :mod:`dotnb.remote.transfer`)::
     runs/<id>       one ref per run: the hash of its manifest object
     annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
                     remote, dotnb.remote.annotation_transfer)
+    signatures/<id> a run's SSH signature, beside it (dotnb.store.signing; on a remote too)
     index.sqlite    cache over manifests + stat cache (local only)
     tmp/            temp files (same filesystem, so renames are atomic; local only)
 
@@ -37,6 +38,7 @@ PACKS_DIR = "packs"
 PACK_CACHE_DIR = "pack-cache"
 INDEX_FILE = "index.sqlite"
 ANNOTATIONS_DIR = "annotations"
+SIGNATURES_DIR = "signatures"
 
 # An object's name is its hash split after this many characters: objects/ab/cdef…
 FAN_OUT = 2

@@ -45,6 +45,9 @@ def manifest_objects(
     if env.get("distributions"):
         found.add(env["distributions"])
     found |= lineage_objects(manifest.get("lineage"))
+    amends = manifest.get("amends")  # the manifest an amended one replaced (dotnb.store.chain)
+    if isinstance(amends, str):
+        found.add(amends)
     return {h for h in found if is_hash(h)}
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dotnb.store.annotations import Annotations
 from dotnb.store.atomic import write_bytes
 from dotnb.store.commit import Committer
-from dotnb.store.errors import ObjectMissing, RunNotFound, StoreFormatError
+from dotnb.store.errors import DotnbError, ObjectMissing, RunNotFound, StoreFormatError
 from dotnb.store.file_snapshots import snapshot_files, snapshot_one
 from dotnb.store.index import Index
 from dotnb.store.layout import (
@@ -38,6 +39,7 @@ from dotnb.store.layout import (
     INDEX_FILE,
     OBJECTS_DIR,
     RUNS_DIR,
+    SIGNATURES_DIR,
     STORE_DIR,
     TMP_DIR,
     find_root_dir,
@@ -69,6 +71,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from dotnb.store.referenced import manifest_objects as manifest_objects
+    from dotnb.store.signing import SignatureChecker
 
 _T = TypeVar("_T")
 
@@ -134,6 +137,9 @@ class Store(RunListing):
         self.objects.pending_source = self.writeahead.settle_objects
         self.objects.before_pack = self.upgrade_format
         self.writeahead.notice = lambda message: self.notice(message)
+        self._signing_failed = False
+        self._checker: tuple[tuple[str | None, int], SignatureChecker] | None = None
+        self._signature_cache: dict[tuple[str, str, bytes], dict[str, Any]] = {}
         self.reconcile()
 
     # -- opening -------------------------------------------------------------
@@ -166,7 +172,7 @@ class Store(RunListing):
         self.format = FORMAT_VERSION
         self.notice(
             f"dotnb: upgraded the store in {self.dir} from format {old} to {FORMAT_VERSION} "
-            "(folders of many files are recorded as trees, small files packed); dotnb "
+            "(folders of many files are recorded as trees, small files packed, runs chained); dotnb "
             "releases that read only "
             f"format {old} can no longer open it"
         )
@@ -227,7 +233,10 @@ class Store(RunListing):
     ) -> dict[str, Any]:
         """Number, store and index a run manifest; returns its log summary (see
         :meth:`Committer.commit_run <dotnb.store.commit.Committer.commit_run>`)."""
-        return self._recovering(lambda: self.committer.commit_run(manifest, sync, lineage_json))
+        summary = self._recovering(lambda: self.committer.commit_run(manifest, sync, lineage_json))
+        if sync:
+            self.sign_recorded()  # not a cell's path: a kernel's deferred commits are signed by flush()
+        return summary
 
     def _recovering(self, operation: Callable[[], _T]) -> _T:
         """``operation()``; if the index turns out damaged under this process (a live
@@ -262,11 +271,96 @@ class Store(RunListing):
 
     def flush(self) -> None:
         """Write and fsync what deferred commits left (see
-        :meth:`WriteAhead.flush <dotnb.store.writeahead.WriteAhead.flush>`)."""
+        :meth:`WriteAhead.flush <dotnb.store.writeahead.WriteAhead.flush>`), then sign
+        the runs this process recorded, when a key is configured."""
         self.writeahead.flush()
+        self.sign_recorded()
 
     def has_pending_sync(self) -> bool:
-        return self.writeahead.has_pending_sync()
+        return bool(self.committer.to_sign) or self.writeahead.has_pending_sync()
+
+    # -- signatures (dotnb.store.signing) ---------------------------------------
+
+    def sign_recorded(self) -> None:
+        """Sign the runs this process recorded since the last call, with the configured
+        ``signing.key`` (none: they stay unsigned).  A key that cannot sign is told
+        once (:attr:`notice`); those runs stay unsigned and recording goes on."""
+        with self.committer.chain.lock:
+            runs, self.committer.to_sign = self.committer.to_sign, []
+        if not runs:
+            return
+        from dotnb.store.signing import sign_runs, signing_key
+
+        try:
+            key = signing_key(self.dir)
+            if key is not None:
+                sign_runs(self.dir, key, runs)
+                # GET events then tells the sidebar, which showed them unsigned.
+                self.index.touch_runs([run_id for run_id, _ in runs])
+        except (DotnbError, OSError, ValueError, sqlite3.Error, subprocess.SubprocessError) as exc:
+            if not self._signing_failed:
+                self._signing_failed = True
+                reason = exc if isinstance(exc, DotnbError) else f"{type(exc).__name__}: {exc}"
+                self.notice(f"dotnb: runs are recorded unsigned: {reason}")
+
+    def signature_checker(self) -> SignatureChecker:
+        """A checker for the allowed-signers file now configured (kept while neither the
+        setting nor the file changes)."""
+        from dotnb.store.signing import SignatureChecker
+
+        checker = SignatureChecker.for_store(self.dir)
+        stamp: tuple[str | None, int] = (checker.allowed_signers, 0)
+        if checker.allowed_signers is not None:
+            with contextlib.suppress(OSError):
+                stamp = (checker.allowed_signers, os.stat(checker.allowed_signers).st_mtime_ns)
+        if self._checker is None or self._checker[0] != stamp:
+            self._checker = (stamp, checker)
+            self._signature_cache.clear()
+        return self._checker[1]
+
+    def signature(
+        self, run_id: str, manifest_hash: str | None = None, checker: SignatureChecker | None = None
+    ) -> dict[str, Any]:
+        """A run's signature status (see :mod:`dotnb.store.signing`): ``{"status", "signer"?}``
+        (``"reason"`` too when it is bad)."""
+        from dotnb.store.chain import manifest_versions
+        from dotnb.store.signing import read_signature
+
+        digest = manifest_hash or self.manifest_hash(run_id)
+        data = read_signature(self.dir, run_id)
+        if data is None:
+            return {"status": "unsigned"}
+        checker = checker or self.signature_checker()
+        key = (run_id, digest, data)
+        found = self._signature_cache.get(key)
+        if found is None:
+            found = checker.check(
+                data,
+                lambda signed: (
+                    signed == digest or signed in manifest_versions(digest, self.objects.read_bytes)
+                ),
+            )
+            if len(self._signature_cache) > 100_000:
+                self._signature_cache.clear()
+            self._signature_cache[key] = found
+        return dict(found)
+
+    def with_signatures(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run summaries (``dotnb log --json`` rows) with each run's ``signature``."""
+        if not rows:
+            return rows
+        if not (self.dir / SIGNATURES_DIR).is_dir():  # nothing was ever signed here: no look-ups
+            for row in rows:
+                row["signature"] = {"status": "unsigned"}
+            return rows
+        checker = self.signature_checker()
+        hashes = self.queries.manifest_hashes([row["id"] for row in rows])
+        for row in rows:
+            try:
+                row["signature"] = self.signature(row["id"], hashes.get(row["id"]), checker)
+            except DotnbError as exc:
+                row["signature"] = {"status": "bad", "reason": str(exc)}
+        return rows
 
     def update_manifest(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Replace an existing run's manifest (e.g. to attach the live notebook snapshot)."""

@@ -27,6 +27,20 @@ class RunQueries:
         rows = self.index.query("SELECT manifest FROM runs WHERE id=?", (run_id,))
         return str(rows[0][0]) if rows else None
 
+    def manifest_hashes(self, run_ids: list[str]) -> dict[str, str]:
+        """Run id -> the manifest hash its index row names, for those that have a row."""
+        found: dict[str, str] = {}
+        for start in range(0, len(run_ids), IN_CHUNK):
+            chunk = run_ids[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in self.index.query(f"SELECT id, manifest FROM runs WHERE id IN ({marks})", tuple(chunk)):
+                found[str(row[0])] = str(row[1])
+        return found
+
+    def all_manifest_hashes(self) -> dict[str, str]:
+        """Every indexed run's id -> its manifest hash."""
+        return {str(r[0]): str(r[1]) for r in self.index.query("SELECT id, manifest FROM runs")}
+
     def changes(self, after_seq: int, limit: int = 200) -> tuple[list[dict[str, Any]], int]:
         """Runs added or updated after the change cursor ``after_seq``; returns (runs, new cursor)."""
         rows = self.index.query(

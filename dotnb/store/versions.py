@@ -18,9 +18,12 @@ if TYPE_CHECKING:
 # 2: a manifest's lineage may be held in segments (dotnb.store.lineage).
 # 3: a manifest's inputs and outputs may hold folders' trees (dotnb.store.trees).
 # 4: objects may be held in packs (dotnb.store.packs; local stores only).
+# 5: runs are chained per writer, and an amended manifest names the one it replaced,
+#    which gc must keep and push must send (dotnb.store.chain): an older dotnb's gc
+#    would delete it.
 # Stores and remotes of older formats are read as they are, and upgraded (their
 # format file rewritten) before the first write.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 
 # Bump when the index's tables (dotnb.store.index) change: an index of another
 # version is dropped and rebuilt from the manifests (it is only a cache).

@@ -30,6 +30,15 @@ def with_lineage_code(store: Store, manifest: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def run_detail(store: Store, run_id: str, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What ``dotnb show --json`` and ``GET runs/{run}`` return: the manifest (``manifest``
+    when given: ``show --files`` expands its trees) with each lineage cell's code, and the
+    run's ``signature`` (see :mod:`dotnb.store.signing`)."""
+    doc = with_lineage_code(store, store.manifest(run_id) if manifest is None else manifest)
+    doc["signature"] = store.signature(run_id)
+    return doc
+
+
 def distributions(store: Store, manifest: dict[str, Any]) -> dict[str, str] | None:
     """Installed distributions (name → version) recorded for a run, or None if unknown."""
     digest = (manifest.get("environment") or {}).get("distributions")

@@ -157,6 +157,13 @@ class WriteAhead:
                         # this run (whose number its cell showed) takes the next one.
                         old = manifest["number"]
                         manifest["number"] = Index.next_number(tx, manifest.get("notebook") or "")
+                        if "writer" in manifest:
+                            # The writer's next run may link to the old manifest: kept
+                            # (written by the flush) and named, see dotnb.store.chain.
+                            manifest["amends"] = digest
+                            Index.add_pending_objects(tx, [(digest, data)])
+                            with self._pending_lock:
+                                self._pending_objects.append((digest, data))
                         data = canonical_json(manifest)
                         digest = hash_bytes(data)
                         renumbered[run_id] = (digest, data)

@@ -257,8 +257,11 @@ OPTIONS = {
         "--search",
         "--author",
         "--tag",
+        "--show-signature",
         "--json",
     ],
+    "verify": ["--remote", "--require-signed", "--json"],
+    "config": ["NAME", "VALUE", "--unset", "--list", "signing.key", "signing.allowed_signers", "--json"],
     "tag": ["RUN", "NAME", "--notebook", "--json"],
     "untag": ["RUN", "NAME", "--notebook", "--json"],
     "note": ["RUN", "TEXT", "--notebook", "--json"],
@@ -421,9 +424,10 @@ def test_show_json_is_the_manifest_with_lineage_code(
 ) -> None:
     doc = dotnb_json(capsys, "--root", proj.root, "show", proj.run1)
     stored = proj.store.manifest(proj.run1)
-    assert {k: v for k, v in doc.items() if k != "lineage"} == {
+    assert {k: v for k, v in doc.items() if k not in ("lineage", "signature")} == {
         k: v for k, v in stored.items() if k != "lineage"
     }
+    assert doc["signature"] == {"status": "unsigned"}  # beside the manifest, not in it
     assert [c["code"] for c in doc["lineage"]] == [SETUP_CELL, CODE1]
     assert [c["code_hash"] for c in doc["lineage"]] == [c["code_hash"] for c in stored["lineage"]]
     # A lineage cell whose code object is gone: null code, flagged.

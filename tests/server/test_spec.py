@@ -638,6 +638,14 @@ CASES: list[Case] = [
     _post("/pull", 404, body={"remote": "nope"}),
     _post("/pull", 409, body={"remote": "future"}),
     _post("/pull", 502, body={"remote": "gone"}),
+    _get("/verify", 200),  # the damaged runs of broken.ipynb are breaks: still 200, "ok": false
+    _get("/verify", 200, query=(("require_signed", "true"),)),
+    _get("/verify", 200, query=(("remote", "origin"),)),
+    _get("/verify", 400, query=(("require_signed", "yes"),)),
+    _get("/verify", 403, auth=False),
+    _get("/verify", 404, query=(("remote", "nope"),)),
+    _get("/verify", 409, query=(("remote", "future"),)),
+    _get("/verify", 502, query=(("remote", "gone"),)),
     _get(A, 200, ("run", "{a}")),
     _get(A, 200, ("run", "#1"), query=(("notebook", "nb.ipynb"),)),
     _get(A, 400, ("run", "{a}"), query=BAD_NB),
@@ -847,3 +855,9 @@ def test_cli_json_matches_the_api_schemas(world: World, capsys: pytest.CaptureFi
     assert lineage["root"] == "content:" + hash_bytes(b"a\n2\n")
     plan = _cli_json(capsys, *root, "restore", world.ids["a"], "--dry-run", "--json")
     component("RestoreResult").validate(plan)
+    for row in _cli_json(capsys, *root, "log", "--show-signature", "--json"):
+        component("RunSummary").validate(row)
+    assert cli.main([*root, "verify", "--json"]) == 1  # broken.ipynb's damaged runs
+    report = json.loads(capsys.readouterr().out)
+    component("VerifyReport").validate(report)
+    assert {b["kind"] for b in report["breaks"]} == {"missing", "edited"}
