@@ -1,0 +1,375 @@
+"""Kernel state capture: the user's variables after a run's cell, stored off the
+cell's path.
+
+After a run commits, :meth:`StateCapture.capture` decides which names may have
+changed (on the cell's path: names the cells since the last capture mention, the
+globals of notebook functions they call, new names, names now bound to another
+object) and ``fork()``s.  The child holds a copy-on-write snapshot of the whole
+kernel, consistent as of the cell's end whatever the next cell does: it groups
+the variables (:func:`~dotnb.capture.namespace.co_variable_groups`), pickles the
+groups with changed names (pickle protocol 5 through cloudpickle, large buffers
+out of band), writes new objects, the state manifest and the run's
+``kernel-state`` ref (:mod:`dotnb.store.kernel_state`), reports what it stored
+through a pipe, and exits with ``os._exit``.  A thread of the kernel reaps it.
+When no name may have changed, the previous state manifest is reused without a
+fork.
+
+The child never takes a lock the kernel's threads may hold (no logging, no
+SQLite, no thread pool, no printing) and ignores SIGINT (an interrupt of the
+kernel's process group must not kill the capture).  Where ``fork`` is missing
+(Windows) state capture is unavailable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import queue
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dotnb.capture.array_views import reduce_view
+from dotnb.capture.namespace import (
+    co_variable_groups,
+    is_notebook_defined,
+    names_in_code,
+    type_name,
+    user_variables,
+    with_called_globals,
+)
+from dotnb.store.kernel_state import (
+    GROUP_FORMAT,
+    STATE_FORMAT,
+    STORED,
+    TOO_LARGE,
+    UNPICKLABLE,
+    put_blob,
+    put_document,
+    write_state_ref,
+)
+
+# Buffers this large or larger are stored as objects of their own (deduplicated
+# across runs); smaller ones stay inside the pickle stream.
+OUT_OF_BAND_MIN = 1024 * 1024
+DEFAULT_MAX_VARIABLE_SIZE = 4 * 1024**3
+DEFAULT_MAX_RUN_SIZE = 16 * 1024**3
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the last capture (or checkout) recorded for a name, and the id of the
+    object it was bound to then."""
+
+    obj_id: int
+    entry: dict[str, Any]
+    group: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_variable: int = DEFAULT_MAX_VARIABLE_SIZE
+    max_run: int = DEFAULT_MAX_RUN_SIZE
+
+
+def _env_size(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+def limits_from_env() -> Limits:
+    return Limits(
+        _env_size("DOTNB_STATE_MAX_VARIABLE_SIZE", DEFAULT_MAX_VARIABLE_SIZE),
+        _env_size("DOTNB_STATE_MAX_RUN_SIZE", DEFAULT_MAX_RUN_SIZE),
+    )
+
+
+def state_enabled_by_env() -> bool:
+    return os.environ.get("DOTNB_KERNEL_STATE", "").lower() in ("1", "on", "true", "yes")
+
+
+def pickle_group(values: Mapping[str, Any], refs: Mapping[int, str]) -> tuple[bytes, list[Any], list[str]]:
+    """(pickle stream, out-of-band buffers, names it refers to by name).
+
+    Notebook-defined functions and classes bound to a top-level name outside the
+    group are pickled as a reference to that name (resolved at load time in the
+    namespace being restored), so an instance's class is the namespace's class
+    again after a load, not a copy."""
+    import cloudpickle
+
+    buffers: list[Any] = []
+    needs: set[str] = set()
+    own = {id(v) for v in values.values()}
+
+    class _Pickler(cloudpickle.Pickler):
+        def persistent_id(self, obj: Any) -> Any:
+            name = refs.get(id(obj))
+            if name is None or id(obj) in own:
+                return None
+            needs.add(name)
+            return name
+
+        def reducer_override(self, obj: Any) -> Any:
+            if isinstance(obj, io.IOBase):
+                # cloudpickle would store a file open for reading with its content
+                raise pickle.PicklingError(f"an open file ({type(obj).__name__}) is not a value")
+            view = reduce_view(obj)
+            return super().reducer_override(obj) if view is NotImplemented else view
+
+    def keep_in_band(buf: pickle.PickleBuffer) -> bool:
+        try:
+            size = buf.raw().nbytes
+        except BufferError:  # not contiguous: copied into the stream
+            return True
+        if size < OUT_OF_BAND_MIN:
+            return True
+        buffers.append(buf)
+        return False
+
+    out = io.BytesIO()
+    _Pickler(out, protocol=5, buffer_callback=keep_in_band).dump(dict(values))
+    return out.getvalue(), buffers, sorted(needs)
+
+
+def serialize_state(
+    objects: Any,
+    variables: Mapping[str, Any],
+    previous: Mapping[str, Known],
+    dirty: set[str] | None,
+    cells: Mapping[str, int],
+    limits: Limits,
+    author: str,
+) -> tuple[str, dict[str, Any], dict[str, tuple[str, ...]]]:
+    """Store ``variables``' state: (state manifest hash, entries by name, group by
+    name).  ``dirty`` None means every name may have changed."""
+    refs = {id(v): n for n, v in variables.items() if is_notebook_defined(v)}
+    entries: dict[str, dict[str, Any]] = {}
+    group_of: dict[str, tuple[str, ...]] = {}
+    total = 0
+    for names in co_variable_groups(variables):
+        group = tuple(names)
+        for name in group:
+            group_of[name] = group
+        reusable = dirty is not None and all(
+            name in previous
+            and name not in dirty
+            and previous[name].group == group
+            and previous[name].obj_id == id(variables[name])
+            for name in group
+        )
+        if reusable:
+            old = {name: previous[name].entry for name in group}
+            size = old[group[0]].get("size") or 0
+            if old[group[0]]["status"] == STORED and total + size > limits.max_run:
+                reusable = False  # stored before, over this run's limit now: said below
+            else:
+                entries.update(old)
+                total += size if old[group[0]]["status"] == STORED else 0
+                continue
+        base = {
+            name: {"type": type_name(variables[name]), **({"cell": cells[name]} if name in cells else {})}
+            for name in group
+        }
+        try:
+            stream, buffers, needs = pickle_group({n: variables[n] for n in group}, refs)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            for name in group:
+                entries[name] = {**base[name], "status": UNPICKLABLE, "reason": reason}
+            continue
+        size = len(stream) + sum(b.raw().nbytes for b in buffers)
+        over = (
+            f"larger than the per-variable limit ({limits.max_variable} bytes)"
+            if size > limits.max_variable
+            else f"over the per-run limit ({limits.max_run} bytes)"
+            if total + size > limits.max_run
+            else None
+        )
+        if over is not None:
+            for name in group:
+                entries[name] = {**base[name], "status": TOO_LARGE, "size": size, "reason": over}
+            continue
+        record = {
+            "format": GROUP_FORMAT,
+            "names": list(group),
+            "serializer": "cloudpickle",
+            "protocol": 5,
+            "pickle": put_blob(objects, stream)[0],
+            "pickle_size": len(stream),
+            "buffers": [list(put_blob(objects, b.raw())) for b in buffers],
+            "needs": needs,
+        }
+        digest = put_document(objects, record)
+        total += size
+        for name in group:
+            entries[name] = {**base[name], "status": STORED, "size": size, "group": digest}
+    manifest = {"format": STATE_FORMAT, "author": author, "variables": entries}
+    return put_document(objects, manifest), entries, group_of
+
+
+class StateCapture:
+    """Kernel state capture for one session (see the module's docstring)."""
+
+    def __init__(self, warn: Callable[[str, str], None], author: str) -> None:
+        self.enabled = state_enabled_by_env() and hasattr(os, "fork")
+        self.limits = limits_from_env()
+        self.ignore: list[str] = [p for p in os.environ.get("DOTNB_STATE_IGNORE", "").split(",") if p]
+        self.author = author
+        self._warn = warn
+        self.known: dict[str, Known] = {}
+        self.last_state: str | None = None
+        # Names the cells since the last capture mention; None: any name may have changed.
+        self.dirty: set[str] | None = None
+        self.cells: dict[str, int] = {}  # name -> the last cell that mentioned it
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._reaper: threading.Thread | None = None
+
+    # -- on every cell -----------------------------------------------------------
+
+    def note_cell(self, ip: Any, raw: str, execution_count: int | None) -> None:
+        """Remember the names a cell mentions (cheap: the parse is memoized by code)."""
+        if not self.enabled:
+            return
+        try:
+            source = ip.transform_cell(raw)
+        except Exception:
+            source = None
+        names = names_in_code(source) if source is not None else None
+        if names is None:
+            self.dirty = None
+            return
+        if self.dirty is not None:
+            self.dirty |= names
+        if execution_count:
+            for name in names:
+                self.cells[name] = execution_count
+
+    # -- after a run -------------------------------------------------------------
+
+    def capture(self, ip: Any, store: Any, run_id: str) -> None:
+        """Record the state after run ``run_id``'s cell; returns once the child is forked."""
+        if not self.enabled:
+            return
+        self.wait()  # one capture at a time; the previous one's result is needed here
+        variables = user_variables(ip.user_ns, ip.user_ns_hidden, self.ignore)
+        ids = {name: id(value) for name, value in variables.items()}
+        dirty = None if self.dirty is None else with_called_globals(self.dirty, ip.user_ns)
+        unchanged = (
+            dirty is not None
+            and self.last_state is not None
+            and ids.keys() == self.known.keys()
+            and not dirty & ids.keys()
+            and all(self.known[n].obj_id == i for n, i in ids.items())
+        )
+        self.dirty = set()
+        if unchanged:
+            assert self.last_state is not None
+            write_state_ref(store.dir, run_id, self.last_state)
+            return
+        self._fork(store, run_id, variables, dirty, ids)
+
+    def _fork(
+        self, store: Any, run_id: str, variables: dict[str, Any], dirty: set[str] | None, ids: dict[str, int]
+    ) -> None:
+        import cloudpickle  # noqa: F401  (imported here, not in the child: import locks)
+
+        previous, cells = self.known, dict(self.cells)
+        read_end, write_end = os.pipe()
+        self._idle.clear()
+        try:
+            pid = os.fork()
+        except OSError:
+            self._idle.set()
+            os.close(read_end)
+            os.close(write_end)
+            raise
+        if pid == 0:  # the child: never returns
+            _child(store, run_id, variables, previous, dirty, cells, self.limits, self.author, write_end)
+        os.close(write_end)
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap_loop, name="dotnb-state", daemon=True)
+            self._reaper.start()
+        self._jobs.put((pid, read_end, ids))
+
+    def _reap_loop(self) -> None:
+        while True:
+            pid, read_end, ids = self._jobs.get()
+            try:
+                chunks = []
+                while True:
+                    chunk = os.read(read_end, 1 << 16)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                os.close(read_end)
+                os.waitpid(pid, 0)
+                self._take_result(b"".join(chunks), ids)
+            except Exception as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
+            finally:
+                self._idle.set()
+
+    def _take_result(self, data: bytes, ids: dict[str, int]) -> None:
+        try:
+            result = json.loads(data)
+        except ValueError:
+            result = {"error": "the capture process ended without a result"}
+        if "error" in result:
+            self._failed(result["error"])
+            return
+        groups = {n: tuple(g) for n, g in result["groups"].items()}
+        self.known = {n: Known(ids[n], e, groups[n]) for n, e in result["entries"].items() if n in ids}
+        self.last_state = result["state"]
+
+    def _failed(self, reason: str) -> None:
+        self.known, self.last_state, self.dirty = {}, None, None
+        self._warn("state", f"dotnb: the kernel state could not be recorded ({reason})")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until the capture under way (if any) has finished."""
+        return self._idle.wait(timeout)
+
+    def forget(self) -> None:
+        """Nothing known any more: the next capture stores every variable anew."""
+        self.known, self.last_state, self.dirty = {}, None, None
+
+
+def _child(
+    store: Any,
+    run_id: str,
+    variables: dict[str, Any],
+    previous: dict[str, Known],
+    dirty: set[str] | None,
+    cells: dict[str, int],
+    limits: Limits,
+    author: str,
+    write_end: int,
+) -> None:
+    code = 1
+    try:
+        import gc
+        import signal
+
+        gc.disable()  # no finalizer of the kernel's objects runs in the copy
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        digest, entries, groups = serialize_state(
+            store.objects, variables, previous, dirty, cells, limits, author
+        )
+        write_state_ref(store.dir, run_id, digest)
+        payload = {"state": digest, "entries": entries, "groups": groups}
+        code = 0
+    except BaseException as exc:
+        payload = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    with contextlib.suppress(BaseException):
+        data = json.dumps(payload).encode()
+        while data:
+            data = data[os.write(write_end, data) :]
+    os._exit(code)
