@@ -48,10 +48,11 @@ from dotnb.store.kernel_state import (
     STORED,
     TOO_LARGE,
     UNPICKLABLE,
-    put_blob,
-    put_document,
+    blob_hash,
+    write_blob,
     write_state_ref,
 )
+from dotnb.store.manifest import canonical_json
 
 # Buffers this large or larger are stored as objects of their own (deduplicated
 # across runs); smaller ones stay inside the pickle stream.
@@ -137,20 +138,42 @@ def pickle_group(values: Mapping[str, Any], refs: Mapping[int, str]) -> tuple[by
     return out.getvalue(), buffers, sorted(needs)
 
 
-def serialize_state(
-    objects: Any,
+@dataclass
+class StatePlan:
+    """A state ready to be written: its manifest's hash, the entries and groups the
+    next capture compares with, and the blobs (hash, bytes or buffer) to write, in
+    an order where nothing is written before what it refers to."""
+
+    digest: str
+    entries: dict[str, dict[str, Any]]
+    group_of: dict[str, tuple[str, ...]]
+    blobs: list[tuple[str, Any]]
+
+
+def _blob(blobs: list[tuple[str, Any]], data: Any) -> str:
+    digest = blob_hash(data)
+    blobs.append((digest, data))
+    return digest
+
+
+def _document(blobs: list[tuple[str, Any]], doc: dict[str, Any]) -> str:
+    return _blob(blobs, canonical_json(doc))
+
+
+def prepare_state(
     variables: Mapping[str, Any],
     previous: Mapping[str, Known],
     dirty: set[str] | None,
     cells: Mapping[str, int],
     limits: Limits,
     author: str,
-) -> tuple[str, dict[str, Any], dict[str, tuple[str, ...]]]:
-    """Store ``variables``' state: (state manifest hash, entries by name, group by
-    name).  ``dirty`` None means every name may have changed."""
+) -> StatePlan:
+    """Group, pickle and hash ``variables`` (no I/O).  ``dirty`` None means every
+    name may have changed; other groups identical to ``previous`` ones are reused."""
     refs = {id(v): n for n, v in variables.items() if is_notebook_defined(v)}
     entries: dict[str, dict[str, Any]] = {}
     group_of: dict[str, tuple[str, ...]] = {}
+    blobs: list[tuple[str, Any]] = []
     total = 0
     for names in co_variable_groups(variables):
         group = tuple(names)
@@ -165,12 +188,11 @@ def serialize_state(
         )
         if reusable:
             old = {name: previous[name].entry for name in group}
+            stored = old[group[0]]["status"] == STORED
             size = old[group[0]].get("size") or 0
-            if old[group[0]]["status"] == STORED and total + size > limits.max_run:
-                reusable = False  # stored before, over this run's limit now: said below
-            else:
+            if not (stored and total + size > limits.max_run):
                 entries.update(old)
-                total += size if old[group[0]]["status"] == STORED else 0
+                total += size if stored else 0
                 continue
         base = {
             name: {"type": type_name(variables[name]), **({"cell": cells[name]} if name in cells else {})}
@@ -183,7 +205,8 @@ def serialize_state(
             for name in group:
                 entries[name] = {**base[name], "status": UNPICKLABLE, "reason": reason}
             continue
-        size = len(stream) + sum(b.raw().nbytes for b in buffers)
+        raws = [b.raw() for b in buffers]
+        size = len(stream) + sum(r.nbytes for r in raws)
         over = (
             f"larger than the per-variable limit ({limits.max_variable} bytes)"
             if size > limits.max_variable
@@ -200,21 +223,74 @@ def serialize_state(
             "names": list(group),
             "serializer": "cloudpickle",
             "protocol": 5,
-            "pickle": put_blob(objects, stream)[0],
+            "pickle": _blob(blobs, stream),
             "pickle_size": len(stream),
-            "buffers": [list(put_blob(objects, b.raw())) for b in buffers],
+            "buffers": [[_blob(blobs, r), r.nbytes] for r in raws],
             "needs": needs,
         }
-        digest = put_document(objects, record)
+        digest = _document(blobs, record)
         total += size
         for name in group:
             entries[name] = {**base[name], "status": STORED, "size": size, "group": digest}
     manifest = {"format": STATE_FORMAT, "author": author, "variables": entries}
-    return put_document(objects, manifest), entries, group_of
+    return StatePlan(_document(blobs, manifest), entries, group_of, blobs)
+
+
+def write_state(store: Any, run_id: str, plan: StatePlan) -> None:
+    """The plan's objects, then the run's ``kernel-state`` ref (which names them)."""
+    for digest, data in plan.blobs:
+        write_blob(store.objects, digest, data)
+    write_state_ref(store.dir, run_id, plan.digest)
+
+
+def serialize_state(
+    objects: Any,
+    variables: Mapping[str, Any],
+    previous: Mapping[str, Known],
+    dirty: set[str] | None,
+    cells: Mapping[str, int],
+    limits: Limits,
+    author: str,
+) -> tuple[str, dict[str, Any], dict[str, tuple[str, ...]]]:
+    """:func:`prepare_state` and its objects written: (manifest hash, entries, groups)."""
+    plan = prepare_state(variables, previous, dirty, cells, limits, author)
+    for digest, data in plan.blobs:
+        write_blob(objects, digest, data)
+    return plan.digest, plan.entries, plan.group_of
+
+
+# A changed value that is one of these (or a flat list, tuple, set or dict of them,
+# up to SMALL_ITEMS items) is pickled on the cell's path, without a fork: it shares
+# no mutable object with any other name, and pickling it takes microseconds.
+_SCALARS = (int, float, complex, bool, type(None))
+SMALL_TEXT = 64 * 1024
+SMALL_ITEMS = 1000
+
+
+def _is_small_scalar(value: Any) -> bool:
+    if isinstance(value, _SCALARS):
+        return True
+    return isinstance(value, (str, bytes)) and len(value) <= SMALL_TEXT
+
+
+def is_small_value(value: Any) -> bool:
+    kind = type(value)
+    if kind in (list, tuple, set, frozenset):
+        return len(value) <= SMALL_ITEMS and all(_is_small_scalar(v) for v in value)
+    if kind is dict:
+        return len(value) <= SMALL_ITEMS and all(
+            _is_small_scalar(k) and _is_small_scalar(v) for k, v in value.items()
+        )
+    return kind in _SCALARS or (kind in (str, bytes) and len(value) <= SMALL_TEXT)
 
 
 class StateCapture:
-    """Kernel state capture for one session (see the module's docstring)."""
+    """Kernel state capture for one session (see the module's docstring).
+
+    Two events: ``_decided`` is set once the last capture's entries are known here
+    (what the next capture compares with: a child sends them before it writes);
+    ``_written`` once every capture's objects and refs are on disk (a checkout waits
+    for it)."""
 
     def __init__(self, warn: Callable[[str, str], None], author: str) -> None:
         self.enabled = state_enabled_by_env() and hasattr(os, "fork")
@@ -227,10 +303,14 @@ class StateCapture:
         # Names the cells since the last capture mention; None: any name may have changed.
         self.dirty: set[str] | None = None
         self.cells: dict[str, int] = {}  # name -> the last cell that mentioned it
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._reaper: threading.Thread | None = None
+        self._results: queue.SimpleQueue[Any] = queue.SimpleQueue()  # children's pipes
+        self._writes: queue.SimpleQueue[Any] = queue.SimpleQueue()  # writes and child exits
+        self._decided = threading.Event()
+        self._decided.set()
+        self._lock = threading.Lock()
+        self._pending = 0  # captures not fully written yet
+        self._written = threading.Condition(self._lock)
+        self._threads: list[threading.Thread] = []
 
     # -- on every cell -----------------------------------------------------------
 
@@ -255,53 +335,87 @@ class StateCapture:
     # -- after a run -------------------------------------------------------------
 
     def capture(self, ip: Any, store: Any, run_id: str) -> None:
-        """Record the state after run ``run_id``'s cell; returns once the child is forked."""
+        """Record the state after run ``run_id``'s cell.  Returns once what changed is
+        decided: pickled here when only small flat values changed, else forked."""
         if not self.enabled:
             return
-        self.wait()  # one capture at a time; the previous one's result is needed here
+        self._decided.wait()  # the previous capture's entries are what this one compares with
         variables = user_variables(ip.user_ns, ip.user_ns_hidden, self.ignore)
         ids = {name: id(value) for name, value in variables.items()}
         dirty = None if self.dirty is None else with_called_globals(self.dirty, ip.user_ns)
-        unchanged = (
-            dirty is not None
-            and self.last_state is not None
-            and ids.keys() == self.known.keys()
-            and not dirty & ids.keys()
-            and all(self.known[n].obj_id == i for n, i in ids.items())
-        )
         self.dirty = set()
-        if unchanged:
-            assert self.last_state is not None
-            write_state_ref(store.dir, run_id, self.last_state)
-            return
+        known = self.known
+        if dirty is not None and self.last_state is not None:
+            changed = [n for n, i in ids.items() if n in dirty or n not in known or known[n].obj_id != i]
+            removed = [n for n in known if n not in ids]
+            if not changed and not removed:
+                self._start_write(store, run_id, None, self.last_state)
+                return
+            alone = all(n not in known or known[n].group == (n,) for n in [*changed, *removed])
+            if alone and all(is_small_value(variables[n]) for n in changed):
+                self._capture_small(store, run_id, variables, changed, ids)
+                return
         self._fork(store, run_id, variables, dirty, ids)
+
+    def _capture_small(
+        self, store: Any, run_id: str, variables: dict[str, Any], changed: list[str], ids: dict[str, int]
+    ) -> None:
+        """Only small flat values changed, each a group of its own: pickled here."""
+        small = {n: variables[n] for n in changed}
+        plan = prepare_state(small, {}, None, self.cells, self.limits, self.author)
+        entries = {n: self.known[n].entry for n in variables if n not in small}
+        entries.update(plan.entries)
+        blobs = plan.blobs[:-1]  # all but the manifest of the changed names alone
+        manifest = {"format": STATE_FORMAT, "author": self.author, "variables": entries}
+        digest = _document(blobs, manifest)
+        groups = {n: self.known[n].group for n in variables if n not in small}
+        groups.update(plan.group_of)
+        self.known = {n: Known(ids[n], entries[n], groups[n]) for n in variables}
+        self.last_state = digest
+        self._start_write(store, run_id, StatePlan(digest, entries, groups, blobs), digest)
+
+    def _start_write(self, store: Any, run_id: str, plan: StatePlan | None, digest: str) -> None:
+        with self._lock:
+            self._pending += 1
+        self._ensure_threads()
+        self._writes.put(("write", store, run_id, plan, digest))
 
     def _fork(
         self, store: Any, run_id: str, variables: dict[str, Any], dirty: set[str] | None, ids: dict[str, int]
     ) -> None:
         import cloudpickle  # noqa: F401  (imported here, not in the child: import locks)
 
+        self._ensure_threads()
         previous, cells = self.known, dict(self.cells)
         read_end, write_end = os.pipe()
-        self._idle.clear()
+        self._decided.clear()
+        with self._lock:
+            self._pending += 1
         try:
             pid = os.fork()
         except OSError:
-            self._idle.set()
+            with self._lock:
+                self._pending -= 1
+            self._decided.set()
             os.close(read_end)
             os.close(write_end)
             raise
         if pid == 0:  # the child: never returns
             _child(store, run_id, variables, previous, dirty, cells, self.limits, self.author, write_end)
         os.close(write_end)
-        if self._reaper is None:
-            self._reaper = threading.Thread(target=self._reap_loop, name="dotnb-state", daemon=True)
-            self._reaper.start()
-        self._jobs.put((pid, read_end, ids))
+        self._results.put((pid, read_end, ids))
 
-    def _reap_loop(self) -> None:
+    def _ensure_threads(self) -> None:
+        if not self._threads:
+            for target, name in ((self._result_loop, "dotnb-state"), (self._write_loop, "dotnb-state-write")):
+                thread = threading.Thread(target=target, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _result_loop(self) -> None:
+        """Reads each child's decisions (sent before it writes)."""
         while True:
-            pid, read_end, ids = self._jobs.get()
+            pid, read_end, ids = self._results.get()
             try:
                 chunks = []
                 while True:
@@ -310,12 +424,34 @@ class StateCapture:
                         break
                     chunks.append(chunk)
                 os.close(read_end)
-                os.waitpid(pid, 0)
                 self._take_result(b"".join(chunks), ids)
             except Exception as exc:
                 self._failed(f"{type(exc).__name__}: {exc}")
             finally:
-                self._idle.set()
+                self._decided.set()
+                self._writes.put(("child", pid))
+
+    def _write_loop(self) -> None:
+        """Writes states pickled in the kernel, and reaps children once they have written."""
+        while True:
+            job = self._writes.get()
+            try:
+                if job[0] == "child":
+                    _, status = os.waitpid(job[1], 0)
+                    if status != 0:
+                        self._failed("the capture process could not write it")
+                else:
+                    _, store, run_id, plan, digest = job
+                    if plan is not None:
+                        write_state(store, run_id, plan)
+                    else:
+                        write_state_ref(store.dir, run_id, digest)
+            except Exception as exc:
+                self._failed(f"{type(exc).__name__}: {exc}")
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._written.notify_all()
 
     def _take_result(self, data: bytes, ids: dict[str, int]) -> None:
         try:
@@ -330,12 +466,15 @@ class StateCapture:
         self.last_state = result["state"]
 
     def _failed(self, reason: str) -> None:
-        self.known, self.last_state, self.dirty = {}, None, None
+        self.forget()
         self._warn("state", f"dotnb: the kernel state could not be recorded ({reason})")
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Until the capture under way (if any) has finished."""
-        return self._idle.wait(timeout)
+        """Until every capture so far is written (its objects and its run's ref)."""
+        if not self._decided.wait(timeout):
+            return False
+        with self._lock:
+            return self._written.wait_for(lambda: self._pending == 0, timeout)
 
     def forget(self) -> None:
         """Nothing known any more: the next capture stores every variable anew."""
@@ -353,23 +492,26 @@ def _child(
     author: str,
     write_end: int,
 ) -> None:
+    """The forked child: decide and pickle, tell the kernel, then write and exit."""
     code = 1
+    plan = None
     try:
         import gc
         import signal
 
         gc.disable()  # no finalizer of the kernel's objects runs in the copy
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        digest, entries, groups = serialize_state(
-            store.objects, variables, previous, dirty, cells, limits, author
-        )
-        write_state_ref(store.dir, run_id, digest)
-        payload = {"state": digest, "entries": entries, "groups": groups}
-        code = 0
+        plan = prepare_state(variables, previous, dirty, cells, limits, author)
+        payload: dict[str, Any] = {"state": plan.digest, "entries": plan.entries, "groups": plan.group_of}
     except BaseException as exc:
         payload = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     with contextlib.suppress(BaseException):
         data = json.dumps(payload).encode()
         while data:
             data = data[os.write(write_end, data) :]
+        os.close(write_end)
+    if plan is not None:
+        with contextlib.suppress(BaseException):
+            write_state(store, run_id, plan)
+            code = 0
     os._exit(code)

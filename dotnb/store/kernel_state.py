@@ -32,13 +32,12 @@ import contextlib
 import json
 import os
 import stat
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from dotnb.store.atomic import create_temp, write_bytes
 from dotnb.store.errors import ObjectCorrupt
-from dotnb.store.hashing import hash_bytes, is_hash, new_hasher
+from dotnb.store.hashing import is_hash, new_hasher
 from dotnb.store.layout import KERNEL_STATE_DIR
 from dotnb.store.manifest import canonical_json
 from dotnb.store.objects import ObjectStore
@@ -56,20 +55,27 @@ TOO_LARGE = "too_large"  # over the per-variable or per-run limit
 _PARALLEL_HASH_MIN = 32 * 1024 * 1024
 
 
-def put_blob(objects: ObjectStore, data: Any, sync: bool = True) -> tuple[str, int]:
-    """Store ``data`` (bytes or any contiguous buffer) as an object; (hash, size).
-
-    Safe in a child forked from a multi-threaded kernel: it hashes on the calling
-    thread only (a thread pool inherited through fork has no threads), takes no
-    lock, and writes a loose object (temp file, fsync, rename) unless one is there.
-    """
-    view = memoryview(data).cast("B")
+def blob_hash(data: Any) -> str:
+    """The object name of ``data`` (bytes or any contiguous buffer), hashed on the
+    calling thread only (safe in a child forked from a multi-threaded kernel: a
+    thread pool inherited through fork has no threads)."""
     hasher = new_hasher()
-    hasher.update(view)
-    digest = str(hasher.hexdigest())
+    hasher.update(memoryview(data).cast("B"))
+    return str(hasher.hexdigest())
+
+
+def write_blob(objects: ObjectStore, digest: str, data: Any, sync: bool = True) -> None:
+    """Store ``data``, already hashed to ``digest``, as a loose object (temp file,
+    fsync, rename) unless it is in place.  Takes no lock: safe in a forked child."""
+    view = memoryview(data).cast("B")
     target = objects.loose_target(digest)
-    if os.path.exists(target):
-        return digest, view.nbytes
+    try:
+        # In place already: its mtime refreshed, so gc's grace period protects it
+        # until the state manifest that refers to it is written.
+        os.utime(target)
+        return
+    except FileNotFoundError:
+        pass
     try:
         fd, tmp = create_temp(objects.tmp_dir, "state-")
     except FileNotFoundError:
@@ -88,7 +94,13 @@ def put_blob(objects: ObjectStore, data: Any, sync: bool = True) -> tuple[str, i
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return digest, view.nbytes
+
+
+def put_blob(objects: ObjectStore, data: Any, sync: bool = True) -> tuple[str, int]:
+    """Store ``data`` (bytes or any contiguous buffer) as an object; (hash, size)."""
+    digest = blob_hash(data)
+    write_blob(objects, digest, data, sync)
+    return digest, memoryview(data).nbytes
 
 
 def read_blob(objects: ObjectStore, digest: str, size: int) -> bytearray:
@@ -176,12 +188,3 @@ def state_objects(objects: ObjectStore, digest: str) -> set[str]:
 
 def manifest_groups(manifest: dict[str, Any]) -> set[str]:
     return {v["group"] for v in (manifest.get("variables") or {}).values() if v.get("group")}
-
-
-def document_hash(doc: dict[str, Any]) -> str:
-    return hash_bytes(canonical_json(doc))
-
-
-def verify_all(objects: ObjectStore, digests: Iterable[str]) -> list[str]:
-    """The digests among ``digests`` that are missing or corrupted."""
-    return [d for d in digests if not objects.verify(d)]

@@ -166,5 +166,15 @@ def test_a_cell_changing_nothing_reuses_the_state(kernel: Kernel, project: Path)
         assert read_state_ref(store.dir, first) == read_state_ref(store.dir, second)
         assert s3["variables"]["x"]["group"] != s1["variables"]["x"]["group"]
         assert s2 == s1 and s3["variables"]["bump"]["status"] == "stored"
+        # Small flat values are pickled in the kernel, without a fork.
+        fourth = tracked(kernel, "n = 5\nlabel = 'a'\nflags = [True, False]")
+        s4 = state_of(project, fourth)["variables"]
+        assert s4["x"] == s3["variables"]["x"] and s4["n"]["status"] == "stored"
+        assert s4["flags"]["group"] != s4["n"]["group"]
+        out = kernel.ok(f"%dotnb checkout {fourth}").stdout
+        assert "0 loaded" in out and "5 unchanged" in out, out
+        out = kernel.ok(f"%dotnb checkout {first}").stdout
+        assert "removed: flags, label, n" in out, out
+        assert value(kernel, "x, 'n' in dir()") == "([1], False)"
     finally:
         store.close()
