@@ -29,6 +29,7 @@ EXPECTED = {
     "ab_commits.py": ["%%track x = 1", "%%track x = <new>", "track all: x = 1", "paired B − A"],
     "file_events.py": ["a cell touching no file", "a cell writing 1,000 files", "watchdog / inotify"],
     "sweep.py": ["added per task:", "sweep / sequential:"],
+    "kernel_state.py": ["state on", "checkout: big differs (full load)", "ten runs changing one small name"],
 }
 # Arguments besides --quick.
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}
