@@ -24,7 +24,9 @@ DOTNB_HELP = """\
 %dotnb track off     record only cells that start with %%track
 %dotnb state on|off  record the kernel's variables with each run (off by default)
 %dotnb state ignore PATTERN   never record variables whose name matches PATTERN
-%dotnb checkout RUN [--trust]  the kernel's variables back to RUN's recorded state
+%dotnb checkout RUN [--trust] [--recompute]
+                     the kernel's variables back to RUN's recorded state (--recompute:
+                     re-run the lineage cells producing what it could not store)
 %dotnb checkout --undo         put back what the last checkout replaced or removed
 """
 
@@ -125,11 +127,11 @@ def _checkout_command(session: Session, args: list[str]) -> str:
     try:
         if args == ["--undo"]:
             return session.undo_checkout()
-        trust = "--trust" in args
-        refs = [a for a in args if a != "--trust"]
+        trust, recompute = "--trust" in args, "--recompute" in args
+        refs = [a for a in args if a not in ("--trust", "--recompute")]
         if len(refs) != 1 or refs[0].startswith("--"):
-            raise UsageError(f"usage: %dotnb checkout RUN [--trust] | --undo\n\n{DOTNB_HELP}")
-        return session.checkout_state(refs[0], trust=trust)
+            raise UsageError(f"usage: %dotnb checkout RUN [--trust] [--recompute] | --undo\n\n{DOTNB_HELP}")
+        return session.checkout_state(refs[0], trust=trust, recompute=recompute)
     except (CheckoutRefused, DotnbError) as exc:
         # Nothing changed in the namespace: said plainly, without a traceback.
         return f"dotnb: checkout refused: {exc}"

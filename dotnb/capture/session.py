@@ -583,15 +583,28 @@ class Session:
 
     # -- kernel state ------------------------------------------------------------
 
-    def checkout_state(self, ref: str, trust: bool = False) -> str:
-        """``%dotnb checkout REF``: the variables back to that run's state; the report."""
+    def checkout_state(self, ref: str, trust: bool = False, recompute: bool = False) -> str:
+        """``%dotnb checkout REF``: the variables back to that run's state; the report.
+        With ``recompute``, names it could not store are recomputed from its lineage."""
         from dotnb.capture.state_checkout import KernelCheckout
 
         self._ensure_store(None)
         run_id = self.store.resolve(ref, self._notebook_rel())
         if self.checkouts is None:
             self.checkouts = KernelCheckout(self.state)
-        result = self.checkouts.checkout(self.ip, self.store, run_id, trust=trust)
+        lineage = None
+        if recompute:
+            store = self.store
+            cells = store.lineage(store.manifest(run_id))
+            lineage = [
+                (
+                    c.get("execution_count"),
+                    store.objects.read_bytes(c["code_hash"]).decode("utf-8", "replace"),
+                )
+                for c in cells
+                if c.get("code_hash")
+            ]
+        result = self.checkouts.checkout(self.ip, self.store, run_id, trust=trust, lineage=lineage)
         return result.message(f"{ref} ({run_id[:12]})")
 
     def undo_checkout(self) -> str:

@@ -175,6 +175,7 @@ class CheckoutResult:
     unchanged: list[str]
     missing: dict[str, dict[str, Any]]
     loaded_bytes: int
+    recomputed: dict[str, int | None] = field(default_factory=dict)  # name -> the cell re-run
 
     def message(self, label: str) -> str:
         lines = [
@@ -185,13 +186,18 @@ class CheckoutResult:
             lines.append("  loaded: " + ", ".join(self.loaded))
         if self.removed:
             lines.append("  removed: " + ", ".join(self.removed))
+        for name, count in sorted(self.recomputed.items()):
+            lines.append(f"  recomputed: {name} (re-ran cell [{count}] of the run's lineage)")
         for name, entry in sorted(self.missing.items()):
             cell = f"; last set by cell [{entry['cell']}]" if entry.get("cell") else ""
             size = f" ({entry['size']} bytes)" if entry.get("size") else ""
+            if "recompute" in entry:
+                then = f"not recomputed: {entry['recompute']}"
+            else:
+                then = "%dotnb checkout RUN --recompute re-runs the cells that produce it"
             lines.append(
                 f"  not restored: {name} ({entry['status']}{size}: {entry.get('reason', '')}{cell}); "
-                "recomputing it from lineage cells is not implemented yet, so it keeps its current "
-                "value, if any: re-run that cell"
+                f"{then}; it keeps its current value, if any"
             )
         lines.append("  undo: %dotnb checkout --undo")
         return "\n".join(lines)
@@ -204,7 +210,16 @@ class KernelCheckout:
         self.capture = capture
         self._undo: tuple[dict[str, Any], dict[str, Known], str | None] | None = None
 
-    def checkout(self, ip: Any, store: Any, run_id: str, trust: bool = False) -> CheckoutResult:
+    def checkout(
+        self,
+        ip: Any,
+        store: Any,
+        run_id: str,
+        trust: bool = False,
+        lineage: list[tuple[int | None, str]] | None = None,
+    ) -> CheckoutResult:
+        """Check out run ``run_id``'s variables; with ``lineage`` (the run's cells: execution
+        count, raw code), names it could not store are recomputed by re-running cells."""
         capture = self.capture
         capture.wait()  # the state of the last run is complete before comparing with it
         digest = read_state_ref(store.dir, run_id)
@@ -253,11 +268,74 @@ class KernelCheckout:
         capture.last_state = None  # the next capture writes a manifest of its own
         if capture.dirty is not None:
             capture.dirty -= set(touched)
+        recomputed: dict[str, int | None] = {}
+        if lineage is not None and plan.missing:
+            recomputed = self._recompute(ip, target, plan.missing, lineage, staged)
         size = sum(
             groups[d].get("pickle_size", 0) + sum(b[1] for b in groups[d].get("buffers") or [])
             for d in plan.load
         )
-        return CheckoutResult(run_id, sorted(staged), plan.remove, sorted(plan.unchanged), plan.missing, size)
+        return CheckoutResult(
+            run_id, sorted(staged), plan.remove, sorted(plan.unchanged), plan.missing, size, recomputed
+        )
+
+    def _recompute(
+        self,
+        ip: Any,
+        target: dict[str, dict[str, Any]],
+        missing: dict[str, dict[str, Any]],
+        lineage: list[tuple[int | None, str]],
+        staged: dict[str, Any],
+    ) -> dict[str, int | None]:
+        """Re-run the lineage cells that produce ``missing`` names (see
+        :mod:`dotnb.capture.state_recompute`); the names recomputed → their cell.
+        Each name that could not be is given a ``recompute`` reason in ``missing``."""
+        from dotnb.capture.state_recompute import (
+            lineage_cells,
+            names_bound_by,
+            plan_recompute,
+            rerun,
+            restorable,
+        )
+
+        ns = ip.user_ns
+        cells = lineage_cells(lineage, ip.transform_cell)
+        plan = plan_recompute(set(missing), cells, restorable(target, ns))
+        for name, why in plan.impossible.items():
+            missing[name] = {**missing[name], "recompute": why}
+        if not plan.cells:
+            return {}
+        bound = names_bound_by(plan)
+        assert self._undo is not None
+        undo_values = self._undo[0]
+        before = {n: ns.get(n, _ABSENT) for n in bound}
+        for name, value in before.items():
+            undo_values.setdefault(name, value)
+        try:
+            rerun(plan, ns)
+        except BaseException as exc:
+            for name, value in before.items():  # the checkout stands; the re-run is undone
+                if value is _ABSENT:
+                    ns.pop(name, None)
+                else:
+                    ns[name] = value
+            why = f"re-running its cell raised {type(exc).__name__}: {exc}"
+            for name in plan.producers:
+                missing[name] = {**missing[name], "recompute": why}
+            if not isinstance(exc, Exception):
+                raise
+            return {}
+        # Names the re-run cells bound that the run's state holds get its values back.
+        for name in bound:
+            if name in staged:
+                ns[name] = staged[name]
+            elif target.get(name, {}).get("status") == STORED and before[name] is not _ABSENT:
+                ns[name] = before[name]
+        if self.capture.dirty is not None:
+            self.capture.dirty |= bound
+        for name in plan.producers:
+            missing.pop(name, None)
+        return plan.producers
 
     def undo(self, ip: Any) -> list[str]:
         """Put back what the last checkout replaced or removed; the names it touched."""

@@ -57,6 +57,9 @@ from dotnb.store.manifest import canonical_json
 # Buffers this large or larger are stored as objects of their own (deduplicated
 # across runs); smaller ones stay inside the pickle stream.
 OUT_OF_BAND_MIN = 1024 * 1024
+# A tracked cell waits at most this long for the previous capture's decisions
+# (its pickling and hashing) before recording its run without kernel state.
+DECIDE_WAIT_S = 30.0
 DEFAULT_MAX_VARIABLE_SIZE = 4 * 1024**3
 DEFAULT_MAX_RUN_SIZE = 16 * 1024**3
 
@@ -339,7 +342,14 @@ class StateCapture:
         decided: pickled here when only small flat values changed, else forked."""
         if not self.enabled:
             return
-        self._decided.wait()  # the previous capture's entries are what this one compares with
+        # The previous capture's entries are what this one compares with.
+        if not self._decided.wait(DECIDE_WAIT_S):
+            self._warn(
+                "state-busy",
+                f"dotnb: the previous kernel state capture is still pickling after {DECIDE_WAIT_S:.0f} s; "
+                "this run records no kernel state",
+            )
+            return
         variables = user_variables(ip.user_ns, ip.user_ns_hidden, self.ignore)
         ids = {name: id(value) for name, value in variables.items()}
         dirty = None if self.dirty is None else with_called_globals(self.dirty, ip.user_ns)

@@ -113,7 +113,7 @@ def test_deleted_variable_unpicklable_and_state_off(kernel: Kernel, project: Pat
     out = kernel.ok(f"%dotnb checkout {first}").stdout
     assert value(kernel, "keep") == "{'k': 1}"
     assert "not restored: handle (unpicklable" in out and "last set by cell [5]" in out, out
-    assert "not restored: gen" in out and "not implemented" in out
+    assert "not restored: gen" in out and "--recompute re-runs" in out
 
 
 def test_corrupted_value_is_refused_and_namespace_untouched(kernel: Kernel, project: Path) -> None:
@@ -178,3 +178,27 @@ def test_a_cell_changing_nothing_reuses_the_state(kernel: Kernel, project: Path)
         assert value(kernel, "x, 'n' in dir()") == "([1], False)"
     finally:
         store.close()
+
+
+def test_recompute_reruns_the_cells_producing_unstored_values(kernel: Kernel, project: Path) -> None:
+    (project / "notes.txt").write_text("hello")
+    kernel.ok("%dotnb state on")
+    kernel.ok("path = 'notes.txt'")
+    first = tracked(
+        kernel,
+        "handle = open(path)\nkeep = [1]\n"
+        "exec(\"lock = __import__('threading').Lock()\")\n"
+        "pending = (c for c in handle.readline())",
+    )
+    assert state_of(project, first)["variables"]["pending"]["status"] == "unpicklable"
+    tracked(kernel, "handle.close()\ndel handle, pending\nkeep.append(2)\npath = 'other.txt'")
+    out = kernel.ok(f"%dotnb checkout {first} --recompute").stdout
+    # handle: re-run its cell (with the run's path); pending needs handle: the same cell.
+    assert "recomputed: handle (re-ran cell [4]" in out and "recomputed: pending" in out, out
+    # lock is bound by exec of a string: no lineage cell binds it.
+    assert "not restored: lock" in out and "no cell of the run's lineage assigns it" in out, out
+    assert (
+        value(kernel, "handle.closed, ''.join(pending), keep, path") == "(False, 'hello', [1], 'notes.txt')"
+    )
+    kernel.ok("%dotnb checkout --undo")
+    assert value(kernel, "'handle' in dir(), keep, path") == "(False, [1, 2], 'other.txt')"
