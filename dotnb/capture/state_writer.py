@@ -395,6 +395,10 @@ class StateCapture:
     ) -> None:
         import cloudpickle  # noqa: F401  (imported here, not in the child: import locks)
 
+        from dotnb.store.syncing import start_writeback
+
+        start_writeback(-1, 0, 0)  # binds sync_file_range here too (a failing call is harmless)
+
         self._ensure_threads()
         previous, cells = self.known, dict(self.cells)
         read_end, write_end = os.pipe()

@@ -75,3 +75,13 @@ def test_unchanged_buffers_are_stored_once_and_limits_apply(store: Store) -> Non
     assert "per-variable limit" in got["entries"]["big"]["reason"]
     manifest = read_document(store.objects, got["digest"], STATE_FORMAT)
     assert manifest["variables"]["n"]["status"] == "stored"
+
+
+def test_a_large_buffer_loads_writable_and_equal(store: Store) -> None:
+    big = np.arange(5_000_000, dtype=np.float64)  # 40 MB: read into anonymous memory
+    got = record(store, "01LARGE", {"big": big})
+    group = read_document(store.objects, got["entries"]["big"]["group"], GROUP_FORMAT)
+    loaded = load_groups(store.objects, {"g": group}, ["g"], {})["big"]
+    assert np.array_equal(loaded, big) and loaded.flags.writeable
+    loaded[0] = -1.0
+    assert loaded[0] == -1.0 and big[0] == 0.0
