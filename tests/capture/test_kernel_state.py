@@ -202,3 +202,25 @@ def test_recompute_reruns_the_cells_producing_unstored_values(kernel: Kernel, pr
     )
     kernel.ok("%dotnb checkout --undo")
     assert value(kernel, "'handle' in dir(), keep, path") == "(False, [1, 2], 'other.txt')"
+
+
+def test_interrupted_checkout_changes_nothing_and_undo_works(kernel: Kernel, project: Path) -> None:
+    kernel.ok("%dotnb state on")
+    first = tracked(kernel, "a = [1]\nb = {'k': 'v'}")
+    tracked(kernel, "a = [2]\nb = None\nc = 3")
+    # An interrupt arriving while the checkout loads values (simulated: raised by the
+    # reader of the second object it loads).
+    kernel.ok(
+        "import dotnb.capture.state_checkout as _m\n_real = _m.read_blob\n_calls = []\n"
+        "def _interrupting(*args):\n    _calls.append(1)\n    if len(_calls) == 2:\n"
+        "        raise KeyboardInterrupt\n    return _real(*args)\n_m.read_blob = _interrupting"
+    )
+    res = kernel.execute(f"%dotnb checkout {first}")
+    assert res.status == "error" and res.error is not None and res.error["ename"] == "KeyboardInterrupt"
+    assert value(kernel, "a, b, c") == "([2], None, 3)"  # nothing was assigned
+    kernel.ok("_m.read_blob = _real")
+    kernel.ok(f"%dotnb checkout {first}")
+    assert value(kernel, "a, b, 'c' in dir()") == "([1], {'k': 'v'}, False)"
+    kernel.ok("%dotnb checkout --undo")
+    assert value(kernel, "a, b, c") == "([2], None, 3)"
+    assert "no checkout to undo" in kernel.ok("%dotnb checkout --undo").stdout
