@@ -107,6 +107,7 @@ class Session:
         from dotnb.store.author import user_at_host
 
         self.state = StateCapture(self._warn_once, user_at_host())
+        self.state.cell_running = lambda: self.flusher.cell_started > self.flusher.cell_ended
         self.checkouts: Any = None  # a KernelCheckout once %dotnb checkout is used
         # Kept once a run that used it committed: an unchanged notebook then costs one
         # stat, or none while nothing changes in its folder.

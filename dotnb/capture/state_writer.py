@@ -29,6 +29,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,10 @@ OUT_OF_BAND_MIN = 1024 * 1024
 # A tracked cell waits at most this long for the previous capture's decisions
 # (its pickling and hashing) before recording its run without kernel state.
 DECIDE_WAIT_S = 30.0
+# States pickled in the kernel are written once no cell has run for WRITE_IDLE_S,
+# or WRITE_MAX_DELAY_S after the run at the latest.
+WRITE_IDLE_S = 0.05
+WRITE_MAX_DELAY_S = 1.0
 DEFAULT_MAX_VARIABLE_SIZE = 4 * 1024**3
 DEFAULT_MAX_RUN_SIZE = 16 * 1024**3
 
@@ -314,6 +319,9 @@ class StateCapture:
         self._pending = 0  # captures not fully written yet
         self._written = threading.Condition(self._lock)
         self._threads: list[threading.Thread] = []
+        self._hurry = threading.Event()
+        # Set by the session: whether a cell is running now.
+        self.cell_running: Callable[[], bool] = lambda: False
 
     # -- on every cell -----------------------------------------------------------
 
@@ -456,6 +464,7 @@ class StateCapture:
                         self._failed("the capture process could not write it")
                 else:
                     _, store, run_id, plan, digest = job
+                    self._until_idle()
                     if plan is not None:
                         write_state(store, run_id, plan)
                     else:
@@ -466,6 +475,16 @@ class StateCapture:
                 with self._lock:
                     self._pending -= 1
                     self._written.notify_all()
+
+    def _until_idle(self) -> None:
+        """Writes wait until no cell runs (for at most WRITE_MAX_DELAY_S): they then
+        take no time from the cell and its reply (the run flusher does the same)."""
+        deadline = time.monotonic() + WRITE_MAX_DELAY_S
+        if self._hurry.wait(WRITE_IDLE_S):
+            return
+        while self.cell_running() and time.monotonic() < deadline:
+            if self._hurry.wait(WRITE_IDLE_S):
+                return
 
     def _take_result(self, data: bytes, ids: dict[str, int]) -> None:
         try:
@@ -485,10 +504,14 @@ class StateCapture:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until every capture so far is written (its objects and its run's ref)."""
-        if not self._decided.wait(timeout):
-            return False
-        with self._lock:
-            return self._written.wait_for(lambda: self._pending == 0, timeout)
+        self._hurry.set()  # someone waits: writes no longer wait for the kernel to be idle
+        try:
+            if not self._decided.wait(timeout):
+                return False
+            with self._lock:
+                return self._written.wait_for(lambda: self._pending == 0, timeout)
+        finally:
+            self._hurry.clear()
 
     def forget(self) -> None:
         """Nothing known any more: the next capture stores every variable anew."""
