@@ -50,6 +50,7 @@ from dotnb.store.kernel_state import (
     TOO_LARGE,
     UNPICKLABLE,
     blob_hash,
+    sync_folders,
     write_blob,
     write_state_ref,
 )
@@ -246,8 +247,8 @@ def prepare_state(
 
 def write_state(store: Any, run_id: str, plan: StatePlan) -> None:
     """The plan's objects, then the run's ``kernel-state`` ref (which names them)."""
-    for digest, data in plan.blobs:
-        write_blob(store.objects, digest, data)
+    written = [digest for digest, data in plan.blobs if write_blob(store.objects, digest, data)]
+    sync_folders(store.objects, written)
     write_state_ref(store.dir, run_id, plan.digest)
 
 
@@ -262,8 +263,8 @@ def serialize_state(
 ) -> tuple[str, dict[str, Any], dict[str, tuple[str, ...]]]:
     """:func:`prepare_state` and its objects written: (manifest hash, entries, groups)."""
     plan = prepare_state(variables, previous, dirty, cells, limits, author)
-    for digest, data in plan.blobs:
-        write_blob(objects, digest, data)
+    written = [digest for digest, data in plan.blobs if write_blob(objects, digest, data)]
+    sync_folders(objects, written)
     return plan.digest, plan.entries, plan.group_of
 
 

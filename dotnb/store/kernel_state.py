@@ -33,6 +33,7 @@ import json
 import mmap
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from dotnb.store.hashing import SEGMENT, is_hash, new_hasher
 from dotnb.store.layout import KERNEL_STATE_DIR
 from dotnb.store.manifest import canonical_json
 from dotnb.store.objects import ObjectStore
-from dotnb.store.syncing import start_writeback
+from dotnb.store.syncing import fsync_path, start_writeback
 
 STATE_FORMAT = "dotnb-kernel-state/1"
 GROUP_FORMAT = "dotnb-kernel-group/1"
@@ -53,7 +54,7 @@ UNPICKLABLE = "unpicklable"  # open files, sockets, generators, locks…
 TOO_LARGE = "too_large"  # over the per-variable or per-run limit
 
 # Buffers at least this large are hashed with every core when read back (the
-# writer, in a forked child, hashes on one thread: see put_blob).
+# writer, in a forked child, hashes on one thread: see blob_hash).
 _PARALLEL_HASH_MIN = 32 * 1024 * 1024
 
 
@@ -66,16 +67,18 @@ def blob_hash(data: Any) -> str:
     return str(hasher.hexdigest())
 
 
-def write_blob(objects: ObjectStore, digest: str, data: Any, sync: bool = True) -> None:
+def write_blob(objects: ObjectStore, digest: str, data: Any, sync: bool = True) -> bool:
     """Store ``data``, already hashed to ``digest``, as a loose object (temp file,
-    fsync, rename) unless it is in place.  Takes no lock: safe in a forked child."""
+    fsync, rename) unless it is in place; True when it was written (its folder's
+    entry is then made durable by the caller: see :func:`sync_folders`).  Takes no
+    lock: safe in a forked child."""
     view = memoryview(data).cast("B")
     target = objects.loose_target(digest)
     try:
         # In place already: its mtime refreshed, so gc's grace period protects it
         # until the state manifest that refers to it is written.
         os.utime(target)
-        return
+        return False
     except FileNotFoundError:
         pass
     try:
@@ -102,12 +105,21 @@ def write_blob(objects: ObjectStore, digest: str, data: Any, sync: bool = True) 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return True
+
+
+def sync_folders(objects: ObjectStore, digests: Iterable[str]) -> None:
+    """fsync the folders of objects just written (once each): their names are then
+    durable before a state manifest or ref that names them is."""
+    for folder in sorted({os.path.dirname(objects.loose_target(d)) for d in digests}):
+        fsync_path(folder)
 
 
 def put_blob(objects: ObjectStore, data: Any, sync: bool = True) -> tuple[str, int]:
     """Store ``data`` (bytes or any contiguous buffer) as an object; (hash, size)."""
     digest = blob_hash(data)
-    write_blob(objects, digest, data, sync)
+    if write_blob(objects, digest, data, sync) and sync:
+        sync_folders(objects, [digest])
     return digest, memoryview(data).nbytes
 
 
