@@ -224,3 +224,13 @@ def test_interrupted_checkout_changes_nothing_and_undo_works(kernel: Kernel, pro
     kernel.ok("%dotnb checkout --undo")
     assert value(kernel, "a, b, c") == "([2], None, 3)"
     assert "no checkout to undo" in kernel.ok("%dotnb checkout --undo").stdout
+
+
+def test_track_all_records_state_for_every_cell(kernel: Kernel, project: Path) -> None:
+    kernel.ok("%dotnb state on")
+    kernel.ok("%dotnb track all")
+    res = kernel.ok("q = [1, 2]\nr = {'q': q}")
+    assert res.run is not None
+    state = state_of(project, str(res.run["id"]))["variables"]
+    assert state["q"]["group"] == state["r"]["group"] and state["q"]["status"] == "stored"
+    assert "kernel state capture: on" in kernel.ok("%dotnb status").stdout
