@@ -114,7 +114,13 @@ def load_groups(
         record = groups[digest]
         stream = read_blob(objects, record["pickle"], record["pickle_size"])
         buffers = [read_blob(objects, h, n) for h, n in record.get("buffers") or []]
-        values = _Unpickler(io.BytesIO(stream), buffers=buffers).load()
+        try:
+            values = _Unpickler(io.BytesIO(stream), buffers=buffers).load()
+        except Exception as exc:
+            raise CheckoutRefused(
+                f"{', '.join(record['names'])} could not be loaded ({type(exc).__name__}: {exc}); "
+                "nothing was changed"
+            ) from None
         staged.update(values)
     return staged
 

@@ -234,3 +234,15 @@ def test_track_all_records_state_for_every_cell(kernel: Kernel, project: Path) -
     state = state_of(project, str(res.run["id"]))["variables"]
     assert state["q"]["group"] == state["r"]["group"] and state["q"]["status"] == "stored"
     assert "kernel state capture: on" in kernel.ok("%dotnb status").stdout
+
+
+def test_a_value_that_no_longer_loads_refuses_the_checkout(kernel: Kernel, project: Path) -> None:
+    (project / "shapes.py").write_text("class Square:\n    side = 2\n")
+    kernel.ok("%dotnb state on\nimport shapes")
+    first = tracked(kernel, "sq = shapes.Square()\nn = 1")
+    tracked(kernel, "n = 2")
+    (project / "shapes.py").unlink()
+    kernel.ok("import sys\ndel sys.modules['shapes'], shapes\nsq = None")
+    out = kernel.ok(f"%dotnb checkout {first}").stdout
+    assert "checkout refused: sq could not be loaded (ModuleNotFoundError" in out, out
+    assert value(kernel, "sq, n") == "(None, 2)"
