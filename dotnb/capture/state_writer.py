@@ -1,23 +1,28 @@
 """Kernel state capture: the user's variables after a run's cell, stored off the
 cell's path.
 
-After a run commits, :meth:`StateCapture.capture` decides which names may have
-changed (on the cell's path: names the cells since the last capture mention, the
-globals of notebook functions they call, new names, names now bound to another
-object) and ``fork()``s.  The child holds a copy-on-write snapshot of the whole
-kernel, consistent as of the cell's end whatever the next cell does: it groups
-the variables (:func:`~dotnb.capture.namespace.co_variable_groups`), pickles the
-groups with changed names (pickle protocol 5 through cloudpickle, large buffers
-out of band), writes new objects, the state manifest and the run's
-``kernel-state`` ref (:mod:`dotnb.store.kernel_state`), reports what it stored
-through a pipe, and exits with ``os._exit``.  A thread of the kernel reaps it.
-When no name may have changed, the previous state manifest is reused without a
-fork.
+After a run commits, :meth:`StateCapture.capture` decides on the cell's path which
+names may have changed (names the cells since the last capture mention, the
+globals of the notebook functions they mention, new names, names now bound to
+another object), then takes one of three ways:
+
+- nothing changed: the previous state manifest is the run's too (a thread writes
+  the run's ref);
+- only small flat values changed, none sharing an object with another name: they
+  are pickled in the kernel (microseconds), a thread writes the objects;
+- otherwise the kernel ``fork()``s.  The child holds a copy-on-write snapshot of the
+  kernel as of the cell's end, whatever the next cell does: it groups the variables
+  (:func:`~dotnb.capture.namespace.co_variable_groups`), pickles the groups holding
+  a changed name (pickle protocol 5 through cloudpickle, large buffers out of band),
+  hashes them, sends its decisions through a pipe (the next capture compares with
+  them), then writes the new objects, the state manifest and the run's
+  ``kernel-state`` ref (:mod:`dotnb.store.kernel_state`) and exits with
+  ``os._exit``.  Threads of the kernel read the decisions and reap the child.
 
 The child never takes a lock the kernel's threads may hold (no logging, no
-SQLite, no thread pool, no printing) and ignores SIGINT (an interrupt of the
-kernel's process group must not kill the capture).  Where ``fork`` is missing
-(Windows) state capture is unavailable.
+SQLite, no thread pool, no printing), runs no finalizer (gc off) and ignores
+SIGINT (an interrupt of the kernel's process group must not kill the capture).
+Where ``fork`` is missing (Windows) state capture is unavailable.
 """
 
 from __future__ import annotations
