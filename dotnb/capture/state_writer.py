@@ -35,6 +35,7 @@ import pickle
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -420,7 +421,11 @@ class StateCapture:
         with self._lock:
             self._pending += 1
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of fork() in a process with threads; the child
+                # is written for that (see the module's docstring).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
         except OSError:
             with self._lock:
                 self._pending -= 1
