@@ -197,6 +197,8 @@ class CheckoutResult:
         for name, entry in sorted(self.missing.items()):
             cell = f"; last set by cell [{entry['cell']}]" if entry.get("cell") else ""
             size = f" ({entry['size']} bytes)" if entry.get("size") else ""
+            if entry.get("size_over"):
+                size = f" ({entry['size_over']})"
             if "recompute" in entry:
                 then = f"not recomputed: {entry['recompute']}"
             else:

@@ -110,8 +110,29 @@ def state_enabled_by_env() -> bool:
     return os.environ.get("DOTNB_KERNEL_STATE", "").lower() in ("1", "on", "true", "yes")
 
 
-def pickle_group(values: Mapping[str, Any], refs: Mapping[int, str]) -> tuple[bytes, list[Any], list[str]]:
-    """(pickle stream, out-of-band buffers, names it refers to by name).
+class StreamTooLarge(Exception):
+    """A group's pickle stream grew past the limit it was pickled with."""
+
+
+class _BoundedStream(io.BytesIO):
+    """The pickle stream, refusing to grow past ``limit`` bytes (a value pickled in
+    band, such as a list of ten million floats, is never held whole past it)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any) -> int:
+        if self.tell() + memoryview(data).nbytes > self.limit:
+            raise StreamTooLarge(f"more than {self.limit} bytes")
+        return super().write(data)
+
+
+def pickle_group(
+    values: Mapping[str, Any], refs: Mapping[int, str], limit: int = DEFAULT_MAX_VARIABLE_SIZE
+) -> tuple[bytes, list[Any], list[str]]:
+    """(pickle stream, out-of-band buffers, names it refers to by name); the stream
+    may hold at most ``limit`` bytes (StreamTooLarge otherwise).
 
     Notebook-defined functions and classes bound to a top-level name outside the
     group are pickled as a reference to that name (resolved at load time in the
@@ -148,7 +169,7 @@ def pickle_group(values: Mapping[str, Any], refs: Mapping[int, str]) -> tuple[by
         buffers.append(buf)
         return False
 
-    out = io.BytesIO()
+    out = _BoundedStream(limit)
     _Pickler(out, protocol=5, buffer_callback=keep_in_band).dump(dict(values))
     return out.getvalue(), buffers, sorted(needs)
 
@@ -214,7 +235,12 @@ def prepare_state(
             for name in group
         }
         try:
-            stream, buffers, needs = pickle_group({n: variables[n] for n in group}, refs)
+            stream, buffers, needs = pickle_group({n: variables[n] for n in group}, refs, limits.max_variable)
+        except StreamTooLarge as exc:
+            reason = f"larger than the per-variable limit ({limits.max_variable} bytes)"
+            for name in group:
+                entries[name] = {**base[name], "status": TOO_LARGE, "size_over": str(exc), "reason": reason}
+            continue
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:300]
             for name in group:

@@ -85,3 +85,11 @@ def test_a_large_buffer_loads_writable_and_equal(store: Store) -> None:
     assert np.array_equal(loaded, big) and loaded.flags.writeable
     loaded[0] = -1.0
     assert loaded[0] == -1.0 and big[0] == 0.0
+
+
+def test_a_value_pickled_in_band_stops_at_the_variable_limit(store: Store) -> None:
+    floats = [float(i) for i in range(200_000)]  # about 1.8 MB pickled in band
+    got = record(store, "01INBAND", {"floats": floats, "n": 1}, Limits(max_variable=100_000, max_run=10**9))
+    entry = got["entries"]["floats"]
+    assert entry["status"] == TOO_LARGE and entry["size_over"] == "more than 100000 bytes"
+    assert got["entries"]["n"]["status"] == "stored"
