@@ -235,9 +235,14 @@ def prepare_state(
             for name in group
         }
         try:
-            stream, buffers, needs = pickle_group({n: variables[n] for n in group}, refs, limits.max_variable)
+            room = min(limits.max_variable, max(0, limits.max_run - total))
+            stream, buffers, needs = pickle_group({n: variables[n] for n in group}, refs, room)
         except StreamTooLarge as exc:
-            reason = f"larger than the per-variable limit ({limits.max_variable} bytes)"
+            reason = (
+                f"larger than the per-variable limit ({limits.max_variable} bytes)"
+                if room == limits.max_variable
+                else f"over the per-run limit ({limits.max_run} bytes)"
+            )
             for name in group:
                 entries[name] = {**base[name], "status": TOO_LARGE, "size_over": str(exc), "reason": reason}
             continue

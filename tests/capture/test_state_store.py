@@ -93,3 +93,13 @@ def test_a_value_pickled_in_band_stops_at_the_variable_limit(store: Store) -> No
     entry = got["entries"]["floats"]
     assert entry["status"] == TOO_LARGE and entry["size_over"] == "more than 100000 bytes"
     assert got["entries"]["n"]["status"] == "stored"
+
+
+def test_the_run_limit_applies_to_the_groups_in_order(store: Store) -> None:
+    limits = Limits(max_variable=10**9, max_run=1_000_000)
+    got = record(
+        store, "01RUNLIMIT", {"a": np.ones(100_000), "b": [float(i) for i in range(200_000)]}, limits
+    )
+    assert got["entries"]["a"]["status"] == "stored"
+    assert got["entries"]["b"]["status"] == TOO_LARGE
+    assert "per-run limit (1000000 bytes)" in got["entries"]["b"]["reason"]
