@@ -8,8 +8,9 @@ another object), then takes one of three ways:
 
 - nothing changed: the previous state manifest is the run's too (a thread writes
   the run's ref);
-- only small flat values changed, none sharing an object with another name: they
-  are pickled in the kernel (microseconds), a thread writes the objects;
+- only small immutable values changed (numbers, short strings, tuples of them),
+  each a group of its own before: they are pickled in the kernel (microseconds), a
+  thread writes the objects;
 - otherwise the kernel ``fork()``s.  The child holds a copy-on-write snapshot of the
   kernel as of the cell's end, whatever the next cell does: it groups the variables
   (:func:`~dotnb.capture.namespace.co_variable_groups`), pickles the groups holding
@@ -305,29 +306,25 @@ def serialize_state(
     return plan.digest, plan.entries, plan.group_of
 
 
-# A changed value that is one of these (or a flat list, tuple, set or dict of them,
-# up to SMALL_ITEMS items) is pickled on the cell's path, without a fork: it shares
-# no mutable object with any other name, and pickling it takes microseconds.
+# A changed value that is one of these, or a tuple or frozenset of them (up to
+# SMALL_ITEMS items), is pickled on the cell's path, without a fork: it is
+# immutable, so sharing it with another name cannot matter, and pickling it takes
+# microseconds.  A list, dict or set may be an element of another variable (``t =
+# rows[0]``): found only by the walk, so it goes through the fork.
 _SCALARS = (int, float, complex, bool, type(None))
 SMALL_TEXT = 64 * 1024
 SMALL_ITEMS = 1000
 
 
 def _is_small_scalar(value: Any) -> bool:
-    if isinstance(value, _SCALARS):
-        return True
-    return isinstance(value, (str, bytes)) and len(value) <= SMALL_TEXT
+    kind = type(value)
+    return kind in _SCALARS or (kind in (str, bytes) and len(value) <= SMALL_TEXT)
 
 
 def is_small_value(value: Any) -> bool:
-    kind = type(value)
-    if kind in (list, tuple, set, frozenset):
+    if type(value) in (tuple, frozenset):
         return len(value) <= SMALL_ITEMS and all(_is_small_scalar(v) for v in value)
-    if kind is dict:
-        return len(value) <= SMALL_ITEMS and all(
-            _is_small_scalar(k) and _is_small_scalar(v) for k, v in value.items()
-        )
-    return kind in _SCALARS or (kind in (str, bytes) and len(value) <= SMALL_TEXT)
+    return _is_small_scalar(value)
 
 
 class StateCapture:
@@ -385,7 +382,7 @@ class StateCapture:
 
     def capture(self, ip: Any, store: Any, run_id: str) -> None:
         """Record the state after run ``run_id``'s cell.  Returns once what changed is
-        decided: pickled here when only small flat values changed, else forked."""
+        decided: pickled here when only small immutable values changed, else forked."""
         if not self.enabled:
             return
         # The previous capture's entries are what this one compares with.
@@ -416,7 +413,7 @@ class StateCapture:
     def _capture_small(
         self, store: Any, run_id: str, variables: dict[str, Any], changed: list[str], ids: dict[str, int]
     ) -> None:
-        """Only small flat values changed, each a group of its own: pickled here."""
+        """Only small immutable values changed, each a group of its own: pickled here."""
         small = {n: variables[n] for n in changed}
         plan = prepare_state(small, {}, None, self.cells, self.limits, self.author)
         entries = {n: self.known[n].entry for n in variables if n not in small}

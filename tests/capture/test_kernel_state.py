@@ -166,8 +166,8 @@ def test_a_cell_changing_nothing_reuses_the_state(kernel: Kernel, project: Path)
         assert read_state_ref(store.dir, first) == read_state_ref(store.dir, second)
         assert s3["variables"]["x"]["group"] != s1["variables"]["x"]["group"]
         assert s2 == s1 and s3["variables"]["bump"]["status"] == "stored"
-        # Small flat values are pickled in the kernel, without a fork.
-        fourth = tracked(kernel, "n = 5\nlabel = 'a'\nflags = [True, False]")
+        # Small immutable values are pickled in the kernel, without a fork.
+        fourth = tracked(kernel, "n = 5\nlabel = 'a'\nflags = (True, False)")
         s4 = state_of(project, fourth)["variables"]
         assert s4["x"] == s3["variables"]["x"] and s4["n"]["status"] == "stored"
         assert s4["flags"]["group"] != s4["n"]["group"]
@@ -246,3 +246,16 @@ def test_a_value_that_no_longer_loads_refuses_the_checkout(kernel: Kernel, proje
     out = kernel.ok(f"%dotnb checkout {first}").stdout
     assert "checkout refused: sq could not be loaded (ModuleNotFoundError" in out, out
     assert value(kernel, "sq, n") == "(None, 2)"
+
+
+def test_a_new_name_for_an_element_of_another_variable_keeps_sharing(kernel: Kernel, project: Path) -> None:
+    kernel.ok("%dotnb state on")
+    first = tracked(kernel, "rows = [[1, 2], [3]]")
+    second = tracked(kernel, "t = rows[0]")  # a small list, but an element of rows
+    state = state_of(project, second)["variables"]
+    assert state["t"]["group"] == state["rows"]["group"]
+    tracked(kernel, "del t\nrows = None")
+    kernel.ok(f"%dotnb checkout {second}")
+    assert value(kernel, "t is rows[0]") == "True"
+    kernel.ok(f"%dotnb checkout {first}")
+    assert value(kernel, "rows, 't' in dir()") == "([[1, 2], [3]], False)"
