@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -110,10 +111,12 @@ def load_groups(
         def persistent_load(self, pid: Any) -> Any:
             return lookup(str(pid))
 
+    numpy = sys.modules.get("numpy")
+    allocate = None if numpy is None else (lambda size: numpy.empty(size, dtype=numpy.uint8))
     for digest in order:
         record = groups[digest]
         stream = read_blob(objects, record["pickle"], record["pickle_size"])
-        buffers = [read_blob(objects, h, n) for h, n in record.get("buffers") or []]
+        buffers = [read_blob(objects, h, n, allocate) for h, n in record.get("buffers") or []]
         try:
             values = _Unpickler(io.BytesIO(stream), buffers=buffers).load()
         except Exception as exc:
