@@ -30,6 +30,7 @@ EXPECTED = {
     "file_events.py": ["a cell touching no file", "a cell writing 1,000 files", "watchdog / inotify"],
     "sweep.py": ["added per task:", "sweep / sequential:"],
     "verify.py": ["dotnb verify (CLI), chains only", "added by signing"],
+    "kernel_state.py": ["state on", "checkout: big differs (full load)", "ten runs changing one small name"],
 }
 # Arguments besides --quick.
 ARGS = {"ab_commits.py": ["--base", "HEAD"]}

@@ -22,6 +22,12 @@ DOTNB_HELP = """\
 %dotnb status        show the store location and what is being tracked
 %dotnb track all     record every following cell as a run (no %%track needed)
 %dotnb track off     record only cells that start with %%track
+%dotnb state on|off  record the kernel's variables with each run (off by default)
+%dotnb state ignore PATTERN   never record variables whose name matches PATTERN
+%dotnb checkout RUN [--trust] [--recompute]
+                     the kernel's variables back to RUN's recorded state (--recompute:
+                     re-run the lineage cells producing what it could not store)
+%dotnb checkout --undo         put back what the last checkout replaced or removed
 """
 
 
@@ -73,12 +79,62 @@ class DotnbMagics(Magics):
         elif args == ["track", "off"]:
             session.track_all = False
             print("dotnb: only cells starting with %%track are recorded")
+        elif args[:1] == ["state"]:
+            print(_state_command(session, args[1:]))
+        elif args[:1] == ["checkout"]:
+            print(_checkout_command(session, args[1:]))
         elif args in (["help"], ["--help"], ["-h"]):
             print(DOTNB_HELP)
         else:
             from IPython.core.error import UsageError
 
             raise UsageError(f"unknown %dotnb command {line!r}\n\n{DOTNB_HELP}")
+
+
+def _state_command(session: Session, args: list[str]) -> str:
+    from IPython.core.error import UsageError
+
+    state = session.state
+    if args == ["on"]:
+        import os
+
+        if not hasattr(os, "fork"):
+            return "dotnb: kernel state capture needs fork(), which this system lacks; it stays off"
+        state.enabled = True
+        state.forget()
+        return "dotnb: each run records the kernel's variables (%dotnb state off to stop)"
+    if args == ["off"]:
+        state.enabled = False
+        return "dotnb: runs no longer record the kernel's variables"
+    if len(args) == 2 and args[0] == "ignore":
+        state.ignore.append(args[1])
+        return f"dotnb: variables matching {args[1]!r} are not recorded"
+    if args in ([], ["status"]):
+        return (
+            f"kernel state capture: {'on' if state.enabled else 'off'}; "
+            f"ignored names: {', '.join(state.ignore) or 'none'}; "
+            f"limits: {state.limits.max_variable} bytes per variable, {state.limits.max_run} per run"
+        )
+    raise UsageError(f"unknown %dotnb state command {' '.join(args)!r}\n\n{DOTNB_HELP}")
+
+
+def _checkout_command(session: Session, args: list[str]) -> str:
+    from IPython.core.error import UsageError
+
+    from dotnb.capture.state_checkout import CheckoutRefused
+    from dotnb.store.errors import DotnbError
+
+    try:
+        if args == ["--undo"]:
+            return session.undo_checkout()
+        trust, recompute = "--trust" in args, "--recompute" in args
+        refs = [a for a in args if a not in ("--trust", "--recompute")]
+        if len(refs) != 1 or refs[0].startswith("--"):
+            raise UsageError(f"usage: %dotnb checkout RUN [--trust] [--recompute] | --undo\n\n{DOTNB_HELP}")
+        return session.checkout_state(refs[0], trust=trust, recompute=recompute)
+    except (CheckoutRefused, DotnbError) as exc:
+        # Nothing changed in the namespace: said plainly, without a traceback.
+        return f"dotnb: checkout refused: {exc}"
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -103,6 +103,12 @@ class Session:
         self._stored_env: dict[str, str] = {}
         self._warned: set[str] = set()
         self.flusher = RunFlusher(self._warn_once)
+        from dotnb.capture.state_writer import StateCapture
+        from dotnb.store.author import user_at_host
+
+        self.state = StateCapture(self._warn_once, user_at_host())
+        self.state.cell_running = lambda: self.flusher.cell_started > self.flusher.cell_ended
+        self.checkouts: Any = None  # a KernelCheckout once %dotnb checkout is used
         # Kept once a run that used it committed: an unchanged notebook then costs one
         # stat, or none while nothing changes in its folder.
         self._nb_memo: NotebookMemo | None = None
@@ -149,6 +155,11 @@ class Session:
         raw = info.raw_cell if info is not None else ""
         cell = Cell(result.execution_count, raw, ok=bool(result.success))
         self.lineage.cells.append(cell)
+        try:
+            self.state.note_cell(self.ip, raw, result.execution_count)
+        except Exception as exc:
+            self.state.forget()
+            self._warn_once("state-note", f"dotnb: kernel state: {exc}")
         run = self.active
         self.active = None
         if run is None:
@@ -170,6 +181,11 @@ class Session:
         self.lineage.record_run(cell, recorded.summary["id"])
         self.last_run_id = recorded.summary["id"]
         self._display(recorded, run)
+        try:
+            self.state.capture(self.ip, self.store, recorded.summary["id"])
+        except Exception as exc:
+            self.state.forget()
+            self._warn_once("state", f"dotnb: the kernel state could not be recorded ({exc})", always=True)
 
     # -- starting a run --------------------------------------------------------
 
@@ -563,9 +579,45 @@ class Session:
         lines.append(f"cells in lineage: {len(self.lineage.cells)}")
         if self.last_run_id:
             lines.append(f"last run: {self.last_run_id}")
+        lines.append(f"kernel state capture: {'on' if self.state.enabled else 'off'}")
         return "\n".join(lines)
 
+    # -- kernel state ------------------------------------------------------------
+
+    def checkout_state(self, ref: str, trust: bool = False, recompute: bool = False) -> str:
+        """``%dotnb checkout REF``: the variables back to that run's state; the report.
+        With ``recompute``, names it could not store are recomputed from its lineage."""
+        from dotnb.capture.state_checkout import KernelCheckout
+
+        self._ensure_store(None)
+        run_id = self.store.resolve(ref, self._notebook_rel())
+        if self.checkouts is None:
+            self.checkouts = KernelCheckout(self.state)
+        lineage = None
+        if recompute:
+            store = self.store
+            cells = store.lineage(store.manifest(run_id))
+            lineage = [
+                (
+                    c.get("execution_count"),
+                    store.objects.read_bytes(c["code_hash"]).decode("utf-8", "replace"),
+                )
+                for c in cells
+                if c.get("code_hash")
+            ]
+        result = self.checkouts.checkout(self.ip, self.store, run_id, trust=trust, lineage=lineage)
+        return result.message(f"{ref} ({run_id[:12]})")
+
+    def undo_checkout(self) -> str:
+        from dotnb.capture.state_checkout import CheckoutRefused
+
+        if self.checkouts is None:
+            raise CheckoutRefused("there is no checkout to undo in this kernel")
+        names = self.checkouts.undo(self.ip)
+        return f"dotnb: checkout undone; {len(names)} names as they were: " + ", ".join(names)
+
     def close(self) -> None:
+        self.state.wait(timeout=60)
         self.flusher.close()  # the last runs are flushed here
         if self.tracker is not None:
             self.tracker.close()

@@ -9,6 +9,7 @@ push journal, see :mod:`dotnb.remote.transfer`)::
                     <name>.pack and <name>.idx, locally and on a remote alike
     pack-cache/     copies of remotes' pack indexes (local only; dotnb.remote.packs)
     runs/<id>       one ref per run: the hash of its manifest object
+    kernel-state/<id> a run's kernel state manifest hash (dotnb.store.kernel_state)
     annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
                     remote, dotnb.remote.annotation_transfer)
     signatures/<id> a run's SSH signature, beside it (dotnb.store.signing; on a remote too)
@@ -39,6 +40,8 @@ PACK_CACHE_DIR = "pack-cache"
 INDEX_FILE = "index.sqlite"
 ANNOTATIONS_DIR = "annotations"
 SIGNATURES_DIR = "signatures"
+# Runs' kernel state refs (dotnb.store.kernel_state; local only unless pushed with it).
+KERNEL_STATE_DIR = "kernel-state"
 
 # An object's name is its hash split after this many characters: objects/ab/cdef…
 FAN_OUT = 2

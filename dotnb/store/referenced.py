@@ -102,3 +102,26 @@ def referenced_objects(
                     "(run `dotnb fsck`)"
                 ) from None
     return found
+
+
+def add_kernel_state_objects(
+    found: dict[str, set[str]], objects: ObjectStore, states: dict[str, str], strict: bool = False
+) -> None:
+    """Add the objects of runs' kernel states (``states``: run id → state manifest
+    hash, see :mod:`dotnb.store.kernel_state`) to ``found``.  With ``strict``, a state
+    whose records cannot be read raises (its objects are unknown); otherwise its
+    manifest alone is listed, so fsck reports it missing or corrupted."""
+    from dotnb.store.kernel_state import state_objects
+
+    for run_id, digest in states.items():
+        try:
+            held = state_objects(objects, digest)
+        except Exception as exc:
+            if strict:
+                raise DotnbError(
+                    f"the kernel state of run {run_id} cannot be read ({exc}), so the objects it "
+                    "uses are unknown (run `dotnb fsck`)"
+                ) from None
+            held = {digest}
+        for obj in held:
+            found.setdefault(obj, set()).add(run_id)

@@ -492,9 +492,12 @@ class Store(RunListing):
     def referenced_objects(self, strict: bool = False) -> dict[str, set[str]]:
         """Every object some run refers to, mapped to the ids of those runs (see
         :func:`dotnb.store.referenced.referenced_objects`)."""
-        from dotnb.store.referenced import referenced_objects  # gc, fsck: not on a kernel's start
+        from dotnb.store.kernel_state import state_refs
+        from dotnb.store.referenced import add_kernel_state_objects, referenced_objects  # gc, fsck
 
-        return referenced_objects(self.index, self.refs, self.objects, self.read_ref, strict)
+        found = referenced_objects(self.index, self.refs, self.objects, self.read_ref, strict)
+        add_kernel_state_objects(found, self.objects, state_refs(self.dir), strict)
+        return found
 
 
 def __getattr__(name: str) -> object:

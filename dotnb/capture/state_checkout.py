@@ -1,0 +1,365 @@
+"""``%dotnb checkout RUN``: the kernel's variables back to a run's recorded state.
+
+Incremental: a name whose object is the one the last capture (or checkout)
+recorded, untouched by any cell since, with the same group hash as the target,
+is left alone; other groups of the target are loaded; names the target did not
+have are removed.  Every object is verified against its hash before it is
+unpickled, and a state recorded by another ``user@host`` is loaded only with
+``--trust`` (unpickling runs code).
+
+Atomic and undoable: every group is loaded before any name is assigned (a
+failure or an interrupt while loading leaves the namespace as it was), and the
+values the checkout replaced or removed are kept in memory until the next
+checkout, for ``%dotnb checkout --undo``.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dotnb.capture.namespace import is_notebook_defined, user_variables
+from dotnb.capture.state_writer import Known, StateCapture
+from dotnb.store.kernel_state import (
+    GROUP_FORMAT,
+    STATE_FORMAT,
+    STORED,
+    read_blob,
+    read_document,
+    read_state_ref,
+)
+
+_ABSENT = object()
+
+
+class CheckoutRefused(Exception):
+    """The checkout did not change the namespace; the message says why."""
+
+
+@dataclass
+class CheckoutPlan:
+    load: dict[str, list[str]] = field(default_factory=dict)  # group hash -> its names
+    remove: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    missing: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> its entry
+
+
+def plan_checkout(
+    target: Mapping[str, dict[str, Any]],
+    groups: Mapping[str, dict[str, Any]],
+    variables: Mapping[str, Any],
+    known: Mapping[str, Known],
+    dirty: set[str] | None,
+) -> CheckoutPlan:
+    """What to load, remove and keep to go from ``variables`` to ``target`` (entries
+    by name; ``groups``: the target's group records by hash)."""
+
+    def current(name: str) -> str | None:
+        """The group hash ``name`` is known to hold now, or None."""
+        k = known.get(name)
+        if k is None or name not in variables or k.obj_id != id(variables[name]):
+            return None
+        if dirty is None or name in dirty:
+            return None
+        group: str | None = k.entry.get("group")
+        return group
+
+    plan = CheckoutPlan()
+    for digest, record in groups.items():
+        if any(current(n) != digest for n in record["names"]):
+            plan.load[digest] = list(record["names"])
+    # A group that refers to a reloaded name (an instance of a reloaded class) is
+    # reloaded too, so it refers to the new object.
+    changed = True
+    while changed:
+        changed = False
+        reloaded = {n for names in plan.load.values() for n in names}
+        for digest, record in groups.items():
+            if digest not in plan.load and reloaded & set(record.get("needs") or []):
+                plan.load[digest] = list(record["names"])
+                changed = True
+    loading = {n for names in plan.load.values() for n in names}
+    for name, entry in target.items():
+        if entry["status"] != STORED:
+            plan.missing[name] = entry
+        elif name not in loading:
+            plan.unchanged.append(name)
+    plan.remove = sorted(n for n in variables if n not in target)
+    return plan
+
+
+def load_groups(
+    objects: Any, groups: Mapping[str, dict[str, Any]], order: list[str], namespace: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The values of groups ``order`` (hashes), loaded in that order; a name a group
+    refers to resolves to a value loaded before it, else to ``namespace``'s."""
+    staged: dict[str, Any] = {}
+
+    def lookup(name: str) -> Any:
+        if name in staged:
+            return staged[name]
+        if name in namespace:
+            return namespace[name]
+        raise pickle.UnpicklingError(f"it refers to {name!r}, which is not in the restored namespace")
+
+    class _Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid: Any) -> Any:
+            return lookup(str(pid))
+
+    numpy = sys.modules.get("numpy")
+    allocate = None if numpy is None else (lambda size: numpy.empty(size, dtype=numpy.uint8))
+    for digest in order:
+        record = groups[digest]
+        stream = read_blob(objects, record["pickle"], record["pickle_size"])
+        buffers = [read_blob(objects, h, n, allocate) for h, n in record.get("buffers") or []]
+        try:
+            values = _Unpickler(io.BytesIO(stream), buffers=buffers).load()
+        except Exception as exc:
+            raise CheckoutRefused(
+                f"{', '.join(record['names'])} could not be loaded ({type(exc).__name__}: {exc}); "
+                "nothing was changed"
+            ) from None
+        staged.update(values)
+    return staged
+
+
+def load_order(groups: Mapping[str, dict[str, Any]], to_load: list[str]) -> list[str]:
+    """``to_load`` with every group after the groups defining the names it needs."""
+    defined = {n: d for d in to_load for n in groups[d]["names"]}
+    order: list[str] = []
+    placed: set[str] = set()
+
+    def place(digest: str, path: set[str]) -> None:
+        if digest in placed or digest in path:
+            return
+        for name in groups[digest].get("needs") or []:
+            if name in defined:
+                place(defined[name], path | {digest})
+        placed.add(digest)
+        order.append(digest)
+
+    for digest in sorted(to_load):
+        place(digest, set())
+    return order
+
+
+def rebind_globals(value: Any, namespace: dict[str, Any]) -> Any:
+    """A notebook function (or class's methods) loaded from a pickle has a private
+    copy of the globals it used: bind it to the kernel's namespace again."""
+    if isinstance(value, types.FunctionType) and value.__globals__ is not namespace:
+        fresh = types.FunctionType(
+            value.__code__, namespace, value.__name__, value.__defaults__, value.__closure__
+        )
+        fresh.__kwdefaults__ = value.__kwdefaults__
+        fresh.__dict__.update(value.__dict__)
+        fresh.__qualname__ = value.__qualname__
+        fresh.__doc__ = value.__doc__
+        fresh.__module__ = value.__module__
+        fresh.__annotations__ = value.__annotations__
+        return fresh
+    if isinstance(value, type):
+        for attr, member in list(vars(value).items()):
+            func = getattr(member, "__func__", member)
+            if not isinstance(func, types.FunctionType) or func.__globals__ is namespace:
+                continue
+            bound = rebind_globals(func, namespace)
+            if isinstance(member, staticmethod):
+                bound = staticmethod(bound)
+            elif isinstance(member, classmethod):
+                bound = classmethod(bound)
+            setattr(value, attr, bound)
+    return value
+
+
+@dataclass
+class CheckoutResult:
+    run: str
+    loaded: list[str]
+    removed: list[str]
+    unchanged: list[str]
+    missing: dict[str, dict[str, Any]]
+    loaded_bytes: int
+    recomputed: dict[str, int | None] = field(default_factory=dict)  # name -> the cell re-run
+
+    def message(self, label: str) -> str:
+        lines = [
+            f"dotnb: kernel variables checked out from {label}: "
+            f"{len(self.loaded)} loaded, {len(self.removed)} removed, {len(self.unchanged)} unchanged"
+        ]
+        if self.loaded:
+            lines.append("  loaded: " + ", ".join(self.loaded))
+        if self.removed:
+            lines.append("  removed: " + ", ".join(self.removed))
+        for name, count in sorted(self.recomputed.items()):
+            lines.append(f"  recomputed: {name} (re-ran cell [{count}] of the run's lineage)")
+        for name, entry in sorted(self.missing.items()):
+            cell = f"; last set by cell [{entry['cell']}]" if entry.get("cell") else ""
+            size = f" ({entry['size']} bytes)" if entry.get("size") else ""
+            if entry.get("size_over"):
+                size = f" ({entry['size_over']})"
+            if "recompute" in entry:
+                then = f"not recomputed: {entry['recompute']}"
+            else:
+                then = "%dotnb checkout RUN --recompute re-runs the cells that produce it"
+            lines.append(
+                f"  not restored: {name} ({entry['status']}{size}: {entry.get('reason', '')}{cell}); "
+                f"{then}; it keeps its current value, if any"
+            )
+        lines.append("  undo: %dotnb checkout --undo")
+        return "\n".join(lines)
+
+
+class KernelCheckout:
+    """Checkouts of one kernel's namespace, and the undo of the last one."""
+
+    def __init__(self, capture: StateCapture) -> None:
+        self.capture = capture
+        self._undo: tuple[dict[str, Any], dict[str, Known], str | None] | None = None
+
+    def checkout(
+        self,
+        ip: Any,
+        store: Any,
+        run_id: str,
+        trust: bool = False,
+        lineage: list[tuple[int | None, str]] | None = None,
+    ) -> CheckoutResult:
+        """Check out run ``run_id``'s variables; with ``lineage`` (the run's cells: execution
+        count, raw code), names it could not store are recomputed by re-running cells."""
+        capture = self.capture
+        capture.wait()  # the state of the last run is complete before comparing with it
+        digest = read_state_ref(store.dir, run_id)
+        if digest is None:
+            raise CheckoutRefused(
+                f"run {run_id[:12]} has no recorded kernel state (state capture was off: "
+                "%dotnb state on, or DOTNB_KERNEL_STATE=1)"
+            )
+        manifest = read_document(store.objects, digest, STATE_FORMAT)
+        author = manifest.get("author")
+        if author != capture.author and not trust:
+            raise CheckoutRefused(
+                f"run {run_id[:12]}'s kernel state was recorded by {author}, not by {capture.author}: "
+                "loading it would run code from its pickles. Nothing was loaded; if you trust it, "
+                "run %dotnb checkout RUN --trust"
+            )
+        target: dict[str, dict[str, Any]] = manifest.get("variables") or {}
+        groups = {
+            g: read_document(store.objects, g, GROUP_FORMAT)
+            for g in sorted({e["group"] for e in target.values() if e.get("group")})
+        }
+        ns = ip.user_ns
+        variables = user_variables(ns, ip.user_ns_hidden, capture.ignore)
+        plan = plan_checkout(target, groups, variables, capture.known, capture.dirty)
+        # Loaded in full before any name changes: a corrupted object or an interrupt
+        # here leaves the namespace as it was.
+        staged = load_groups(store.objects, groups, load_order(groups, list(plan.load)), ns)
+        for name, value in staged.items():
+            if is_notebook_defined(value):
+                staged[name] = rebind_globals(value, ns)
+        touched = [*staged, *plan.remove]
+        self._undo = (
+            {n: ns.get(n, _ABSENT) for n in touched},
+            dict(capture.known),
+            capture.last_state,
+        )
+        for name in plan.remove:
+            ns.pop(name, None)
+        ns.update(staged)
+        known = {n: k for n, k in capture.known.items() if n in ns and n not in touched}
+        for name, value in staged.items():
+            entry = target[name]
+            names = tuple(groups[entry["group"]]["names"])
+            known[name] = Known(id(value), entry, names)
+        capture.known = known
+        capture.last_state = None  # the next capture writes a manifest of its own
+        if capture.dirty is not None:
+            capture.dirty -= set(touched)
+        recomputed: dict[str, int | None] = {}
+        if lineage is not None and plan.missing:
+            recomputed = self._recompute(ip, target, plan.missing, lineage, staged)
+        size = sum(
+            groups[d].get("pickle_size", 0) + sum(b[1] for b in groups[d].get("buffers") or [])
+            for d in plan.load
+        )
+        return CheckoutResult(
+            run_id, sorted(staged), plan.remove, sorted(plan.unchanged), plan.missing, size, recomputed
+        )
+
+    def _recompute(
+        self,
+        ip: Any,
+        target: dict[str, dict[str, Any]],
+        missing: dict[str, dict[str, Any]],
+        lineage: list[tuple[int | None, str]],
+        staged: dict[str, Any],
+    ) -> dict[str, int | None]:
+        """Re-run the lineage cells that produce ``missing`` names (see
+        :mod:`dotnb.capture.state_recompute`); the names recomputed → their cell.
+        Each name that could not be is given a ``recompute`` reason in ``missing``."""
+        from dotnb.capture.state_recompute import (
+            lineage_cells,
+            names_bound_by,
+            plan_recompute,
+            rerun,
+            restorable,
+        )
+
+        ns = ip.user_ns
+        cells = lineage_cells(lineage, ip.transform_cell)
+        plan = plan_recompute(set(missing), cells, restorable(target, ns))
+        for name, why in plan.impossible.items():
+            missing[name] = {**missing[name], "recompute": why}
+        if not plan.cells:
+            return {}
+        bound = names_bound_by(plan)
+        assert self._undo is not None
+        undo_values = self._undo[0]
+        before = {n: ns.get(n, _ABSENT) for n in bound}
+        for name, value in before.items():
+            undo_values.setdefault(name, value)
+        try:
+            rerun(plan, ns)
+        except BaseException as exc:
+            for name, value in before.items():  # the checkout stands; the re-run is undone
+                if value is _ABSENT:
+                    ns.pop(name, None)
+                else:
+                    ns[name] = value
+            why = f"re-running its cell raised {type(exc).__name__}: {exc}"
+            for name in plan.producers:
+                missing[name] = {**missing[name], "recompute": why}
+            if not isinstance(exc, Exception):
+                raise
+            return {}
+        # Names the re-run cells bound that the run's state holds get its values back.
+        for name in bound:
+            if name in staged:
+                ns[name] = staged[name]
+            elif target.get(name, {}).get("status") == STORED and before[name] is not _ABSENT:
+                ns[name] = before[name]
+        if self.capture.dirty is not None:
+            self.capture.dirty |= bound
+        for name in plan.producers:
+            missing.pop(name, None)
+        return plan.producers
+
+    def undo(self, ip: Any) -> list[str]:
+        """Put back what the last checkout replaced or removed; the names it touched."""
+        if self._undo is None:
+            raise CheckoutRefused("there is no checkout to undo in this kernel")
+        values, known, last_state = self._undo
+        ns = ip.user_ns
+        for name, value in values.items():
+            if value is _ABSENT:
+                ns.pop(name, None)
+            else:
+                ns[name] = value
+        self.capture.known, self.capture.last_state = known, last_state
+        self.capture.dirty = None  # conservative: the next capture looks at everything
+        self._undo = None
+        return sorted(values)
