@@ -3,7 +3,13 @@
  * callers put them into the DOM as text.
  */
 
-import { IPullResult, IPushResult, IRunProblem, JSONValue } from './types';
+import {
+  IPullResult,
+  IPushResult,
+  IRunProblem,
+  IRunSignature,
+  JSONValue
+} from './types';
 
 /** "3 s ago", "5 min ago", "2 h ago", "4 d ago", else the date. */
 export function timeAgo(iso: string, now: number = Date.now()): string {
@@ -247,4 +253,32 @@ export function pullSummary(result: IPullResult): ITransferSummary {
     text += `. ${plural(rejected.length, 'run')} rejected`;
   }
   return { text: `${text}.`, problems: problems(rejected) };
+}
+
+/** A run signature's mark and its tooltip; null for an unsigned run (no mark). */
+export function signatureMark(
+  signature: IRunSignature | undefined
+): { text: string; title: string; kind: IRunSignature['status'] } | null {
+  switch (signature?.status) {
+    case 'good':
+      return {
+        text: '✓ signed',
+        title: `Signed by ${signature.signer ?? 'an allowed key'}; the signature verifies`,
+        kind: 'good'
+      };
+    case 'bad':
+      return {
+        text: '✗ bad signature',
+        title: `The signature does not verify: ${signature.reason ?? 'unknown reason'}`,
+        kind: 'bad'
+      };
+    case 'unknown_key':
+      return {
+        text: '? unknown key',
+        title: `Signed by a key the allowed-signers file does not hold (${signature.signer ?? 'no fingerprint'})`,
+        kind: 'unknown_key'
+      };
+    default:
+      return null;
+  }
 }

@@ -35,6 +35,17 @@ export interface IRunSummary {
   tags?: string[];
   /** The run's note (null: none); in listings, as `tags`. */
   note?: string | null;
+  /** Its SSH signature's status (`GET runs`, `GET events`; absent from older servers). */
+  signature?: IRunSignature;
+}
+
+/** A run's SSH signature, checked by the server against the allowed-signers file. */
+export interface IRunSignature {
+  status: 'good' | 'bad' | 'unsigned' | 'unknown_key';
+  /** Principals (good) or the key's SHA256 fingerprint (unknown_key). */
+  signer?: string;
+  /** Why a signature is bad. */
+  reason?: string;
 }
 
 export interface IRunsPage {
@@ -103,6 +114,8 @@ export interface IMetricPoint {
 export interface IRunManifest {
   format: number;
   id: string;
+  /** Not part of the manifest: the server adds its signature's status. */
+  signature?: IRunSignature;
   kind: RunKind;
   number: number;
   name?: string | null;

@@ -497,6 +497,27 @@ function RunLinks(props: {
   if (props.remote) {
     rows.push(['Pulled from', props.remote]);
   }
+  if (manifest.signature) {
+    const mark = fmt.signatureMark(manifest.signature);
+    rows.push([
+      'Signature',
+      mark ? (
+        <span
+          key="signature"
+          className={`jp-dotnb-Signature jp-mod-${mark.kind}`}
+          title={mark.title}
+        >
+          {mark.kind === 'good'
+            ? `good, by ${manifest.signature.signer ?? 'an allowed key'}`
+            : mark.kind === 'bad'
+              ? `bad: ${manifest.signature.reason ?? 'does not verify'}`
+              : `by a key not in the allowed signers (${manifest.signature.signer ?? ''})`}
+        </span>
+      ) : (
+        'unsigned'
+      )
+    ]);
+  }
   if (manifest.parent) {
     rows.push(['Previous run in kernel', link(manifest.parent)]);
   }

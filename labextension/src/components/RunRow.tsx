@@ -40,10 +40,12 @@ export function RunRow(props: IRunRowProps): JSX.Element {
     metrics && `metrics: ${metrics}`,
     `${fmt.plural(run.inputs, 'input')}, ${fmt.plural(run.outputs, 'output')}`,
     who ? `by ${who}` : '',
-    run.remote ? `pulled from ${run.remote}` : ''
+    run.remote ? `pulled from ${run.remote}` : '',
+    fmt.signatureMark(run.signature)?.title ?? ''
   ]
     .filter(Boolean)
     .join('\n');
+  const signed = fmt.signatureMark(run.signature);
   const classes = ['jp-dotnb-Row'];
   if (props.selected) {
     classes.push('jp-mod-selected');
@@ -88,6 +90,14 @@ export function RunRow(props: IRunRowProps): JSX.Element {
         </div>
         <div className="jp-dotnb-Row-line jp-dotnb-Row-details">
           {/* First on the second line: the name keeps the first line's room. */}
+          {signed && (
+            <span
+              className={`jp-dotnb-Chip jp-dotnb-Signature jp-mod-${signed.kind}`}
+              title={signed.title}
+            >
+              {signed.text}
+            </span>
+          )}
           {run.remote && (
             <span
               className="jp-dotnb-Chip jp-dotnb-Chip-remote jp-dotnb-Row-remote"
