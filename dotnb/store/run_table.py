@@ -36,8 +36,13 @@ BUILTIN: dict[str, tuple[str, bool]] = {
     "tags": ("a.tags", False),
 }
 MAX_FILTERS = 20
-# Columns the table can group runs by.
-GROUPS = ("notebook", "name")
+# What the table can group runs by: a column's SQL.  A sweep's runs carry the tag
+# sweep:<id> (dotnb.sweep.task.sweep_tag); a run has at most one.
+GROUPS = {
+    "notebook": "r.notebook",
+    "name": "r.name",
+    "sweep": "(SELECT MIN(value) FROM json_each(a.tags) WHERE value LIKE 'sweep:%')",
+}
 _FILTER = re.compile(r"^\s*(.+?)\s*(>=|<=|==|!=|>|<|=|~)\s*(.*?)\s*$", re.S)
 _NUMERIC_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "=": "=", "==": "=", "!=": "!="}
 
@@ -197,8 +202,9 @@ class RunTable:
     ) -> dict[str, Any]:
         """One page of the table: ``{"total", "offset", "runs", "columns"?}``; ``runs``
         are summaries as ``GET runs`` gives them (tags and note included).  ``group``
-        (``notebook`` or ``name``) keeps each group's runs together, groups in
-        alphabetical order (runs without one last), sorted within."""
+        (``notebook``, ``name`` or ``sweep``: the ``sweep:<id>`` tag) keeps each group's
+        runs together, groups in alphabetical order (runs without one last), sorted
+        within."""
         if len(filters) > MAX_FILTERS:
             raise BadQuery(f"at most {MAX_FILTERS} filters")
         if group is not None and group not in GROUPS:
@@ -240,7 +246,7 @@ class RunTable:
             sort_expr, sort_args = _column_sql(sort)
         order = f" ORDER BY ({sort_expr}) IS NULL, {sort_expr} {direction}, r.id {direction}"
         if group is not None:
-            grouped = BUILTIN[group][0]
+            grouped = GROUPS[group]
             order = f" ORDER BY COALESCE({grouped}, '') = '', {grouped} ASC," + order[len(" ORDER BY") :]
         # Two steps: sort narrow rows (ids) for the page, then read only the page's
         # summaries; sorting whole summaries would move every row's JSON through the sorter.

@@ -77,7 +77,7 @@ export interface ILineageTarget {
 }
 
 /** What the Experiments table can group runs by. */
-export type TableGroup = 'notebook' | 'name';
+export type TableGroup = 'notebook' | 'name' | 'sweep';
 
 /** Query arguments; null, undefined and '' are left out, a list repeats the name. */
 type Query = Record<string, string | number | null | undefined | string[]>;

@@ -395,7 +395,10 @@ export class ExperimentsModel {
   private _changed = new Signal<this, void>(this);
 }
 
-/** A run's value for grouping (a run without a name is in the group ''). */
+/** A run's value for grouping (a run without a name, or of no sweep, is in the group ''). */
 export function groupValue(run: IRunSummary, group: TableGroup): string {
+  if (group === 'sweep') {
+    return (run.tags ?? []).filter(t => t.startsWith('sweep:')).sort()[0] ?? '';
+  }
   return (group === 'notebook' ? run.notebook : run.name) ?? '';
 }

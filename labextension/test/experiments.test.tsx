@@ -29,7 +29,11 @@ import {
   parallelSpec,
   scatterSpec
 } from '../src/experimentsChart';
-import { ExperimentsModel, PAGE_SIZE } from '../src/experimentsModel';
+import {
+  ExperimentsModel,
+  groupValue,
+  PAGE_SIZE
+} from '../src/experimentsModel';
 import { IRunAnnotations, IRunSummary, IRunTablePage } from '../src/types';
 import { settle } from './fakes';
 import { summary, XSS } from './fixtures';
@@ -129,9 +133,9 @@ class FakeTableApi {
     if (query.group) {
       const key = query.group;
       // Stable: sorted within each group as above, groups in order.
-      rows.sort((a, b) =>
-        ((a as any)[key] ?? '').localeCompare((b as any)[key] ?? '')
-      );
+      // As the server: groups in order, runs without one last.
+      const value = (run: IRunSummary) => groupValue(run, key) || '\uffff';
+      rows.sort((a, b) => value(a).localeCompare(value(b)));
     }
     const offset = query.offset ?? 0;
     return {
@@ -195,6 +199,25 @@ describe('experiments model', () => {
     await model.addFilter('nope > 1');
     expect(model.filters).toEqual(['acc > 0.5']);
     expect(model.error).toContain('nope');
+  });
+
+  it("groups a sweep's runs by their sweep tag", async () => {
+    const api = new FakeTableApi(0);
+    api.rows = [
+      summary(1, { tags: ['best', 'sweep:01M98A'] }),
+      summary(2, { tags: ['sweep:01M98A'] }),
+      summary(3, { tags: ['sweep:01M98B', 'baseline'] }),
+      summary(4, { tags: ['baseline'] })
+    ];
+    const model = new ExperimentsModel(api as any);
+    await model.setGroup('sweep');
+    expect(api.queries[api.queries.length - 1].group).toBe('sweep');
+    expect([0, 1, 2, 3].map(i => model.startsGroup(i))).toEqual([
+      true,
+      false,
+      true,
+      true
+    ]);
   });
 
   it('groups rows by notebook on the server, the value shown once per group', async () => {

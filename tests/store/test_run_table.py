@@ -117,5 +117,17 @@ def test_grouping_keeps_each_notebooks_or_names_runs_together(table: tuple[RunTa
     assert ids_of(t.query(sort="started", group="name")) == [a, b, d, c]
     page = t.query(sort="started", group="notebook", offset=2, limit=2)
     assert ids_of(page) == [a, d] and page["total"] == 4
-    with pytest.raises(BadQuery, match="group must be one of notebook, name"):
+    with pytest.raises(BadQuery, match="group must be one of notebook, name, sweep"):
         t.query(group="status")
+
+
+def test_grouping_by_sweep_keeps_each_sweeps_runs_together(store: Store) -> None:
+    one, two = "sweep:01M98SWEEPAAAAAAAAAAAAAAAA", "sweep:01M98SWEEPBBBBBBBBBBBBBBBB"
+    runs = [commit(store, metrics={"acc": acc}) for acc in (0.1, 0.9, 0.5, 0.7, 0.3)]
+    tag_run(store, runs[0], [two])
+    tag_run(store, runs[1], ["best", two])  # other tags beside the sweep's
+    tag_run(store, runs[2], [one])
+    tag_run(store, runs[4], [one])
+    page = RunTable(store.index).query(sort="metric:acc", group="sweep")
+    # Sweep one (by acc), then sweep two, then the run of no sweep.
+    assert ids_of(page) == [runs[2], runs[4], runs[1], runs[0], runs[3]]

@@ -408,6 +408,7 @@ export function ExperimentsView(props: {
             <option value="">{trans.__('nothing')}</option>
             <option value="notebook">{trans.__('notebook')}</option>
             <option value="name">{trans.__('name')}</option>
+            <option value="sweep">{trans.__('sweep')}</option>
           </select>
         </label>
         <details className="jp-dotnb-XColumns">
