@@ -130,8 +130,10 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def lab(project: Path, tmp_path: Path) -> Iterator[Lab]:
+def serve(project: Path, tmp_path: Path, module: str, app: str) -> Iterator[Lab]:
+    """Start ``python -m <module>`` (JupyterLab, or Notebook 7: the same server and
+    extension system, ``app`` names its application class for the options) on the
+    project, and stop it after the test."""
     settings = tmp_path / "settings"
     news = settings / "@jupyterlab" / "apputils-extension"
     news.mkdir(parents=True)
@@ -149,19 +151,19 @@ def lab(project: Path, tmp_path: Path) -> Iterator[Lab]:
     env.pop("DOTNB_ROOT", None)
     port = _free_port()
     token = secrets.token_hex(16)
-    log = tmp_path / "jupyter-lab.log"
+    log = tmp_path / f"{module}.log"
     argv = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         f"--port={port}",
         "--ip=127.0.0.1",
         f"--ServerApp.root_dir={project}",
         f"--IdentityProvider.token={token}",
-        f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-        "--LabApp.expose_app_in_browser=True",
+        f"--{app}.user_settings_dir={settings}",
+        f"--{app}.workspaces_dir={tmp_path / 'workspaces'}",
+        f"--{app}.expose_app_in_browser=True",
         "--ServerApp.port_retries=0",
     ]
     if os.geteuid() == 0:
@@ -177,7 +179,7 @@ def lab(project: Path, tmp_path: Path) -> Iterator[Lab]:
                 break
             except Exception:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start:\n{log.read_text()[-4000:]}") from None
+                    raise RuntimeError(f"{module} did not start:\n{log.read_text()[-4000:]}") from None
                 time.sleep(0.3)
         yield server
     finally:
@@ -189,7 +191,18 @@ def lab(project: Path, tmp_path: Path) -> Iterator[Lab]:
             proc.wait()
         # Keep the server log with the screenshots: it explains a failure.
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(log, ARTIFACTS / "jupyter-lab.log")
+        shutil.copy(log, ARTIFACTS / log.name)
+
+
+@pytest.fixture
+def lab(project: Path, tmp_path: Path) -> Iterator[Lab]:
+    yield from serve(project, tmp_path, "jupyterlab", "LabApp")
+
+
+@pytest.fixture
+def notebook7(project: Path, tmp_path: Path) -> Iterator[Lab]:
+    """Jupyter Notebook 7 on the project (the same extension, another front end)."""
+    yield from serve(project, tmp_path, "notebook", "JupyterNotebookApp")
 
 
 @pytest.fixture
@@ -206,12 +219,26 @@ def browser(chromium_path: str) -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any, lab: Lab) -> Iterator[Any]:
+    """A browser page for the test's JupyterLab (``lab``)."""
+    yield from open_page(browser)
+
+
+@pytest.fixture
+def notebook7_page(browser: Any, notebook7: Lab) -> Iterator[Any]:
+    """A browser page for the test's Notebook 7 (``notebook7``)."""
+    yield from open_page(browser)
+
+
+def open_page(browser: Any) -> Iterator[Any]:
+    """A new browser context's page that records page errors (``page.errors``) and the
+    console; a screenshot and the console are kept in test-artifacts/ui/."""
     context = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
     context.set_default_timeout(30_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     console: list[str] = []
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc.stack}"))
     page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
     page.on(
         "response",
