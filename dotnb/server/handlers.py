@@ -444,7 +444,9 @@ class EventsHandler(DotnbHandler):
             await asyncio.sleep(self.POLL_S)
 
 
-_RUN = r"(?P<ref>[^/]+)"
+# A run reference in a route: every form resolve() takes.
+RUN_PATTERN = r"(?P<ref>[^/]+)"
+_RUN = RUN_PATTERN
 ROUTES: list[tuple[str, type[DotnbHandler]]] = [
     ("version", VersionHandler),
     ("runs", RunsHandler),

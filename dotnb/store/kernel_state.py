@@ -223,3 +223,20 @@ def state_objects(objects: ObjectStore, digest: str) -> set[str]:
 
 def manifest_groups(manifest: dict[str, Any]) -> set[str]:
     return {v["group"] for v in (manifest.get("variables") or {}).values() if v.get("group")}
+
+
+def state_summary(store_dir: Path, objects: ObjectStore, run_id: str) -> dict[str, Any] | None:
+    """What run ``run_id`` recorded of its kernel's variables, for people (the restore
+    dialog, ``GET runs/{run}/kernel-state``): who recorded it and, per name, its status,
+    type, size, the cell that last set it and why it was not stored.  None when the run
+    has no recorded state; raises :class:`ObjectCorrupt` when its record is damaged."""
+    digest = read_state_ref(store_dir, run_id)
+    if digest is None:
+        return None
+    manifest = read_document(objects, digest, STATE_FORMAT)
+    variables: dict[str, Any] = {}
+    for name, entry in sorted((manifest.get("variables") or {}).items()):
+        variables[name] = {
+            key: entry[key] for key in ("status", "type", "size", "cell", "reason") if key in entry
+        }
+    return {"run": run_id, "author": manifest.get("author"), "variables": variables}

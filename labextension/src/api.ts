@@ -8,6 +8,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IEventsReply,
+  IKernelState,
   ILineage,
   ISweepRequest,
   ISweepState,
@@ -211,6 +212,20 @@ export class DotnbApi {
       query: { run: target.run, path: target.path, direction, depth },
       signal
     });
+  }
+
+  /** `GET runs/{run}/kernel-state`: the kernel variables a run recorded (null: none). */
+  async kernelState(ref: string): Promise<IKernelState | null> {
+    try {
+      return await this.request<IKernelState>(
+        `runs/${encodeURIComponent(ref)}/kernel-state`
+      );
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        return null;
+      }
+      throw error;
+    }
   }
 
   /** `POST sweeps`: start a parameter sweep on the server's cluster. */

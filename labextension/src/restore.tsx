@@ -15,6 +15,7 @@ import { Loading, Message } from './components/common';
 import { DataTable } from './components/DataTable';
 import * as fmt from './format';
 import {
+  IKernelState,
   IPlanItem,
   IRestoreOptions,
   IRestorePlan,
@@ -93,13 +94,118 @@ export function PlanTable(props: {
   );
 }
 
+/** What the dialog's Kernel variables option asks for. */
+export interface IKernelChoice {
+  checkout: boolean;
+  trust: boolean;
+}
+
+/**
+ * The Kernel variables option: what the run recorded of its kernel's
+ * variables, to bring back into the notebook's kernel (`%dotnb checkout`).
+ */
+export function KernelStateOption(props: {
+  state: IKernelState;
+  choice: IKernelChoice;
+  onChange: (choice: IKernelChoice) => void;
+}): JSX.Element {
+  const { state, choice } = props;
+  const names = Object.keys(state.variables).sort();
+  const stored = names.filter(n => state.variables[n].status === 'stored');
+  return (
+    <div className="jp-dotnb-KernelState">
+      <label className="jp-dotnb-Check">
+        <input
+          type="checkbox"
+          checked={choice.checkout}
+          onChange={e =>
+            props.onChange({ ...choice, checkout: e.target.checked })
+          }
+        />{' '}
+        Kernel variables: bring back {fmt.plural(stored.length, 'variable')}{' '}
+        into the notebook&apos;s kernel (only those that differ are loaded; the
+        current ones are kept for Undo)
+      </label>
+      {choice.checkout && (
+        <>
+          <DataTable
+            className="jp-dotnb-KernelStateTable"
+            columns={[
+              { header: 'Name', value: n => n, title: n => n },
+              {
+                header: 'Type',
+                value: n => state.variables[n].type ?? '',
+                fit: 'nowrap'
+              },
+              {
+                header: 'Size',
+                value: n =>
+                  state.variables[n].size === undefined
+                    ? ''
+                    : fmt.bytes(state.variables[n].size),
+                fit: 'nowrap',
+                width: '5em'
+              },
+              {
+                header: 'Comes back',
+                value: n =>
+                  state.variables[n].status === 'stored'
+                    ? 'loaded'
+                    : `not stored: ${state.variables[n].reason ?? state.variables[n].status}`,
+                title: n => state.variables[n].reason ?? ''
+              }
+            ]}
+            rows={names}
+            rowKey={n => n}
+          />
+          <label className="jp-dotnb-Check">
+            <input
+              type="checkbox"
+              checked={choice.trust}
+              onChange={e =>
+                props.onChange({ ...choice, trust: e.target.checked })
+              }
+            />{' '}
+            Load them even though they were recorded by{' '}
+            {state.author ?? 'someone else'} if that is not you here (loading a
+            value runs code from it)
+          </label>
+        </>
+      )}
+    </div>
+  );
+}
+
 function PlanBody(props: {
   api: DotnbApi;
   runId: string;
   hasNotebook: boolean;
   docManager: IDocumentManager;
   onChange: (options: IRestoreOptions, plan: IRestorePlan | null) => void;
+  onKernelChange: (choice: IKernelChoice | null) => void;
 }): JSX.Element {
+  const [kernelState, setKernelState] = React.useState<IKernelState | null>(
+    null
+  );
+  const [kernel, setKernel] = React.useState<IKernelChoice>({
+    checkout: false,
+    trust: false
+  });
+  React.useEffect(() => {
+    let live = true;
+    props.api.kernelState(props.runId).then(
+      state => live && setKernelState(state),
+      () => undefined // no state, or an older server: no option
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.api, props.runId]);
+  React.useEffect(
+    () =>
+      props.onKernelChange(kernelState && props.hasNotebook ? kernel : null),
+    [kernel, kernelState]
+  );
   const [data, setData] = React.useState(true);
   const [notebook, setNotebook] = React.useState(props.hasNotebook);
   const [plan, setPlan] = React.useState<IRestorePlan | null>(null);
@@ -156,6 +262,13 @@ function PlanBody(props: {
           Notebook
         </label>
       </div>
+      {kernelState && props.hasNotebook && (
+        <KernelStateOption
+          state={kernelState}
+          choice={kernel}
+          onChange={setKernel}
+        />
+      )}
       {error && <Message kind="error">{error}</Message>}
       {!error && !plan && <Loading text="Computing the plan…" />}
       {plan && <PlanTable plan={plan} />}
@@ -194,13 +307,23 @@ class PlanWidget
 
   options: IRestoreOptions = { data: true, notebook: true, dry_run: false };
   plan: IRestorePlan | null = null;
+  /** The Kernel variables option; null when the run recorded no kernel state. */
+  kernel: IKernelChoice | null = null;
 
   getValue(): IRestoreOptions {
     return this.options;
   }
 
   protected render(): JSX.Element {
-    return <PlanBody {...this._props} onChange={this._onChange} />;
+    return (
+      <PlanBody
+        {...this._props}
+        onChange={this._onChange}
+        onKernelChange={choice => {
+          this.kernel = choice;
+        }}
+      />
+    );
   }
 
   private _onChange = (options: IRestoreOptions, plan: IRestorePlan | null) => {
@@ -214,6 +337,12 @@ export interface IRestoreDeps {
   docManager: IDocumentManager;
   /** Called after files changed on disk (e.g. to refresh views). */
   onRestored?: (result: IRestoreResult) => void;
+  /**
+   * Run `code` (a `%dotnb checkout`) in the kernel of the open notebook at
+   * `notebook`; what it printed, or null when that notebook has no running
+   * kernel here.
+   */
+  runInKernel?: (notebook: string, code: string) => Promise<string | null>;
 }
 
 /** Reload every open document whose file the restore wrote. */
@@ -252,10 +381,18 @@ function ResultBody(props: {
   result: IRestoreResult;
   reverted: string[];
   what: string;
+  /** What the kernel said to the checkout of its variables, if one was asked for. */
+  kernel?: string | null;
 }): JSX.Element {
   const { result } = props;
   return (
     <div className="jp-dotnb-RestoreResult">
+      {props.kernel !== undefined && (
+        <div className="jp-dotnb-KernelResult">
+          <p>Kernel variables:</p>
+          <pre>{props.kernel}</pre>
+        </div>
+      )}
       <p>
         {props.what}: {fmt.plural(result.written.length, 'file')} written
         {props.reverted.length
@@ -315,13 +452,35 @@ export async function restoreWithDialog(
   }
   const options = answer.value ?? body.options;
   const plan = body.plan;
+  const kernel =
+    body.kernel?.checkout && run.notebook
+      ? { notebook: run.notebook, trust: body.kernel.trust }
+      : null;
   await runRestore(
     deps,
     run.id,
     options,
     plan,
-    title.replace(/^Restore/, 'Restored')
+    title.replace(/^Restore/, 'Restored'),
+    kernel
   );
+}
+
+/** Check out `runId`'s variables in the notebook's kernel: what it said. */
+async function checkoutKernel(
+  deps: IRestoreDeps,
+  notebook: string,
+  code: string
+): Promise<string> {
+  try {
+    const said = await deps.runInKernel?.(notebook, code);
+    return (
+      said ??
+      `${notebook} has no running kernel here: open it, then run ${code}`
+    );
+  } catch (error) {
+    return `the kernel could not run ${code}: ${error instanceof Error ? error.message : String(error)}`;
+  }
 }
 
 async function runRestore(
@@ -329,7 +488,9 @@ async function runRestore(
   runId: string,
   options: IRestoreOptions,
   plan: IRestorePlan | null,
-  what: string
+  what: string,
+  kernel: { notebook: string; trust: boolean } | null = null,
+  undoKernel: string | null = null
 ): Promise<void> {
   let result: IRestoreResult;
   let reverted: string[];
@@ -356,11 +517,29 @@ async function runRestore(
     return;
   }
   deps.onRestored?.(result);
+  // The variables after the files: a cell that reads a restored file sees the run's.
+  const said = kernel
+    ? await checkoutKernel(
+        deps,
+        kernel.notebook,
+        `%dotnb checkout ${runId}${kernel.trust ? ' --trust' : ''}`
+      )
+    : undoKernel
+      ? await checkoutKernel(deps, undoKernel, '%dotnb checkout --undo')
+      : undefined;
   const checkpoint = result.checkpoint;
+  const canUndo = !!checkpoint || !!kernel;
   const answer = await showDialog({
     title: what,
-    body: <ResultBody result={result} reverted={reverted} what={what} />,
-    buttons: checkpoint
+    body: (
+      <ResultBody
+        result={result}
+        reverted={reverted}
+        what={what}
+        kernel={said}
+      />
+    ),
+    buttons: canUndo
       ? [
           Dialog.warnButton({
             label: 'Undo',
@@ -369,16 +548,19 @@ async function runRestore(
           Dialog.okButton({ label: 'Close' })
         ]
       : [Dialog.okButton({ label: 'Close' })],
-    defaultButton: checkpoint ? 1 : 0
+    defaultButton: canUndo ? 1 : 0
   });
-  if (checkpoint && answer.button.label === 'Undo') {
-    // Undo restores everything the checkpoint saved (data and notebook).
+  if (canUndo && answer.button.label === 'Undo') {
+    // Undo restores everything the checkpoint saved (data and notebook), and puts
+    // back the variables the checkout replaced.
     await runRestore(
       deps,
-      checkpoint,
-      { data: true, notebook: true, dry_run: false },
+      checkpoint ?? runId,
+      { data: true, notebook: true, dry_run: !checkpoint },
       null,
-      'Restore undone'
+      'Restore undone',
+      null,
+      kernel ? kernel.notebook : null
     );
   }
 }

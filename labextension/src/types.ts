@@ -436,3 +436,20 @@ export interface ISweepState {
   } | null;
   results: ISweepResult[];
 }
+
+/** `GET runs/{run}/kernel-state`: the kernel variables a run recorded. */
+export interface IKernelState {
+  run: string;
+  /** user@host of the kernel that recorded them. */
+  author: string | null;
+  variables: Record<
+    string,
+    {
+      status: 'stored' | 'unpicklable' | 'too_large';
+      type?: string;
+      size?: number;
+      cell?: number | null;
+      reason?: string;
+    }
+  >;
+}

@@ -388,9 +388,26 @@ def world(jp_serverapp: Any, jp_root_dir: Path) -> Iterator[World]:
     many = [_stored(store, f"images/c{i % 2}/{i:03d}.png", b"%d" % i) for i in range(40)]
     w.ids["tree"] = commit(store, make_manifest(store, "trees.ipynb", inputs=many))["id"]
     _add_remotes(store, jp_root_dir.parent / "remotes")
+    _record_kernel_state(store, w.ids["a"])
     w.ids["sweep"] = _start_sweep(jp_serverapp, jp_root_dir)
     yield w
     store.close()
+
+
+def _record_kernel_state(store: Store, run_id: str) -> None:
+    """A kernel state record for run ``run_id``, as a kernel with state capture on writes
+    one (the values' pickles are not needed to describe them)."""
+    from dotnb.store.kernel_state import STATE_FORMAT, put_document, write_state_ref
+
+    state = {
+        "format": STATE_FORMAT,
+        "author": "ada@box",
+        "variables": {
+            "lr": {"type": "float", "status": "stored", "size": 21, "cell": 3, "group": "0" * 64},
+            "conn": {"type": "Connection", "status": "unpicklable", "reason": "cannot pickle 'Connection'"},
+        },
+    }
+    write_state_ref(store.dir, run_id, put_document(store.objects, state))
 
 
 def _start_sweep(serverapp: Any, root: Path) -> str:
@@ -457,6 +474,7 @@ S = "/runs/{run}/restore"
 T = "/runs/{run}/status"
 L = "/runs/{run}/folder"
 A = "/runs/{run}/annotations"
+K = "/runs/{run}/kernel-state"
 BAD_NB = (("notebook", "../up.ipynb"),)
 
 CASES: list[Case] = [
@@ -564,6 +582,12 @@ CASES: list[Case] = [
     _get(T, 409, ("run", "#1")),
     _get(T, 410, ("run", "{gone}")),
     _get(T, 500, ("run", "{rotten}")),
+    _get(K, 200, ("run", "{a}")),
+    _get(K, 400, ("run", "{a}"), query=BAD_NB),
+    _get(K, 403, ("run", "{a}"), auth=False),
+    _get(K, 404, ("run", "{b}")),  # a run without kernel state
+    _get(K, 404, ("run", "ZZZZ")),
+    _get(K, 409, ("run", "#1")),
     _get(L, 200, ("run", "{tree}"), query=(("path", "images"),)),
     _get(
         L,
