@@ -112,6 +112,11 @@ def add_push(commands: Commands) -> None:
         default=None,
         help="notebook for '#N' and 'latest' RUN arguments",
     )
+    p.add_argument(
+        "--with-kernel-state",
+        action="store_true",
+        help="also send the runs' recorded kernel variables (left out by default: large, private)",
+    )
 
 
 def add_pull(commands: Commands) -> None:
@@ -146,6 +151,11 @@ def add_pull(commands: Commands) -> None:
     p.add_argument("--with-data", action="store_true", help="also download the pulled runs' objects")
     p.add_argument(
         "--full", action="store_true", help="re-read every run on the remote, not only new entries"
+    )
+    p.add_argument(
+        "--with-kernel-state",
+        action="store_true",
+        help="also bring the pulled runs' kernel variables (a checkout of them needs --trust)",
     )
 
 
@@ -212,6 +222,7 @@ def cmd_remote_remove(args: argparse.Namespace) -> int:
 
 def cmd_push(args: argparse.Namespace) -> int:
     from dotnb.remote.config import list_remotes
+    from dotnb.remote.state_transfer import push_with_states
     from dotnb.remote.transfer import push
 
     with open_store(args) as store:
@@ -221,7 +232,8 @@ def cmd_push(args: argparse.Namespace) -> int:
         runs = [resolve_run(store, args, t) for t in targets] if targets else None
         meter = TransferLine("push", sys.stderr)
         try:
-            result = push(store, remote, runs, progress=meter)
+            send = push_with_states if args.with_kernel_state else push
+            result = send(store, remote, runs, progress=meter)
         finally:
             meter.finish()
     if args.json:
@@ -233,12 +245,14 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from dotnb.remote.state_transfer import pull_with_states
     from dotnb.remote.transfer import pull
 
     with open_store(args) as store:
         meter = TransferLine("pull", sys.stderr)
         try:
-            result = pull(store, args.remote, with_data=args.with_data, full=args.full, progress=meter)
+            fetch = pull_with_states if args.with_kernel_state else pull
+            result = fetch(store, args.remote, with_data=args.with_data, full=args.full, progress=meter)
         finally:
             meter.finish()
     if args.json:

@@ -545,6 +545,12 @@ def format_push(result: dict[str, Any]) -> list[str]:
         f"{result['runs_already']} already there"
     ]
     lines += [f"  conflict {c['id']}: {clean(c['reason'])}" for c in result["conflicts"]]
+    if "kernel_states_pushed" in result:
+        lines.append(
+            f"kernel state of {plural(result['kernel_states_pushed'], 'run')} sent "
+            f"({plural(result['kernel_state_objects_uploaded'], 'object')}, "
+            f"{human_size(result['kernel_state_bytes_uploaded'])})"
+        )
     return lines
 
 
@@ -564,6 +570,16 @@ def format_pull(result: dict[str, Any], with_data: bool) -> list[str]:
         f"  BAD signature on {clean(str(r['id']))}: {clean(r['reason'])}"
         for r in result.get("bad_signatures") or []
     ]
+    if "kernel_states_pulled" in result:
+        lines.append(
+            f"kernel state of {plural(result['kernel_states_pulled'], 'run')} brought "
+            f"({human_size(result['kernel_state_bytes_downloaded'])}); "
+            "a checkout of them needs --trust"
+        )
+        lines += [
+            f"  kernel state of {clean(str(r['id']))} left out: {clean(r['reason'])}"
+            for r in result["kernel_states_rejected"]
+        ]
     return lines
 
 

@@ -518,6 +518,12 @@ class RemotesHandler(DotnbHandler):
 class _TransferHandler(DotnbHandler):
     """Shared by push and pull: the ``remote`` argument, and running the transfer."""
 
+    def flag(self, body: dict[str, Any], name: str) -> bool:
+        value = body.get(name, False)
+        if not isinstance(value, bool):
+            raise ApiError(400, f"{name} must be true or false")
+        return value
+
     def remote_arg(self, body: dict[str, Any]) -> str | None:
         remote = body.get("remote")
         if remote is None:
@@ -538,11 +544,12 @@ class _TransferHandler(DotnbHandler):
 
 
 class PushHandler(_TransferHandler):
-    """``POST push`` ``{"remote"?, "runs"?}``: as ``dotnb push --json``."""
+    """``POST push`` ``{"remote"?, "runs"?, "with_kernel_state"?}``: as ``dotnb push --json``."""
 
     @web.authenticated
     @json_errors
     async def post(self) -> None:
+        from dotnb.remote.state_transfer import push_with_states
         from dotnb.remote.transfer import push
 
         body = self.json_body()
@@ -557,23 +564,24 @@ class PushHandler(_TransferHandler):
             # Resolved here, before anything is sent: a wrong reference fails the
             # whole request (404/409) rather than half a push.
             runs = list(dict.fromkeys(self.resolve(ref) for ref in refs))
-        self.reply(await self.transfer(push, remote=remote, runs=runs))
+        send = push_with_states if self.flag(body, "with_kernel_state") else push
+        self.reply(await self.transfer(send, remote=remote, runs=runs))
 
 
 class PullHandler(_TransferHandler):
-    """``POST pull`` ``{"remote"?, "with_data"?}``: as ``dotnb pull --json``."""
+    """``POST pull`` ``{"remote"?, "with_data"?, "with_kernel_state"?}``: as ``dotnb pull --json``."""
 
     @web.authenticated
     @json_errors
     async def post(self) -> None:
+        from dotnb.remote.state_transfer import pull_with_states
         from dotnb.remote.transfer import pull
 
         body = self.json_body()
         remote = self.remote_arg(body)
-        with_data = body.get("with_data", False)
-        if not isinstance(with_data, bool):
-            raise ApiError(400, "with_data must be true or false")
-        self.reply(await self.transfer(pull, remote=remote, with_data=with_data))
+        with_data = self.flag(body, "with_data")
+        fetch = pull_with_states if self.flag(body, "with_kernel_state") else pull
+        self.reply(await self.transfer(fetch, remote=remote, with_data=with_data))
 
 
 class VerifyHandler(DotnbHandler):
