@@ -37,6 +37,7 @@ import { CommandIDs } from './constants';
 import { DEFAULT_BUILTINS } from './experiments';
 import { ExperimentsModel } from './experimentsModel';
 import { runsIcon } from './icons';
+import { openInMainArea } from './mainArea';
 import { chartRenderer } from './vegaRenderer';
 
 export const EXPERIMENTS_PLUGIN_ID = 'dotnb:experiments';
@@ -130,17 +131,13 @@ export const experimentsPlugin: JupyterFrontEndPlugin<void> = {
         defaultColumns: preferences.defaultColumns
       });
       const content = new ExperimentsWidget(model, services, trans);
-      const widget = new MainAreaWidget({ content });
-      widget.id = `dotnb-experiments-${Date.now()}`;
-      widget.title.label = notebook
-        ? trans.__('Experiments: %1', notebook.split('/').pop() ?? notebook)
-        : trans.__('Experiments');
-      widget.title.caption = trans.__('dotnb runs as a table');
-      widget.title.icon = runsIcon;
-      widget.title.closable = true;
-      void tracker.add(widget);
-      app.shell.add(widget, 'main');
-      app.shell.activateById(widget.id);
+      const widget = openInMainArea(app, tracker, content, {
+        id: `dotnb-experiments-${Date.now()}`,
+        label: notebook
+          ? trans.__('Experiments: %1', notebook.split('/').pop() ?? notebook)
+          : trans.__('Experiments'),
+        caption: trans.__('dotnb runs as a table')
+      });
       void model.reload();
       return widget;
     };

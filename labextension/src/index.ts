@@ -18,6 +18,7 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { DotnbApi } from './api';
 import { runsIcon } from './icons';
 import { introduceOnce } from './introduce';
+import { openProjectFile } from './mainArea';
 import { RunsModel } from './model';
 import { RemotesModel } from './remotes';
 import { restoreWithDialog } from './restore';
@@ -164,15 +165,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       sweep: id => void app.commands.execute(CommandIDs.sweepRun, { id }),
       openLineage: target =>
         void app.commands.execute(CommandIDs.lineage, { ...target }),
-      openPath: path => {
-        // Files without a known type (Parquet, pickles…) are shown in the file
-        // browser rather than loaded into a text editor.
-        if (app.docRegistry.getFileTypesForPath(path).length) {
-          docManager.openOrReveal(path);
-        } else {
-          void app.commands.execute('filebrowser:go-to-path', { path });
-        }
-      }
+      openPath: path => openProjectFile(app, path)
     });
     sidebar.id = SIDEBAR_ID;
     sidebar.title.icon = runsIcon;

@@ -30,6 +30,7 @@ import { DotnbApi, ILineageTarget } from './api';
 import { ILineageServices, LineageView } from './components/LineageView';
 import { CommandIDs } from './constants';
 import { runsIcon } from './icons';
+import { openInMainArea, openProjectFile } from './mainArea';
 
 export const LINEAGE_PLUGIN_ID = 'dotnb:lineage';
 
@@ -96,15 +97,7 @@ export const lineagePlugin: JupyterFrontEndPlugin<void> = {
       lineage: (target, direction, depth, signal) =>
         api.lineage(target, direction, depth, signal),
       openRun: id => void app.commands.execute(CommandIDs.openRun, { id }),
-      // Files without a known type (Parquet, pickles…) are shown in the file
-      // browser rather than loaded into a text editor.
-      openPath: path =>
-        void app.commands.execute(
-          app.docRegistry.getFileTypesForPath(path).length
-            ? 'docmanager:open'
-            : 'filebrowser:go-to-path',
-          { path }
-        ),
+      openPath: path => openProjectFile(app, path),
       storedUrl: (run, path, role) => api.fileUrl(run, path, role),
       openLineage: target =>
         void app.commands.execute(CommandIDs.lineage, { ...target })
@@ -121,16 +114,17 @@ export const lineagePlugin: JupyterFrontEndPlugin<void> = {
         return same;
       }
       const content = new LineageWidget(target, services, trans);
-      const widget = new MainAreaWidget({ content });
-      widget.id = `dotnb-lineage-${Date.now()}`;
       const what = target.run
         ? trans.__('run %1', target.run.slice(0, 10))
         : (target.path ?? '').split('/').pop();
-      widget.title.label = trans.__('Lineage: %1', what ?? '');
-      widget.title.caption = trans.__(
-        'Where %1 came from and what used it',
-        target.run ?? target.path ?? ''
-      );
+      const widget = openInMainArea(app, tracker, content, {
+        id: `dotnb-lineage-${Date.now()}`,
+        label: trans.__('Lineage: %1', what ?? ''),
+        caption: trans.__(
+          'Where %1 came from and what used it',
+          target.run ?? target.path ?? ''
+        )
+      });
       content.subjectChanged.connect((_, subject) => {
         widget.title.label = trans.__('Lineage: %1', subject);
         widget.title.caption = trans.__(
@@ -138,11 +132,6 @@ export const lineagePlugin: JupyterFrontEndPlugin<void> = {
           subject
         );
       });
-      widget.title.icon = runsIcon;
-      widget.title.closable = true;
-      void tracker.add(widget);
-      app.shell.add(widget, 'main');
-      app.shell.activateById(widget.id);
       return widget;
     };
 

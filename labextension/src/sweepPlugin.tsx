@@ -36,7 +36,7 @@ import {
   SweepView
 } from './components/Sweep';
 import { CommandIDs } from './constants';
-import { runsIcon } from './icons';
+import { openInMainArea } from './mainArea';
 import { ISweepState } from './types';
 import { chartRenderer } from './vegaRenderer';
 
@@ -128,17 +128,16 @@ export const sweepPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(same.id);
         return same;
       }
-      const content = new SweepWidget(id, initial, services, trans);
-      const widget = new MainAreaWidget({ content });
-      widget.id = `dotnb-sweep-${id}`;
-      widget.title.label = trans.__('Sweep %1', id.slice(0, 10));
-      widget.title.caption = trans.__('dotnb sweep %1', id);
-      widget.title.icon = runsIcon;
-      widget.title.closable = true;
-      void tracker.add(widget);
-      app.shell.add(widget, 'main');
-      app.shell.activateById(widget.id);
-      return widget;
+      return openInMainArea(
+        app,
+        tracker,
+        new SweepWidget(id, initial, services, trans),
+        {
+          id: `dotnb-sweep-${id}`,
+          label: trans.__('Sweep %1', id.slice(0, 10)),
+          caption: trans.__('dotnb sweep %1', id)
+        }
+      );
     };
 
     app.commands.addCommand(CommandIDs.sweepRun, {

@@ -347,7 +347,7 @@ export function ExperimentsView(props: {
           : '');
 
   return (
-    <div className="jp-dotnb-Experiments">
+    <div className="jp-dotnb-MainView jp-dotnb-Experiments">
       <div
         className="jp-dotnb-XToolbar"
         role="toolbar"

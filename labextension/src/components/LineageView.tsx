@@ -301,7 +301,7 @@ export function LineageView(props: {
   }, [subject, rootNode?.id]);
 
   return (
-    <div className="jp-dotnb-DataLineage">
+    <div className="jp-dotnb-MainView jp-dotnb-DataLineage">
       <div className="jp-dotnb-DataLineageToolbar" role="toolbar">
         <span className="jp-dotnb-DataLineageTitle">{title}</span>
         <label>

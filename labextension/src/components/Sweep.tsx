@@ -85,6 +85,28 @@ export function formRequest(
   };
 }
 
+/** A labelled text field for a whole number (checked by formRequest). */
+function WholeNumberField(props: {
+  label: string;
+  value: string;
+  placeholder?: string;
+  onChange: (text: string) => void;
+}): JSX.Element {
+  return (
+    <label>
+      {props.label}{' '}
+      <input
+        className="jp-mod-styled"
+        type="text"
+        inputMode="numeric"
+        placeholder={props.placeholder}
+        value={props.value}
+        onChange={e => props.onChange(e.target.value)}
+      />
+    </label>
+  );
+}
+
 export function SweepFormBody(props: {
   source: ISweepSource;
   trans: TranslationBundle;
@@ -158,38 +180,23 @@ export function SweepFormBody(props: {
         )}
       </p>
       <div className="jp-dotnb-SweepOptions">
-        <label>
-          {trans.__('Random points')}{' '}
-          <input
-            className="jp-mod-styled"
-            type="text"
-            inputMode="numeric"
-            placeholder={trans.__('all (grid)')}
-            value={random}
-            onChange={e => setRandom(e.target.value)}
-          />
-        </label>
-        <label>
-          {trans.__('Seed')}{' '}
-          <input
-            className="jp-mod-styled"
-            type="text"
-            inputMode="numeric"
-            value={seed}
-            onChange={e => setSeed(e.target.value)}
-          />
-        </label>
-        <label>
-          {trans.__('Stop after failures')}{' '}
-          <input
-            className="jp-mod-styled"
-            type="text"
-            inputMode="numeric"
-            placeholder={trans.__('never')}
-            value={maxFailures}
-            onChange={e => setMaxFailures(e.target.value)}
-          />
-        </label>
+        <WholeNumberField
+          label={trans.__('Random points')}
+          placeholder={trans.__('all (grid)')}
+          value={random}
+          onChange={setRandom}
+        />
+        <WholeNumberField
+          label={trans.__('Seed')}
+          value={seed}
+          onChange={setSeed}
+        />
+        <WholeNumberField
+          label={trans.__('Stop after failures')}
+          placeholder={trans.__('never')}
+          value={maxFailures}
+          onChange={setMaxFailures}
+        />
         <label>
           {trans.__('Rank by')}{' '}
           <select
