@@ -140,7 +140,8 @@ class Store(RunListing):
         self._signing_failed = False
         self._checker: tuple[tuple[str | None, int], SignatureChecker] | None = None
         self._signature_cache: dict[tuple[str, str, bytes], dict[str, Any]] = {}
-        self.reconcile()
+        # A file damaged past its first page opens, then fails its first query.
+        self._recovering(self.reconcile)
 
     # -- opening -------------------------------------------------------------
 
@@ -272,8 +273,10 @@ class Store(RunListing):
     def flush(self) -> None:
         """Write and fsync what deferred commits left (see
         :meth:`WriteAhead.flush <dotnb.store.writeahead.WriteAhead.flush>`), then sign
-        the runs this process recorded, when a key is configured."""
-        self.writeahead.flush()
+        the runs this process recorded, when a key is configured.  An index damaged
+        under this process (truncated in place) is set aside and this process's runs
+        recorded in a new one first, as a commit does."""
+        self._recovering(self.writeahead.flush)
         self.sign_recorded()
 
     def has_pending_sync(self) -> bool:

@@ -1211,6 +1211,24 @@ def test_a_kernels_index_damaged_in_place_is_set_aside_and_recording_goes_on(tmp
     assert list((tmp_path / ".dotnb").glob("index.sqlite.damaged-*"))
 
 
+def test_an_index_truncated_under_a_kernel_before_its_flush_loses_no_run(tmp_path: Path) -> None:
+    """A deferred run's write-ahead record is in the index only; the index is cut short
+    in place before the kernel flushes: the flush sets it aside, records the run again
+    in a new index and installs it (the run's cell has shown its number)."""
+    kernel = Store.init(tmp_path)
+    first = kernel.commit_run(manifest(kernel, name="first"), sync=False)
+    kernel.flush()
+    pending = kernel.commit_run(manifest(kernel, name="pending"), sync=False)
+    index = tmp_path / ".dotnb" / "index.sqlite"
+    kernel.index.checkpoint()
+    os.truncate(index, 4096)  # the first page only: every table is gone
+    kernel.flush()
+    runs = Store(tmp_path).list_runs(notebook="nb.ipynb")
+    assert {r["id"]: r["number"] for r in runs} == {first["id"]: 1, pending["id"]: 2}
+    assert (tmp_path / ".dotnb" / "runs").exists()
+    assert list((tmp_path / ".dotnb").glob("index.sqlite.damaged-*"))
+
+
 def test_a_flushed_write_ahead_record_gives_its_pages_and_its_wal_back(store: Store) -> None:
     """A kernel's run of many files stages megabytes of trees in write-ahead records:
     once flushed, the index file and its WAL shrink back (the store's size on disk)."""
