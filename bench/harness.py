@@ -69,7 +69,7 @@ def _git_state() -> str:
     try:
         head = run_cmd(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]).stdout.decode().strip()
         changed = run_cmd(["git", "-C", str(REPO), "status", "--porcelain", "--", "dotnb"]).stdout.decode()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, RuntimeError):
         return "unknown commit"
     n = len(changed.splitlines())
     return f"commit {head}" + (f" + {n} uncommitted change(s) under dotnb/" if n else "")
@@ -292,7 +292,15 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def run_cmd(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(list(argv), check=True, capture_output=True, **kwargs)
+    """Run a command; when it fails, raise with the end of what it printed (a figure
+    that cannot be measured says why)."""
+    proc = subprocess.run(list(argv), check=False, capture_output=True, **kwargs)
+    if proc.returncode != 0:
+        said = (proc.stdout or b"")[-2000:] + b"\n" + (proc.stderr or b"")[-2000:]
+        raise RuntimeError(
+            f"{' '.join(map(str, argv))} exited {proc.returncode}:\n{said.decode(errors='replace')}"
+        )
+    return proc
 
 
 def median(values: Sequence[float]) -> float:

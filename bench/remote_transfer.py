@@ -59,7 +59,6 @@ import json
 import os
 import resource
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -301,10 +300,7 @@ class Bench:
         return f"s3://{BUCKET}/{prefix}"
 
     def cli(self, project: Path, *args: str) -> dict[str, Any]:
-        try:
-            proc = run_cmd([DOTNB, *args, "--json"], cwd=project, env=self.env)
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(f"dotnb {' '.join(args)} failed: {exc.stderr.decode()[-2000:]}") from None
+        proc = run_cmd([DOTNB, *args, "--json"], cwd=project, env=self.env)  # raises with its stderr
         result: Any = json.loads(proc.stdout)
         return result
 
