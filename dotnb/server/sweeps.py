@@ -33,7 +33,7 @@ class _SweepsBase(DotnbHandler):
 
 class SweepsHandler(_SweepsBase):
     """``POST sweeps`` ``{"source", "params", "random", "seed", "max_failures", "metric",
-    "minimize", "remote"}``: start a sweep; 202 with its id."""
+    "minimize", "remote", "cluster"}``: start a sweep; 202 with its id."""
 
     @web.authenticated
     @json_errors
@@ -55,7 +55,7 @@ class SweepHandler(_SweepsBase):
         self.reply(state)
 
 
-class SweepParamsHandler(DotnbHandler):
+class SweepParamsHandler(_SweepsBase):
     """``GET sweeps/params?source=``: the names a sweep of ``source`` (a notebook path or
     a run reference) can vary, with their values in its ``parameters`` cell."""
 
@@ -68,7 +68,8 @@ class SweepParamsHandler(DotnbHandler):
         # A notebook path comes from a request: confined to the root like every path.
         where = str(confine(self.store.root, source)) if source.endswith(".ipynb") else source
         notebook, params = await asyncio.to_thread(sweep_params, self.store, where)
-        self.reply({"source": source, "notebook": notebook, "params": params})
+        clusters = self.sweeps.clusters()
+        self.reply({"source": source, "notebook": notebook, "params": params, "clusters": clusters})
 
 
 class SweepCancelHandler(_SweepsBase):
@@ -99,6 +100,7 @@ def _request(body: dict[str, Any]) -> SweepRequest:
         "metric",
         "minimize",
         "remote",
+        "cluster",
     }
     if unknown:
         raise ApiError(400, f"unknown field {sorted(unknown)[0]!r}")
@@ -109,6 +111,9 @@ def _request(body: dict[str, Any]) -> SweepRequest:
     for name in ("metric", "remote"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise ApiError(400, f"{name} must be a string")
+    cluster = body.get("cluster")
+    if cluster not in (None, "local", "scheduler"):
+        raise ApiError(400, "cluster must be 'local' or 'scheduler'")
     return SweepRequest(
         source=source,
         params=params,
@@ -118,6 +123,7 @@ def _request(body: dict[str, Any]) -> SweepRequest:
         metric=body.get("metric"),
         minimize=bool(body.get("minimize")),
         remote=body.get("remote"),
+        local=cluster == "local",
     )
 
 

@@ -38,6 +38,8 @@ class SweepRequest:
     metric: str | None = None
     minimize: bool = False
     remote: str | None = None
+    # On a LocalCluster of this machine even when a scheduler is configured.
+    local: bool = False
 
 
 @dataclass
@@ -109,7 +111,7 @@ class Sweeps:
                 store,
                 base,
                 points,
-                scheduler=self.scheduler,
+                scheduler=None if request.local else self.scheduler,
                 workers=self.workers,
                 memory_limit=self.memory_limit,
                 remote=remote,
@@ -155,6 +157,13 @@ class Sweeps:
         if entry.state == RUNNING:
             entry.cancel.set()
         return self.state(sweep_id)
+
+    def clusters(self) -> dict[str, Any]:
+        """Where a sweep can run: local worker processes (how many), and the configured
+        scheduler's address if there is one (the default then)."""
+        import os
+
+        return {"local": {"workers": self.workers or os.cpu_count() or 1}, "scheduler": self.scheduler}
 
     def wait(self, sweep_id: str, timeout: float | None = None) -> None:
         """Until the sweep's thread ends (for a process that shuts down)."""

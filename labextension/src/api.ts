@@ -10,6 +10,7 @@ import {
   IEventsReply,
   IKernelState,
   ILineage,
+  ISweepClusters,
   ISweepRequest,
   ISweepState,
   LineageDirection,
@@ -241,6 +242,7 @@ export class DotnbApi {
     source: string;
     notebook: string;
     params: Record<string, string | null>;
+    clusters?: ISweepClusters;
   }> {
     return this.request('sweeps/params', { query: { source } });
   }

@@ -153,7 +153,7 @@ export const sweepPlugin: JupyterFrontEndPlugin<void> = {
         let source: ISweepSource;
         try {
           const manifest = await api.run(id);
-          const { params } = await api.sweepParams(manifest.id);
+          const { params, clusters } = await api.sweepParams(manifest.id);
           const number = manifest.number ? `#${manifest.number}` : id;
           source = {
             run: manifest.id,
@@ -161,6 +161,7 @@ export const sweepPlugin: JupyterFrontEndPlugin<void> = {
               .filter(Boolean)
               .join(' '),
             params,
+            clusters,
             metrics: Object.keys(manifest.metrics ?? {}).sort()
           };
         } catch (error) {

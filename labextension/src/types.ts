@@ -399,6 +399,15 @@ export interface ISweepRequest {
   max_failures?: number | null;
   metric?: string | null;
   minimize?: boolean;
+  /** `local`: this machine's workers even when a scheduler is configured. */
+  cluster?: 'local' | 'scheduler' | null;
+}
+
+/** Where the server can run a sweep (`GET sweeps/params`). */
+export interface ISweepClusters {
+  local: { workers: number };
+  /** The configured scheduler's address (the default), or null. */
+  scheduler: string | null;
 }
 
 /** One point of a sweep, once it has finished. */

@@ -191,6 +191,36 @@ describe('the sweep form and view', () => {
     expect(form!.problem).toBeNull();
   });
 
+  it('asks where to run when a scheduler is configured', () => {
+    let form: ISweepForm | null = null;
+    const { container } = render(
+      <SweepFormBody
+        source={{
+          run: 'R',
+          title: 'run #3',
+          params: { lr: '0.1' },
+          metrics: [],
+          clusters: { local: { workers: 2 }, scheduler: `tcp://${XSS}:8786` }
+        }}
+        trans={trans}
+        onChange={f => {
+          form = f;
+        }}
+      />
+    );
+    const where = container.querySelector('.jp-dotnb-SweepCluster')!;
+    expect(where.textContent).toContain(
+      'this machine: 2 local worker processes'
+    );
+    expect(where.textContent).toContain(
+      `the Dask scheduler at tcp://${XSS}:8786`
+    );
+    expect(container.querySelector('img')).toBeNull();
+    expect(form!.request.cluster).toBe('scheduler'); // the configured default
+    fireEvent.click(where.querySelectorAll('input[type=radio]')[0]);
+    expect(form!.request.cluster).toBe('local');
+  });
+
   it('follows a sweep until it ends, and cancels', async () => {
     const done = state({
       state: 'done',

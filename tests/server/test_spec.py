@@ -719,6 +719,7 @@ CASES: list[Case] = [
     _get("/table", 400, query=BAD_NB),
     _get("/table", 403, auth=False),
     _post("/sweeps", 202, body={"source": "sweep.ipynb", "params": ["x=1,2"], "random": 1, "seed": 3}),
+    _post("/sweeps", 400, body={"source": "sweep.ipynb", "params": ["x=1"], "cluster": "mars"}),
     _post("/sweeps", 400, body={"source": "nb.ipynb", "params": ["x=1"]}),
     _post("/sweeps", 400, body={"source": "sweep.ipynb", "params": ["lr=1"]}),
     _post("/sweeps", 400, body={"source": "sweep.ipynb"}),

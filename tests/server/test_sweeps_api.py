@@ -126,8 +126,33 @@ async def test_the_params_a_sweep_can_vary_come_from_the_parameters_cell(api: An
         "source": "score.ipynb",
         "notebook": "score.ipynb",
         "params": {"x": "1.0", "fail": "False", "work": "0"},
+        "clusters": {"local": {"workers": 1}, "scheduler": None},  # c.Dotnb.sweep_workers = 1
     }
     for source, code in (("../up.ipynb", 400), ("nosuchrun", 400)):
         with pytest.raises(HTTPClientError) as caught:
             await api("sweeps", "params", params={"source": source})
         assert caught.value.code == code
+
+
+@pytest.mark.timeout(180)
+async def test_cluster_local_runs_here_even_with_a_scheduler_configured(
+    api: Any, jp_root_dir: Path, jp_serverapp: Any
+) -> None:
+    import dask
+    import distributed  # noqa: F401  # its defaults first: leaving set() drops keys it added
+
+    from dotnb.sweep.background import Sweeps
+
+    shutil.copyfile(FIXTURE, jp_root_dir / "score.ipynb")
+    sweeps = Sweeps(jp_root_dir, scheduler="tcp://127.0.0.1:9", workers=1)
+    jp_serverapp.web_app.settings["dotnb_sweeps"] = sweeps
+    params = await api("sweeps", "params", params={"source": "score.ipynb"})
+    assert params["clusters"] == {"local": {"workers": 1}, "scheduler": "tcp://127.0.0.1:9"}
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        there = await api("sweeps", method="POST", body={"source": "score.ipynb", "params": ["x=2"]})
+        assert (await finished(api, there["sweep"]))["state"] == "failed"  # nobody answers there
+    here = await api(
+        "sweeps", method="POST", body={"source": "score.ipynb", "params": ["x=2"], "cluster": "local"}
+    )
+    state = await finished(api, here["sweep"])
+    assert state["state"] == "done" and state["ok"] == 1, state["failure"]

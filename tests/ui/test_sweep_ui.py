@@ -36,6 +36,8 @@ def test_sweep_a_run_from_its_details(page: Any, lab: Lab) -> None:
     details.locator(".jp-dotnb-SweepButton").click()
 
     dialog = page.locator(".jp-Dialog")
+    # No scheduler is configured: this machine's workers, one per core.
+    assert "this machine:" in dialog.locator(".jp-dotnb-SweepCluster").inner_text()
     x = dialog.locator("#jp-dotnb-sweep-x")
     assert x.input_value() == "1.0"  # as the parameters cell has it
     x.fill("1,2")

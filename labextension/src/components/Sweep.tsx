@@ -17,7 +17,7 @@ import {
   sweepSpecs,
   sweptParams
 } from '../sweep';
-import { ISweepRequest, ISweepState } from '../types';
+import { ISweepClusters, ISweepRequest, ISweepState } from '../types';
 
 /**
  * What the form starts from: a run, the names its notebook's parameters cell
@@ -28,6 +28,8 @@ export interface ISweepSource {
   title: string;
   params: Record<string, string | null>;
   metrics: string[];
+  /** Where the server can run it (absent from older servers). */
+  clusters?: ISweepClusters;
 }
 
 /** The form's state, read by the dialog when the user presses Start. */
@@ -54,6 +56,7 @@ export function formRequest(
     maxFailures: string;
     metric: string;
     minimize: boolean;
+    cluster?: 'local' | 'scheduler';
   },
   trans: TranslationBundle
 ): ISweepForm {
@@ -79,7 +82,8 @@ export function formRequest(
       seed: seed ?? null,
       max_failures: maxFailures ?? null,
       metric: options.metric || null,
-      minimize: options.minimize
+      minimize: options.minimize,
+      ...(options.cluster ? { cluster: options.cluster } : {})
     },
     problem
   };
@@ -122,10 +126,21 @@ export function SweepFormBody(props: {
   const [maxFailures, setMaxFailures] = React.useState('');
   const [metric, setMetric] = React.useState(source.metrics[0] ?? '');
   const [minimize, setMinimize] = React.useState(false);
+  const scheduler = source.clusters?.scheduler ?? null;
+  const [cluster, setCluster] = React.useState<'local' | 'scheduler'>(
+    scheduler ? 'scheduler' : 'local'
+  );
   const form = formRequest(
     source,
     fields,
-    { random, seed, maxFailures, metric, minimize },
+    {
+      random,
+      seed,
+      maxFailures,
+      metric,
+      minimize,
+      cluster: source.clusters ? cluster : undefined
+    },
     trans
   );
   React.useEffect(() => props.onChange(form), [JSON.stringify(form)]);
@@ -134,10 +149,38 @@ export function SweepFormBody(props: {
     <div className="jp-dotnb-SweepForm">
       <p>
         {trans.__(
-          'Runs the notebook of %1 once per point, with its exact input bytes, on the cluster this server is configured with (by default one local worker per core).',
+          'Runs the notebook of %1 once per point, with its exact input bytes.',
           source.title
         )}
       </p>
+      {source.clusters && (
+        <fieldset className="jp-dotnb-SweepCluster">
+          <legend>{trans.__('Where')}</legend>
+          <label>
+            <input
+              type="radio"
+              name="jp-dotnb-sweep-cluster"
+              checked={cluster === 'local'}
+              onChange={() => setCluster('local')}
+            />{' '}
+            {trans.__(
+              'this machine: %1 local worker processes',
+              source.clusters.local.workers
+            )}
+          </label>
+          {scheduler && (
+            <label>
+              <input
+                type="radio"
+                name="jp-dotnb-sweep-cluster"
+                checked={cluster === 'scheduler'}
+                onChange={() => setCluster('scheduler')}
+              />{' '}
+              {trans.__('the Dask scheduler at %1', scheduler)}
+            </label>
+          )}
+        </fieldset>
+      )}
       {names.length ? (
         <table className="jp-dotnb-SweepParams">
           <thead>
