@@ -36,6 +36,7 @@ from dotnb.store import Store
 from dotnb.store.annotating import tag_run
 from dotnb.store.errors import PathOutsideRoot
 from dotnb.store.ids import new_run_id
+from dotnb.store.kernel_state import STATE_FORMAT, put_document, write_state_ref
 from dotnb.store.manifest import FORMAT_VERSION, canonical_json
 from dotnb.store.restore import write_verified
 from tests.manifests import new_manifest
@@ -158,6 +159,9 @@ def project(
     nb = nbformat.v4.new_notebook()
     nb_bytes = nbformat.writes(nb).encode()
     (root / "nb.ipynb").write_bytes(nb_bytes)
+    swept = nbformat.v4.new_notebook()  # GET sweeps/params reads a parameters cell
+    swept.cells = [nbformat.v4.new_code_cell("lr = 0.1", metadata={"tags": ["parameters"]})]
+    nbformat.write(swept, root / "sweep.ipynb")
     (root / "data.csv").write_bytes(b"a\n2\n")
     p.outside.mkdir()
     (p.outside / "target.txt").write_bytes(b"precious\n")
@@ -183,6 +187,9 @@ def project(
     p.ids["b"] = store.commit_run(new_manifest("nb.ipynb"), sync=False)["id"]
     p.ids["c"] = store.commit_run(new_manifest("other.ipynb"), sync=False)["id"]
     tag_run(store, p.ids["b"], [f"sweep:{SWEEP_ID}"])  # GET sweeps/{id} finds a recorded sweep
+    # GET runs/{run}/kernel-state finds a recorded state.
+    state = {"format": STATE_FORMAT, "author": "ada@box", "variables": {"lr": {"status": "unpicklable"}}}
+    write_state_ref(store.dir, p.ids["a"], put_document(store.objects, state))
     yield p
     store.close()
 
@@ -213,7 +220,7 @@ def _concrete(pattern: str, project: Project) -> str:
     path = path.replace("(?P<first>[^/]+)", project.ids["a"]).replace("(?P<second>[^/]+)", project.ids["b"])
     path = path.replace("(?P<sweep_id>[^/]+)", SWEEP_ID)
     where = "bulk" if path.endswith("/folder") else "secret.txt"
-    return path + f"?path={where}&name=loss&after=0&timeout=0"
+    return path + f"?path={where}&name=loss&after=0&timeout=0&source=sweep.ipynb"
 
 
 # -- authentication ---------------------------------------------------------------
