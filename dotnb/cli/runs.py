@@ -186,14 +186,7 @@ def cmd_log(args: argparse.Namespace) -> int:
             limit = None
         # One row more than shown tells whether the listing was cut.
         rows = store.list_runs(
-            notebook=notebook,
-            kind=args.kind,
-            status=args.status,
-            text=args.search,
-            author=args.author,
-            metrics=conditions,
-            tags=args.tag,
-            limit=None if limit is None else limit + 1,
+            notebook=notebook, **_log_filters(args, conditions), limit=None if limit is None else limit + 1
         )
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit is not None else rows
@@ -213,6 +206,18 @@ def cmd_log(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _log_filters(args: argparse.Namespace, conditions: list[Any]) -> dict[str, Any]:
+    """``dotnb log``'s filters, as ``list_runs`` takes them."""
+    return {
+        "kind": args.kind,
+        "status": args.status,
+        "text": args.search,
+        "author": args.author,
+        "metrics": conditions,
+        "tags": args.tag,
+    }
+
+
 def _log_with_signatures(args: argparse.Namespace, conditions: list[Any]) -> int:
     """``dotnb log --show-signature``: the store opened (signatures are checked in it)."""
     from dotnb.cli.render import format_signature
@@ -222,16 +227,7 @@ def _log_with_signatures(args: argparse.Namespace, conditions: list[Any]) -> int
         limit: int | None = args.limit
         if limit is None and not args.json:
             limit = LOG_DEFAULT_LIMIT
-        rows = store.list_runs(
-            notebook=notebook,
-            kind=args.kind,
-            status=args.status,
-            text=args.search,
-            author=args.author,
-            metrics=conditions,
-            tags=args.tag,
-            limit=limit or None,
-        )
+        rows = store.list_runs(notebook=notebook, **_log_filters(args, conditions), limit=limit or None)
         rows = store.with_signatures(rows)
     if args.json:
         emit_json(rows)
