@@ -283,10 +283,15 @@ def prepare_state(
     return StatePlan(_document(blobs, manifest), entries, group_of, blobs)
 
 
+def write_objects(objects: Any, plan: StatePlan) -> None:
+    """The plan's objects not stored yet, their folders' entries made durable."""
+    written = [digest for digest, data in plan.blobs if write_blob(objects, digest, data)]
+    sync_folders(objects, written)
+
+
 def write_state(store: Any, run_id: str, plan: StatePlan) -> None:
     """The plan's objects, then the run's ``kernel-state`` ref (which names them)."""
-    written = [digest for digest, data in plan.blobs if write_blob(store.objects, digest, data)]
-    sync_folders(store.objects, written)
+    write_objects(store.objects, plan)
     write_state_ref(store.dir, run_id, plan.digest)
 
 
@@ -301,8 +306,7 @@ def serialize_state(
 ) -> tuple[str, dict[str, Any], dict[str, tuple[str, ...]]]:
     """:func:`prepare_state` and its objects written: (manifest hash, entries, groups)."""
     plan = prepare_state(variables, previous, dirty, cells, limits, author)
-    written = [digest for digest, data in plan.blobs if write_blob(objects, digest, data)]
-    sync_folders(objects, written)
+    write_objects(objects, plan)
     return plan.digest, plan.entries, plan.group_of
 
 
