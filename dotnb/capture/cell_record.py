@@ -9,18 +9,28 @@ it and it is a regular file at the end; an *input* if it was read before the
 cell first wrote it.  A file read and then changed by Python keeps the bytes
 saved just before the change (``PreWrite``); when the writer is native there is
 no such moment and the input is reported as ``changed``.
+
+Reads are the bulk of what a cell does to files (a loop over a folder of
+100,000), so a path that is only read gets no story of its own: reads the event
+stream reported are kept as sets of names per folder (``stream_reads``), and
+Python read-opens as raw paths (``pending``) until something needs them.  A path
+gets a :class:`PathState` only when it has more to tell (a write, a declaration,
+a snapshot); the reads recorded for it before then are applied to it first, in
+:meth:`CellRecord.state`, so its story stays in stream order.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable, Collection, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["MAX_EXTERNAL", "CellRecord", "FileActivity", "PathState", "PreWrite"]
 
 MAX_EXTERNAL = 100  # reads outside the root recorded per cell
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -94,7 +104,18 @@ class PathState:
 class CellRecord:
     """The stories of one cell's paths, and what it read outside the root."""
 
-    __slots__ = ("begun", "external", "gen", "lost", "paths", "warnings")
+    __slots__ = (
+        "begun",
+        "external",
+        "gen",
+        "lost",
+        "paths",
+        "pending",
+        "py_read_names",
+        "stated",
+        "stream_reads",
+        "warnings",
+    )
 
     def __init__(self, gen: int) -> None:
         self.gen = gen
@@ -103,12 +124,54 @@ class CellRecord:
         self.begun = False  # the event stream was collecting from the cell's start
         self.lost = False  # events of the cell were dropped (inotify queue overflow)
         self.warnings: list[str] = []
+        # Absolute paths Python opened read-only, not looked at yet (appended by the
+        # audit hook in any thread; taken in order by FileTracker).
+        self.pending: list[str] = []
+        # folder -> names the event stream reported read (a read-only close), for
+        # paths with no story of their own when the read was handed over.
+        self.stream_reads: dict[str, set[str]] = {}
+        # folder -> names Python opened read-only whose read the stream reported:
+        # what PathState.py_read says for paths with a story.
+        self.py_read_names: dict[str, set[str]] = {}
+        # folder -> names that have a PathState (in ``paths``)
+        self.stated: dict[str, set[str]] = {}
 
     def state(self, rel: str) -> PathState:
         ps = self.paths.get(rel)
         if ps is None:
             ps = self.paths[rel] = PathState()
+            folder, _, name = rel.rpartition("/")
+            stated = self.stated.get(folder)
+            if stated is None:
+                self.stated[folder] = {name}
+            else:
+                stated.add(name)
+            # Reads handed over in bulk before the path had a story happened before
+            # whatever gives it one now.
+            read = self.stream_reads.get(folder)
+            if read is not None and name in read:
+                ps.read()
+            py = self.py_read_names.get(folder)
+            if py is not None and name in py:
+                ps.py_read = True
         return ps
+
+    def reads(self, folder: str, names: set[str]) -> None:
+        """The event stream reported these names of ``folder`` read, in bulk (in
+        stream order with the paths' other events)."""
+        stated = self.stated.get(folder)
+        if stated is not None:
+            for name in names & stated:
+                self.paths[f"{folder}/{name}" if folder else name].read()
+        known = self.stream_reads.get(folder)
+        if known is None:
+            self.stream_reads[folder] = names
+        else:
+            known |= names
+
+    def read_by_stream(self, folder: str) -> Set[str]:
+        """The names of ``folder`` the stream reported read in bulk so far."""
+        return self.stream_reads.get(folder, _NONE)
 
     def note_external(self, real: str, st: os.stat_result | None = None) -> None:
         if real in self.external or len(self.external) >= MAX_EXTERNAL:
@@ -124,8 +187,18 @@ class CellRecord:
             "mtime_ns": st.st_mtime_ns if st is not None else None,
         }
 
-    def finish(self, root_prefix: str, complete: bool) -> FileActivity:
-        """The cell's roles; ``complete``: the event stream covered the whole cell."""
+    def finish(
+        self,
+        root_prefix: str,
+        complete: bool,
+        excluded_names: Callable[[str, set[str]], Collection[str]],
+        unchanged: Callable[[str], Collection[str]] | None = None,
+    ) -> FileActivity:
+        """The cell's roles; ``complete``: the event stream covered the whole cell.
+
+        ``excluded_names(folder, names)`` says which names of a folder capture never
+        records; ``unchanged(folder)`` names files of a folder known to be regular
+        files, unchanged since before the cell (no ``lstat`` needed for them)."""
         for ps in self.paths.values():
             # Python reads whose close never came through (a file left open): the
             # open is evidence.
@@ -158,4 +231,45 @@ class CellRecord:
                     act.changed.append(rel)
             else:
                 act.missing.append(rel)
+        self._bulk_inputs(act, root_prefix, excluded_names, unchanged)
         return act
+
+    def _bulk_inputs(
+        self,
+        act: FileActivity,
+        root_prefix: str,
+        excluded_names: Callable[[str, set[str]], Collection[str]],
+        unchanged: Callable[[str], Collection[str]] | None,
+    ) -> None:
+        """Inputs from the reads handed over in bulk: paths read and nothing else.
+
+        A read reported by the stream is of a regular file under the root (a read
+        through a symlink is reported at its target).  It is still there at the end
+        when its folder is known unchanged since before the cell; otherwise one
+        ``lstat`` tells."""
+        found: list[str] = []
+        for folder in sorted(self.stream_reads):
+            names = self.stream_reads[folder]
+            stated = self.stated.get(folder)
+            pure = names - stated if stated else set(names)
+            if not pure:
+                continue
+            gone = excluded_names(folder, pure)
+            if gone:
+                pure.difference_update(gone)
+            prefix = f"{folder}/" if folder else ""
+            known = unchanged(folder) if unchanged is not None else ()
+            look = pure.difference(known) if known else set(pure)
+            if look:
+                for name in look:
+                    try:
+                        regular = stat.S_ISREG(os.lstat(root_prefix + prefix + name).st_mode)
+                    except OSError:
+                        regular = False
+                    if not regular:
+                        act.missing.append(prefix + name)
+                        pure.discard(name)
+            found.extend([prefix + name for name in pure])
+        if found:
+            found.sort()
+            act.inputs.update(dict.fromkeys(found))

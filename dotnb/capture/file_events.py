@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Protocol
 
-from dotnb.capture.watcher import DirWatch, FileSink, TreeWatcher
+from dotnb.capture.watcher import DirWatch, FileSink, ReadSink, TreeWatcher
 
 __all__ = ["MODES", "FileEvents", "fallback_for", "file_events_mode", "open_file_events"]
 
@@ -32,6 +32,8 @@ class FileEvents(Protocol):
     meaning of each member)."""
 
     sink: FileSink | None
+    # Reads in bulk, by folder (a source may give every read to ``sink`` instead).
+    read_sink: ReadSink | None
     streaming: bool
     warnings: list[str]
 
@@ -61,6 +63,7 @@ class NoEvents:
 
     def __init__(self) -> None:
         self.sink: FileSink | None = None
+        self.read_sink: ReadSink | None = None
         self.streaming = False
         self.warnings: list[str] = []
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from dotnb.capture.watcher import DirWatch
 # DirWatch, FileActivity and PreWrite are re-exported: callers import them from here.
 __all__ = ["DirWatch", "FileActivity", "FileTracker", "PreWrite"]
 
+_NO_NAMES: frozenset[str] = frozenset()
 END_TIMEOUT = 2.0  # seconds begin()/end() wait for the reader thread to let go of the queue
 
 
@@ -116,11 +117,13 @@ class FileTracker:
             self._cell = cell
             self._collecting = None
             watcher.sink = None
+            watcher.read_sink = None
 
         def start_collecting() -> None:
             with self._cond:
                 self._collecting = cell
                 watcher.sink = self.on_file_event
+                watcher.read_sink = self.on_file_reads
             cell.begun = True
 
         # Whatever is queued happened before the cell: handled (new folders are
@@ -129,8 +132,12 @@ class FileTracker:
             self._reader_stuck(cell, "when this cell started")
         audit_hook.listen(self)
 
-    def end(self) -> FileActivity:
-        """The cell finished: handle its events still queued, then classify what it touched."""
+    def end(self, unchanged: Callable[[str], Collection[str]] | None = None) -> FileActivity:
+        """The cell finished: handle its events still queued, then classify what it touched.
+
+        ``unchanged(folder)``, when given, names the files of a root-relative folder
+        known to be regular files unchanged since before the cell (see
+        :meth:`CellRecord.finish`)."""
         audit_hook.stop_listening(self)
         cell = self._cell
         if cell is None:
@@ -142,6 +149,7 @@ class FileTracker:
             with self._cond:
                 self._collecting = None
                 watcher.sink = None
+                watcher.read_sink = None
 
         if cell.begun:
             # Every event of the cell is in the queue by now (inotify queues an
@@ -163,8 +171,11 @@ class FileTracker:
             self._cell = None
             self._collecting = None
             watcher.sink = None
+            watcher.read_sink = None
+        # The cell's Python reads, now that every read the stream reported is in.
+        self._take_pending(cell)
         self.warnings.extend(cell.warnings)
-        return cell.finish(self._root_prefix, complete)
+        return cell.finish(self._root_prefix, complete, self._locator.excluded_names, unchanged)
 
     def add_input(self, path: str | os.PathLike[str]) -> None:
         """Declare ``path`` (relative to the CWD, or absolute) an input of the running cell."""
@@ -175,6 +186,7 @@ class FileTracker:
         if where == OUTSIDE:
             cell.note_external(p)
             return
+        self._take_pending(cell)
         with self._cond:
             ps = cell.state(p)
             ps.declared_in = True
@@ -190,6 +202,7 @@ class FileTracker:
         if where == OUTSIDE:
             cell.warnings.append(f"dotnb: declared output {p} is outside the project; not recorded")
             return
+        self._take_pending(cell)
         with self._cond:
             cell.state(p).declared_out = True
 
@@ -213,9 +226,20 @@ class FileTracker:
             self._cell = None
             self._collecting = None
             self.watcher.sink = None
+            self.watcher.read_sink = None
         self.watcher.stop()
 
     # -- the event stream (reader thread, or whoever drains it) --------------------------
+
+    def on_file_reads(self, folder: str, names: set[str]) -> None:
+        """Reads (read-only closes) by anyone of ``names`` in ``folder``, handed over in
+        bulk, in stream order with the events before and after them."""
+        cell = self._collecting
+        if cell is None:
+            return
+        with self._cond:
+            if self._collecting is cell:
+                cell.reads(folder, names)
 
     def on_file_event(self, rel: str, written: bool) -> None:
         """A read (``written`` False) or a write of ``rel`` by anyone, in stream order."""
@@ -252,12 +276,67 @@ class FileTracker:
 
     def on_open(self, path: Any, kind: int, exclusive: bool) -> None:
         cell = self._cell
-        if cell is not None:
-            self._on_open(cell, path, kind, sqlite=False, exclusive=exclusive)
+        if cell is None:
+            return
+        if kind == READ and self.watcher.streaming:
+            # Looked at later, in bulk (_take_pending): the stream reports the read
+            # itself, so nothing about it has to be known before the next open.
+            raw = path if path.__class__ is str else _as_str(path)
+            cell.pending.append(raw if raw[:1] == "/" else os.path.join(os.getcwd(), raw))
+            return
+        # Python reads pending still need no looking at: a change of a file goes
+        # through _before_change, which takes them first.
+        self._on_open(cell, path, kind, sqlite=False, exclusive=exclusive)
+
+    def _take_pending(self, cell: CellRecord) -> None:
+        """Look at the Python read-opens not looked at yet, a folder at a time.
+
+        A name the stream reported read in the folder the open named is that
+        regular file, read (no ``lstat``, no ignore check here: the read is in the
+        story already); only the py_read mark is left to give.  Any other open (a
+        symlink, a file outside the root, one whose close has not come yet, a
+        failed open) is looked at one by one, as an open was before.
+        """
+        pending = cell.pending
+        n = len(pending)
+        if not n:
+            return
+        taken = pending[:n]
+        del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+        by_folder: dict[str, list[str]] = {}
+        for raw in taken:
+            folder, _, name = raw.rpartition("/")
+            names = by_folder.get(folder)
+            if names is None:
+                by_folder[folder] = [name]
+            else:
+                names.append(name)
+        for folder, names in by_folder.items():
+            rel_folder = self._locator.root_folder(folder)
+            if rel_folder is None:
+                one_by_one = names
+            else:
+                seen = cell.read_by_stream(rel_folder)
+                stated = cell.stated.get(rel_folder) or _NO_NAMES
+                # A name with a story of its own had its read placed there (its
+                # read-only close came before another event of it).
+                one_by_one = [name for name in names if name not in seen and name not in stated]
+                if len(one_by_one) < len(names):
+                    with self._cond:
+                        marked = cell.py_read_names.get(rel_folder)
+                        if marked is None:
+                            marked = cell.py_read_names[rel_folder] = set()
+                        marked.update(seen & set(names))
+                        prefix = f"{rel_folder}/" if rel_folder else ""
+                        for name in stated.intersection(names):
+                            cell.paths[prefix + name].py_read = True
+            for name in one_by_one:
+                self._on_open(cell, f"{folder}/{name}", READ, sqlite=False, exclusive=False)
 
     def on_sqlite_connect(self, path: str) -> None:
         cell = self._cell
         if cell is not None:
+            self._take_pending(cell)
             # SQLite reads the file natively and may write it; its writes show up
             # as modify events.  Without inotify, only the read is known.
             kind = RW if self.watcher.streaming else READ
@@ -309,6 +388,7 @@ class FileTracker:
         cell = self._cell
         if cell is None:
             return
+        self._take_pending(cell)
         loc = self._locate(_as_str(dst))
         if loc is None or loc[0] == OUTSIDE:
             return
@@ -342,6 +422,7 @@ class FileTracker:
             # Native reads (pyarrow, a subprocess) and native writes may still be
             # queued: handle them first (a read of the queue, no thread hand-off).
             self.watcher.sync()
+            self._take_pending(cell)  # Python's reads of it, now matched with the stream's
         with self._cond:
             if ps.py_read or ps.declared_in or reads:
                 ps.read()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     import pathspec
 
@@ -62,6 +62,28 @@ class IgnoreRules:
         of the rules applies from the next cell)."""
         spec = self._current_spec()
         return lambda rel: self._ignored(rel, spec)
+
+    def names_matcher(self) -> Callable[[str, Iterable[str]], set[str]]:
+        """Like :meth:`matcher`, for many names of one folder at once: ``(folder,
+        names)`` -> the names ignored.  Without ignore patterns a name is looked at
+        by its own characters only (a cell may read 100,000 files of a folder)."""
+        spec = self._current_spec()
+        env_spec = self._env_spec
+
+        def ignored(folder: str, names: Iterable[str]) -> set[str]:
+            parts = _normalise(folder).split("/") if folder else ()
+            if any(part.startswith(".") or part in _ALWAYS_IGNORED_NAMES for part in parts):
+                return set(names)  # a hidden or always-ignored folder on the way
+            prefix = f"{folder}/" if folder else ""
+            out = {n for n in names if n[:1] == "." or n in _ALWAYS_IGNORED_NAMES or not n}
+            if self._extra:
+                out.update(n for n in names if prefix + n in self._extra)
+            for sp in (env_spec, spec):
+                if sp is not None:
+                    out.update(n for n in names if sp.match_file(prefix + n))
+            return out
+
+        return ignored
 
     def _ignored(self, rel: str, spec: pathspec.GitIgnoreSpec | None) -> bool:
         rel = _normalise(rel)

@@ -35,7 +35,7 @@ no ``ObjectStore.reuse`` to protect the object (runs are never deleted).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from dotnb.capture.watcher import DirWatch
@@ -53,7 +53,7 @@ class _Folder:
     def __init__(self, watch: DirWatch, changes: int) -> None:
         self.watch = watch
         self.changes = changes
-        self.files: dict[str, tuple[str, int]] = {}  # rel -> (hash, size)
+        self.files: dict[str, tuple[str, int]] = {}  # name -> (hash, size)
 
 
 class KnownFiles:
@@ -71,16 +71,22 @@ class KnownFiles:
         unknown: list[str] = []
         valid: dict[str, dict[str, tuple[str, int]] | None] = {}
         for rel in rels:
-            folder = rel.rpartition("/")[0]
+            folder, _, name = rel.rpartition("/")
             files = valid.get(folder, False)
             if files is False:
                 files = valid[folder] = self._valid(folder)
-            got = files.get(rel) if files is not None else None  # type: ignore[union-attr]
+            got = files.get(name) if files is not None else None  # type: ignore[union-attr]
             if got is None:
                 unknown.append(rel)
             else:
                 known.append({"path": rel, "hash": got[0], "size": got[1]})
         return known, unknown
+
+    def unchanged(self, folder: str) -> Collection[str]:
+        """The names of the files of root-relative ``folder`` known unchanged (regular
+        files with the bytes remembered), or nothing."""
+        files = self._valid(folder)
+        return files.keys() if files is not None else ()
 
     def _valid(self, folder: str) -> dict[str, tuple[str, int]] | None:
         memo = self._folders.get(folder)
@@ -118,15 +124,14 @@ class KnownFiles:
         for entry in entries:
             if "tree" in entry or not isinstance(entry.get("hash"), str) or not _PLAIN.issuperset(entry):
                 continue
-            rel = entry["path"]
-            folder = rel.rpartition("/")[0]
+            folder, _, name = entry["path"].rpartition("/")
             token = tokens.get(folder)
             if token is None:
                 continue
             memo = self._folders.get(folder)
             if memo is None or memo.watch is not token[0] or memo.changes != token[1]:
                 memo = self._folders[folder] = _Folder(*token)
-            memo.files[rel] = (entry["hash"], entry["size"])
+            memo.files[name] = (entry["hash"], entry["size"])
 
     def forget(self) -> None:
         self._folders.clear()

@@ -39,7 +39,9 @@ class PathLocator:
         self._loc_memo: dict[str, tuple[int, str] | None] = {}
         self._folder_memo: dict[str, str] = {}  # folder -> its realpath
         self._excl_memo: dict[str, bool] = {}
+        self._root_folder_memo: dict[str, str | None] = {}
         self._is_ignored = ignore.matcher()
+        self._ignored_names = ignore.names_matcher()
 
     def new_cell(self) -> None:
         """Forget what was found for the previous cell, and take the ignore rules as
@@ -47,7 +49,37 @@ class PathLocator:
         self._loc_memo.clear()
         self._folder_memo.clear()
         self._excl_memo.clear()
+        self._root_folder_memo.clear()
         self._is_ignored = self.ignore.matcher()
+        self._ignored_names = self.ignore.names_matcher()
+
+    def root_folder(self, folder: str) -> str | None:
+        """The root-relative form ("" for the root) of absolute folder ``folder``
+        once resolved, or None when it lies outside the root."""
+        found = self._root_folder_memo.get(folder, _MISS)
+        if found is _MISS:
+            real = os.path.realpath(folder)
+            if real == self.root_real:
+                found = ""
+            elif real.startswith(self.root_prefix):
+                found = real[len(self.root_prefix) :]
+            else:
+                found = None
+            self._root_folder_memo[folder] = found
+        return found  # type: ignore[return-value]
+
+    def excluded_names(self, folder: str, names: set[str]) -> set[str]:
+        """The names of root-relative ``folder`` that :meth:`excluded` would say are
+        excluded, looked at together (one check of the folder, then the names)."""
+        if folder and (
+            not PACKAGE_DIRS.isdisjoint(folder.split("/"))
+            or (self.root_prefix + folder + "/").startswith(self.skip_prefixes)
+        ):
+            return names
+        out = self._ignored_names(folder, names)
+        if not PACKAGE_DIRS.isdisjoint(names):
+            out |= PACKAGE_DIRS.intersection(names)
+        return out
 
     def locate(self, raw: str) -> tuple[int, str] | None:
         """Classify an opened path: (IN_ROOT, rel), (OUTSIDE, realpath) or None (skip)."""

@@ -319,7 +319,8 @@ class Session:
     def _record(self, run: ActiveRun, result: Any, cell: Cell) -> RecordedRun:
         store = self.store
         assert store is not None and self.root is not None
-        activity = self.tracker.end()
+        known = self.known_files
+        activity = self.tracker.end(known.unchanged if known is not None else None)
         cell_end = time.perf_counter()
         duration = cell_end - run.perf_start
         warnings = list(run.warnings) + list(getattr(self.tracker, "warnings", []) or [])
@@ -337,7 +338,6 @@ class Session:
         current_inputs += [r for r in declared_in if r not in inputs and r not in current_inputs]
         # Files whose folder reported no change since this kernel recorded them are
         # known unchanged (dotnb.capture.known_files); only the others are looked at.
-        known = self.known_files
         found, look = known.split(current_inputs) if known is not None else ([], current_inputs)
         out_paths = list(dict.fromkeys([*activity.outputs, *declared_out]))
         found_out, look_out = known.split(out_paths) if known is not None else ([], out_paths)

@@ -31,7 +31,7 @@ from typing import Any
 
 from dotnb.capture.audit_hook import guard
 from dotnb.capture.locate import unwatched
-from dotnb.capture.watcher import EVENTS_STOPPED, DirWatch, FileSink, cannot_watch
+from dotnb.capture.watcher import EVENTS_STOPPED, DirWatch, FileSink, ReadSink, cannot_watch
 
 # How often a polling observer looks (seconds): a drain waits up to this long.
 POLL_INTERVAL = 0.2
@@ -48,6 +48,7 @@ class WatchdogEvents:
         self.on_lost = on_lost
         self.polling = polling
         self.sink: FileSink | None = None
+        self.read_sink: ReadSink | None = None  # unused: every read goes to ``sink``
         self.streaming = False
         self.warnings: list[str] = []
         # Held while an event is handed on, and while a drain's ``then`` runs.

@@ -51,11 +51,21 @@ from dotnb.capture.inotify import parse as parse_events
 from dotnb.capture.locate import unwatched
 from dotnb.capture.pid import current_pid
 
-__all__ = ["EVENTS_STOPPED", "DirWatch", "FileSink", "TreeWatcher", "cannot_watch", "max_queued_events"]
+__all__ = [
+    "EVENTS_STOPPED",
+    "DirWatch",
+    "FileSink",
+    "ReadSink",
+    "TreeWatcher",
+    "cannot_watch",
+    "max_queued_events",
+]
 
 # A file event under the root: (root-relative path, written).  written is False for
 # a read (a read-only close), True for a creation, a modification or a rename onto it.
 FileSink = Callable[[str, bool], None]
+# Reads handed over in bulk: (root-relative folder, names read there).
+ReadSink = Callable[[str, set[str]], None]
 
 LOCK_TIMEOUT = 2.0  # seconds watch_dir() waits for the reader thread to let go of the queue
 MAX_TIMEOUTS = 2  # consecutive drains timed out after which inotify is abandoned
@@ -80,6 +90,12 @@ _WATCH_MASK = (
 # watches too, where they would add an event per file a cell reads.
 _DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE
 _DIR_WATCH_MASK |= IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD
+
+
+# Events after which a watch descriptor may name another folder, or none: gathered
+# reads are handed over before them (IN_ISDIR only with a creation or a move).
+_REMAPS = IN_ISDIR | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW
+_DIR_MOVES = IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO
 
 
 # What a kernel says when its file events stop (any source, dotnb.capture.file_events).
@@ -131,6 +147,13 @@ class TreeWatcher:
         # it still collects (it stops collecting in a drain's `then`, or on its own
         # when the reader was abandoned).
         self.sink: FileSink | None = None
+        # Set with ``sink``: reads (read-only closes of files) are gathered per watch
+        # and handed over here in bulk when the queue has been read dry, instead of one
+        # call of ``sink`` per file (a cell reading a folder of 100,000 files).  A read
+        # of a name that has another event meanwhile goes to ``sink`` first, so each
+        # path's events keep their order.
+        self.read_sink: ReadSink | None = None
+        self._reads: dict[int, set[bytes]] = {}  # watch descriptor -> names read
         self.warnings: list[str] = []
         self.inotify: Any = None
         self.streaming = False  # inotify watching and the reader thread running
@@ -260,6 +283,7 @@ class TreeWatcher:
                     # say the cell's record may be incomplete.
                     self.on_lost()
                     break
+            self._hand_over_reads()
             if then is not None:
                 then()
             return True
@@ -325,9 +349,25 @@ class TreeWatcher:
                 if self._waiting:
                     time.sleep(0.0005)  # let a drain take the queue
 
+    def _hand_over_reads(self) -> None:
+        """Give the reads gathered since the last hand-over to ``read_sink`` (under
+        read_lock), or drop them when nobody collects."""
+        reads = self._reads
+        if not reads:
+            return
+        read_sink = self.read_sink
+        if read_sink is not None:
+            wd_path = self._wd_path
+            for wd, raws in reads.items():
+                folder = wd_path.get(wd)
+                if folder is not None and raws:
+                    read_sink(folder, {os.fsdecode(raw) for raw in raws})
+        reads.clear()  # the same dict: _process may hold it
+
     def _process(self, buf: bytes) -> int:
         """Handle a buffer of events (under read_lock); returns how many it held."""
         sink = self.sink
+        reads = self._reads if sink is not None and self.read_sink is not None else None
         count = 0
         previous = None
         for event in parse_events(buf):
@@ -336,6 +376,18 @@ class TreeWatcher:
                 continue  # a repeat (e.g. write after write) says nothing new
             previous = event
             wd, mask, cookie, raw = event
+            if mask == IN_CLOSE_NOWRITE and reads is not None and raw:
+                # A file read: gathered (most events of a cell reading many files).
+                got = reads.get(wd)
+                if got is None:
+                    reads[wd] = {raw}
+                else:
+                    got.add(raw)
+                continue
+            if reads and mask & _REMAPS and (mask & _REMAPS != IN_ISDIR or mask & _DIR_MOVES):
+                # Folders are about to be renamed, moved or forgotten: the reads
+                # gathered so far are handed over under the names they had.
+                self._hand_over_reads()
             if mask & IN_Q_OVERFLOW:
                 self._on_overflow()
                 continue
@@ -376,6 +428,11 @@ class TreeWatcher:
                 continue
             if sink is None:
                 continue
+            if reads is not None:
+                got = reads.get(wd)
+                if got is not None and raw in got:
+                    got.discard(raw)
+                    sink(rel, False)  # its gathered read came first
             if mask & IN_CLOSE_NOWRITE:
                 sink(rel, False)  # a read by anyone
             elif mask & (IN_MOVED_TO | IN_MODIFY | IN_CREATE):

@@ -83,12 +83,18 @@ def touched(act: FileActivity) -> set[str]:
 def delay_events(monkeypatch: pytest.MonkeyPatch, tracker: FileTracker, seconds: float) -> None:
     """Make the observer thread lag: each file event is handled `seconds` late."""
     handle = tracker.on_file_event
+    handle_reads = tracker.on_file_reads
 
     def slow(rel: str, written: bool) -> None:
         time.sleep(seconds)
         handle(rel, written)
 
+    def slow_reads(folder: str, names: set[str]) -> None:
+        time.sleep(seconds)
+        handle_reads(folder, names)
+
     monkeypatch.setattr(tracker, "on_file_event", slow)
+    monkeypatch.setattr(tracker, "on_file_reads", slow_reads)
 
 
 def gate_events(monkeypatch: pytest.MonkeyPatch, tracker: FileTracker) -> threading.Event:
@@ -96,12 +102,18 @@ def gate_events(monkeypatch: pytest.MonkeyPatch, tracker: FileTracker) -> thread
     gate = threading.Event()
     gate.set()
     handle = tracker.on_file_event
+    handle_reads = tracker.on_file_reads
 
     def gated(rel: str, written: bool) -> None:
         gate.wait(5)
         handle(rel, written)
 
+    def gated_reads(folder: str, names: set[str]) -> None:
+        gate.wait(5)
+        handle_reads(folder, names)
+
     monkeypatch.setattr(tracker, "on_file_event", gated)
+    monkeypatch.setattr(tracker, "on_file_reads", gated_reads)
     return gate
 
 
