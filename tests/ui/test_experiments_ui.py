@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,9 @@ SCROLL_JS = """() => new Promise(resolve => {
   requestAnimationFrame(step);
 })"""
 
+STATUS_STARTS_JS = """text => document.querySelector('.jp-dotnb-Experiments .jp-dotnb-XStatus')
+  .textContent.startsWith(text)"""
+
 
 def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, lab: Lab) -> None:
     figures: dict[str, Any] = {}
@@ -235,8 +239,33 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     view.get_by_role("button", name="Parallel coordinates").click()
     view.locator(".jp-dotnb-XChart svg").wait_for()
     assert view.locator(".jp-dotnb-ChartError").count() == 0
+    # Brush: a box over the upper half of the first axis (p00) becomes a range
+    # filter on p00; the table reloads with the rows the server keeps.
+    total_before = int(status.inner_text().split(" ")[0].replace(",", ""))
+    axis = view.locator(".jp-dotnb-XChart svg .mark-rule line").first.bounding_box()
+    assert axis is not None
+    x, top, height = axis["x"] + axis["width"] / 2, axis["y"], axis["height"]
+    page.mouse.move(x - 12, top + height * 0.05)
+    page.mouse.down()
+    page.mouse.move(x, top + height * 0.3, steps=5)
+    page.mouse.move(x + 12, top + height * 0.55, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-dotnb-XFilterChip')]"
+        ".filter(c => c.textContent.startsWith('param:p00 ')).length === 2"
+    )
+    chips_text = view.locator(".jp-dotnb-XFilterChip span").all_inner_texts()
+    axis_filters = [chip for chip in chips_text if chip.startswith("param:p00 ")]
+    assert [f.split(" ")[1] for f in axis_filters] == [">=", "<="], axis_filters
+    query = "&".join(f"filter={urllib.parse.quote(f)}" for f in ["m01 > 0.9", *axis_filters])
+    expected = lab.api(f"table?limit=1&{query}")["total"]
+    assert expected < total_before
+    page.wait_for_function(STATUS_STARTS_JS, arg=f"{expected} run")
     page.screenshot(path=str(ARTIFACTS / "experiments-parallel.png"))
     view.screenshot(path=str(ARTIFACTS / "experiments-parallel-view.png"))
+    for text in axis_filters:
+        view.get_by_role("button", name=f"Remove filter {text}", exact=True).click()
+    page.wait_for_function(STATUS_STARTS_JS, arg=f"{total_before} run")
     view.get_by_role("button", name="Parallel coordinates").click()
 
     # Markup in a run's name, tag, note, param and metric names stays text.

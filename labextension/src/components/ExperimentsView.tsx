@@ -20,6 +20,8 @@ import {
 import {
   BRUSH,
   brushFilters,
+  parallelBrushFilters,
+  parallelRanges,
   parallelSpec,
   scatterSpec
 } from '../experimentsChart';
@@ -210,6 +212,9 @@ export function ExperimentsView(props: {
   const [search, setSearch] = React.useState(model.query);
   const [tagText, setTagText] = React.useState('');
   const brushed = React.useRef<string[]>([]); // the filters the last brush added
+  // The filters the parallel coordinates' brushes added, by column: a brush on
+  // an axis replaces that axis's, and leaves the other axes' in place.
+  const axisBrushed = React.useRef(new Map<string, string[]>());
   const [message, setMessage] = React.useState<string | null>(null);
   const [active, setActive] = React.useState<IRunSummary | null>(null);
   const [panel, setPanel] = React.useState<
@@ -309,12 +314,34 @@ export function ExperimentsView(props: {
   } else if (panel === 'parallel' && parallelColumns.length >= 2) {
     chart = (
       <div className="jp-dotnb-XPanel">
+        <div className="jp-dotnb-XHint">
+          {trans.__(
+            'Drag a box over one or more axes to filter the table to their ranges.'
+          )}
+        </div>
         <Chart
           spec={parallelSpec(chartRuns, parallelColumns, theme)}
           services={services}
           label={trans.__(
             'Parallel coordinates of the visible params and metrics'
           )}
+          onBrush={value => {
+            const axes = parallelBrushFilters(
+              parallelColumns,
+              parallelRanges(chartRuns, parallelColumns),
+              value
+            );
+            if (axes.length) {
+              const earlier = axes.flatMap(
+                a => axisBrushed.current.get(a.key) ?? []
+              );
+              void model.replaceFilters(
+                earlier,
+                axes.flatMap(a => a.filters)
+              );
+              axes.forEach(a => axisBrushed.current.set(a.key, a.filters));
+            }
+          }}
         />
       </div>
     );
