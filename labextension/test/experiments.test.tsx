@@ -493,6 +493,10 @@ describe('brushing the parallel coordinates', () => {
         .click();
       await settle();
     });
+    // A render that changes neither runs nor columns keeps the chart (and its brush).
+    const drawn = services.renderChart.mock.calls.length;
+    act(() => model.pin(data[0]));
+    expect(services.renderChart.mock.calls.length).toBe(drawn);
     const brush = (value: unknown) => brushes.at(-1)!(value);
     await act(async () => {
       brush({ x: [0.8, 1.2], y: [0.1, 0.5] });

@@ -62,13 +62,21 @@ function useModel(model: ExperimentsModel): number {
 
 function Chart(props: {
   spec: Record<string, unknown>;
+  /**
+   * What the spec is drawn from (runs, columns): the chart is drawn again only
+   * when it changes. A spec is a new object on every render, and drawing it
+   * again would drop a brush before its value settles.
+   */
+  specKey: string;
   services: IExperimentsServices;
   label: string;
   /** A brush on the chart: the value of its selection signal. */
   onBrush?: (value: unknown) => void;
 }): JSX.Element {
   const host = React.useRef<HTMLDivElement>(null);
-  const { spec, services } = props;
+  const { specKey, services } = props;
+  const spec = React.useRef(props.spec);
+  spec.current = props.spec;
   const brush = React.useRef(props.onBrush);
   brush.current = props.onBrush;
   const brushed = props.onBrush !== undefined;
@@ -77,14 +85,14 @@ function Chart(props: {
       return;
     }
     return services.renderChart(
-      spec,
+      spec.current,
       host.current,
       id => services.openRun(id),
       brushed
         ? { signal: BRUSH, handler: value => brush.current?.(value) }
         : undefined
     );
-  }, [spec, services, brushed]);
+  }, [specKey, services, brushed]);
   return (
     <div
       className="jp-dotnb-XChart"
@@ -264,6 +272,7 @@ export function ExperimentsView(props: {
   };
 
   const theme = React.useMemo(() => themeFromDocument(), []);
+  const runIds = chartRuns.map(r => r.id);
   let chart: JSX.Element | null = null;
   if (panel === 'scatter' && xColumn && yColumn) {
     chart = (
@@ -298,6 +307,7 @@ export function ExperimentsView(props: {
         </div>
         <Chart
           spec={scatterSpec(chartRuns, xColumn, yColumn, theme)}
+          specKey={JSON.stringify([runIds, xColumn.key, yColumn.key])}
           services={services}
           label={trans.__('%1 against %2', yColumn.name, xColumn.name)}
           onBrush={value => {
@@ -321,6 +331,7 @@ export function ExperimentsView(props: {
         </div>
         <Chart
           spec={parallelSpec(chartRuns, parallelColumns, theme)}
+          specKey={JSON.stringify([runIds, parallelColumns.map(c => c.key)])}
           services={services}
           label={trans.__(
             'Parallel coordinates of the visible params and metrics'
