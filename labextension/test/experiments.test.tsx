@@ -13,6 +13,7 @@ import * as React from 'react';
 import { describe, expect, it, vi } from 'vitest';
 
 import type { ITableQuery } from '../src/api';
+import { columnWindow } from '../src/components/ExperimentsGrid';
 import { ExperimentsView } from '../src/components/ExperimentsView';
 import {
   allColumns,
@@ -558,6 +559,39 @@ describe('experiments charts', () => {
   }
 });
 
+describe('the grid holds the columns in view', () => {
+  // 52 px of checkbox, then 10 columns of 100 px: column i spans 52 + 100 i …
+  const cols = allColumns({
+    params: Array.from({ length: 10 }, (_, i) => `p${i}`),
+    metrics: []
+  }).filter(c => c.kind === 'param');
+
+  it('keeps the columns overlapping the view and one more either side', () => {
+    // View 0–300: columns 0–2 (52–352) overlap, column 3 is the one after.
+    expect(columnWindow(cols, 0, 300)).toEqual({ from: 0, to: 4, offset: 0 });
+    // View 400–700: columns 3–6 overlap (352–752); 2 and 7 kept either side.
+    expect(columnWindow(cols, 400, 300)).toEqual({
+      from: 2,
+      to: 8,
+      offset: 200
+    });
+    // Scrolled to the end.
+    expect(columnWindow(cols, 800, 300)).toEqual({
+      from: 6,
+      to: 10,
+      offset: 600
+    });
+  });
+
+  it('keeps every column before the view is measured', () => {
+    expect(columnWindow(cols, 0, null)).toEqual({
+      from: 0,
+      to: 10,
+      offset: 0
+    });
+  });
+});
+
 describe('experiments view', () => {
   const services = {
     renderChart: vi.fn(() => () => undefined),
@@ -588,6 +622,14 @@ describe('experiments view', () => {
     expect(
       container.querySelectorAll('[role="row"][data-run-id]')
     ).toHaveLength(3);
+    // Each cell says its column, as the header does (rows may hold only some).
+    const cells = container.querySelectorAll(
+      '[role="row"][data-run-id] [role="gridcell"]'
+    );
+    expect(
+      [...cells].slice(0, 5).map(c => c.getAttribute('aria-colindex'))
+    ).toEqual(['1', '2', '3', '4', '5']);
+    expect(grid.getAttribute('aria-colcount')).toBe('5');
     expect(container.querySelector('img')).toBeNull();
     expect(container.textContent).toContain('baseline');
     // Keyboard: the grid is focusable; Space selects the active row, P pins it.
