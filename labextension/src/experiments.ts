@@ -63,14 +63,14 @@ export const BUILTIN_COLUMNS: IExperimentColumn[] = [
     key: 'inputs_changed',
     kind: 'builtin',
     name: 'inputs changed',
-    width: 80,
+    width: 124,
     numeric: true
   },
   {
     key: 'outputs_changed',
     kind: 'builtin',
     name: 'outputs changed',
-    width: 80,
+    width: 132,
     numeric: true
   }
 ];

@@ -1,5 +1,5 @@
 """The Experiments view in a real JupyterLab and Chromium, over 10,000 runs with
-10 params and 10 metrics each: opened from the Runs panel, sorted by a metric,
+10 params and 10 metrics each (and 2 inputs and 1 output): opened from the Runs panel, sorted by a metric,
 filtered, two runs tagged, three compared and charted; tags, notes, params and
 metric names holding markup stay text.
 
@@ -44,6 +44,13 @@ def seeded(project: Path) -> dict[str, Any]:
     rng = random.Random(19)
     store = Store.init(project)
     ids: list[str] = []
+    # Each run reads data.csv (never changes) and one of 5 configs, and writes one of
+    # 3 models: the inputs changed and outputs changed columns then vary.
+    versions: dict[str, list[dict[str, Any]]] = {}
+    for path, count in (("data.csv", 1), ("config.json", 5), ("model.pkl", 3)):
+        for v in range(count):
+            (project / path).write_text(f"{path} {v}\n")
+            versions.setdefault(path, []).extend(store.snapshot_files([path]))
     try:
         for n in range(RUNS):
             xss = n == RUNS - 5
@@ -56,8 +63,8 @@ def seeded(project: Path) -> dict[str, Any]:
                 "params": {p: round(rng.random(), 4) for p in PARAMS} | ({XSS: XSS} if xss else {}),
                 "metrics": {m: round(rng.random(), 4) for m in METRICS} | ({XSS: 1.0} if xss else {}),
                 "metric_series": {},
-                "inputs": [],
-                "outputs": [],
+                "inputs": [versions["data.csv"][0], rng.choice(versions["config.json"])],
+                "outputs": [rng.choice(versions["model.pkl"])],
                 "status": "ok",
                 "error": None,
                 "started_at": iso_time(time.time()),
@@ -160,8 +167,8 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     status.get_by_text(f"{RUNS} runs", exact=False).wait_for()
     grid = view.get_by_role("grid", name="Runs")
     assert grid.get_attribute("aria-rowcount") == str(RUNS + 1)
-    # A column per param and metric, discovered from the runs.
-    for key in ("param:p00", "metric:m09"):
+    # A column per param and metric, discovered from the runs; the input/output change counts.
+    for key in ("param:p00", "metric:m09", "inputs_changed", "outputs_changed"):
         assert view.locator(f'button[data-column="{key}"]').count() == 1
 
     # Sort by a metric (the server sorts); the best run comes first.
