@@ -1,7 +1,9 @@
 """The Experiments table's server side (``GET table``) on a store of 10,000 runs with
-10 params and 10 metrics each (``--quick``: 1,000), through ``RunTable`` in-process:
+10 params and 10 metrics each, 3 input and 2 output files (``--quick``: 1,000),
+through ``RunTable`` in-process:
 the first page with its columns (what the view asks first), a sort on a metric and
-on a param, a metric filter, a tag filter, and the CSV export's pages.  Median of 20.
+on a param, a metric filter, a tag filter, a sort and filters on the input/output
+change counts, and the CSV export's pages.  Median of 20.
 The browser side (first rows, sort, scrolling in Chromium) is measured by
 tests/ui/test_experiments_ui.py, which prints its figures.
 
@@ -27,12 +29,29 @@ PARAMS = [f"p{i:02d}" for i in range(10)]
 METRICS = [f"m{i:02d}" for i in range(10)]
 
 
+def versions(store: Store, path: str, count: int) -> list[dict[str, Any]]:
+    """``count`` recorded versions of the file ``path`` (manifest entries)."""
+    entries = []
+    for v in range(count):
+        (store.root / path).write_text(f"{path} version {v}\n")
+        entries.append(store.snapshot_files([path])[0])
+    return entries
+
+
 def seed(root: Path, runs: int, notebooks: int = 4) -> list[str]:
     """``runs`` runs over ``notebooks`` notebooks, 10 params and 10 metrics each; every
-    100th run tagged ``best``."""
+    100th run tagged ``best``.  Each reads 3 files (one never changes, one of 20
+    configs, a feature file changing every 10th run) and writes 2 (a model of 50
+    versions, a report that never changes): what ``inputs_changed`` and
+    ``outputs_changed`` compare."""
     rng = random.Random(19)
     store = Store.init(root)
     ids = []
+    data = versions(store, "data.csv", 1)[0]
+    configs = versions(store, "config.json", 20)
+    features = versions(store, "features.bin", runs // 10 + 1)
+    models = versions(store, "model.pkl", 50)
+    report = versions(store, "report.txt", 1)[0]
     try:
         for n in range(runs):
             manifest: dict[str, Any] = {
@@ -44,8 +63,8 @@ def seed(root: Path, runs: int, notebooks: int = 4) -> list[str]:
                 "params": {p: round(rng.random(), 4) for p in PARAMS},
                 "metrics": {m: round(rng.random(), 4) for m in METRICS},
                 "metric_series": {},
-                "inputs": [],
-                "outputs": [],
+                "inputs": [data, rng.choice(configs), features[n // 10]],
+                "outputs": [rng.choice(models), report],
                 "status": "ok" if n % 13 else "error",
                 "error": None,
                 "started_at": iso_time(time.time()),
@@ -93,6 +112,13 @@ def main() -> None:
                 filters=["m01 > 0.9"], sort="metric:m02", limit=200
             ),
             "filter tag = best": lambda: table.query(filters=["tag = best"], limit=200),
+            "sort by inputs_changed, first page": lambda: table.query(sort="inputs_changed", limit=200),
+            "filter inputs_changed > 1, sort by m02": lambda: table.query(
+                filters=["inputs_changed > 1"], sort="metric:m02", limit=200
+            ),
+            "filter outputs_changed = 0 (one notebook)": lambda: table.query(
+                notebook="nb1.ipynb", filters=["outputs_changed = 0"], limit=200
+            ),
             "columns only": lambda: table.columns(),
             "CSV export (every row, pages of 1,000)": lambda: [
                 table.query(offset=o, limit=1000) for o in range(0, runs, 1000)

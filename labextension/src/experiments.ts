@@ -57,6 +57,21 @@ export const BUILTIN_COLUMNS: IExperimentColumn[] = [
     name: 'notebook',
     width: 140,
     numeric: false
+  },
+  // Files new or with other bytes than in the run before (same notebook).
+  {
+    key: 'inputs_changed',
+    kind: 'builtin',
+    name: 'inputs changed',
+    width: 124,
+    numeric: true
+  },
+  {
+    key: 'outputs_changed',
+    kind: 'builtin',
+    name: 'outputs changed',
+    width: 132,
+    numeric: true
   }
 ];
 
@@ -68,7 +83,9 @@ export const DEFAULT_BUILTINS = [
   'status',
   'author',
   'started',
-  'duration'
+  'duration',
+  'inputs_changed',
+  'outputs_changed'
 ];
 
 /** Every column of a table: the builtins, then params, then metrics. */
@@ -139,6 +156,10 @@ export function cellValue(
       return run.duration_s;
     case 'notebook':
       return run.notebook ?? '';
+    case 'inputs_changed':
+      return run.inputs_changed;
+    case 'outputs_changed':
+      return run.outputs_changed;
   }
   return undefined;
 }

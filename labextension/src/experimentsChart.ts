@@ -6,7 +6,7 @@
  * As in chart.ts, user strings (param, metric and run names) are data values
  * and axis titles only: never field names, encoding titles, sort arrays or
  * expressions (Vega-Lite splices those into the expressions it generates).
- * Field names are fixed (`x`, `y`, `axis`, `norm`…); each axis's name in the
+ * Field names are fixed (`x`, `y`, `name`, `value`…); each axis's name in the
  * parallel coordinates is a text mark's datum.
  */
 
@@ -24,8 +24,10 @@ function label(run: IRunSummary): string {
   return run.name ? `#${run.number} ${run.name}` : `#${run.number}`;
 }
 
-/** `x` against `y` (numeric params or metrics), one point per run that has both. */
-/** The scatter's interval selection: its signal holds `{x: [lo, hi], y: [lo, hi]}`. */
+/**
+ * The interval selection of the scatter and of the parallel coordinates: its
+ * signal holds `{x: [lo, hi], y: [lo, hi]}` (the charts' field names).
+ */
 export const BRUSH = 'brush';
 
 /**
@@ -58,6 +60,7 @@ export function brushFilters(
   return filters;
 }
 
+/** `x` against `y` (numeric params or metrics), one point per run that has both. */
 export function scatterSpec(
   runs: IRunSummary[],
   x: IExperimentColumn,
@@ -107,16 +110,17 @@ export function scatterSpec(
   };
 }
 
-/**
- * Parallel coordinates: one vertical axis per column (scaled to its own
- * min–max), one line per run. The axes' names and ranges are text marks.
- */
-export function parallelSpec(
+/** Each parallel axis's range: the min and max of its column over the runs. */
+export interface IAxisRange {
+  min: number;
+  max: number;
+}
+
+export function parallelRanges(
   runs: IRunSummary[],
-  columns: IExperimentColumn[],
-  theme: IChartTheme = FALLBACK_THEME
-): Record<string, unknown> {
-  const ranges = columns.map(column => {
+  columns: IExperimentColumn[]
+): IAxisRange[] {
+  return columns.map(column => {
     const numbers = runs
       .map(r => cellValue(r, column))
       .filter((v): v is number => typeof v === 'number');
@@ -124,8 +128,99 @@ export function parallelSpec(
     const max = numbers.length ? Math.max(...numbers) : 1;
     return { min, max };
   });
-  // Axis keys sort in column order without a sort array: "a000", "a001"…
-  const key = (i: number) => `a${String(i).padStart(3, '0')}`;
+}
+
+/**
+ * `value` rounded to 4 significant digits away from the brushed range's
+ * inside (`down` for a lower edge), so a chip reads `acc >= 0.8123` and never
+ * drops a run the brush covered.
+ */
+export function roundOutward(value: number, down: boolean): number {
+  if (value === 0 || !Number.isFinite(value)) {
+    return value;
+  }
+  // Floating-point noise (0.6 + 0.5 * 0.2 is 0.7000000000000001, 0.68 / 1e-4
+  // is 6800.000000000001) must not round a whole edge up: 12 digits are kept.
+  const clean = (v: number) => Number(v.toPrecision(12));
+  const digits = Math.floor(Math.log10(Math.abs(clean(value)))) - 3;
+  const scaled = clean(clean(value) / 10 ** digits);
+  return clean((down ? Math.floor : Math.ceil)(scaled) * 10 ** digits);
+}
+
+/** The filters a brush on the parallel coordinates sets on one column. */
+export interface IAxisBrush {
+  /** The column's key (its filters replace that column's earlier brush). */
+  key: string;
+  /** Empty when the brush spans the whole axis: that column is not filtered. */
+  filters: string[];
+}
+
+/**
+ * The table filters a brush on the parallel coordinates stands for.  The
+ * brush is a box `{x: [lo, hi], y: [lo, hi]}` in the chart's own units: `x`
+ * covers axes by position (axis `i` sits at `x = i`), `y` is the unit interval
+ * each axis is scaled to, mapped back to the column's values.  An edge beyond
+ * the axis's end sets no bound; a column holding one value is kept whole when
+ * the box covers its mark (the middle) and skipped otherwise.  A cleared or
+ * malformed brush, or one covering no axis, gives nothing.
+ */
+export function parallelBrushFilters(
+  columns: IExperimentColumn[],
+  ranges: IAxisRange[],
+  brush: unknown
+): IAxisBrush[] {
+  if (!brush || typeof brush !== 'object') {
+    return [];
+  }
+  const pair = (field: string): [number, number] | null => {
+    const range = (brush as Record<string, unknown>)[field];
+    return Array.isArray(range) &&
+      range.length === 2 &&
+      range.every(v => typeof v === 'number' && Number.isFinite(v))
+      ? ([...(range as number[])].sort((a, b) => a - b) as [number, number])
+      : null;
+  };
+  const xs = pair('x');
+  const ys = pair('y');
+  if (!xs || !ys) {
+    return [];
+  }
+  const brushes: IAxisBrush[] = [];
+  columns.forEach((column, i) => {
+    if (i < xs[0] || i > xs[1] || !ranges[i]) {
+      return;
+    }
+    const { min, max } = ranges[i];
+    const filters: string[] = [];
+    if (max > min) {
+      if (ys[0] > 0) {
+        const lo = roundOutward(min + ys[0] * (max - min), true);
+        filters.push(`${column.key} >= ${lo}`);
+      }
+      if (ys[1] < 1) {
+        const hi = roundOutward(min + ys[1] * (max - min), false);
+        filters.push(`${column.key} <= ${hi}`);
+      }
+    } else if (ys[0] > 0.5 || ys[1] < 0.5) {
+      return;
+    }
+    brushes.push({ key: column.key, filters });
+  });
+  return brushes;
+}
+
+/**
+ * Parallel coordinates: one vertical axis per column (scaled to its own
+ * min–max), one line per run. The axes' names and ranges are text marks.
+ * Axis `i` sits at `x = i`; dragging a box over axes sets the `brush` signal
+ * (see parallelBrushFilters).
+ */
+export function parallelSpec(
+  runs: IRunSummary[],
+  columns: IExperimentColumn[],
+  theme: IChartTheme = FALLBACK_THEME
+): Record<string, unknown> {
+  const ranges = parallelRanges(runs, columns);
   const lines = runs.flatMap(run =>
     columns.flatMap((column, i) => {
       const v = cellValue(run, column);
@@ -137,26 +232,27 @@ export function parallelSpec(
         {
           id: run.id,
           run: label(run),
-          axis: key(i),
+          x: i,
           name: column.name,
           value: v,
-          norm: max > min ? (v - min) / (max - min) : 0.5
+          y: max > min ? (v - min) / (max - min) : 0.5
         }
       ];
     })
   );
   const axes = columns.map((column, i) => ({
-    axis: key(i),
+    x: i,
     name: column.name,
     top: formatNumber(ranges[i].max),
     bottom: formatNumber(ranges[i].min)
   }));
+  // Axes at 0…n-1 with half an axis of room either side; no axis of its own.
   const x = {
-    field: 'axis',
-    type: 'ordinal',
+    field: 'x',
+    type: 'quantitative',
     title: null,
     axis: null,
-    scale: { padding: 0.3 }
+    scale: { domain: [-0.5, columns.length - 0.5], nice: false, zero: false }
   };
   // Every layer's y: the unit interval, no axis (each column has its own range).
   const y = {
@@ -179,10 +275,17 @@ export function parallelSpec(
       },
       {
         data: { values: lines },
+        // A box dragged over axes: the view turns it into table filters.
+        params: [
+          {
+            name: BRUSH,
+            select: { type: 'interval', encodings: ['x', 'y'] }
+          }
+        ],
         mark: { type: 'line', strokeWidth: 1.5, opacity: 0.7 },
         encoding: {
           x,
-          y: { field: 'norm', ...y },
+          y: { field: 'y', ...y },
           detail: { field: 'id', type: 'nominal' },
           color: { value: theme.accent },
           tooltip: [

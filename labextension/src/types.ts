@@ -37,6 +37,12 @@ export interface IRunSummary {
   note?: string | null;
   /** Its SSH signature's status (`GET runs`, `GET events`; absent from older servers). */
   signature?: IRunSignature;
+  /**
+   * `GET table` only: how many of its input (output) files are new or hold
+   * other bytes than in the run before it in the same notebook.
+   */
+  inputs_changed?: number;
+  outputs_changed?: number;
 }
 
 /** A run's SSH signature, checked by the server against the allowed-signers file. */

@@ -13,6 +13,7 @@ import * as React from 'react';
 import { describe, expect, it, vi } from 'vitest';
 
 import type { ITableQuery } from '../src/api';
+import { columnWindow } from '../src/components/ExperimentsGrid';
 import { ExperimentsView } from '../src/components/ExperimentsView';
 import {
   allColumns,
@@ -25,8 +26,12 @@ import {
   visibleColumns
 } from '../src/experiments';
 import {
+  BRUSH,
   brushFilters,
+  parallelBrushFilters,
+  parallelRanges,
   parallelSpec,
+  roundOutward,
   scatterSpec
 } from '../src/experimentsChart';
 import {
@@ -366,6 +371,162 @@ describe('brushing the scatter', () => {
   });
 });
 
+describe('brushing the parallel coordinates', () => {
+  const cols = allColumns({ params: ['lr'], metrics: ['acc', 'loss'] }).filter(
+    c => c.kind !== 'builtin'
+  ); // axes: lr (0), acc (1), loss (2)
+  const data = [1, 2, 3].map(n =>
+    summary(n, {
+      params: { lr: n / 10 },
+      metrics: { acc: 0.5 + n / 10, loss: 1 }
+    })
+  );
+  const ranges = parallelRanges(data, cols);
+
+  it('maps a box over one axis to a range on that column', () => {
+    expect(ranges).toEqual([
+      { min: 0.1, max: 0.3 },
+      { min: 0.6, max: 0.8 },
+      { min: 1, max: 1 }
+    ]);
+    // x: around axis 1 only; y: the lower half of the axis, edges in any order
+    expect(
+      parallelBrushFilters(cols, ranges, { x: [1.2, 0.8], y: [0.5, 0.1] })
+    ).toEqual([
+      {
+        key: 'metric:acc',
+        filters: ['metric:acc >= 0.62', 'metric:acc <= 0.7']
+      }
+    ]);
+  });
+
+  it('covers several axes, leaves out bounds past an axis end and one-value columns off the box', () => {
+    expect(
+      parallelBrushFilters(cols, ranges, { x: [-0.4, 2.4], y: [-0.2, 0.4] })
+    ).toEqual([
+      { key: 'param:lr', filters: ['param:lr <= 0.18'] },
+      { key: 'metric:acc', filters: ['metric:acc <= 0.68'] }
+      // loss has one value, drawn in the middle: not under the box
+    ]);
+    expect(
+      parallelBrushFilters(cols, ranges, { x: [1.6, 2.4], y: [0.3, 0.7] })
+    ).toEqual([{ key: 'metric:loss', filters: [] }]);
+    // The whole of an axis: no bound, that column's earlier brush goes.
+    expect(
+      parallelBrushFilters(cols, ranges, { x: [-0.1, 0.1], y: [-1, 2] })
+    ).toEqual([{ key: 'param:lr', filters: [] }]);
+  });
+
+  it('makes nothing of a cleared brush, a malformed one or a box between axes', () => {
+    expect(parallelBrushFilters(cols, ranges, {})).toEqual([]);
+    expect(parallelBrushFilters(cols, ranges, null)).toEqual([]);
+    expect(parallelBrushFilters(cols, ranges, { x: [0.2, 0.8] })).toEqual([]);
+    expect(
+      parallelBrushFilters(cols, ranges, { x: [0.2, 0.8], y: [0, 1] })
+    ).toEqual([]);
+    expect(
+      parallelBrushFilters(cols, ranges, { x: ['a', 'b'], y: [0, 1] })
+    ).toEqual([]);
+    expect(
+      parallelBrushFilters(cols, ranges, { x: [0, NaN], y: [0, 1] })
+    ).toEqual([]);
+  });
+
+  it('rounds edges outward to four significant digits', () => {
+    expect(roundOutward(0.123456, true)).toBe(0.1234);
+    expect(roundOutward(0.123456, false)).toBe(0.1235);
+    expect(roundOutward(-0.123456, true)).toBe(-0.1235);
+    expect(roundOutward(12345.6, false)).toBe(12350);
+    expect(roundOutward(0.7, false)).toBe(0.7);
+    expect(roundOutward(0, true)).toBe(0);
+  });
+
+  it('compiles to a chart with an interval brush over both channels', async () => {
+    const spec = parallelSpec(data, cols);
+    const vg = compile(spec as any).spec;
+    const view = new vega.View(vega.parse(vg), { renderer: 'none' });
+    await view.runAsync();
+    expect(view.signal(BRUSH)).toEqual({});
+    view.finalize();
+    const layer = (spec.layer as any[]).find(l => l.params);
+    expect(layer.params[0]).toEqual({
+      name: BRUSH,
+      select: { type: 'interval', encodings: ['x', 'y'] }
+    });
+  });
+
+  it('sets each axis filters from its brush, replacing only that axis earlier ones', async () => {
+    const api = new FakeTableApi(0);
+    api.rows = data;
+    const model = new ExperimentsModel(api as any);
+    const brushes: ((value: unknown) => void)[] = [];
+    const services = {
+      renderChart: vi.fn(
+        (
+          _spec: unknown,
+          _host: unknown,
+          _select: unknown,
+          brush?: { signal: string; handler: (value: unknown) => void }
+        ) => {
+          if (brush) {
+            brushes.push(brush.handler);
+          }
+          return () => undefined;
+        }
+      ),
+      openRun: vi.fn(),
+      compareTwo: vi.fn(),
+      currentNotebook: () => null,
+      download: vi.fn()
+    };
+    const { container } = render(
+      <ExperimentsView model={model} services={services} trans={trans} />
+    );
+    await act(async () => {
+      await model.reload();
+    });
+    act(() =>
+      model.chooseColumns(['number', 'param:lr', 'metric:acc', 'metric:loss'])
+    );
+    await act(async () => {
+      [...container.querySelectorAll('button')]
+        .find(b => b.textContent === 'Parallel coordinates')!
+        .click();
+      await settle();
+    });
+    // A render that changes neither runs nor columns keeps the chart (and its brush).
+    const drawn = services.renderChart.mock.calls.length;
+    act(() => model.pin(data[0]));
+    expect(services.renderChart.mock.calls.length).toBe(drawn);
+    const brush = (value: unknown) => brushes.at(-1)!(value);
+    await act(async () => {
+      brush({ x: [0.8, 1.2], y: [0.1, 0.5] });
+      await settle();
+    });
+    expect(model.filters).toEqual(['metric:acc >= 0.62', 'metric:acc <= 0.7']);
+    await act(async () => {
+      brush({ x: [-0.2, 0.2], y: [0.5, 0.9] });
+      await settle();
+    });
+    expect(model.filters).toEqual([
+      'metric:acc >= 0.62',
+      'metric:acc <= 0.7',
+      'param:lr >= 0.2',
+      'param:lr <= 0.28'
+    ]);
+    await act(async () => {
+      brush({ x: [0.8, 1.2], y: [0.5, 2] });
+      await settle();
+    });
+    expect(model.filters).toEqual([
+      'param:lr >= 0.2',
+      'param:lr <= 0.28',
+      'metric:acc >= 0.7'
+    ]);
+    expect(api.queries.at(-1)!.filters).toEqual(model.filters);
+  });
+});
+
 describe('experiments charts', () => {
   for (const name of NAMES) {
     it(`keeps ${JSON.stringify(name)} out of Vega expressions`, async () => {
@@ -398,6 +559,39 @@ describe('experiments charts', () => {
   }
 });
 
+describe('the grid holds the columns in view', () => {
+  // 52 px of checkbox, then 10 columns of 100 px: column i spans 52 + 100 i …
+  const cols = allColumns({
+    params: Array.from({ length: 10 }, (_, i) => `p${i}`),
+    metrics: []
+  }).filter(c => c.kind === 'param');
+
+  it('keeps the columns overlapping the view and one more either side', () => {
+    // View 0–300: columns 0–2 (52–352) overlap, column 3 is the one after.
+    expect(columnWindow(cols, 0, 300)).toEqual({ from: 0, to: 4, offset: 0 });
+    // View 400–700: columns 3–6 overlap (352–752); 2 and 7 kept either side.
+    expect(columnWindow(cols, 400, 300)).toEqual({
+      from: 2,
+      to: 8,
+      offset: 200
+    });
+    // Scrolled to the end.
+    expect(columnWindow(cols, 800, 300)).toEqual({
+      from: 6,
+      to: 10,
+      offset: 600
+    });
+  });
+
+  it('keeps every column before the view is measured', () => {
+    expect(columnWindow(cols, 0, null)).toEqual({
+      from: 0,
+      to: 10,
+      offset: 0
+    });
+  });
+});
+
 describe('experiments view', () => {
   const services = {
     renderChart: vi.fn(() => () => undefined),
@@ -428,6 +622,14 @@ describe('experiments view', () => {
     expect(
       container.querySelectorAll('[role="row"][data-run-id]')
     ).toHaveLength(3);
+    // Each cell says its column, as the header does (rows may hold only some).
+    const cells = container.querySelectorAll(
+      '[role="row"][data-run-id] [role="gridcell"]'
+    );
+    expect(
+      [...cells].slice(0, 5).map(c => c.getAttribute('aria-colindex'))
+    ).toEqual(['1', '2', '3', '4', '5']);
+    expect(grid.getAttribute('aria-colcount')).toBe('5');
     expect(container.querySelector('img')).toBeNull();
     expect(container.textContent).toContain('baseline');
     // Keyboard: the grid is focusable; Space selects the active row, P pins it.

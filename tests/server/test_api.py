@@ -172,3 +172,33 @@ async def test_a_change_of_tags_or_note_comes_through_the_event_feed(api: Any, j
     assert [(r["id"], r["tags"]) for r in again["runs"]] == [(second, ["best"])]
     listed = await api("runs", params={"notebook": "nb.ipynb"})
     assert {r["id"]: r["tags"] for r in listed["runs"]} == {first: ["baseline"], second: ["best"]}
+
+
+async def test_the_table_counts_input_and_output_files_changed_since_the_run_before(
+    api: Any, jp_root_dir: Path
+) -> None:
+    store = Store(jp_root_dir)
+    data, model = jp_root_dir / "data.csv", jp_root_dir / "model.pkl"
+    data.write_text("a\n1\n")
+    model.write_text("m1")
+    first = store.commit_run(
+        new_manifest(
+            "nb.ipynb", inputs=store.snapshot_files(["data.csv"]), outputs=store.snapshot_files(["model.pkl"])
+        )
+    )["id"]
+    model.write_text("m2")
+    second = store.commit_run(
+        new_manifest(
+            "nb.ipynb", inputs=store.snapshot_files(["data.csv"]), outputs=store.snapshot_files(["model.pkl"])
+        )
+    )["id"]
+    page = await api("table", params={"notebook": "nb.ipynb", "sort": "inputs_changed", "order": "asc"})
+    assert [(r["id"], r["inputs_changed"], r["outputs_changed"]) for r in page["runs"]] == [
+        (second, 0, 1),
+        (first, 1, 1),
+    ]
+    changed = await api("table", params={"filter": "inputs_changed > 0"})
+    assert [r["id"] for r in changed["runs"]] == [first]
+    with pytest.raises(HTTPClientError) as err:
+        await api("table", params={"filter": "inputs_changed > many"})
+    assert err.value.code == 400

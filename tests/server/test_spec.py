@@ -709,6 +709,7 @@ CASES: list[Case] = [
         ),
     ),
     _get("/table", 200, query=(("sort", "param:lr"), ("filter", "status = ok"))),
+    _get("/table", 200, query=(("sort", "inputs_changed"), ("filter", "outputs_changed >= 0"))),
     _get("/table", 400, query=(("filter", "nope > 1"),)),
     _get("/table", 400, query=(("sort", "bogus"),)),
     _get("/table", 400, query=(("order", "up"),)),

@@ -131,3 +131,36 @@ def test_grouping_by_sweep_keeps_each_sweeps_runs_together(store: Store) -> None
     page = RunTable(store.index).query(sort="metric:acc", group="sweep")
     # Sweep one (by acc), then sweep two, then the run of no sweep.
     assert ids_of(page) == [runs[2], runs[4], runs[1], runs[0], runs[3]]
+
+
+def test_input_and_output_changes_count_files_new_or_changed_since_the_run_before(store: Store) -> None:
+    root = store.root
+
+    def files(**contents: str) -> list[dict[str, Any]]:
+        for name, text in contents.items():
+            (root / name).write_text(text)
+        return store.snapshot_files(sorted(contents))
+
+    first = commit(store, inputs=files(**{"a.csv": "1", "b.csv": "1"}), outputs=files(**{"m.pkl": "1"}))
+    # Same input bytes; b.csv changed, c.csv is new; the output is rewritten with the same bytes.
+    second = commit(
+        store,
+        inputs=files(**{"a.csv": "1", "b.csv": "2", "c.csv": "1"}),
+        outputs=files(**{"m.pkl": "1"}),
+    )
+    # Another notebook's run in between is not "the run before" of nb.ipynb's runs.
+    other = commit(store, "other.ipynb", inputs=files(**{"a.csv": "9"}))
+    third = commit(
+        store, inputs=files(**{"a.csv": "9", "b.csv": "2", "c.csv": "1"}), outputs=files(**{"m.pkl": "2"})
+    )
+    fourth = commit(store, inputs=files(**{"b.csv": "2"}))  # fewer inputs: none new or changed
+    t = RunTable(store.index)
+    page = t.query(sort="started", descending=False)
+    changes = {r["id"]: (r["inputs_changed"], r["outputs_changed"]) for r in page["runs"]}
+    assert changes == {first: (2, 1), second: (2, 0), other: (1, 0), third: (1, 1), fourth: (0, 0)}
+    # Sortable and filterable like any numeric column.
+    changed_first = t.query(filters=["inputs_changed > 0"], sort="inputs_changed")
+    assert ids_of(changed_first) == [second, first, third, other]
+    assert ids_of(t.query(filters=["outputs_changed = 1", "inputs_changed < 2"])) == [third]
+    unchanged_first = t.query(sort="outputs_changed", descending=False, notebook="nb.ipynb")
+    assert ids_of(unchanged_first)[:2] == [second, fourth]

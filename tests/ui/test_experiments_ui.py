@@ -1,5 +1,5 @@
 """The Experiments view in a real JupyterLab and Chromium, over 10,000 runs with
-10 params and 10 metrics each: opened from the Runs panel, sorted by a metric,
+10 params and 10 metrics each (and 2 inputs and 1 output): opened from the Runs panel, sorted by a metric,
 filtered, two runs tagged, three compared and charted; tags, notes, params and
 metric names holding markup stay text.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,13 @@ def seeded(project: Path) -> dict[str, Any]:
     rng = random.Random(19)
     store = Store.init(project)
     ids: list[str] = []
+    # Each run reads data.csv (never changes) and one of 5 configs, and writes one of
+    # 3 models: the inputs changed and outputs changed columns then vary.
+    versions: dict[str, list[dict[str, Any]]] = {}
+    for path, count in (("data.csv", 1), ("config.json", 5), ("model.pkl", 3)):
+        for v in range(count):
+            (project / path).write_text(f"{path} {v}\n")
+            versions.setdefault(path, []).extend(store.snapshot_files([path]))
     try:
         for n in range(RUNS):
             xss = n == RUNS - 5
@@ -55,8 +63,8 @@ def seeded(project: Path) -> dict[str, Any]:
                 "params": {p: round(rng.random(), 4) for p in PARAMS} | ({XSS: XSS} if xss else {}),
                 "metrics": {m: round(rng.random(), 4) for m in METRICS} | ({XSS: 1.0} if xss else {}),
                 "metric_series": {},
-                "inputs": [],
-                "outputs": [],
+                "inputs": [versions["data.csv"][0], rng.choice(versions["config.json"])],
+                "outputs": [rng.choice(versions["model.pkl"])],
                 "status": "ok",
                 "error": None,
                 "started_at": iso_time(time.time()),
@@ -143,6 +151,9 @@ SCROLL_JS = """() => new Promise(resolve => {
   requestAnimationFrame(step);
 })"""
 
+STATUS_STARTS_JS = """text => document.querySelector('.jp-dotnb-Experiments .jp-dotnb-XStatus')
+  .textContent.startsWith(text)"""
+
 
 def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, lab: Lab) -> None:
     figures: dict[str, Any] = {}
@@ -156,8 +167,8 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     status.get_by_text(f"{RUNS} runs", exact=False).wait_for()
     grid = view.get_by_role("grid", name="Runs")
     assert grid.get_attribute("aria-rowcount") == str(RUNS + 1)
-    # A column per param and metric, discovered from the runs.
-    for key in ("param:p00", "metric:m09"):
+    # A column per param and metric, discovered from the runs; the input/output change counts.
+    for key in ("param:p00", "metric:m09", "inputs_changed", "outputs_changed"):
         assert view.locator(f'button[data-column="{key}"]').count() == 1
 
     # Sort by a metric (the server sorts); the best run comes first.
@@ -235,8 +246,33 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
     view.get_by_role("button", name="Parallel coordinates").click()
     view.locator(".jp-dotnb-XChart svg").wait_for()
     assert view.locator(".jp-dotnb-ChartError").count() == 0
+    # Brush: a box over the upper half of the first axis (p00) becomes a range
+    # filter on p00; the table reloads with the rows the server keeps.
+    total_before = int(status.inner_text().split(" ")[0].replace(",", ""))
+    axis = view.locator(".jp-dotnb-XChart svg .mark-rule line").first.bounding_box()
+    assert axis is not None
+    x, top, height = axis["x"] + axis["width"] / 2, axis["y"], axis["height"]
+    page.mouse.move(x - 12, top + height * 0.05)
+    page.mouse.down()
+    page.mouse.move(x, top + height * 0.3, steps=5)
+    page.mouse.move(x + 12, top + height * 0.55, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-dotnb-XFilterChip')]"
+        ".filter(c => c.textContent.startsWith('param:p00 ')).length === 2"
+    )
+    chips_text = view.locator(".jp-dotnb-XFilterChip span").all_inner_texts()
+    axis_filters = [chip for chip in chips_text if chip.startswith("param:p00 ")]
+    assert [f.split(" ")[1] for f in axis_filters] == [">=", "<="], axis_filters
+    query = "&".join(f"filter={urllib.parse.quote(f)}" for f in ["m01 > 0.9", *axis_filters])
+    expected = lab.api(f"table?limit=1&{query}")["total"]
+    assert expected < total_before
+    page.wait_for_function(STATUS_STARTS_JS, arg=f"{expected} run")
     page.screenshot(path=str(ARTIFACTS / "experiments-parallel.png"))
     view.screenshot(path=str(ARTIFACTS / "experiments-parallel-view.png"))
+    for text in axis_filters:
+        view.get_by_role("button", name=f"Remove filter {text}", exact=True).click()
+    page.wait_for_function(STATUS_STARTS_JS, arg=f"{total_before} run")
     view.get_by_role("button", name="Parallel coordinates").click()
 
     # Markup in a run's name, tag, note, param and metric names stays text.

@@ -5,6 +5,10 @@
  * one tab stop with an active row — arrows, Page Up/Down, Home/End move it;
  * Space selects, P pins it as the baseline, Enter opens it in the Runs panel.
  * Header buttons sort (again: the other way). Cells are text.
+ *
+ * Rows hold only the columns in view (plus one either side): the header keeps
+ * every column, each cell says its place with aria-colindex, and the grid its
+ * count with aria-colcount, so assistive technology sees the whole table.
  */
 
 import type { TranslationBundle } from '@jupyterlab/translation';
@@ -20,7 +24,11 @@ import type { ExperimentsModel } from '../experimentsModel';
 import { IRunSummary } from '../types';
 
 export const ROW_HEIGHT = 26;
-const OVERSCAN = 10;
+// Rows kept beyond each edge of the view. Few: every row in the DOM is styled,
+// laid out and painted again when a fast scroll brings it new text.
+const OVERSCAN = 1;
+// Columns kept beyond each side of the view.
+const COLUMN_OVERSCAN = 1;
 // Pages are asked for this many rows ahead of the viewport (scrolling down or up).
 const PREFETCH = 100;
 const SELECT_WIDTH = 52;
@@ -35,10 +43,48 @@ function sortLabel(
   return sort.order === 'asc' ? 'ascending' : 'descending';
 }
 
+/**
+ * The columns a row holds: those within `[left, left + viewWidth]` of the
+ * scrolled grid, one more either side, and the width of those left out before
+ * them (the first shown cell's left margin). Every column without a width to
+ * go by (`viewWidth` null: not measured, as in tests).
+ */
+export function columnWindow(
+  columns: IExperimentColumn[],
+  left: number,
+  viewWidth: number | null
+): { from: number; to: number; offset: number } {
+  if (viewWidth === null) {
+    return { from: 0, to: columns.length, offset: 0 };
+  }
+  let x = SELECT_WIDTH;
+  let from = columns.length;
+  let to = columns.length;
+  for (let i = 0; i < columns.length; i++) {
+    const end = x + columns[i].width;
+    if (from === columns.length && end > left) {
+      from = i;
+    }
+    if (x >= left + viewWidth) {
+      to = i;
+      break;
+    }
+    x = end;
+  }
+  from = Math.max(0, Math.min(from, to) - COLUMN_OVERSCAN);
+  to = Math.min(columns.length, to + COLUMN_OVERSCAN);
+  const offset = columns.slice(0, from).reduce((sum, c) => sum + c.width, 0);
+  return { from, to, offset };
+}
+
 const Row = React.memo(function Row(props: {
   index: number;
   run: IRunSummary | undefined;
   columns: IExperimentColumn[];
+  /** The columns held: `columns[from, to)`, after `offset` pixels left out. */
+  from: number;
+  to: number;
+  offset: number;
   baseline: IRunSummary | null;
   selected: boolean;
   active: boolean;
@@ -91,6 +137,7 @@ const Row = React.memo(function Row(props: {
     >
       <div
         role="gridcell"
+        aria-colindex={1}
         className="jp-dotnb-XCell jp-dotnb-XSelect"
         style={{ width: SELECT_WIDTH }}
       >
@@ -109,7 +156,7 @@ const Row = React.memo(function Row(props: {
           </span>
         )}
       </div>
-      {columns.map(column => {
+      {columns.slice(props.from, props.to).map((column, i) => {
         // Within a group, the grouping column is shown on its first row only.
         const hidden = column.key === props.grouped && props.groupKey === null;
         const text = run && !hidden ? cellText(run, column) : '';
@@ -118,8 +165,13 @@ const Row = React.memo(function Row(props: {
           <div
             key={column.key}
             role="gridcell"
+            aria-colindex={props.from + i + 2}
             className={`jp-dotnb-XCell ${column.numeric ? 'jp-mod-numeric' : ''} jp-dotnb-XCol-${column.kind}`}
-            style={{ width: column.width }}
+            style={
+              i === 0 && props.offset
+                ? { width: column.width, marginLeft: props.offset }
+                : { width: column.width }
+            }
             title={text}
           >
             {text}
@@ -149,6 +201,8 @@ export function ExperimentsGrid(props: {
   const scroller = React.useRef<HTMLDivElement>(null);
   const [scrollTop, setScrollTop] = React.useState(0);
   const [height, setHeight] = React.useState(props.initialHeight ?? 500);
+  const [scrollLeft, setScrollLeft] = React.useState(0);
+  const [viewWidth, setViewWidth] = React.useState<number | null>(null);
   const [active, setActive] = React.useState(0);
   const total = model.total ?? 0;
   // Grouped: the grouping column comes first.
@@ -168,6 +222,9 @@ export function ExperimentsGrid(props: {
     const observer = new ResizeObserver(() => {
       if (node.clientHeight > 0) {
         setHeight(node.clientHeight);
+      }
+      if (node.clientWidth > 0) {
+        setViewWidth(node.clientWidth);
       }
     });
     observer.observe(node);
@@ -247,6 +304,7 @@ export function ExperimentsGrid(props: {
   // scrolled in (its text and position change, its elements stay), which costs far
   // less than creating and removing a row's elements on every frame of a fling.
   const pool = Math.ceil(height / ROW_HEIGHT) + 2 * OVERSCAN + 2;
+  const { from, to, offset } = columnWindow(columns, scrollLeft, viewWidth);
   const rows: JSX.Element[] = [];
   for (let i = first; i <= last; i++) {
     const run = model.rowAt(i);
@@ -256,6 +314,9 @@ export function ExperimentsGrid(props: {
         index={i}
         run={run}
         columns={columns}
+        from={from}
+        to={to}
+        offset={offset}
         baseline={model.baseline}
         selected={!!run && model.isSelected(run.id)}
         active={i === active}
@@ -283,7 +344,10 @@ export function ExperimentsGrid(props: {
       }
       tabIndex={0}
       onKeyDown={onKeyDown}
-      onScroll={event => setScrollTop(event.currentTarget.scrollTop)}
+      onScroll={event => {
+        setScrollTop(event.currentTarget.scrollTop);
+        setScrollLeft(event.currentTarget.scrollLeft);
+      }}
     >
       <div
         role="row"
@@ -293,6 +357,7 @@ export function ExperimentsGrid(props: {
       >
         <div
           role="columnheader"
+          aria-colindex={1}
           className="jp-dotnb-XCell"
           style={{ width: SELECT_WIDTH }}
         >
@@ -300,10 +365,11 @@ export function ExperimentsGrid(props: {
             {trans.__('selected')}
           </span>
         </div>
-        {columns.map(column => (
+        {columns.map((column, i) => (
           <div
             key={column.key}
             role="columnheader"
+            aria-colindex={i + 2}
             aria-sort={sortLabel(column, model.sort)}
             className={`jp-dotnb-XCell jp-dotnb-XCol-${column.kind} ${column.numeric ? 'jp-mod-numeric' : ''}`}
             style={{ width: column.width }}

@@ -20,6 +20,8 @@ import {
 import {
   BRUSH,
   brushFilters,
+  parallelBrushFilters,
+  parallelRanges,
   parallelSpec,
   scatterSpec
 } from '../experimentsChart';
@@ -60,13 +62,21 @@ function useModel(model: ExperimentsModel): number {
 
 function Chart(props: {
   spec: Record<string, unknown>;
+  /**
+   * What the spec is drawn from (runs, columns): the chart is drawn again only
+   * when it changes. A spec is a new object on every render, and drawing it
+   * again would drop a brush before its value settles.
+   */
+  specKey: string;
   services: IExperimentsServices;
   label: string;
   /** A brush on the chart: the value of its selection signal. */
   onBrush?: (value: unknown) => void;
 }): JSX.Element {
   const host = React.useRef<HTMLDivElement>(null);
-  const { spec, services } = props;
+  const { specKey, services } = props;
+  const spec = React.useRef(props.spec);
+  spec.current = props.spec;
   const brush = React.useRef(props.onBrush);
   brush.current = props.onBrush;
   const brushed = props.onBrush !== undefined;
@@ -75,14 +85,14 @@ function Chart(props: {
       return;
     }
     return services.renderChart(
-      spec,
+      spec.current,
       host.current,
       id => services.openRun(id),
       brushed
         ? { signal: BRUSH, handler: value => brush.current?.(value) }
         : undefined
     );
-  }, [spec, services, brushed]);
+  }, [specKey, services, brushed]);
   return (
     <div
       className="jp-dotnb-XChart"
@@ -210,6 +220,9 @@ export function ExperimentsView(props: {
   const [search, setSearch] = React.useState(model.query);
   const [tagText, setTagText] = React.useState('');
   const brushed = React.useRef<string[]>([]); // the filters the last brush added
+  // The filters the parallel coordinates' brushes added, by column: a brush on
+  // an axis replaces that axis's, and leaves the other axes' in place.
+  const axisBrushed = React.useRef(new Map<string, string[]>());
   const [message, setMessage] = React.useState<string | null>(null);
   const [active, setActive] = React.useState<IRunSummary | null>(null);
   const [panel, setPanel] = React.useState<
@@ -259,6 +272,7 @@ export function ExperimentsView(props: {
   };
 
   const theme = React.useMemo(() => themeFromDocument(), []);
+  const runIds = chartRuns.map(r => r.id);
   let chart: JSX.Element | null = null;
   if (panel === 'scatter' && xColumn && yColumn) {
     chart = (
@@ -293,6 +307,7 @@ export function ExperimentsView(props: {
         </div>
         <Chart
           spec={scatterSpec(chartRuns, xColumn, yColumn, theme)}
+          specKey={JSON.stringify([runIds, xColumn.key, yColumn.key])}
           services={services}
           label={trans.__('%1 against %2', yColumn.name, xColumn.name)}
           onBrush={value => {
@@ -309,12 +324,35 @@ export function ExperimentsView(props: {
   } else if (panel === 'parallel' && parallelColumns.length >= 2) {
     chart = (
       <div className="jp-dotnb-XPanel">
+        <div className="jp-dotnb-XHint">
+          {trans.__(
+            'Drag a box over one or more axes to filter the table to their ranges.'
+          )}
+        </div>
         <Chart
           spec={parallelSpec(chartRuns, parallelColumns, theme)}
+          specKey={JSON.stringify([runIds, parallelColumns.map(c => c.key)])}
           services={services}
           label={trans.__(
             'Parallel coordinates of the visible params and metrics'
           )}
+          onBrush={value => {
+            const axes = parallelBrushFilters(
+              parallelColumns,
+              parallelRanges(chartRuns, parallelColumns),
+              value
+            );
+            if (axes.length) {
+              const earlier = axes.flatMap(
+                a => axisBrushed.current.get(a.key) ?? []
+              );
+              void model.replaceFilters(
+                earlier,
+                axes.flatMap(a => a.filters)
+              );
+              axes.forEach(a => axisBrushed.current.set(a.key, a.filters));
+            }
+          }}
         />
       </div>
     );
