@@ -149,12 +149,11 @@ def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
     """:func:`verify_runs` over the local store's ``runs/``, objects and signatures."""
     from dotnb.store.hashing import is_hash
     from dotnb.store.layout import SIGNATURES_DIR, object_name
-    from dotnb.store.signing import read_signature
 
     runs_dir = str(store.runs_dir)
     objects_dir = str(store.objects.dir)
 
-    # Plain opens of plain paths: verify reads two small files a run, and 10,000 runs
+    # Plain opens of plain paths: verify reads three small files a run, and 10,000 runs
     # must take under 2 s (pathlib's parsing alone would cost a tenth of that).
     def read_ref(run_id: str) -> tuple[str, str | None]:
         try:
@@ -175,7 +174,18 @@ def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
         except ObjectMissing:
             return None
 
-    signed = set(_names(store.dir / SIGNATURES_DIR))
+    signatures_dir = str(store.dir / SIGNATURES_DIR)
+    signed = set(_names(Path(signatures_dir)))
+
+    def read_signature(run_id: str) -> bytes | None:
+        if run_id not in signed:
+            return None
+        try:
+            with open(os.path.join(signatures_dir, run_id), "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):  # removed meanwhile
+            return None
+
     indexed = {
         str(row[0]): {"number": row[1], "notebook": row[2] or None, "started_at": row[3]}
         for row in store.index.query("SELECT id, number, notebook, started_at FROM runs")
@@ -183,7 +193,7 @@ def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
     report = verify_runs(
         (read_ref(name) for name in sorted(store.refs.names()) if not name.startswith(".")),
         read_object,
-        lambda run_id: read_signature(store.dir, run_id) if run_id in signed else None,
+        read_signature,
         store.signature_checker(),
         require_signed=require_signed,
         indexed=indexed,
