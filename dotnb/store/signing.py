@@ -9,12 +9,12 @@ change::
     signatures/<run id>     the signed manifest hash (hex) on the first line, then
                             the armored SSH signature of those 64 ASCII characters
 
-A signature is checked in-process (Ed25519 directly with ``cryptography``,
-:mod:`dotnb.store.ssh_signature`; other key types through the ``sshsig`` package)
-against the allowed-signers file ``signing.allowed_signers`` (ssh-keygen's format; a line's
-``namespaces=`` option, when present, must allow ``dotnb``), and its hash must be
-the run's manifest or a manifest that one amends (:mod:`dotnb.store.chain`: a
-notebook snapshot attached later replaces the manifest the kernel signed).
+A signature is checked in-process (Ed25519 directly, :mod:`dotnb.store.ssh_signature`;
+other key types through the ``sshsig`` package) against the allowed-signers file
+``signing.allowed_signers`` (ssh-keygen's format; a line's ``namespaces=`` option,
+when present, must allow ``dotnb``), and its hash must be the run's manifest or a
+manifest that one amends (:mod:`dotnb.store.chain`: a notebook snapshot attached
+later replaces the manifest the kernel signed).
 
 A run's signature status is one of :data:`STATUSES`: ``good`` (valid, by a key in
 the allowed-signers file: ``signer`` is its principals), ``unknown_key`` (valid,
@@ -237,13 +237,13 @@ class SignatureChecker:
     def _verify(self, message: bytes, armored: str) -> bytes:
         """The signing key (SSH-encoded) of a valid signature of ``message`` in namespace
         dotnb; raises :class:`InvalidSshSignature` for any other."""
+        _require_sshsig()  # as before: checking needs the signing extra, whatever the key
         sig = dearmor(armored)
         if sig.key_type == ED25519:
             if self._ed25519 is None:
                 self._ed25519 = Ed25519Verifier(NAMESPACE)
             return self._ed25519.verify(sig, message)
         check_envelope(sig, NAMESPACE)
-        _require_sshsig()
         from sshsig import InvalidSignature, check_signature
 
         try:

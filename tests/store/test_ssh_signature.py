@@ -1,6 +1,6 @@
 """Signatures made by a real ssh-keygen, checked in-process (dotnb.store.ssh_signature
-for Ed25519, the sshsig package for RSA): good ones good, every damaged, misdirected
-or malformed one bad, an unlisted key unknown."""
+for Ed25519, by libsodium and by OpenSSL; the sshsig package for RSA): good ones good,
+every damaged, misdirected or malformed one bad, an unlisted key unknown."""
 
 from __future__ import annotations
 
@@ -10,13 +10,31 @@ from pathlib import Path
 
 import pytest
 
+from dotnb.store import ssh_signature
 from dotnb.store.hashing import hash_bytes
 from dotnb.store.signing import SignatureChecker, sign_hashes, signature_bytes
-from dotnb.store.ssh_signature import ARMOR_BEGIN, ARMOR_END
+from dotnb.store.ssh_signature import (
+    ARMOR_BEGIN,
+    ARMOR_END,
+    LIBSODIUM,
+    OPENSSL,
+    Ed25519Verifier,
+    InvalidSshSignature,
+    dearmor,
+    fingerprint,
+)
 from tests.ssh_keys import SshKey, allowed_signers, make_key
 
 DIGEST = hash_bytes(b"a run's manifest")
 OTHER_DIGEST = hash_bytes(b"another run's manifest")
+
+
+@pytest.fixture(autouse=True, params=[LIBSODIUM, OPENSSL])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test once with each Ed25519 verifier."""
+    backend: str = request.param
+    monkeypatch.setattr(ssh_signature, "ed25519_backend", lambda: backend)
+    return backend
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +165,7 @@ def test_malformed_signatures_are_bad_never_an_error(
         b"NOTSIG" + data[6:],
         data.replace(sha512, ssh_string(b"md5___"), 1),  # a hash ssh-keygen refuses
         data.replace(ssh_string(b"ssh-ed25519"), ssh_string(b"ssh-ed25518"), 1),  # the key's type
+        data[:33] + bytes(32) + data[65:],  # another key (all zeros: a small-order point)
         data[:-100],
         b"",
     ]
@@ -214,3 +233,16 @@ def test_the_module_keeps_no_results(
     damaged[-3] ^= 1
     assert check(checker, armor(bytes(damaged)))["status"] == "bad"
     assert check(checker, armored)["status"] == "good"
+
+
+def test_the_verifier_alone_returns_the_key_it_checked_with(
+    keys: tuple[SshKey, SshKey], tmp_path: Path, backend: str
+) -> None:
+    verifier = Ed25519Verifier("dotnb")
+    assert verifier.backend == backend
+    sig = dearmor(sign(keys[0], tmp_path))
+    assert fingerprint(verifier.verify(sig, DIGEST.encode())) == ssh_keygen_fingerprint(keys[0])
+    with pytest.raises(InvalidSshSignature):
+        verifier.verify(sig, OTHER_DIGEST.encode())
+    with pytest.raises(InvalidSshSignature, match="namespace"):
+        Ed25519Verifier("git").verify(sig, DIGEST.encode())
