@@ -12,6 +12,8 @@ Every run is signed with a real ed25519 key (``ssh-keygen -Y sign``, in the flus
   signatures set aside (chains only), and with every signature checked against an
   allowed-signers file.  Goal: ≤ 2 s for 10,000 runs.
 - the same in-process (``verify_store``), median of 3, without and with signatures;
+- which Ed25519 verifier checked them (libsodium through PyNaCl when installed, else
+  OpenSSL through cryptography: :mod:`dotnb.store.ssh_signature`);
 - baseline, measured in the same run: a raw loop reading each ref and the manifest
   bytes it names and hashing them (BLAKE3), nothing else.
 - signing on the cell's path: ``commit_run(sync=False)`` (what a tracked cell pays to
@@ -37,6 +39,7 @@ from dotnb.store.hashing import hash_bytes
 from dotnb.store.manifest import iso_time
 from dotnb.store.settings import ALLOWED_SIGNERS, SIGNING_KEY, set_setting
 from dotnb.store.snapshots import attach_notebook_snapshot
+from dotnb.store.ssh_signature import ed25519_backend
 from dotnb.store.verify import verify_store
 
 GOAL_VERIFY_S = 2.0
@@ -188,6 +191,7 @@ def main() -> None:
             f"   recorded {runs:,} runs in {record_s:.1f} s; signed them in the flushes in {sign_s:.1f} s "
             f"({sign_s / runs * 1000:.2f} ms a run, off the cell's path)"
         )
+        print(f"   Ed25519 signatures checked by {ed25519_backend()}")
 
         cli_times = cli_verify(project, runs, signed=True)
         sig_dir = project / ".dotnb" / "signatures"
@@ -245,6 +249,7 @@ def main() -> None:
         json.dumps(
             {
                 "runs": runs,
+                "ed25519_verifier": ed25519_backend(),
                 "verify_cli_ms": round(cli * 1000, 1),
                 "verify_cli_chains_only_ms": round(cli_chains * 1000, 1),
                 "verify_in_process_ms": round(median(in_process) * 1000, 1),
