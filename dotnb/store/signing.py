@@ -166,8 +166,10 @@ def sign_runs(store_dir: Path, key: str, runs: list[tuple[str, str]]) -> None:
 class SignatureChecker:
     """Checks signatures against one allowed-signers file (read once).
 
-    Kept across checks: the allowed keys and the Ed25519 key objects built from
-    them, never a signature's result (each is checked in full every time)."""
+    Kept across checks: the allowed keys and the Ed25519 verifier (with the key
+    objects it builds), never a signature's result: each is checked in full every
+    time, and nothing is kept in the store (which whoever could forge a signature
+    there could edit too)."""
 
     def __init__(self, allowed_signers: str | None) -> None:
         self.allowed_signers = allowed_signers

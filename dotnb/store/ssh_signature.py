@@ -1,5 +1,5 @@
-"""SSH signatures (``ssh-keygen -Y sign``) read and, for Ed25519 keys, checked in-process
-with ``cryptography``, as OpenSSH's ``PROTOCOL.sshsig`` defines them.
+"""SSH signatures (``ssh-keygen -Y sign``) read and, for Ed25519 keys, checked in-process,
+as OpenSSH's ``PROTOCOL.sshsig`` defines them.
 
 An armored signature is the base64 of::
 
@@ -70,9 +70,7 @@ def dearmor(armored: str) -> SshSignature:
     if not text.startswith(ARMOR_BEGIN) or not text.endswith(ARMOR_END):
         raise InvalidSshSignature("not an armored SSH signature")
     try:
-        blob = binascii.a2b_base64(
-            "".join(text[len(ARMOR_BEGIN) : -len(ARMOR_END)].split()), strict_mode=True
-        )
+        blob = base64.b64decode("".join(text[len(ARMOR_BEGIN) : -len(ARMOR_END)].split()), validate=True)
     except binascii.Error as exc:
         raise InvalidSshSignature(f"its base64 is damaged ({exc})") from None
     if blob[:6] != MAGIC or len(blob) < 10:
@@ -82,16 +80,6 @@ def dearmor(armored: str) -> SshSignature:
         raise InvalidSshSignature(f"signature format version {version}")
     public_key, namespace, _reserved, hash_algorithm, signature = _strings(blob[10:], 5)
     return SshSignature(public_key, namespace, hash_algorithm, signature)
-
-
-def signed_data(namespace: bytes, hash_algorithm: bytes, message: bytes) -> bytes:
-    """What the key signed for ``message`` (raises for a hash ssh-keygen refuses)."""
-    digest = HASHES.get(hash_algorithm)
-    if digest is None:
-        raise InvalidSshSignature(f"hash algorithm {hash_algorithm!r} is not allowed")
-    return b"".join(
-        [MAGIC, _string(namespace), _string(b""), _string(hash_algorithm), _string(digest(message).digest())]
-    )
 
 
 def check_envelope(sig: SshSignature, namespace: str) -> None:
@@ -114,7 +102,7 @@ def public_key_blob(openssh: str) -> bytes:
     parts = openssh.split()
     if len(parts) < 2:
         raise ValueError("not an OpenSSH public key")
-    return binascii.a2b_base64(parts[1], strict_mode=True)
+    return base64.b64decode(parts[1], validate=True)
 
 
 # An Ed25519 key and signature as SSH encodes them: a fixed prefix, then 32 or 64 bytes.
@@ -150,7 +138,7 @@ class Ed25519Verifier:
         self.namespace = namespace
         self.backend = backend or ed25519_backend()
         self._check = self._libsodium() if self.backend == LIBSODIUM else self._openssl()
-        # What every signed data starts with, per hash algorithm (see signed_data).
+        # What the signed data starts with, per hash algorithm: only H(message) follows.
         self._prefixes = {
             name: MAGIC + _string(namespace.encode("ascii")) + _string(b"") + _string(name) for name in HASHES
         }
