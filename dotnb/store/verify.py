@@ -153,20 +153,21 @@ def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
     runs_dir = str(store.runs_dir)
     objects_dir = str(store.objects.dir)
 
-    # Plain opens of plain paths: verify reads three small files a run, and 10,000 runs
-    # must take under 2 s (pathlib's parsing alone would cost a tenth of that).
+    # Plain paths read with os.read (see read_file): verify reads three small files a
+    # run, and 10,000 runs must take under 2 s (pathlib's parsing alone would cost a
+    # tenth of that).
     def read_ref(run_id: str) -> tuple[str, str | None]:
         try:
-            with open(os.path.join(runs_dir, run_id), "rb") as f:
-                digest = f.readline().strip().decode("ascii", "replace")
+            # The hash is the first line; a first line this long is no hash anyway.
+            head = read_file(os.path.join(runs_dir, run_id), limit=REF_HEAD)
         except OSError:  # gone meanwhile
             return run_id, None
+        digest = head.partition(b"\n")[0].strip().decode("ascii", "replace")
         return run_id, digest if is_hash(digest) else None
 
     def read_object(digest: str) -> bytes | None:
         try:
-            with open(os.path.join(objects_dir, object_name(digest)), "rb") as f:
-                return f.read()
+            return read_file(os.path.join(objects_dir, object_name(digest)))
         except FileNotFoundError:
             pass
         try:
@@ -181,8 +182,7 @@ def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
         if run_id not in signed:
             return None
         try:
-            with open(os.path.join(signatures_dir, run_id), "rb") as f:
-                return f.read()
+            return read_file(os.path.join(signatures_dir, run_id))
         except (FileNotFoundError, NotADirectoryError):  # removed meanwhile
             return None
 
@@ -199,6 +199,27 @@ def verify_store(store: Store, require_signed: bool = False) -> dict[str, Any]:
         indexed=indexed,
     )
     return {"where": "local", "store": str(store.dir), **report}
+
+
+# The bytes of a ref read: its first line, a hash, and room to spare.
+REF_HEAD = 256
+READ_CHUNK = 1 << 16
+
+
+def read_file(path: str, limit: int | None = None) -> bytes:
+    """A file's bytes (its first ``limit`` at most), through os.open and os.read:
+    ``open()`` builds a file object and a buffered reader for each file, about 4 µs
+    a file more here, 0.13 s of CPU over the 30,000 files of 10,000 signed runs."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if limit is not None:
+            return os.read(fd, limit)
+        chunks = []
+        while chunk := os.read(fd, READ_CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _names(folder: Path) -> list[str]:
