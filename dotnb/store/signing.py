@@ -251,7 +251,7 @@ class SignatureChecker:
         try:
             key = check_signature(message, armored, namespace=NAMESPACE)
             return public_key_blob(key.openssh_str())
-        except (InvalidSignature, NotImplementedError, ValueError, AssertionError) as exc:
+        except (InvalidSignature, NotImplementedError, ValueError) as exc:
             raise InvalidSshSignature(str(exc) or type(exc).__name__) from None
 
 
