@@ -84,7 +84,7 @@ def ssh_string(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
-def test_an_ed25519_signature_by_ssh_keygen_is_good_without_the_sshsig_package(
+def test_an_ed25519_signature_by_ssh_keygen_is_good_without_sshsig_checking_it(
     checker: SignatureChecker, keys: tuple[SshKey, SshKey], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     armored = sign(keys[0], tmp_path)
