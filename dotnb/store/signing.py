@@ -9,11 +9,12 @@ change::
     signatures/<run id>     the signed manifest hash (hex) on the first line, then
                             the armored SSH signature of those 64 ASCII characters
 
-A signature is checked (through the ``sshsig`` package, in-process) against the
-allowed-signers file ``signing.allowed_signers`` (ssh-keygen's format; a line's
-``namespaces=`` option, when present, must allow ``dotnb``), and its hash must be
-the run's manifest or a manifest that one amends (:mod:`dotnb.store.chain`: a
-notebook snapshot attached later replaces the manifest the kernel signed).
+A signature is checked in-process (Ed25519 directly, :mod:`dotnb.store.ssh_signature`;
+other key types through the ``sshsig`` package) against the allowed-signers file
+``signing.allowed_signers`` (ssh-keygen's format; a line's ``namespaces=`` option,
+when present, must allow ``dotnb``), and its hash must be the run's manifest or a
+manifest that one amends (:mod:`dotnb.store.chain`: a notebook snapshot attached
+later replaces the manifest the kernel signed).
 
 A run's signature status is one of :data:`STATUSES`: ``good`` (valid, by a key in
 the allowed-signers file: ``signer`` is its principals), ``unknown_key`` (valid,
@@ -38,6 +39,15 @@ from dotnb.store.errors import DotnbError
 from dotnb.store.hashing import is_hash
 from dotnb.store.layout import SIGNATURES_DIR, TMP_DIR
 from dotnb.store.settings import ALLOWED_SIGNERS, SIGNING_KEY, SettingError, expand, read_settings
+from dotnb.store.ssh_signature import (
+    ED25519,
+    Ed25519Verifier,
+    InvalidSshSignature,
+    check_envelope,
+    dearmor,
+    fingerprint,
+    public_key_blob,
+)
 from dotnb.store.syncing import sync_paths
 
 NAMESPACE = "dotnb"
@@ -154,23 +164,29 @@ def sign_runs(store_dir: Path, key: str, runs: list[tuple[str, str]]) -> None:
 
 
 class SignatureChecker:
-    """Checks signatures against one allowed-signers file (read once)."""
+    """Checks signatures against one allowed-signers file (read once).
+
+    Kept across checks: the allowed keys and the Ed25519 verifier (with the key
+    objects it builds), never a signature's result: each is checked in full every
+    time, and nothing is kept in the store (which whoever could forge a signature
+    there could edit too)."""
 
     def __init__(self, allowed_signers: str | None) -> None:
         self.allowed_signers = allowed_signers
-        self._keys: dict[Any, str] | None = None  # sshsig PublicKey -> principals
+        self._keys: dict[bytes, str] | None = None  # SSH-encoded public key -> principals
+        self._ed25519: Ed25519Verifier | None = None
 
     @classmethod
     def for_store(cls, store_dir: Path) -> SignatureChecker:
         path = read_settings(store_dir).get(ALLOWED_SIGNERS)
         return cls(expand(path) if path else None)
 
-    def keys(self) -> dict[Any, str]:
+    def keys(self) -> dict[bytes, str]:
         if self._keys is None:
             self._keys = self._load()
         return self._keys
 
-    def _load(self) -> dict[Any, str]:
+    def _load(self) -> dict[bytes, str]:
         if self.allowed_signers is None:
             return {}
         _require_sshsig()
@@ -187,16 +203,17 @@ class SignatureChecker:
             raise SettingError(
                 f"{ALLOWED_SIGNERS}: {self.allowed_signers} is not an allowed-signers file: {exc}"
             ) from None
-        keys: dict[Any, str] = {}
+        keys: dict[bytes, str] = {}
         for signer in signers:
             namespaces = (signer.options or {}).get("namespaces")
             if namespaces is not None and NAMESPACE not in namespaces.strip('"').split(","):
                 continue
             try:
                 key = PublicKey.from_openssh_str(f"{signer.key_type} {signer.base64_key}")
+                # Re-encoded by cryptography: one encoding per key, the one a signature carries.
+                keys[public_key_blob(key.openssh_str())] = signer.principals
             except (ValueError, NotImplementedError):
                 continue
-            keys[key] = signer.principals  # sshsig keys compare and hash by their raw bytes
         return keys
 
     def check(self, data: bytes | None, is_version: Callable[[str], bool]) -> dict[str, Any]:
@@ -208,19 +225,34 @@ class SignatureChecker:
         if parsed is None:
             return {"status": BAD, "reason": "the signature file is damaged"}
         digest, armored = parsed
-        _require_sshsig()
-        from sshsig import InvalidSignature, check_signature
-
         try:
-            key = check_signature(digest.encode("ascii"), armored, namespace=NAMESPACE)
-        except (InvalidSignature, NotImplementedError, ValueError) as exc:
+            key = self._verify(digest.encode("ascii"), armored)
+        except InvalidSshSignature as exc:
             return {"status": BAD, "reason": f"the signature does not verify ({exc})"}
         if not is_version(digest):
             return {"status": BAD, "reason": f"it signs manifest {digest[:12]}, not this run's"}
         principals = self.keys().get(key)
         if principals is None:
-            return {"status": UNKNOWN_KEY, "signer": key.sha256_str()}
+            return {"status": UNKNOWN_KEY, "signer": fingerprint(key)}
         return {"status": GOOD, "signer": principals}
+
+    def _verify(self, message: bytes, armored: str) -> bytes:
+        """The signing key (SSH-encoded) of a valid signature of ``message`` in namespace
+        dotnb; raises :class:`InvalidSshSignature` for any other."""
+        _require_sshsig()  # as before: checking needs the signing extra, whatever the key
+        sig = dearmor(armored)
+        if sig.key_type == ED25519:
+            if self._ed25519 is None:
+                self._ed25519 = Ed25519Verifier(NAMESPACE)
+            return self._ed25519.verify(sig, message)
+        check_envelope(sig, NAMESPACE)
+        from sshsig import InvalidSignature, check_signature
+
+        try:
+            key = check_signature(message, armored, namespace=NAMESPACE)
+            return public_key_blob(key.openssh_str())
+        except (InvalidSignature, NotImplementedError, ValueError) as exc:
+            raise InvalidSshSignature(str(exc) or type(exc).__name__) from None
 
 
 def _require_sshsig() -> None:
