@@ -14,10 +14,9 @@ changed, and which must be stored together.
 from __future__ import annotations
 
 import ast
-import fnmatch
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Names IPython (or the kernel) binds that are never the user's.
@@ -44,9 +43,10 @@ WALK_LIMIT = 200_000
 
 
 def user_variables(
-    user_ns: Mapping[str, Any], hidden: Mapping[str, Any], ignore: Iterable[str] = ()
+    user_ns: Mapping[str, Any], hidden: Mapping[str, Any], ignored: Callable[[str], bool] | None = None
 ) -> dict[str, Any]:
-    patterns = list(ignore)
+    """The user's names and values; ``ignored(name)``: the name-ignore rules
+    (:class:`dotnb.capture.state_ignore.NameRules`)."""
     found: dict[str, Any] = {}
     for name, value in user_ns.items():
         if name.startswith("_") or name in _KERNEL_NAMES:
@@ -55,7 +55,7 @@ def user_variables(
             continue  # bound by IPython at start, unchanged since
         if isinstance(value, types.ModuleType):
             continue
-        if patterns and any(fnmatch.fnmatchcase(name, p) for p in patterns):
+        if ignored is not None and ignored(name):
             continue
         found[name] = value
     return found

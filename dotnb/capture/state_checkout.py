@@ -253,7 +253,8 @@ class KernelCheckout:
             for g in sorted({e["group"] for e in target.values() if e.get("group")})
         }
         ns = ip.user_ns
-        variables = user_variables(ns, ip.user_ns_hidden, capture.ignore)
+        capture.ignore.set_root(getattr(store, "root", None))
+        variables = user_variables(ns, ip.user_ns_hidden, capture.ignore.matcher())
         plan = plan_checkout(target, groups, variables, capture.known, capture.dirty)
         # Loaded in full before any name changes: a corrupted object or an interrupt
         # here leaves the namespace as it was.
