@@ -27,7 +27,7 @@ DOTNB_HELP = """\
 %dotnb checkout RUN [--trust] [--recompute]
                      the kernel's variables back to RUN's recorded state (--recompute:
                      re-run the lineage cells producing what it could not store)
-%dotnb checkout --undo         put back what the last checkout replaced or removed
+%dotnb checkout --undo         the variables as they were before the last checkout (its stored checkpoint)
 """
 
 
