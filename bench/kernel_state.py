@@ -415,7 +415,7 @@ def main() -> None:
                 ],
                 [
                     "checkout: 2 small names differ, after a cell that read big "
-                    "(big may have changed: hashed for the checkpoint, loaded again)",
+                    "(big may have changed: hashed again for the checkpoint)",
                     str(reps),
                     ms(median(mentioned_times)),
                     "",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dotnb.capture.namespace import is_notebook_defined, user_variables
-from dotnb.capture.state_checkpoint import record_checkpoint
+from dotnb.capture.state_checkpoint import commit_checkpoint, namespace_state
 from dotnb.capture.state_writer import Known, StateCapture
 from dotnb.store.kernel_state import (
     GROUP_FORMAT,
@@ -280,6 +280,20 @@ class KernelCheckout:
         capture.ignore.set_root(getattr(store, "root", None))
         variables = user_variables(ns, ip.user_ns_hidden, capture.ignore.matcher())
         plan = plan_checkout(target, groups, variables, capture.known, capture.dirty)
+        summary = None
+        if checkpoint and (plan.load or plan.remove or (lineage is not None and plan.missing)):
+            # The namespace as it is, stored first (pickling again what cells mentioned
+            # since the last capture): a name found holding the target's value is then
+            # not loaded again.
+            digest, entries = namespace_state(capture, ip, store, variables)
+            exact = {n: Known(id(variables[n]), e, ()) for n, e in entries.items() if n in variables}
+            plan = plan_checkout(target, groups, variables, exact, set())
+            # A checkout that changes nothing records no checkpoint: the undo stays the previous one.
+            if plan.load or plan.remove or (lineage is not None and plan.missing):
+                summary = commit_checkpoint(store, digest, run_id, notebook)
+                unstored = {
+                    n: variables[n] for n, e in entries.items() if e["status"] != STORED and n in variables
+                }
         # Loaded in full before any name changes: a corrupted object or an interrupt
         # here leaves the namespace as it was.
         staged = load_groups(store.objects, groups, load_order(groups, list(plan.load)), ns)
@@ -287,12 +301,6 @@ class KernelCheckout:
             if is_notebook_defined(value):
                 staged[name] = rebind_globals(value, ns)
         touched = [*staged, *plan.remove]
-        summary = None
-        if checkpoint:
-            summary, entries = record_checkpoint(capture, ip, store, variables, run_id, notebook)
-            unstored = {
-                n: variables[n] for n, e in entries.items() if e["status"] != STORED and n in variables
-            }
         for name in plan.remove:
             ns.pop(name, None)
         ns.update(staged)

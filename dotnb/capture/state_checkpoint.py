@@ -4,10 +4,13 @@ restore checkpoints the files it replaces), so ``%dotnb checkout --undo`` can go
 to it after a kernel restart too, and ``GET runs/{run}/kernel-state`` or
 ``%dotnb checkout CHECKPOINT`` can look at it like at any run.
 
-Only what changed since the last capture is pickled (in the kernel: a checkout is
+Only what may have changed since the last capture (names cells mentioned, names
+bound to other objects) is pickled and hashed again (in the kernel: a checkout is
 not a cell's path, and the checkpoint must be on disk before any name changes);
 when nothing did, the checkpoint's state is the last capture's manifest, and
-recording it costs a run commit.
+recording it costs a run commit.  Its entries are then exact, so the checkout
+plans with them (:func:`namespace_state` first, then :func:`commit_checkpoint`
+only if the checkout changes something).
 """
 
 from __future__ import annotations
@@ -39,22 +42,14 @@ def namespace_state(
     return plan.digest, plan.entries
 
 
-def record_checkpoint(
-    capture: StateCapture,
-    ip: Any,
-    store: Any,
-    variables: Mapping[str, Any],
-    checked_out: str,
-    notebook: str | None,
-) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def commit_checkpoint(store: Any, digest: str, checked_out: str, notebook: str | None) -> dict[str, Any]:
     """Commit the checkpoint run of a checkout of run ``checked_out``, its kernel state
-    being ``variables``: (its summary, its state's entries)."""
+    being the state manifest ``digest`` (:func:`namespace_state`); its summary."""
     from dotnb.store.author import current_host, current_user
 
-    digest, entries = namespace_state(capture, ip, store, variables)
     manifest = checkpoint_manifest(store.manifest(checked_out), notebook, current_user(), current_host())
     # The run is committed before its state ref: a crash in between leaves a
     # checkpoint without kernel state, which an undo refuses, never a ref to no run.
     summary: dict[str, Any] = store.commit_run(manifest)
     write_state_ref(store.dir, summary["id"], digest)
-    return summary, entries
+    return summary

@@ -77,15 +77,30 @@ def test_an_interrupted_checkout_leaves_the_previous_undo(kernel: Kernel, projec
     tracked(kernel, "a = [3]")
     kernel.ok(f"%dotnb checkout {second}")
     assert value(kernel, "a") == "[2]"
+    out = kernel.ok(f"%dotnb checkout {second}").stdout  # changes nothing: no checkpoint
+    assert "0 loaded" in out and "undo:" not in out, out
     # An interrupt while the checkpoint of the next checkout is written (simulated:
-    # raised by the function that records it).
+    # raised by the function that commits it).
     kernel.ok(
-        "import dotnb.capture.state_checkout as _m\n_real = _m.record_checkpoint\n"
-        "def _interrupting(*args):\n    raise KeyboardInterrupt\n_m.record_checkpoint = _interrupting"
+        "import dotnb.capture.state_checkout as _m\n_real = _m.commit_checkpoint\n"
+        "def _interrupting(*args):\n    raise KeyboardInterrupt\n_m.commit_checkpoint = _interrupting"
     )
     res = kernel.execute(f"%dotnb checkout {first}")
     assert res.status == "error" and res.error is not None and res.error["ename"] == "KeyboardInterrupt"
-    kernel.ok("_m.record_checkpoint = _real")
+    kernel.ok("_m.commit_checkpoint = _real")
     assert value(kernel, "a") == "[2]"
     kernel.ok("%dotnb checkout --undo")  # the undo of the checkout that stood
     assert value(kernel, "a") == "[3]"
+
+
+def test_a_name_mentioned_but_unchanged_is_not_loaded_again(kernel: Kernel, project: Path) -> None:
+    kernel.ok("%dotnb state on\nimport numpy as np")
+    first = tracked(kernel, "big = np.ones(300_000)\nsmall = 1")
+    tracked(kernel, "small = 2")
+    kernel.ok("total = float(big.sum())")  # mentions big without changing it
+    out = kernel.ok(f"%dotnb checkout {first}").stdout
+    # The checkpoint hashed big again and found the run's value: only small is loaded.
+    assert "loaded: small\n" in out and "removed: total" in out, out
+    assert value(kernel, "small, float(big[0])") == "(1, 1.0)"
+    kernel.ok("%dotnb checkout --undo")
+    assert value(kernel, "small, total") == "(2, 300000.0)"
