@@ -13,7 +13,10 @@ few small names): ``plain`` tracks without state, ``stateful`` has ``%dotnb stat
    without and with fsync (goal: ≤ 1.5× ``np.save``).
 3. ``%dotnb checkout`` of a run that differs in two small names while ``big`` is
    unchanged (goal ≤ 100 ms), and of a run whose ``big`` differs (a full load of
-   ``big``; goal ≤ 1.5× ``np.load``), both timed inside the kernel.
+   ``big``; goal ≤ 1.5× ``np.load``), both timed inside the kernel; also
+   ``--undo`` of a small checkout (from its stored checkpoint), and a small
+   checkout after a cell that only read ``big`` (its checkpoint hashes ``big``
+   again).
 4. Storage: ten runs each changing one small name, with ``big`` unchanged
    (goal: ≤ 1 MiB added to the store, kernel state objects and run records together).
 
