@@ -285,12 +285,12 @@ class KernelCheckout:
             # The namespace as it is, stored first (pickling again what cells mentioned
             # since the last capture): a name found holding the target's value is then
             # not loaded again.
-            digest, entries = namespace_state(capture, ip, store, variables)
+            now, entries = namespace_state(capture, ip, store, variables)
             exact = {n: Known(id(variables[n]), e, ()) for n, e in entries.items() if n in variables}
             plan = plan_checkout(target, groups, variables, exact, set())
             # A checkout that changes nothing records no checkpoint: the undo stays the previous one.
             if plan.load or plan.remove or (lineage is not None and plan.missing):
-                summary = commit_checkpoint(store, digest, run_id, notebook)
+                summary = commit_checkpoint(store, now, run_id, notebook)
                 unstored = {
                     n: variables[n] for n, e in entries.items() if e["status"] != STORED and n in variables
                 }
