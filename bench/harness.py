@@ -372,6 +372,7 @@ class BenchKernel:
     cwd: Path
     notebook: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    python: str = ""  # another interpreter (a peer's virtualenv); default: this one
     km: Any = None
     kc: Any = None
 
@@ -384,7 +385,7 @@ class BenchKernel:
         env["JPY_SESSION_NAME"] = str(self.notebook)
         env.update(self.extra_env)
         self.km = KernelManager(kernel_name="python3")
-        self.km.kernel_spec.argv[0] = sys.executable
+        self.km.kernel_spec.argv[0] = self.python or sys.executable
         try:
             self.km.start_kernel(cwd=str(self.cwd), env=env)
             self.kc = self.km.client()

@@ -13,19 +13,31 @@ few small names): ``plain`` tracks without state, ``stateful`` has ``%dotnb stat
    without and with fsync (goal: ≤ 1.5× ``np.save``).
 3. ``%dotnb checkout`` of a run that differs in two small names while ``big`` is
    unchanged (goal ≤ 100 ms), and of a run whose ``big`` differs (a full load of
-   ``big``; goal ≤ 1.5× ``np.load``), both timed inside the kernel.
+   ``big``; goal ≤ 1.5× ``np.load``), both timed inside the kernel; also
+   ``--undo`` of a small checkout (from its stored checkpoint), and a small
+   checkout after a cell that only read ``big`` (its checkpoint hashes ``big``
+   again).
 4. Storage: ten runs each changing one small name, with ``big`` unchanged
    (goal: ≤ 1 MiB added to the store, kernel state objects and run records together).
 
-Kishu is not measured here (see bench/README.md).
+5. Kishu side by side (``--no-kishu`` leaves it out): Kishu 0.3.4, in a virtualenv of
+   its own (``.venv-kishu``, see bench/peers.py), in a third kernel holding the same
+   namespace, doing the same work: the cell ``x = 1`` (Kishu checkpoints every cell;
+   added vs the same kernel before ``init_kishu``), ``big += 1`` and the next cell,
+   the two checkouts (``_kishu.checkout(commit, skip_notebook=True)``, timed inside
+   the kernel), and its store's growth over the ten small runs.  Kishu runs in its
+   test mode (``ENV_KISHU_TEST_MODE``, ``TEST_NOTEBOOK_PATH``): there is no
+   JupyterLab front end here for it to save the notebook through.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from harness import (
     BenchKernel,
@@ -85,6 +97,107 @@ def in_kernel(kernel: BenchKernel, code: str) -> float:
     return float(out.strip().splitlines()[-1])
 
 
+def kishu_size(project: Path) -> int:
+    total = 0
+    for dirpath, _, names in os.walk(project):
+        for name in names:
+            if ".kishudb" in os.path.join(dirpath, name):
+                with contextlib.suppress(FileNotFoundError):
+                    total += os.stat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def measure_kishu(tmp: Path, setup: str, n: int, reps: int) -> dict[str, float]:
+    """Kishu on the work of sections 1-4 (see the module's docstring); seconds and bytes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peers import KISHU_VERSION, kishu_python
+
+    python = kishu_python()
+    project = tmp / "kishu"
+    notebook = make_notebook(project / "kishu.ipynb")
+    env = {"ENV_KISHU_TEST_MODE": "1", "TEST_NOTEBOOK_PATH": str(notebook), "KISHU_PATH_ROOT": str(tmp)}
+    kernel = BenchKernel(project, notebook, env, python=str(python))
+    got: dict[str, float] = {}
+    try:
+        kernel.ok(setup)
+        for _ in range(5):
+            kernel.ok("x = 1")
+        before = [kernel.ok("x = 1").seconds for _ in range(max(10, n // 2))]
+        kernel.ok(f"from kishu import init_kishu\ninit_kishu({str(notebook)!r})")
+        version = kernel.ok("import kishu; print(kishu.__version__)").stdout.strip()
+        if version != KISHU_VERSION:
+            raise RuntimeError(f"the Kishu kernel runs kishu {version!r}")
+        for _ in range(5):
+            kernel.ok("x = 1")
+        cells = [kernel.ok("x = 1").seconds for _ in range(n)]
+        got["cell"], got["cell_added"] = median(cells), median(cells) - median(before)
+        idle = [kernel.ok("y = 1").seconds for _ in range(10)]
+        path, following = [], []
+        for _ in range(reps):
+            kernel.ok(RELEASE)
+            path.append(kernel.ok("big += 1").seconds)
+            following.append(kernel.ok("y = 1").seconds)
+        got["big_cell"], got["next_added"] = median(path), median(following) - median(idle)
+
+        def head() -> str:
+            return kernel.ok("print(_kishu._kishu_branch.get_head().commit_id)").stdout.strip()
+
+        def checkout(commit: str) -> float:
+            return in_kernel(kernel, f"_kishu.checkout({commit!r}, skip_notebook=True)")
+
+        kernel.ok("small = 1\nnames = ['c']")
+        c1 = head()
+        kernel.ok("small = 2\nnames = ['d', 'e']")
+        c2 = head()
+        got["checkout_small"] = median([checkout((c1, c2)[i % 2]) for i in range(2 * reps)])
+        kernel.ok("big += 1")
+        ca = head()
+        kernel.ok("big += 1")
+        cb = head()
+        full = []
+        for i in range(reps):
+            kernel.ok(RELEASE)
+            full.append(checkout((ca, cb)[i % 2]))
+        got["checkout_full"] = median(full)
+        size = kishu_size(project)
+        for i in range(10):
+            kernel.ok(f"small = {100 + i}")
+        got["storage"] = kishu_size(project) - size
+    finally:
+        kernel.shutdown()
+    return got
+
+
+def print_kishu(ours: dict[str, float], kishu: dict[str, float], size_mib: int) -> None:
+    def row(what: str, key: str, note: str = "") -> list[str]:
+        return [what, ms(ours[key]), ms(kishu[key]), note]
+
+    rows = [
+        row(
+            "x = 1: added per cell (dotnb: state on vs off; Kishu: vs before init_kishu)",
+            "cell_added",
+            f"dotnb's hooks +{ms(ours['hooks_added'], 3)} ms",
+        ),
+        [
+            "x = 1 with Kishu (whole cell, client round trip)",
+            "",
+            ms(kishu["cell"]),
+            "",
+        ],
+        row("big += 1: the cell, client round trip", "big_cell"),
+        row("the next cell right after it: added vs idle", "next_added"),
+        row("checkout: 2 small names differ, big unchanged (in the kernel)", "checkout_small"),
+        row(f"checkout: big ({size_mib} MiB) differs (in the kernel)", "checkout_full"),
+        [
+            "ten runs changing one small name: store growth (bytes)",
+            f"{int(ours['storage']):,}",
+            f"{int(kishu['storage']):,}",
+            "",
+        ],
+    ]
+    print_table("5. side by side with Kishu, the same work", ["what", "dotnb ms", "Kishu ms", ""], rows)
+
+
 def interleave(
     a: tuple[BenchKernel, str], b: tuple[BenchKernel, str], n: int
 ) -> tuple[list[float], list[float]]:
@@ -101,18 +214,25 @@ def interleave(
 
 # Writing into memory freed a moment ago is faster than into memory handed back to the
 # host (bench/README): both sides of a comparison free a buffer of big's size first.
-RELEASE = "_d = np.ones_like(big); del _d"
+# It does not mention big: a cell mentioning a name makes a checkout's checkpoint hash
+# it again (measured apart, in 3).
+RELEASE = "_d = np.ones(_n); del _d"
 
 
 def main() -> None:
-    args = parse_args(
-        __doc__ or "", lambda p: p.add_argument("--size-mib", type=int, default=1024, help="size of big")
-    )
+    def options(p: Any) -> None:
+        p.add_argument("--size-mib", type=int, default=1024, help="size of big")
+        p.add_argument("--no-kishu", action="store_true", help="leave Kishu out")
+
+    args = parse_args(__doc__ or "", options)
     size_mib = 32 if args.quick else args.size_mib
     n = 20 if args.quick else 100
     reps = 2 if args.quick else 3
     print_header(f"kernel state: a namespace holding {size_mib} MiB, {n} interleaved cells", args.quick)
-    setup = f"import numpy as np\nbig = np.ones({size_mib * MiB // 8})\nsmall = 0\nnames = ['a', 'b']\nx = 0"
+    setup = (
+        f"import numpy as np\n_n = {size_mib * MiB // 8}\nbig = np.ones(_n)\n"
+        "small = 0\nnames = ['a', 'b']\nx = 0"
+    )
     with scratch("kernel-state") as tmp:
         project = tmp / "project"
         nb_plain = make_notebook(project / "plain.ipynb")
@@ -248,12 +368,25 @@ def main() -> None:
                         stateful, f"get_ipython().run_line_magic('dotnb', 'checkout {(r1, r2)[i % 2]}')"
                     )
                 )
+            undo_times = []
+            for _ in range(reps):
+                stateful.ok(f"%dotnb checkout {r1}")
+                undo_times.append(
+                    in_kernel(stateful, "get_ipython().run_line_magic('dotnb', 'checkout --undo')")
+                )
+            mentioned_times = []
+            for i in range(reps):
+                stateful.ok("float(big[0])")  # big may have changed: the checkpoint hashes it again
+                mentioned_times.append(
+                    in_kernel(
+                        stateful, f"get_ipython().run_line_magic('dotnb', 'checkout {(r1, r2)[i % 2]}')"
+                    )
+                )
             ra, _ = tracked(stateful, "big += 1")
             rb, _ = tracked(stateful, "big += 1")
             wait_state(project, rb)
             full_times, loads = [], []
             for i in range(reps):
-                stateful.ok("%dotnb checkout --undo" if i else "y = 1")  # frees the kept copy of big
                 stateful.ok(RELEASE)
                 full_times.append(
                     in_kernel(
@@ -277,13 +410,25 @@ def main() -> None:
                     f"{verdict(median(full_times), 1.5 * median(loads))} (≤ 1.5× np.load)",
                 ],
                 ["np.load of big in the kernel", str(reps), ms(median(loads)), ""],
+                [
+                    "checkout --undo of a checkout of 2 small names (from its stored checkpoint)",
+                    str(reps),
+                    ms(median(undo_times)),
+                    "",
+                ],
+                [
+                    "checkout: 2 small names differ, after a cell that read big "
+                    "(big may have changed: hashed again for the checkpoint)",
+                    str(reps),
+                    ms(median(mentioned_times)),
+                    "",
+                ],
             ]
             print_table(
                 "3. %dotnb checkout, timed inside the kernel", ["what", "n", "median ms", "goal"], rows
             )
 
             # 4. storage
-            stateful.ok("%dotnb checkout --undo")
             before = store_bytes(project)
             last = ""
             for i in range(10):
@@ -301,9 +446,22 @@ def main() -> None:
                     ]
                 ],
             )
+            ours = {
+                "cell_added": added,
+                "hooks_added": hooks_added,
+                "big_cell": median(path_state),
+                "next_added": next_added,
+                "checkout_small": median(small_times),
+                "checkout_full": median(full_times),
+                "storage": grown,
+            }
         finally:
             plain.shutdown()
             stateful.shutdown()
+        if not args.no_kishu:
+            # After dotnb's kernels are gone: their background writes do not land in Kishu's cells.
+            kishu = measure_kishu(tmp, setup, n, reps)
+            print_kishu(ours, kishu, size_mib)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 load (plain pickling copies a view into an array of its own).
 
 A view whose base array owns contiguous memory is reduced to ``view_of(base,
-offset, shape, strides, dtype)``; pickled in the same stream as ``base`` (the
-capture groups them, see :mod:`dotnb.capture.namespace`), the loaded view points
-into the loaded base.  ``view_of`` is what the pickles name: keep it importable.
+offset, shape, strides, dtype, writeable)``; pickled in the same stream as ``base``
+(the capture groups them, see :mod:`dotnb.capture.namespace`), the loaded view
+points into the loaded base.  A read-only view stays read-only (pandas hands out
+``df.values`` read-only under copy-on-write).  The same holds for the arrays inside
+pandas blocks, which pandas pickles as arrays.  ``view_of`` is what the pickles
+name: keep it importable, and its old signature loadable.
 """
 
 from __future__ import annotations
@@ -13,10 +16,20 @@ import sys
 from typing import Any
 
 
-def view_of(base: Any, offset: int, shape: tuple[int, ...], strides: tuple[int, ...], dtype: Any) -> Any:
+def view_of(
+    base: Any,
+    offset: int,
+    shape: tuple[int, ...],
+    strides: tuple[int, ...],
+    dtype: Any,
+    writeable: bool = True,
+) -> Any:
     import numpy as np
 
-    return np.ndarray(shape, dtype=dtype, buffer=base, offset=offset, strides=strides)
+    view = np.ndarray(shape, dtype=dtype, buffer=base, offset=offset, strides=strides)
+    if not writeable:
+        view.flags.writeable = False
+    return view
 
 
 def reduce_view(obj: Any) -> Any:
@@ -34,4 +47,6 @@ def reduce_view(obj: Any) -> Any:
     offset = obj.__array_interface__["data"][0] - base.__array_interface__["data"][0]
     if offset < 0:
         return NotImplemented
-    return view_of, (base, offset, obj.shape, obj.strides, obj.dtype)
+    if obj.flags.writeable:
+        return view_of, (base, offset, obj.shape, obj.strides, obj.dtype)
+    return view_of, (base, offset, obj.shape, obj.strides, obj.dtype, False)

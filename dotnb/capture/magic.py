@@ -27,7 +27,7 @@ DOTNB_HELP = """\
 %dotnb checkout RUN [--trust] [--recompute]
                      the kernel's variables back to RUN's recorded state (--recompute:
                      re-run the lineage cells producing what it could not store)
-%dotnb checkout --undo         put back what the last checkout replaced or removed
+%dotnb checkout --undo         the variables as they were before the last checkout (its stored checkpoint)
 """
 
 
@@ -107,12 +107,13 @@ def _state_command(session: Session, args: list[str]) -> str:
         state.enabled = False
         return "dotnb: runs no longer record the kernel's variables"
     if len(args) == 2 and args[0] == "ignore":
-        state.ignore.append(args[1])
+        state.ignore.add(args[1])
         return f"dotnb: variables matching {args[1]!r} are not recorded"
     if args in ([], ["status"]):
+        state.ignore.set_root(session.root)
         return (
             f"kernel state capture: {'on' if state.enabled else 'off'}; "
-            f"ignored names: {', '.join(state.ignore) or 'none'}; "
+            f"ignored names: {', '.join(state.ignore.patterns()) or 'none'}; "
             f"limits: {state.limits.max_variable} bytes per variable, {state.limits.max_run} per run"
         )
     raise UsageError(f"unknown %dotnb state command {' '.join(args)!r}\n\n{DOTNB_HELP}")

@@ -7,17 +7,17 @@ changed, and which must be stored together.
   notebook's own functions and classes it mentions use (a cell calling ``f()``
   may change the global ``f`` changes); cheap, run on the cell's path;
 - :func:`co_variable_groups`: names whose values share an object (through
-  lists, dicts, sets, tuples, instance attributes, numpy views of one base),
+  lists, dicts, sets, tuples, instance attributes, numpy views of one base, numpy
+  memory under a pandas object),
   found by a walk over ids; run off the cell's path (in the capture child).
 """
 
 from __future__ import annotations
 
 import ast
-import fnmatch
 import sys
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 # Names IPython (or the kernel) binds that are never the user's.
@@ -44,9 +44,10 @@ WALK_LIMIT = 200_000
 
 
 def user_variables(
-    user_ns: Mapping[str, Any], hidden: Mapping[str, Any], ignore: Iterable[str] = ()
+    user_ns: Mapping[str, Any], hidden: Mapping[str, Any], ignored: Callable[[str], bool] | None = None
 ) -> dict[str, Any]:
-    patterns = list(ignore)
+    """The user's names and values; ``ignored(name)``: the name-ignore rules
+    (:class:`dotnb.capture.state_ignore.NameRules`)."""
     found: dict[str, Any] = {}
     for name, value in user_ns.items():
         if name.startswith("_") or name in _KERNEL_NAMES:
@@ -55,7 +56,7 @@ def user_variables(
             continue  # bound by IPython at start, unchanged since
         if isinstance(value, types.ModuleType):
             continue
-        if patterns and any(fnmatch.fnmatchcase(name, p) for p in patterns):
+        if ignored is not None and ignored(name):
             continue
         found[name] = value
     return found
@@ -133,9 +134,44 @@ def _code_names(code: types.CodeType) -> set[str]:
     return names
 
 
-def reachable_ids(value: Any, limit: int = WALK_LIMIT) -> set[int]:
-    """Ids of the mutable objects reachable from ``value`` (itself included)."""
+def _chain(array: Any, ndarray: Any) -> list[int]:
+    """Ids of ``array`` and of its bases: two arrays share memory only if their
+    chains meet (at the object owning the memory)."""
+    ids = [id(array)]
+    base: Any = array.base
+    while base is not None:
+        ids.append(id(base))
+        base = base.base if isinstance(base, ndarray) else None
+    return ids
+
+
+def pandas_memory(obj: Any, ndarray: Any) -> list[int]:
+    """Ids on the base chains of the numpy memory under a pandas DataFrame or Series
+    (its blocks, and the ndarrays inside its extension arrays).  They sit behind
+    pandas' internal block manager, which the walk over ``__dict__`` does not enter."""
+    try:
+        arrays = list(obj._mgr.arrays)
+    except Exception:
+        return []
+    ids: list[int] = []
+    for array in arrays:
+        if isinstance(array, ndarray):
+            ids += _chain(array, ndarray)
+            continue
+        for attr in ("_ndarray", "_data", "_mask", "_codes"):
+            inner = getattr(array, attr, None)
+            if isinstance(inner, ndarray):
+                ids += _chain(inner, ndarray)
+    return ids
+
+
+def reachable_ids(value: Any, limit: int = WALK_LIMIT, memory: set[int] | None = None) -> set[int]:
+    """Ids of the mutable objects reachable from ``value`` (itself included).  With
+    ``memory``, the ids of the numpy memory under the pandas objects met are added to
+    it (see :func:`co_variable_groups` for why apart)."""
     ndarray = getattr(sys.modules.get("numpy"), "ndarray", None)
+    pandas = sys.modules.get("pandas")
+    frames = (pandas.DataFrame, pandas.Series) if pandas is not None and ndarray is not None else None
     seen: set[int] = set()
     stack = [value]
     while stack and len(seen) < limit:
@@ -147,11 +183,10 @@ def reachable_ids(value: Any, limit: int = WALK_LIMIT) -> set[int]:
             continue
         seen.add(key)
         if ndarray is not None and isinstance(obj, ndarray):
-            base = obj.base
-            while base is not None:  # views of one array share its memory
-                seen.add(id(base))
-                base = base.base if isinstance(base, ndarray) else None
+            seen.update(_chain(obj, ndarray))  # views of one array share its memory
             continue
+        if frames is not None and memory is not None and isinstance(obj, frames):
+            memory.update(pandas_memory(obj, ndarray))
         if isinstance(obj, dict):
             stack.extend(obj.keys())
             stack.extend(obj.values())
@@ -169,7 +204,14 @@ def reachable_ids(value: Any, limit: int = WALK_LIMIT) -> set[int]:
 
 def co_variable_groups(variables: Mapping[str, Any]) -> list[list[str]]:
     """The names of ``variables`` partitioned into groups that share no object,
-    each group sorted, groups in order of their first name."""
+    each group sorted, groups in order of their first name.
+
+    Memory under pandas objects joins a pandas object to the numpy arrays (and
+    objects holding them) sharing it, so ``df = pd.DataFrame(a, copy=False)`` and
+    ``v = df.values`` keep sharing ``a``'s memory after a load.  Two pandas objects
+    sharing memory only with each other (``s = df["x"]``) are not joined: under
+    pandas' copy-on-write they are logically copies, and the bookkeeping that makes
+    a write to one copy first is not part of a pickle; loaded apart, they are copies."""
     parent: dict[str, str] = {name: name for name in variables}
 
     def find(name: str) -> str:
@@ -178,17 +220,27 @@ def co_variable_groups(variables: Mapping[str, Any]) -> list[list[str]]:
             name = parent[name]
         return name
 
+    def union(a: str, b: str) -> None:
+        a, b = find(a), find(b)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+
     owner: dict[int, str] = {}
+    memory_users: dict[int, list[str]] = {}
     for name, value in variables.items():
-        ids = reachable_ids(value)
+        memory: set[int] = set()
+        ids = reachable_ids(value, memory=memory)
         if isinstance(value, (type, types.FunctionType, types.MethodType)):
             ids.add(id(value))  # `alias = f` keeps `alias is f` (leaves are not walked)
         for key in ids:
-            other = owner.setdefault(key, name)
-            if other != name:
-                a, b = find(name), find(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
+            union(owner.setdefault(key, name), name)
+        for key in memory:
+            memory_users.setdefault(key, []).append(name)
+    for key, names in memory_users.items():
+        other = owner.get(key)
+        if other is not None:
+            for name in names:
+                union(other, name)
     groups: dict[str, list[str]] = {}
     for name in variables:
         groups.setdefault(find(name), []).append(name)

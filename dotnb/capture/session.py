@@ -605,16 +605,27 @@ class Session:
                 for c in cells
                 if c.get("code_hash")
             ]
-        result = self.checkouts.checkout(self.ip, self.store, run_id, trust=trust, lineage=lineage)
+        result = self.checkouts.checkout(
+            self.ip,
+            self.store,
+            run_id,
+            trust=trust,
+            lineage=lineage,
+            notebook=self._notebook_rel(),
+            kernel=self.kernel_id,
+        )
         return result.message(f"{ref} ({run_id[:12]})")
 
     def undo_checkout(self) -> str:
-        from dotnb.capture.state_checkout import CheckoutRefused
+        """``%dotnb checkout --undo``: back to the checkpoint the last checkout of this
+        notebook recorded (in this kernel or before a restart)."""
+        from dotnb.capture.state_checkout import KernelCheckout
 
+        self._ensure_store(None)
         if self.checkouts is None:
-            raise CheckoutRefused("there is no checkout to undo in this kernel")
-        names = self.checkouts.undo(self.ip)
-        return f"dotnb: checkout undone; {len(names)} names as they were: " + ", ".join(names)
+            self.checkouts = KernelCheckout(self.state)
+        result = self.checkouts.undo(self.ip, self.store, self._notebook_rel(), self.kernel_id)
+        return result.message(f"the checkpoint {result.run[:12]}", undone=True)
 
     def close(self) -> None:
         self.state.wait(timeout=60)

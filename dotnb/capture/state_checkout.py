@@ -9,8 +9,11 @@ unpickled, and a state recorded by another ``user@host`` is loaded only with
 
 Atomic and undoable: every group is loaded before any name is assigned (a
 failure or an interrupt while loading leaves the namespace as it was), and the
-values the checkout replaced or removed are kept in memory until the next
-checkout, for ``%dotnb checkout --undo``.
+namespace the checkout changes is first recorded in the store as a checkpoint run
+(:mod:`dotnb.capture.state_checkpoint`); ``%dotnb checkout --undo`` checks that
+checkpoint out, in this kernel or after a restart.  Values the checkpoint could not
+store (unpicklable, too large) are also kept in this kernel's memory, and an undo in
+the same kernel puts those objects back.
 """
 
 from __future__ import annotations
@@ -24,14 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dotnb.capture.namespace import is_notebook_defined, user_variables
+from dotnb.capture.state_checkpoint import commit_checkpoint, namespace_state
 from dotnb.capture.state_writer import Known, StateCapture
 from dotnb.store.kernel_state import (
     GROUP_FORMAT,
     STATE_FORMAT,
     STORED,
+    clear_undo_ref,
     read_blob,
     read_document,
     read_state_ref,
+    read_undo_ref,
+    undo_key,
+    write_undo_ref,
 )
 
 _ABSENT = object()
@@ -185,14 +193,19 @@ class CheckoutResult:
     missing: dict[str, dict[str, Any]]
     loaded_bytes: int
     recomputed: dict[str, int | None] = field(default_factory=dict)  # name -> the cell re-run
+    checkpoint: dict[str, Any] | None = None  # the checkpoint run's summary (None: an undo)
+    kept: list[str] = field(default_factory=list)  # unstored names an undo put back from memory
 
-    def message(self, label: str) -> str:
+    def message(self, label: str, undone: bool = False) -> str:
+        heading = "checkout undone; back to" if undone else "kernel variables checked out from"
         lines = [
-            f"dotnb: kernel variables checked out from {label}: "
+            f"dotnb: {heading} {label}: "
             f"{len(self.loaded)} loaded, {len(self.removed)} removed, {len(self.unchanged)} unchanged"
         ]
         if self.loaded:
             lines.append("  loaded: " + ", ".join(self.loaded))
+        if self.kept:
+            lines.append("  put back from this kernel's memory: " + ", ".join(self.kept))
         if self.removed:
             lines.append("  removed: " + ", ".join(self.removed))
         for name, count in sorted(self.recomputed.items()):
@@ -210,16 +223,22 @@ class CheckoutResult:
                 f"  not restored: {name} ({entry['status']}{size}: {entry.get('reason', '')}{cell}); "
                 f"{then}; it keeps its current value, if any"
             )
-        lines.append("  undo: %dotnb checkout --undo")
+        if self.checkpoint is not None:
+            number = self.checkpoint.get("number")
+            which = f"#{number}" if number else str(self.checkpoint["id"])[:12]
+            lines.append(
+                f"  undo: %dotnb checkout --undo (checkpoint {which} holds the variables as they were)"
+            )
         return "\n".join(lines)
 
 
 class KernelCheckout:
-    """Checkouts of one kernel's namespace, and the undo of the last one."""
+    """Checkouts of one kernel's namespace, and their undo."""
 
     def __init__(self, capture: StateCapture) -> None:
         self.capture = capture
-        self._undo: tuple[dict[str, Any], dict[str, Known], str | None] | None = None
+        # The last checkpoint this kernel recorded, and the values it could not store.
+        self._kept: tuple[str, dict[str, Any]] | None = None
 
     def checkout(
         self,
@@ -228,9 +247,14 @@ class KernelCheckout:
         run_id: str,
         trust: bool = False,
         lineage: list[tuple[int | None, str]] | None = None,
+        notebook: str | None = None,
+        kernel: str | None = None,
+        checkpoint: bool = True,
     ) -> CheckoutResult:
         """Check out run ``run_id``'s variables; with ``lineage`` (the run's cells: execution
-        count, raw code), names it could not store are recomputed by re-running cells."""
+        count, raw code), names it could not store are recomputed by re-running cells.
+        With ``checkpoint``, the namespace is first recorded as a checkpoint run, the one
+        the next undo of ``notebook`` (or of ``kernel``, when it has none) goes back to."""
         capture = self.capture
         capture.wait()  # the state of the last run is complete before comparing with it
         digest = read_state_ref(store.dir, run_id)
@@ -253,8 +277,23 @@ class KernelCheckout:
             for g in sorted({e["group"] for e in target.values() if e.get("group")})
         }
         ns = ip.user_ns
-        variables = user_variables(ns, ip.user_ns_hidden, capture.ignore)
+        capture.ignore.set_root(getattr(store, "root", None))
+        variables = user_variables(ns, ip.user_ns_hidden, capture.ignore.matcher())
         plan = plan_checkout(target, groups, variables, capture.known, capture.dirty)
+        summary = None
+        if checkpoint and (plan.load or plan.remove or (lineage is not None and plan.missing)):
+            # The namespace as it is, stored first (pickling again what cells mentioned
+            # since the last capture): a name found holding the target's value is then
+            # not loaded again.
+            now, entries = namespace_state(capture, ip, store, variables)
+            exact = {n: Known(id(variables[n]), e, ()) for n, e in entries.items() if n in variables}
+            plan = plan_checkout(target, groups, variables, exact, set())
+            # A checkout that changes nothing records no checkpoint: the undo stays the previous one.
+            if plan.load or plan.remove or (lineage is not None and plan.missing):
+                summary = commit_checkpoint(store, now, run_id, notebook)
+                unstored = {
+                    n: variables[n] for n, e in entries.items() if e["status"] != STORED and n in variables
+                }
         # Loaded in full before any name changes: a corrupted object or an interrupt
         # here leaves the namespace as it was.
         staged = load_groups(store.objects, groups, load_order(groups, list(plan.load)), ns)
@@ -262,11 +301,6 @@ class KernelCheckout:
             if is_notebook_defined(value):
                 staged[name] = rebind_globals(value, ns)
         touched = [*staged, *plan.remove]
-        self._undo = (
-            {n: ns.get(n, _ABSENT) for n in touched},
-            dict(capture.known),
-            capture.last_state,
-        )
         for name in plan.remove:
             ns.pop(name, None)
         ns.update(staged)
@@ -282,12 +316,23 @@ class KernelCheckout:
         recomputed: dict[str, int | None] = {}
         if lineage is not None and plan.missing:
             recomputed = self._recompute(ip, target, plan.missing, lineage, staged)
+        if summary is not None:
+            # Only now does the checkout stand: an interrupted one leaves the undo as it was.
+            write_undo_ref(store.dir, undo_key(notebook, kernel), summary["id"])
+            self._kept = (summary["id"], unstored)
         size = sum(
             groups[d].get("pickle_size", 0) + sum(b[1] for b in groups[d].get("buffers") or [])
             for d in plan.load
         )
         return CheckoutResult(
-            run_id, sorted(staged), plan.remove, sorted(plan.unchanged), plan.missing, size, recomputed
+            run_id,
+            sorted(staged),
+            plan.remove,
+            sorted(plan.unchanged),
+            plan.missing,
+            size,
+            recomputed,
+            summary,
         )
 
     def _recompute(
@@ -317,11 +362,7 @@ class KernelCheckout:
         if not plan.cells:
             return {}
         bound = names_bound_by(plan)
-        assert self._undo is not None
-        undo_values = self._undo[0]
         before = {n: ns.get(n, _ABSENT) for n in bound}
-        for name, value in before.items():
-            undo_values.setdefault(name, value)
         try:
             rerun(plan, ns)
         except BaseException as exc:
@@ -348,18 +389,22 @@ class KernelCheckout:
             missing.pop(name, None)
         return plan.producers
 
-    def undo(self, ip: Any) -> list[str]:
-        """Put back what the last checkout replaced or removed; the names it touched."""
-        if self._undo is None:
-            raise CheckoutRefused("there is no checkout to undo in this kernel")
-        values, known, last_state = self._undo
-        ns = ip.user_ns
-        for name, value in values.items():
-            if value is _ABSENT:
-                ns.pop(name, None)
-            else:
-                ns[name] = value
-        self.capture.known, self.capture.last_state = known, last_state
-        self.capture.dirty = None  # conservative: the next capture looks at everything
-        self._undo = None
-        return sorted(values)
+    def undo(self, ip: Any, store: Any, notebook: str | None, kernel: str | None) -> CheckoutResult:
+        """Check out the checkpoint the last checkout of ``notebook`` recorded (then
+        forgotten: an undo is not undone); in the kernel that recorded it, values the
+        checkpoint could not store are put back from memory."""
+        key = undo_key(notebook, kernel)
+        checkpoint = read_undo_ref(store.dir, key)
+        if checkpoint is None:
+            raise CheckoutRefused("there is no checkout to undo for this notebook")
+        result = self.checkout(ip, store, checkpoint, notebook=notebook, kernel=kernel, checkpoint=False)
+        if self._kept is not None and self._kept[0] == checkpoint:
+            for name, value in self._kept[1].items():
+                if name in result.missing:
+                    ip.user_ns[name] = value
+                    result.missing.pop(name)
+                    result.kept.append(name)
+        result.kept.sort()
+        clear_undo_ref(store.dir, key)
+        self._kept = None
+        return result

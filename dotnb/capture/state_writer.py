@@ -50,6 +50,7 @@ from dotnb.capture.namespace import (
     user_variables,
     with_called_globals,
 )
+from dotnb.capture.state_ignore import NameRules
 from dotnb.store.kernel_state import (
     GROUP_FORMAT,
     STATE_FORMAT,
@@ -342,7 +343,7 @@ class StateCapture:
     def __init__(self, warn: Callable[[str, str], None], author: str) -> None:
         self.enabled = state_enabled_by_env() and hasattr(os, "fork")
         self.limits = limits_from_env()
-        self.ignore: list[str] = [p for p in os.environ.get("DOTNB_STATE_IGNORE", "").split(",") if p]
+        self.ignore = NameRules()
         self.author = author
         self._warn = warn
         self.known: dict[str, Known] = {}
@@ -397,7 +398,8 @@ class StateCapture:
                 "this run records no kernel state",
             )
             return
-        variables = user_variables(ip.user_ns, ip.user_ns_hidden, self.ignore)
+        self.ignore.set_root(getattr(store, "root", None))
+        variables = user_variables(ip.user_ns, ip.user_ns_hidden, self.ignore.matcher())
         ids = {name: id(value) for name, value in variables.items()}
         dirty = None if self.dirty is None else with_called_globals(self.dirty, ip.user_ns)
         self.dirty = set()

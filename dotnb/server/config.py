@@ -10,7 +10,7 @@ class Dotnb(Configurable):
     """dotnb's settings, in ``jupyter_server_config.py`` as ``c.Dotnb.<name> = …``.
 
     Kernels started by the server inherit the ones that matter to them
-    (``root``, ``max_file_size``, ``ignore``) through environment variables.
+    (``root``, ``max_file_size``, ``ignore``, ``state_*``) through environment variables.
     """
 
     root = Unicode(
@@ -24,6 +24,27 @@ class Dotnb(Configurable):
         config=True,
         help="Inputs and outputs larger than this many bytes are recorded with their size "
         "but not stored (kernel side; DOTNB_MAX_FILE_SIZE).",
+    )
+    state_max_variable_size = Int(
+        4 * 1024**3,
+        config=True,
+        help="Kernel state: a group of variables (names sharing objects) larger than this many "
+        "bytes is recorded as too large, with its size, and not stored "
+        "(kernel side; DOTNB_STATE_MAX_VARIABLE_SIZE).",
+    )
+    state_max_run_size = Int(
+        16 * 1024**3,
+        config=True,
+        help="Kernel state: the most bytes of variables one run stores; variables past it are "
+        "recorded as too large, with their size (kernel side; DOTNB_STATE_MAX_RUN_SIZE).",
+    )
+    state_ignore = List(
+        Unicode(),
+        default_value=[],
+        config=True,
+        help="Kernel state: shell-style patterns of variable names never recorded ('!' before "
+        "one records again what an earlier one ignored), after those of .dotnbstateignore "
+        "(kernel side; DOTNB_STATE_IGNORE).",
     )
     max_preview_bytes = Int(
         64 * 1024**2,

@@ -27,6 +27,10 @@ def load(serverapp: Any) -> None:
     os.environ["DOTNB_MAX_FILE_SIZE"] = str(config.max_file_size)
     if config.ignore:
         os.environ["DOTNB_IGNORE"] = "\n".join(config.ignore)
+    os.environ["DOTNB_STATE_MAX_VARIABLE_SIZE"] = str(config.state_max_variable_size)
+    os.environ["DOTNB_STATE_MAX_RUN_SIZE"] = str(config.state_max_run_size)
+    if config.state_ignore:
+        os.environ["DOTNB_STATE_IGNORE"] = "\n".join(config.state_ignore)
     web_app = serverapp.web_app
     web_app.settings["dotnb_store"] = store
     web_app.settings["dotnb_config"] = config

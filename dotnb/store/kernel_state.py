@@ -18,6 +18,11 @@ Every other piece is an ordinary content-addressed object in ``objects/``:
   own so an unchanged large array is stored once however many runs hold it);
 - the pickle stream and the buffers themselves.
 
+A kernel checkout first records the namespace it is about to change as a **checkpoint
+run** (kind ``checkpoint``, like a file restore's) whose kernel state is that
+namespace; ``kernel-checkpoints/<key>`` names, per notebook, the checkpoint the next
+``%dotnb checkout --undo`` goes back to (:func:`write_undo_ref`).
+
 The state is written after the run commits (off the cell's path, see
 :mod:`dotnb.capture.state_writer`); a run without a ``kernel-state`` ref simply
 has no recorded state.  Readers verify every object's hash: a corrupted value is
@@ -39,8 +44,8 @@ from typing import Any
 
 from dotnb.store.atomic import create_temp, write_bytes
 from dotnb.store.errors import ObjectCorrupt
-from dotnb.store.hashing import SEGMENT, is_hash, new_hasher
-from dotnb.store.layout import KERNEL_STATE_DIR
+from dotnb.store.hashing import SEGMENT, hash_bytes, is_hash, new_hasher
+from dotnb.store.layout import KERNEL_CHECKPOINTS_DIR, KERNEL_STATE_DIR
 from dotnb.store.manifest import canonical_json
 from dotnb.store.objects import ObjectStore
 from dotnb.store.syncing import fsync_path, start_writeback
@@ -240,3 +245,72 @@ def state_summary(store_dir: Path, objects: ObjectStore, run_id: str) -> dict[st
             key: entry[key] for key in ("status", "type", "size", "cell", "reason") if key in entry
         }
     return {"run": run_id, "author": manifest.get("author"), "variables": variables}
+
+
+def checkpoint_manifest(
+    checked_out: dict[str, Any], notebook: str | None, user: str | None, host: str | None
+) -> dict[str, Any]:
+    """The run manifest of the checkpoint a kernel checkout of run ``checked_out``
+    (its manifest) records first: no code, no files, only its kernel state (written
+    under its id once it is committed)."""
+    import time
+
+    from dotnb.store.ids import new_run_id
+    from dotnb.store.manifest import iso_time
+    from dotnb.store.vocabulary import CHECKPOINT, OK
+
+    what = f"#{checked_out['number']}" if checked_out.get("number") else checked_out["id"]
+    if checked_out.get("notebook") and checked_out.get("notebook") != notebook:
+        what += f" of {checked_out['notebook']}"
+    return {
+        "id": new_run_id(),
+        "kind": CHECKPOINT,
+        "name": f"kernel variables before checking out {what}",
+        "checkpoint_of": checked_out["id"],
+        "notebook": notebook,
+        "notebook_snapshot": None,
+        "notebook_source": None,
+        "code": "",
+        "lineage": [],
+        "params": {},
+        "metrics": {},
+        "metric_series": {},
+        "inputs": [],
+        "outputs": [],
+        "absent": [],
+        "external_inputs": [],
+        "status": OK,
+        "error": None,
+        "started_at": iso_time(time.time()),
+        "duration_s": 0.0,
+        "environment": {"user": user, "host": host},
+    }
+
+
+def undo_key(notebook: str | None, kernel: str | None) -> str:
+    """The name of a notebook's undo ref (a kernel's, when its notebook is unknown)."""
+    return hash_bytes(f"{'notebook' if notebook else 'kernel'}:{notebook or kernel or ''}".encode())[:32]
+
+
+def _undo_path(store_dir: Path, key: str) -> Path:
+    return store_dir / KERNEL_CHECKPOINTS_DIR / key
+
+
+def write_undo_ref(store_dir: Path, key: str, run_id: str) -> None:
+    folder = store_dir / KERNEL_CHECKPOINTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bytes(folder / key, (run_id + "\n").encode(), sync=True, tmp_dir=store_dir / "tmp")
+
+
+def read_undo_ref(store_dir: Path, key: str) -> str | None:
+    """The checkpoint run the next ``--undo`` goes back to, or None."""
+    try:
+        text = _undo_path(store_dir, key).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return text or None
+
+
+def clear_undo_ref(store_dir: Path, key: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_undo_path(store_dir, key))

@@ -10,6 +10,8 @@ push journal, see :mod:`dotnb.remote.transfer`)::
     pack-cache/     copies of remotes' pack indexes (local only; dotnb.remote.packs)
     runs/<id>       one ref per run: the hash of its manifest object
     kernel-state/<id> a run's kernel state manifest hash (dotnb.store.kernel_state)
+    kernel-checkpoints/<key> the checkpoint run ``%dotnb checkout --undo`` goes back
+                    to, per notebook (dotnb.store.kernel_state; local only)
     annotations/…   tags and notes, one file per change (dotnb.store.annotations; on a
                     remote, dotnb.remote.annotation_transfer)
     signatures/<id> a run's SSH signature, beside it (dotnb.store.signing; on a remote too)
@@ -42,6 +44,8 @@ ANNOTATIONS_DIR = "annotations"
 SIGNATURES_DIR = "signatures"
 # Runs' kernel state refs (dotnb.store.kernel_state; local only unless pushed with it).
 KERNEL_STATE_DIR = "kernel-state"
+# Per notebook, the checkpoint run of its last kernel checkout (local only).
+KERNEL_CHECKPOINTS_DIR = "kernel-checkpoints"
 
 # An object's name is its hash split after this many characters: objects/ab/cdef…
 FAN_OUT = 2
