@@ -56,6 +56,10 @@ class FileActivity:
     missing: list[str] = field(default_factory=list)
     # read, then modified with no pre-write snapshot: the current content is after the change
     changed: list[str] = field(default_factory=list)
+    # folder -> names only read, of files the caller vouched for as unchanged since
+    # before the cell (``unchanged`` of CellRecord.finish): inputs whose content the
+    # caller knows, not listed in ``inputs``
+    known_reads: dict[str, set[str]] = field(default_factory=dict)
 
 
 class PathState:
@@ -244,9 +248,9 @@ class CellRecord:
         """Inputs from the reads handed over in bulk: paths read and nothing else.
 
         A read reported by the stream is of a regular file under the root (a read
-        through a symlink is reported at its target).  It is still there at the end
-        when its folder is known unchanged since before the cell; otherwise one
-        ``lstat`` tells."""
+        through a symlink is reported at its target).  When its folder is known
+        unchanged since before the cell it is still there, with content the caller
+        knows (``known_reads``); otherwise one ``lstat`` tells."""
         found: list[str] = []
         for folder in sorted(self.stream_reads):
             names = self.stream_reads[folder]
@@ -259,7 +263,12 @@ class CellRecord:
                 pure.difference_update(gone)
             prefix = f"{folder}/" if folder else ""
             known = unchanged(folder) if unchanged is not None else ()
-            look = pure.difference(known) if known else set(pure)
+            if known:
+                vouched = pure.intersection(known)
+                if vouched:
+                    act.known_reads[folder] = vouched
+                    pure -= vouched
+            look = set(pure)
             if look:
                 for name in look:
                     try:

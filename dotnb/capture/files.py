@@ -86,6 +86,8 @@ class FileTracker:
         # One lock for all cell state; the reader thread, hook threads and end()
         # share it.  Never held while doing I/O or waiting on others.
         self._cond = threading.Condition(threading.Lock())
+        # Held while Python's pending reads are looked at, and through a cell's finish.
+        self._pending_lock = threading.RLock()
         self._gen = 0
         self._cell: CellRecord | None = None  # set by begin(), cleared by end()
         self._collecting: CellRecord | None = None  # the cell the event stream is inside
@@ -172,10 +174,14 @@ class FileTracker:
             self._collecting = None
             watcher.sink = None
             watcher.read_sink = None
-        # The cell's Python reads, now that every read the stream reported is in.
-        self._take_pending(cell)
         self.warnings.extend(cell.warnings)
-        return cell.finish(self._root_prefix, complete, self._locator.excluded_names, unchanged)
+        # The cell's Python reads, now that every read the stream reported is in.  The
+        # locks are held through the finish: another thread's hook that took the cell
+        # before it ended (a SQLite connect in a background thread) waits.
+        with self._pending_lock:
+            self._take_pending(cell)
+            with self._cond:
+                return cell.finish(self._root_prefix, complete, self._locator.excluded_names, unchanged)
 
     def add_input(self, path: str | os.PathLike[str]) -> None:
         """Declare ``path`` (relative to the CWD, or absolute) an input of the running cell."""
@@ -186,7 +192,6 @@ class FileTracker:
         if where == OUTSIDE:
             cell.note_external(p)
             return
-        self._take_pending(cell)
         with self._cond:
             ps = cell.state(p)
             ps.declared_in = True
@@ -202,7 +207,6 @@ class FileTracker:
         if where == OUTSIDE:
             cell.warnings.append(f"dotnb: declared output {p} is outside the project; not recorded")
             return
-        self._take_pending(cell)
         with self._cond:
             cell.state(p).declared_out = True
 
@@ -284,8 +288,8 @@ class FileTracker:
             raw = path if path.__class__ is str else _as_str(path)
             cell.pending.append(raw if raw[:1] == "/" else os.path.join(os.getcwd(), raw))
             return
-        # Python reads pending still need no looking at: a change of a file goes
-        # through _before_change, which takes them first.
+        # Python reads pending still need no looking at: only a change of a file read
+        # before depends on them, and it goes through _before_change, which takes them.
         self._on_open(cell, path, kind, sqlite=False, exclusive=exclusive)
 
     def _take_pending(self, cell: CellRecord) -> None:
@@ -297,12 +301,17 @@ class FileTracker:
         symlink, a file outside the root, one whose close has not come yet, a
         failed open) is looked at one by one, as an open was before.
         """
-        pending = cell.pending
-        n = len(pending)
-        if not n:
+        if not cell.pending:
             return
-        taken = pending[:n]
-        del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+        # Any thread's hook may get here (a write-open, a SQLite connect): one at a time.
+        with self._pending_lock:
+            pending = cell.pending
+            n = len(pending)
+            taken = pending[:n]
+            del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+            self._look_at_reads(cell, taken)
+
+    def _look_at_reads(self, cell: CellRecord, taken: list[str]) -> None:
         by_folder: dict[str, list[str]] = {}
         for raw in taken:
             folder, _, name = raw.rpartition("/")
@@ -316,11 +325,13 @@ class FileTracker:
             if rel_folder is None:
                 one_by_one = names
             else:
-                seen = cell.read_by_stream(rel_folder)
-                stated = cell.stated.get(rel_folder) or _NO_NAMES
-                # A name with a story of its own had its read placed there (its
-                # read-only close came before another event of it).
-                one_by_one = [name for name in names if name not in seen and name not in stated]
+                # Under the lock: the event stream's hand-overs add to these sets.
+                with self._cond:
+                    seen = cell.read_by_stream(rel_folder)
+                    stated = cell.stated.get(rel_folder) or _NO_NAMES
+                    # A name with a story of its own had its read placed there (its
+                    # read-only close came before another event of it).
+                    one_by_one = [name for name in names if name not in seen and name not in stated]
                 if len(one_by_one) < len(names):
                     with self._cond:
                         marked = cell.py_read_names.get(rel_folder)
@@ -336,7 +347,6 @@ class FileTracker:
     def on_sqlite_connect(self, path: str) -> None:
         cell = self._cell
         if cell is not None:
-            self._take_pending(cell)
             # SQLite reads the file natively and may write it; its writes show up
             # as modify events.  Without inotify, only the read is known.
             kind = RW if self.watcher.streaming else READ
@@ -388,7 +398,6 @@ class FileTracker:
         cell = self._cell
         if cell is None:
             return
-        self._take_pending(cell)
         loc = self._locate(_as_str(dst))
         if loc is None or loc[0] == OUTSIDE:
             return

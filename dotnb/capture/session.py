@@ -43,6 +43,7 @@ from dotnb.store.vocabulary import ERROR, INTERRUPTED, OK, RUN, RUN_MIME
 
 if TYPE_CHECKING:
     from dotnb.capture.known_files import KnownFiles
+    from dotnb.store.trees import FolderRows
 
 
 @dataclass
@@ -336,6 +337,7 @@ class Session:
         declared_in = self._expand(run.options.inputs) + self._declared(run.declared_inputs)
         declared_out = self._expand(run.options.outputs) + self._declared(run.declared_outputs)
         current_inputs += [r for r in declared_in if r not in inputs and r not in current_inputs]
+        blocks = self._input_blocks(activity.known_reads, declared_in, current_inputs)
         # Files whose folder reported no change since this kernel recorded them are
         # known unchanged (dotnb.capture.known_files); only the others are looked at.
         found, look = known.split(current_inputs) if known is not None else ([], current_inputs)
@@ -417,7 +419,9 @@ class Session:
             manifest["notebook_snapshot"], candidate = self._notebook_snapshot(notebook_rel)
             manifest["notebook_source"] = "disk"
         flat = [*inputs.values(), *outputs]  # the commit may fold them into trees
-        summary: dict[str, Any] = store.commit_run(manifest, sync=False, lineage_json=lineage_json)
+        summary: dict[str, Any] = store.commit_run(
+            manifest, sync=False, lineage_json=lineage_json, input_blocks=blocks
+        )
         if known is not None:
             known.remember(flat, tokens)
         if candidate is not None:
@@ -431,6 +435,34 @@ class Session:
             [e["path"] + ("/" if "tree" in e else "") for e in manifest["outputs"]],
             time.perf_counter() - cell_end,
         )
+
+    def _input_blocks(
+        self, known_reads: dict[str, set[str]], declared: list[str], current_inputs: list[str]
+    ) -> dict[str, FolderRows]:
+        """Folders of many files only read and known unchanged, each as one block of rows
+        (:class:`~dotnb.store.trees.FolderRows`): they go into the run's trees with no
+        work per file.  Other files known unchanged join ``current_inputs``; declared
+        ones are entries of their own (they carry a flag)."""
+        blocks: dict[str, FolderRows] = {}
+        if not known_reads:
+            return blocks
+        from dotnb.store.trees import TREE_MIN_FILES
+
+        for rel in declared:
+            folder, _, name = rel.rpartition("/")
+            names = known_reads.get(folder)
+            if names:
+                names.discard(name)
+        known = self.known_files
+        for folder, names in known_reads.items():
+            big = folder and len(names) >= TREE_MIN_FILES  # the root's files never fold
+            block = known.block(folder, names) if known is not None and big else None
+            if block is not None:
+                blocks[folder] = block
+            else:
+                prefix = f"{folder}/" if folder else ""
+                current_inputs.extend(sorted(prefix + name for name in names))
+        return blocks
 
     def _literals(self, body: str) -> dict[str, Any]:
         """``literal_assignments(body)``, parsed once per distinct cell body (cells are

@@ -18,7 +18,8 @@ lock as above: numbers stay unique per notebook.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from dotnb.store.chain import WriterChain
@@ -39,7 +40,7 @@ from dotnb.store.run_rows import (
     search_text,
     tree_members,
 )
-from dotnb.store.trees import TreeMemo, fold, is_tree
+from dotnb.store.trees import FolderRows, TreeMemo, block_entries, fold, is_tree
 from dotnb.store.vocabulary import RUN
 from dotnb.store.writeahead import WriteAhead
 
@@ -84,7 +85,11 @@ class Committer:
         self.to_sign: list[tuple[str, str]] = []
 
     def commit_run(
-        self, manifest: dict[str, Any], sync: bool = True, lineage_json: bytes | None = None
+        self,
+        manifest: dict[str, Any],
+        sync: bool = True,
+        lineage_json: bytes | None = None,
+        input_blocks: Mapping[str, FolderRows] | None = None,
     ) -> dict[str, Any]:
         """Number, store and index a run manifest; returns its log summary.
 
@@ -96,13 +101,18 @@ class Committer:
         are written and fsynced by :meth:`WriteAhead.flush`, which the kernel calls
         from a background thread (see :mod:`dotnb.store.writeahead`).
 
+        ``input_blocks`` adds inputs given a folder at a time (plain files, none of
+        them among the manifest's inputs: see :class:`~dotnb.store.trees.FolderRows`);
+        they end up in the manifest's trees, or as file entries where their folder
+        does not become one.
+
         A new run is linked into this process's chain (:mod:`dotnb.store.chain`)
         under the chain's lock, so two threads never give one link twice.
         """
         with self.chain.lock:
             writer = self.chain.link(manifest)
             try:
-                summary = self._commit_run(manifest, sync, lineage_json)
+                summary = self._commit_run(manifest, sync, lineage_json, input_blocks or {})
             except BaseException:
                 if writer is not None:
                     del manifest["writer"]
@@ -113,7 +123,13 @@ class Committer:
                 self.to_sign.append((manifest["id"], digest))
         return summary
 
-    def _commit_run(self, manifest: dict[str, Any], sync: bool, lineage_json: bytes | None) -> dict[str, Any]:
+    def _commit_run(
+        self,
+        manifest: dict[str, Any],
+        sync: bool,
+        lineage_json: bytes | None,
+        input_blocks: Mapping[str, FolderRows],
+    ) -> dict[str, Any]:
         if self.index.reopen_if_replaced():
             # Another process deleted or replaced the index: what this process knew of
             # it (numbers, runs/ indexed) is about a file nobody else reads.
@@ -125,11 +141,14 @@ class Committer:
         # The outputs' rows come from every file, before folders become trees.
         outputs = output_rows(manifest, self.objects.read_bytes)  # a copied run may hold trees
         files_read = list(manifest.get("inputs") or [])
-        self._fold_trees(manifest)
+        self._fold_trees(manifest, input_blocks)
         # Inputs: one row per tree, not per file; a tree's files are listed once per tree
         # (a folder read unchanged run after run adds one row per run).
         inputs = input_rows(manifest)
-        trees = tree_members(manifest, self.index.has_tree_members, self.objects.read_bytes, files_read)
+        blocks_read = (e for folder, block in input_blocks.items() for e in block_entries(folder, block))
+        trees = tree_members(
+            manifest, self.index.has_tree_members, self.objects.read_bytes, chain(files_read, blocks_read)
+        )
         outputs += [(e["tree"], e["path"]) for e in manifest.get("outputs") or [] if is_tree(e)]
         new = "id" not in manifest  # an id made here is in no index row yet
         if new:
@@ -182,7 +201,7 @@ class Committer:
         self._runs_watch_seen = None
         self.reconciler.runs_indexed = None
 
-    def _fold_trees(self, manifest: dict[str, Any]) -> None:
+    def _fold_trees(self, manifest: dict[str, Any], input_blocks: Mapping[str, FolderRows]) -> None:
         """Record folders of many files as trees (see :mod:`dotnb.store.trees`): the
         tree objects are staged with the commit, as cells' code is, unless the store
         has them already (an unchanged folder: its tree's mtime is refreshed)."""
@@ -196,8 +215,9 @@ class Committer:
 
         for key in ("inputs", "outputs"):
             entries = manifest.get(key)
-            if entries:
-                manifest[key] = fold(entries, put, objects.reuse, self._tree_memo)
+            blocks = input_blocks if key == "inputs" else None
+            if entries or blocks:
+                manifest[key] = fold(entries or [], put, objects.reuse, self._tree_memo, blocks)
 
     def _commit_new(
         self,

@@ -24,7 +24,7 @@ import os
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,7 +54,7 @@ from dotnb.store.reconcile import Reconciler
 from dotnb.store.refs import RunRefs
 from dotnb.store.run_queries import RunQueries
 from dotnb.store.run_rows import run_summary as run_summary
-from dotnb.store.trees import expand_entries, expand_manifest
+from dotnb.store.trees import FolderRows, expand_entries, expand_manifest
 from dotnb.store.writeahead import WriteAhead
 
 # Names this module held before the store was split, imported from here by callers:
@@ -230,11 +230,17 @@ class Store(RunListing):
     # -- committing runs (dotnb.store.commit, dotnb.store.writeahead) ----------
 
     def commit_run(
-        self, manifest: dict[str, Any], sync: bool = True, lineage_json: bytes | None = None
+        self,
+        manifest: dict[str, Any],
+        sync: bool = True,
+        lineage_json: bytes | None = None,
+        input_blocks: Mapping[str, FolderRows] | None = None,
     ) -> dict[str, Any]:
         """Number, store and index a run manifest; returns its log summary (see
         :meth:`Committer.commit_run <dotnb.store.commit.Committer.commit_run>`)."""
-        summary = self._recovering(lambda: self.committer.commit_run(manifest, sync, lineage_json))
+        summary = self._recovering(
+            lambda: self.committer.commit_run(manifest, sync, lineage_json, input_blocks)
+        )
         if sync:
             self.sign_recorded()  # not a cell's path: a kernel's deferred commits are signed by flush()
         return summary

@@ -13,7 +13,7 @@ from dotnb.store.trees import Load, file_count, is_tree, tree_files
 from dotnb.store.vocabulary import RUN
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable
 
     from dotnb.store.index import InputRow, TreeMembers
 
@@ -123,7 +123,7 @@ def tree_members(
     manifest: dict[str, Any],
     known: Callable[[str], bool],
     load: Load | None,
-    files: Sequence[dict[str, Any]] = (),
+    files: Iterable[dict[str, Any]] = (),
 ) -> list[TreeMembers]:
     """The ``tree_members`` of the input trees of a manifest that ``known`` says are not
     listed yet: from ``files`` (the run's file entries before folders became trees)

@@ -30,8 +30,8 @@ or walk two trees side by side, skipping equal sub-trees (:func:`diff_entries`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 from dotnb.store.errors import StoreFormatError
 from dotnb.store.hashing import is_hash
@@ -93,11 +93,28 @@ TreeMemo = dict[tuple[tuple[Any, ...], ...], str]
 MEMO_MAX = 100_000  # trees remembered (a kernel's memo is cleared past this)
 
 
+class FolderRows(NamedTuple):
+    """Plain files of one folder given as a block: ``rows`` of ``(name, hash, size)``
+    sorted by name, as a tree holds them, so that a folder of many files known
+    unchanged goes into its tree without an entry per file (see :func:`fold`)."""
+
+    rows: tuple[tuple[str, str, int], ...]
+    size: int
+
+
+def block_entries(folder: str, block: FolderRows) -> Iterator[dict[str, Any]]:
+    """A block's files as plain file entries."""
+    prefix = f"{folder}/" if folder else ""
+    for name, digest, size in block.rows:
+        yield {"path": prefix + name, "hash": digest, "size": size}
+
+
 def fold(
     entries: list[dict[str, Any]],
     put: Callable[[bytes], str],
     keep: Callable[[str], bool] | None = None,
     memo: TreeMemo | None = None,
+    blocks: Mapping[str, FolderRows] | None = None,
 ) -> list[dict[str, Any]]:
     """``entries`` with each top-level folder holding :data:`TREE_MIN_FILES` plain
     files or more (at any depth) replaced by a tree entry; ``put`` stores a tree
@@ -107,7 +124,17 @@ def fold(
     With ``memo`` (kept by the caller across calls) and ``keep`` (True when the
     object is stored, refreshing it as ``ObjectStore.reuse`` does), a tree with the
     same rows as one stored before is taken from the memo.
+
+    ``blocks`` adds plain files by folder (below the root; none of them among
+    ``entries``): they count and fold like entries, and a block whose top-level
+    folder stays a list of files comes back as file entries.
     """
+    if blocks:
+        entries = [*entries]  # the caller's list stays as it was
+        for folder in blocks:
+            if not folder:  # files at the root never fold
+                entries.extend(block_entries(folder, blocks[folder]))
+        blocks = {folder: block for folder, block in blocks.items() if folder}
     kept: list[dict[str, Any]] = []
     by_dir: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
@@ -120,24 +147,40 @@ def fold(
             by_dir[folder] = [entry]
         else:
             same.append(entry)
+    blocks = blocks or {}
     counts: dict[str, int] = {}
     for folder, files in by_dir.items():
         top = folder.partition("/")[0]
         counts[top] = counts.get(top, 0) + len(files)
+    for folder, block in blocks.items():
+        top = folder.partition("/")[0]
+        counts[top] = counts.get(top, 0) + len(block.rows)
     big = {top for top, n in counts.items() if n >= TREE_MIN_FILES}
-    if not big:
+    if not big and not blocks:
         return entries
     folded = kept
-    under: dict[str, list[str]] = {top: [] for top in big}
+    under: dict[str, set[str]] = {top: set() for top in big}
     for folder, files in by_dir.items():
         top = folder.partition("/")[0]
         if top in big:
-            under[top].append(folder)
+            under[top].add(folder)
         else:
             folded.extend(files)
+    for folder, block in blocks.items():
+        top = folder.partition("/")[0]
+        if top in big:
+            under[top].add(folder)
+        else:
+            folded.extend(block_entries(folder, block))
     store = _TreeStore(put, keep, memo)
     for top, folders in under.items():
-        folded.append(store.folder(top, {f: by_dir[f] for f in folders}))
+        folded.append(
+            store.folder(
+                top,
+                {f: by_dir[f] for f in folders if f in by_dir},
+                {f: blocks[f] for f in folders if f in blocks},
+            )
+        )
     folded.sort(key=lambda e: e["path"])
     return folded
 
@@ -151,11 +194,16 @@ class _TreeStore:
         self.put = put
         self.keep = keep
         self.memo = memo
+        self.blocks: Mapping[str, FolderRows] = {}
 
-    def folder(self, top: str, files: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-        """The tree entry of folder ``top``, given its files by the folder holding them."""
+    def folder(
+        self, top: str, files: dict[str, list[dict[str, Any]]], blocks: Mapping[str, FolderRows]
+    ) -> dict[str, Any]:
+        """The tree entry of folder ``top``, given its files by the folder holding them
+        (as entries, or as blocks of rows)."""
+        self.blocks = blocks
         children: dict[str, set[str]] = {}
-        for folder in files:
+        for folder in [*files, *blocks]:
             while folder != top:
                 parent, _, name = folder.rpartition("/")
                 known = children.get(parent)
@@ -175,6 +223,10 @@ class _TreeStore:
         start = len(path) + 1
         rows: list[tuple[Any, ...]] = [(e["path"][start:], e["hash"], e["size"]) for e in files.get(path, ())]
         total = sum(row[2] for row in rows)
+        block = self.blocks.get(path)
+        if block is not None:
+            rows = [*block.rows, *rows] if rows else list(block.rows)
+            total += block.size
         count = len(rows)
         for name in children.get(path, ()):
             digest, size, files_below = self._store(f"{path}/{name}", files, children)

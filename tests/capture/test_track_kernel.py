@@ -582,3 +582,42 @@ def test_a_kernel_started_as_vs_code_starts_one(tmp_path: Path) -> None:
         assert sorted(files(manifest["outputs"])) == ["features.parquet", "log.txt"]
     finally:
         kernel.shutdown()
+
+
+def test_a_folder_read_again_unchanged_is_taken_whole_and_stays_exact(kernel: Kernel, project: Path) -> None:
+    """Re-runs over an unchanged folder take its files from what the kernel knows, a
+    folder at a time: the tree is the same; a file added, a file declared, a file
+    changed each show exactly as they would file by file."""
+    data = {f"frames/{i:03d}.bin": os.urandom(32) for i in range(60)}
+    for rel, blob in data.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_bytes(blob)
+    reader = (
+        "import os\n"
+        "for n in sorted(os.listdir('frames')):\n"
+        "    open(os.path.join('frames', n), 'rb').read()\n"
+    )
+    runs = [manifest_of(project, run_id(kernel.ok("%%track\n" + reader))) for _ in range(3)]
+    assert runs[0]["inputs"] == runs[1]["inputs"] == runs[2]["inputs"]
+    assert runs[2]["inputs"][0]["files"] == 60
+    # Declared as well as read: its own entry, flagged, and not in the tree twice.
+    declared = manifest_of(project, run_id(kernel.ok("%%track --input frames/005.bin\n" + reader)))
+    by_path = files(declared["inputs"])
+    assert by_path["frames/005.bin"]["declared"] is True
+    assert by_path["frames"]["files"] == 59
+    # A file added: the folder changed, and the new file is in the tree.
+    (project / "frames/zzz.bin").write_bytes(b"late")
+    added = manifest_of(project, run_id(kernel.ok("%%track\n" + reader)))
+    assert files(added["inputs"])["frames"]["files"] == 61
+    # Unchanged again, then one file rewritten in place by another process.
+    kernel.ok("%%track\n" + reader)
+    (project / "frames/010.bin").write_bytes(b"changed")
+    changed = manifest_of(project, run_id(kernel.ok("%%track\n" + reader)))
+    store = Store(project)
+    try:
+        got = {e["path"]: e["hash"] for e in store.files(changed, "inputs")}
+    finally:
+        store.close()
+    assert got["frames/010.bin"] == hash_bytes(b"changed")
+    assert got["frames/zzz.bin"] == hash_bytes(b"late")
+    assert len(got) == 61

@@ -21,6 +21,7 @@ from dotnb.store.restore import restore
 from dotnb.store.status import file_status
 from dotnb.store.trees import (
     TREE_MIN_FILES,
+    FolderRows,
     diff_entries,
     encode_tree,
     expand_entries,
@@ -312,3 +313,60 @@ def test_a_run_committed_with_its_trees_already_folded_names_its_files_producer(
     run = store.commit_run(copied)["id"]
     assert store.manifest(run)["outputs"] == first["outputs"]
     assert store.producer_of(hash_bytes(files["data/part2/sub0/f008.json"])) == run
+
+
+# -- folders given as blocks of rows (a kernel's files known unchanged) ----------------
+
+
+def blocks_of(
+    files: dict[str, bytes], folders: set[str]
+) -> tuple[list[dict[str, Any]], dict[str, FolderRows]]:
+    """``files`` split into file entries and, for ``folders``, blocks of rows."""
+    entries, rows = [], {}
+    for e in entries_of(files):
+        folder, _, name = e["path"].rpartition("/")
+        if folder in folders:
+            rows.setdefault(folder, []).append((name, e["hash"], e["size"]))
+        else:
+            entries.append(e)
+    blocks = {f: FolderRows(tuple(sorted(r)), sum(x[2] for x in r)) for f, r in rows.items()}
+    return entries, blocks
+
+
+def test_blocks_fold_into_the_same_trees_as_their_files() -> None:
+    files = dataset()
+    objects = Objects()
+    whole = fold(entries_of(files), objects.put)
+    for folders in (
+        {"data/part0/sub0"},
+        {"data/part1/sub1", "data/part2/sub0"},
+        {f.rpartition("/")[0] for f in files},
+    ):
+        entries, blocks = blocks_of(files, folders)
+        assert fold(entries, objects.put, blocks=blocks) == whole
+    assert expand_entries(whole, objects.load) == entries_of(files)
+
+
+def test_a_block_whose_folder_stays_a_list_comes_back_as_file_entries() -> None:
+    small = {f"few/f{i}": b"%d" % i for i in range(3)}
+    root_files = {f"r{i}": b"%d" % i for i in range(40)}
+    objects = Objects()
+    entries, blocks = blocks_of(small, {"few"})
+    assert fold(entries, objects.put, blocks=blocks) == entries_of(small)
+    entries, blocks = blocks_of(root_files, {""})
+    assert fold(entries, objects.put, blocks=blocks) == entries_of(root_files)
+    assert objects.blobs == {}  # no tree was stored
+
+
+def test_a_run_committed_with_blocks_holds_the_tree_of_its_files(store: Store) -> None:
+    files = dataset(200, prefix="blk")
+    write_files(store.root, files)
+    entries = store.snapshot_files(sorted(files))
+    plain = store.manifest(str(store.commit_run(new_manifest(inputs=entries))["id"]))
+    folders = {f.rpartition("/")[0] for f in list(files)[:100]}
+    kept, blocks = blocks_of({e["path"]: files[e["path"]] for e in entries}, folders)
+    run = store.commit_run(new_manifest(inputs=kept), input_blocks=blocks)
+    manifest = store.manifest(str(run["id"]))
+    assert manifest["inputs"] == plain["inputs"]
+    assert run["inputs"] == len(files)
+    assert {e["path"] for e in store.files(manifest, "inputs")} == set(files)
