@@ -268,7 +268,7 @@ class CellRecord:
                 if vouched:
                     act.known_reads[folder] = vouched
                     pure -= vouched
-            look = set(pure)
+            look = sorted(pure)
             if look:
                 for name in look:
                     try:

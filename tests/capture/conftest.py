@@ -5,6 +5,7 @@ platform) is the source every tracker and kernel of the run uses."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,15 @@ def file_events_under_test() -> str:
 def _file_events_source(monkeypatch: pytest.MonkeyPatch) -> None:
     if file_events_under_test():
         monkeypatch.setenv("DOTNB_FILE_EVENTS", file_events_under_test())
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder, the working directory (a module may define its own)."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    return project
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

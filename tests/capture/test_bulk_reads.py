@@ -22,14 +22,6 @@ from dotnb.store.hashing import hash_bytes
 
 
 @pytest.fixture
-def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    project = tmp_path / "proj"
-    project.mkdir()
-    monkeypatch.chdir(project)
-    return project
-
-
-@pytest.fixture
 def tracker(root: Path) -> Iterator[FileTracker]:
     def snapshot(path: Path) -> PreWrite:
         data = path.read_bytes()
