@@ -132,7 +132,9 @@ class FileTracker:
         # watched) but not collected.  The cell's own events follow in the queue.
         if watcher.streaming and not watcher.drain(END_TIMEOUT, start_collecting):
             self._reader_stuck(cell, "when this cell started")
-        audit_hook.listen(self)
+        # Read-only opens go straight to the cell's pending list while the stream
+        # reports reads (see on_open).
+        audit_hook.listen(self, cell.pending.append if watcher.streaming else None)
 
     def end(self, unchanged: Callable[[str], Collection[str]] | None = None) -> FileActivity:
         """The cell finished: handle its events still queued, then classify what it touched.
@@ -313,13 +315,15 @@ class FileTracker:
 
     def _look_at_reads(self, cell: CellRecord, taken: list[str]) -> None:
         by_folder: dict[str, list[str]] = {}
+        last = None
+        names: list[str] = []
         for raw in taken:
             folder, _, name = raw.rpartition("/")
-            names = by_folder.get(folder)
-            if names is None:
-                by_folder[folder] = [name]
-            else:
-                names.append(name)
+            if folder != last:  # a loop over a folder opens its files one after another
+                last = folder
+                got = by_folder.get(folder)
+                names = by_folder[folder] = [] if got is None else got
+            names.append(name)
         for folder, names in by_folder.items():
             rel_folder = self._locator.root_folder(folder)
             if rel_folder is None:

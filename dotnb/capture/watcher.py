@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, KeysView
@@ -91,6 +92,9 @@ _WATCH_MASK = (
 _DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_CLOSE_WRITE
 _DIR_WATCH_MASK |= IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD
 
+
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 # Events after which a watch descriptor may name another folder, or none: gathered
 # reads are handed over before them (IN_ISDIR only with a creation or a move).
@@ -361,7 +365,8 @@ class TreeWatcher:
             for wd, raws in reads.items():
                 folder = wd_path.get(wd)
                 if folder is not None and raws:
-                    read_sink(folder, {os.fsdecode(raw) for raw in raws})
+                    # os.fsdecode, without its checks per name
+                    read_sink(folder, {raw.decode(_FS_ENCODING, _FS_ERRORS) for raw in raws})
         reads.clear()  # the same dict: _process may hold it
 
     def _process(self, buf: bytes) -> int:
