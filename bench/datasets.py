@@ -781,7 +781,7 @@ def main() -> None:
                 with_part(
                     tmp,
                     "small",
-                    lambda t: small_files(t, cli, dvc_exe, folders, per_folder, 2 if quick else 3, False),
+                    lambda t: small_files(t, cli, dvc_exe, folders, per_folder, 2 if quick else 5, False),
                 )
             if "big" in parts:
                 with_part(

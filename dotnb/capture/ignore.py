@@ -41,6 +41,7 @@ class IgnoreRules:
         self.root = Path(root)
         self._ignore_file = os.path.join(os.fspath(self.root), IGNORE_FILE)
         self._extra: set[str] = set()
+        self._extra_names: dict[str, set[str]] = {}  # the same paths, by folder
         self._spec: pathspec.GitIgnoreSpec | None = None
         # Identity of the ignore file the current spec was built from; None = no file.
         self._spec_key: tuple[int, int, int] | None = None
@@ -49,7 +50,10 @@ class IgnoreRules:
 
     def add_ignored_path(self, rel: str) -> None:
         """Ignore exactly this root-relative path (not a pattern)."""
-        self._extra.add(_normalise(rel))
+        rel = _normalise(rel)
+        self._extra.add(rel)
+        folder, _, name = rel.rpartition("/")
+        self._extra_names.setdefault(folder, set()).add(name)
 
     def is_ignored(self, rel: str) -> bool:
         """Whether capture ignores root-relative ``rel`` (the ignore file is read again
@@ -76,8 +80,9 @@ class IgnoreRules:
                 return set(names)  # a hidden or always-ignored folder on the way
             prefix = f"{folder}/" if folder else ""
             out = {n for n in names if n[:1] == "." or n in _ALWAYS_IGNORED_NAMES or not n}
-            if self._extra:
-                out.update(n for n in names if prefix + n in self._extra)
+            extra = self._extra_names.get(folder)
+            if extra:
+                out.update(n for n in extra if n in names)
             for sp in (env_spec, spec):
                 if sp is not None:
                     out.update(n for n in names if sp.match_file(prefix + n))

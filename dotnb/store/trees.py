@@ -233,7 +233,7 @@ class _TreeStore:
             rows.append((name + "/", digest, size, files_below))
             total += size
             count += files_below
-        rows.sort(key=lambda row: row[0])
+        rows.sort()  # by name: names are unique in a folder ("x" and "x/" differ)
         key = tuple(rows)
         memo = self.memo
         if memo is not None and self.keep is not None:
