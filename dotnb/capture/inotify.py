@@ -11,7 +11,6 @@ import ctypes.util
 import errno
 import os
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 IN_MODIFY = 0x00000002
@@ -34,7 +33,8 @@ IN_ISDIR = 0x40000000
 _IN_NONBLOCK = 0o4000  # O_NONBLOCK
 _IN_CLOEXEC = 0o2000000  # O_CLOEXEC
 
-_HEADER = struct.Struct("iIII")  # wd, mask, cookie, len (struct inotify_event)
+# wd, mask, cookie, len of struct inotify_event; the name (len bytes, NUL-padded) follows.
+EVENT_HEADER = struct.Struct("iIII")
 BUFFER_SIZE = 256 * 1024
 
 _libc: Any = None
@@ -96,15 +96,3 @@ class Inotify:
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
-
-
-def parse(buf: bytes) -> Iterator[tuple[int, int, int, bytes]]:
-    """(wd, mask, cookie, name) of each event in ``buf``."""
-    unpack = _HEADER.unpack_from
-    size = _HEADER.size
-    i, end = 0, len(buf)
-    while i + size <= end:
-        wd, mask, cookie, length = unpack(buf, i)
-        name = buf[i + size : i + size + length].rstrip(b"\0")
-        i += size + length
-        yield wd, mask, cookie, name

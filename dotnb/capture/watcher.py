@@ -34,6 +34,7 @@ from typing import Any
 
 from dotnb.capture.audit_hook import guard
 from dotnb.capture.inotify import (
+    EVENT_HEADER,
     IN_CLOSE_NOWRITE,
     IN_CLOSE_WRITE,
     IN_CREATE,
@@ -48,7 +49,6 @@ from dotnb.capture.inotify import (
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
 )
-from dotnb.capture.inotify import parse as parse_events
 from dotnb.capture.locate import unwatched
 from dotnb.capture.pid import current_pid
 
@@ -93,6 +93,7 @@ _DIR_WATCH_MASK = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIF
 _DIR_WATCH_MASK |= IN_DELETE_SELF | IN_MOVE_SELF | IN_MASK_ADD
 
 
+_HEADER_SIZE = EVENT_HEADER.size
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
 
@@ -375,12 +376,16 @@ class TreeWatcher:
         reads = self._reads if sink is not None and self.read_sink is not None else None
         count = 0
         previous = None
-        for event in parse_events(buf):
+        # parse_events, inline: a cell reading 100,000 files queues as many events,
+        # and this thread takes the interpreter from the cell while it handles them.
+        unpack = EVENT_HEADER.unpack_from
+        i, end = 0, len(buf)
+        while i + _HEADER_SIZE <= end:
+            wd, mask, cookie, length = unpack(buf, i)
+            start = i + _HEADER_SIZE
+            i = start + length
             count += 1
-            if event == previous:
-                continue  # a repeat (e.g. write after write) says nothing new
-            previous = event
-            wd, mask, cookie, raw = event
+            raw = buf[start:i].rstrip(b"\0")
             if mask == IN_CLOSE_NOWRITE and reads is not None and raw:
                 # A file read: gathered (most events of a cell reading many files).
                 got = reads.get(wd)
@@ -388,7 +393,12 @@ class TreeWatcher:
                     reads[wd] = {raw}
                 else:
                     got.add(raw)
+                previous = None
                 continue
+            event = (wd, mask, cookie, raw)
+            if event == previous:
+                continue  # a repeat (e.g. write after write) says nothing new
+            previous = event
             if reads and mask & _REMAPS and (mask & _REMAPS != IN_ISDIR or mask & _DIR_MOVES):
                 # Folders are about to be renamed, moved or forgotten: the reads
                 # gathered so far are handed over under the names they had.
