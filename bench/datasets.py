@@ -20,9 +20,10 @@ internals, so the script measures any store format.
      ``dotnb show latest --json``.
 2. ``--million``: the same with 1,000,000 files of 1 KiB in 1,000 folders,
    alone, without the copy baselines and DVC (goal: an unchanged re-run adds
-   ≤ 2 s; the first run is reported).  About 47 minutes here, much of it
-   creating and deleting files (a deletion costs ~0.4 ms on this disk,
-   mounted with ``discard``); needs ~10 GB free and 2M inodes.
+   ≤ 2 s; the first run is reported).  9 to 47 minutes here, depending on how
+   fast the disk creates and deletes files that day (a deletion has cost up
+   to ~0.4 ms, the disk being mounted with ``discard``); needs ~10 GB free and
+   2M inodes.
 3. **Restore of a deleted 1 GiB file**: ``dotnb restore RUN --data-only``
    (CLI) against ``cp`` + ``sync FILE`` (goal ≤ 1.1×) and ``dvc checkout``
    (goal: faster).
@@ -100,9 +101,7 @@ READ_BIG = """with open('data/big.bin', 'rb') as _f:
 def extra_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-dvc", action="store_true", help="leave out the DVC rows")
     parser.add_argument("--dvc", action="store_true", help="with --quick: include the DVC rows")
-    parser.add_argument(
-        "--million", action="store_true", help="only the 1,000,000-file case (about 45 minutes)"
-    )
+    parser.add_argument("--million", action="store_true", help="only the 1,000,000-file case (9-47 minutes)")
     parser.add_argument(
         "--part",
         choices=["small", "big", "many"],
