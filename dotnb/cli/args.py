@@ -160,8 +160,8 @@ def root_arg(args: argparse.Namespace) -> str | None:
     return getattr(args, "root", None) or os.environ.get("DOTNB_ROOT")
 
 
-@contextlib.contextmanager
-def open_store(args: argparse.Namespace) -> Iterator[Store]:
+def store_for(args: argparse.Namespace) -> Store:
+    """The store the command line names, opened (the caller closes it)."""
     from pathlib import Path
 
     from dotnb.store.repo import Store
@@ -172,6 +172,12 @@ def open_store(args: argparse.Namespace) -> Iterator[Store]:
         from dotnb.remote.ondemand import attach
 
         attach(store)  # pulled runs' objects are fetched when read
+    return store
+
+
+@contextlib.contextmanager
+def open_store(args: argparse.Namespace) -> Iterator[Store]:
+    store = store_for(args)
     try:
         yield store
     finally:
@@ -185,7 +191,8 @@ def open_for_listing(args: argparse.Namespace) -> Iterator[RunLister]:
     else the store.  Both list with the same query (dotnb.store.listing)."""
     from dotnb.store.listing import open_current_index
 
-    reader = open_current_index(root_arg(args), os.getcwd())
+    # An index found damaged by the listing itself: the store is opened, and sets it aside.
+    reader = open_current_index(root_arg(args), os.getcwd(), fallback=lambda: store_for(args))
     if reader is None:
         with open_store(args) as store:
             yield store

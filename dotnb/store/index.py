@@ -29,7 +29,7 @@ from dotnb.store.versions import INDEX_SCHEMA
 # TYPE_CHECKING as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from pathlib import Path
     from typing import Any
 
@@ -320,6 +320,10 @@ class Index:
         self._checkpointer: sqlite3.Connection | None = None  # see checkpoint()
         self._new_run_view: bool | None = None  # see insert_new_run(): None until tried
         self._identity: tuple[int, int] | None = None
+        # Called (under the lock) when a read finds the file damaged: the store sets it
+        # aside and re-indexes every run (see query()).  None: the read just fails.
+        self.on_damage: Callable[[], None] | None = None
+        self._mending = False
         self._connect()
 
     def _connect(self) -> None:
@@ -456,9 +460,23 @@ class Index:
                 self.db.execute("COMMIT")
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """The rows of one read.  A file found damaged here (cut short or overwritten
+        under this process, past the pages opening it read) is handed to
+        :attr:`on_damage` once, which puts a sound index in its place; the read is then
+        made again on that one."""
         with self._lock:
-            cur = self.db.execute(sql, args)
-            return cur.fetchall()
+            try:
+                return self.db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                # Busy, locked, full, a constraint: subclasses, and not damage.
+                if type(exc) is not sqlite3.DatabaseError or self.on_damage is None or self._mending:
+                    raise
+            self._mending = True  # under the lock: a read that recovery makes fails plainly
+            try:
+                self.on_damage()
+            finally:
+                self._mending = False
+            return self.db.execute(sql, args).fetchall()
 
     # -- meta ----------------------------------------------------------------
 

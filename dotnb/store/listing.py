@@ -46,7 +46,7 @@ from dotnb.store.versions import INDEX_SCHEMA, check_format
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
     from dotnb.store.query import MetricCondition
@@ -56,11 +56,14 @@ if TYPE_CHECKING:
 class RunListing:
     """The one query behind ``Store.list_runs``, ``GET runs`` and ``dotnb log``:
     :class:`~dotnb.store.repo.Store` and :class:`IndexReader` both list through it,
-    each supplying ``root`` and :meth:`_run_rows`."""
+    each supplying ``root``, :meth:`_run_rows` and :meth:`close`."""
 
     root: Any  # the project root (a Path in the Store, a str in the IndexReader)
 
     def _run_rows(self, sql: str, args: tuple[Any, ...]) -> Iterable[Sequence[Any]]:
+        raise NotImplementedError
+
+    def close(self) -> None:
         raise NotImplementedError
 
     def list_runs(self, **filters: Any) -> list[dict[str, Any]]:
@@ -144,22 +147,43 @@ def with_annotations(summary: str, tags: str | None, note: str | None) -> str:
 class IndexReader(RunListing):
     """A store's index opened for reading only, to list runs (see :func:`open_current_index`)."""
 
-    def __init__(self, root: str, db: sqlite3.Connection) -> None:
+    def __init__(
+        self, root: str, db: sqlite3.Connection, fallback: Callable[[], RunListing] | None = None
+    ) -> None:
         self.root = root
         self._db = db
+        # What lists instead when a read finds the file damaged (the checks that found
+        # it current read only its first pages): the store, which sets it aside.
+        self._fallback = fallback
+        self._replacement: RunListing | None = None
 
     def _run_rows(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        return self._db.execute(sql, args).fetchall()
+        if self._replacement is None:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite.DatabaseError as exc:
+                # Busy, locked and the like are subclasses, and not damage.
+                if type(exc) is not sqlite.DatabaseError or self._fallback is None:
+                    raise
+            self._db.close()
+            self._replacement = self._fallback()
+        return list(self._replacement._run_rows(sql, args))
 
     def close(self) -> None:
+        if self._replacement is not None:
+            self._replacement.close()
         self._db.close()
 
 
-def open_current_index(root: str | None, cwd: str) -> IndexReader | None:
+def open_current_index(
+    root: str | None, cwd: str, fallback: Callable[[], RunListing] | None = None
+) -> IndexReader | None:
     """The index of the store at ``root`` (else the one found from ``cwd``), opened to
     read, when opening the store would change nothing in it; otherwise None, and the
     caller opens the :class:`~dotnb.store.repo.Store`, which also reports any error
-    (no store, a newer format, a damaged index) in its own words."""
+    (no store, a newer format, a damaged index) in its own words.  A damaged page that
+    only the listing meets makes the reader list through ``fallback()`` (the store),
+    else fail."""
     found = os.path.realpath(root) if root else find_root_dir(cwd)
     if found is None:
         return None
@@ -188,7 +212,7 @@ def open_current_index(root: str | None, cwd: str) -> IndexReader | None:
     if not current:
         db.close()
         return None
-    return IndexReader(found, db)
+    return IndexReader(found, db, fallback)
 
 
 def _meta(db: sqlite3.Connection, key: str) -> str | None:

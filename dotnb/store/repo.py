@@ -140,7 +140,9 @@ class Store(RunListing):
         self._signing_failed = False
         self._checker: tuple[tuple[str | None, int], SignatureChecker] | None = None
         self._signature_cache: dict[tuple[str, str, bytes], dict[str, Any]] = {}
-        # A file damaged past its first page opens, then fails its first query.
+        # A file damaged past its first page opens, then fails its first query: any
+        # later read that finds it so recovers as a commit does.
+        self.index.on_damage = self.recover_index
         self._recovering(self.reconcile)
 
     # -- opening -------------------------------------------------------------

@@ -103,8 +103,8 @@ def reader_used(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     calls: list[bool] = []
     real = listing.open_current_index
 
-    def spy(root: str | None, cwd: str) -> listing.IndexReader | None:
-        reader = real(root, cwd)
+    def spy(root: str | None, cwd: str, **kwargs: Any) -> listing.IndexReader | None:
+        reader = real(root, cwd, **kwargs)
         calls.append(reader is not None)
         return reader
 
@@ -113,7 +113,7 @@ def reader_used(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
 
 def through_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(listing, "open_current_index", lambda root, cwd: None)
+    monkeypatch.setattr(listing, "open_current_index", lambda root, cwd, **kwargs: None)
 
 
 @pytest.mark.parametrize("args", LOG_ARGS, ids=" ".join)
@@ -144,6 +144,40 @@ def test_the_store_is_not_opened_when_the_index_is_current(
     # The reader's connection was the index's only one: closing it removed the WAL,
     # as closing the store does (a read-only connection would have left it behind).
     assert not (root / ".dotnb" / "index.sqlite-wal").exists()
+
+
+def test_an_index_damaged_past_the_pages_the_checks_read_is_listed_through_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index cut short under its WAL (a live kernel's recent pages): the checks that
+    find it current read pages the WAL still holds, the listing meets a missing one.
+    ``dotnb log`` then lists through the store, which sets the file aside."""
+    manifests = [new_manifest(notebook=NB, name=f"run {i}", params={"p": "x" * 300}) for i in range(40)]
+    project = make_project(tmp_path / "p", [], "cp", monkeypatch)
+    store = Store(project)
+    store.index.defer_checkpoints()  # as a kernel does: recent pages stay in the WAL
+    try:
+        for i, manifest in enumerate(manifests):
+            store.commit_run(manifest)
+            if i == 20:
+                store.index.checkpoint()
+        index = project / ".dotnb" / "index.sqlite"
+        saved = {p.name: p.read_bytes() for p in index.parent.glob("index.sqlite*")}
+    finally:
+        store.close()
+    expected = sorted(m["name"] for m in manifests)
+    listed_through_store = 0
+    for cut in range(1, len(saved["index.sqlite"]) // 4096):
+        for leftover in index.parent.glob("index.sqlite*"):
+            leftover.unlink()
+        for name, data in saved.items():
+            (index.parent / name).write_bytes(data)
+        os.truncate(index, cut * 4096)
+        code, out, err = run_cli(capsys, ["log", "--notebook", NB, "--kind", "run", "--json"])
+        assert code == 0, f"cut at page {cut}: {err}"
+        assert sorted(r["name"] for r in json.loads(out)) == expected, f"cut at page {cut}"
+        listed_through_store += bool(list(index.parent.glob("index.sqlite.damaged-*")))
+    assert listed_through_store  # some cut did damage what the listing reads
 
 
 def test_a_ref_without_its_index_row_sends_log_through_the_store(

@@ -1275,3 +1275,34 @@ def test_an_index_of_schema_4_gets_the_new_stat_cache_and_forgets_the_old_one(
         assert reopened.index.query("SELECT hash FROM stat_cache")[0][0] == bytes.fromhex(entry["hash"])
     finally:
         reopened.close()
+
+
+def test_an_index_cut_short_under_its_wal_is_set_aside_by_the_next_read(tmp_path: Path) -> None:
+    """The index file cut short at any page while its WAL still holds recent pages: the
+    store opens (what opening reads may sit in the WAL), and the first read that meets
+    a missing page sets the file aside and re-indexes: every run is listed, and found."""
+    writer = Store.init(tmp_path)
+    writer.index.defer_checkpoints()  # as a kernel does: recent pages stay in the WAL
+    runs = [writer.commit_run(manifest(writer, name=f"a{i}", params={"p": "x" * 300})) for i in range(20)]
+    writer.index.checkpoint()
+    runs += [writer.commit_run(manifest(writer, name=f"b{i}", params={"p": "y" * 300})) for i in range(20)]
+    saved = tmp_path / "saved"
+    shutil.copytree(writer.dir, saved)
+    writer.close()
+    pages = (saved / "index.sqlite").stat().st_size // 4096
+    assert (saved / "index.sqlite-wal").stat().st_size > 0
+    expected = {r["id"]: r["number"] for r in runs}
+    damaged_at = []
+    for cut in range(1, pages):
+        shutil.rmtree(writer.dir)
+        shutil.copytree(saved, writer.dir)
+        os.truncate(writer.dir / "index.sqlite", cut * 4096)
+        reader = Store(tmp_path)
+        try:
+            assert {r["id"]: r["number"] for r in reader.list_runs()} == expected, f"cut at page {cut}"
+            assert reader.manifest(reader.resolve("#8", notebook="nb.ipynb"))["id"] == runs[7]["id"]
+        finally:
+            reader.close()
+        if list(writer.dir.glob("index.sqlite.damaged-*")):
+            damaged_at.append(cut)
+    assert damaged_at  # the cuts did damage the file (else this test proves nothing)
