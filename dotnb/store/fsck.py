@@ -24,6 +24,11 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
     first (see :func:`dotnb.store.gc.return_doomed`).
     """
     returned = return_doomed(store)
+    # What runs reference is read before the pending objects and the object files are
+    # listed: an object a run referenced then is, later, a pending row or a file (the
+    # flush writes files before it drops rows), so a kernel recording meanwhile is
+    # never reported missing.  Read after them, a run committed in between would be.
+    refs = store.referenced_objects()
     # One consistent view of index rows, refs, write-ahead records and pending objects:
     # refs are installed, and records and pending objects dropped, only in write
     # transactions (dotnb.store.writeahead), so they hold still while this one is open
@@ -33,7 +38,6 @@ def fsck(store: Store, progress: Callable[[int], None] | None = None) -> dict[st
         on_disk = set(os.listdir(store.runs_dir)) if store.runs_dir.exists() else set()
         pending_runs = Index.pending_run_ids_tx(tx)
         pending_objects = Index.pending_object_ids_tx(tx)
-    refs = store.referenced_objects()
     corrupted: list[str] = []
     checked = 0
     unshared: list[str] = []

@@ -1180,6 +1180,35 @@ def test_fsck_next_to_a_kernel_with_unflushed_runs_reports_nothing(store: Store)
     assert store.index.pending(run["id"])
 
 
+def test_fsck_next_to_a_kernel_recording_while_it_reads_reports_nothing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel records a run (its cell's code a row of the write-ahead record) at the
+    moment fsck reads what runs reference: whatever fsck counts as referenced, it finds
+    present, as a file or as a pending row."""
+    kernel = Store(store.root)
+    real = store.referenced_objects
+    committed: list[str] = []
+
+    def while_a_kernel_records(strict: bool = False) -> dict[str, set[str]]:
+        code = kernel.stage_bytes(f"x = {len(committed)}\n".encode())
+        lineage = [{"execution_count": 1, "code_hash": code, "tracked": True}]
+        committed.append(kernel.commit_run(manifest(kernel, lineage=lineage), sync=False)["id"])
+        return real(strict)
+
+    monkeypatch.setattr(store, "referenced_objects", while_a_kernel_records)
+    try:
+        for _ in range(2):
+            report = fsck(store)
+            assert report["ok"], report
+        assert len(committed) == 2
+        kernel.flush()
+        report = fsck(store)
+        assert report["ok"], report
+    finally:
+        kernel.close()
+
+
 def test_unflushed_runs_survive_the_index_deleted_under_their_kernel(tmp_path: Path) -> None:
     kernel = Store.init(tmp_path)
     shown = [kernel.commit_run(manifest(kernel, name=f"shown {i}"), sync=False) for i in range(2)]
