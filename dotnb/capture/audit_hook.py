@@ -20,7 +20,18 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["READ", "RW", "TRUNC", "WRITE", "AuditListener", "guard", "listen", "listening", "stop_listening"]
+__all__ = [
+    "READ",
+    "RW",
+    "TRUNC",
+    "WRITE",
+    "AuditListener",
+    "cwd_is_current",
+    "guard",
+    "listen",
+    "listening",
+    "stop_listening",
+]
 
 # Open kinds, from the open's flags.
 READ = 0  # read-only
@@ -65,18 +76,27 @@ _install_lock = threading.Lock()
 # when the listener takes them so (see listen()): a loop over many files then costs
 # the hook one call, not a trip through the listener.
 _reads: Callable[[str], None] | None = None
+# The working folder, for relative read-opens: os.getcwd() is a system call that
+# would double the hook's cost per open (a cell may open a million files).  Forgotten
+# at os.chdir and os.fchdir (their audit event comes before the change: the next
+# relative open asks again) and at every listen(); a chdir by native code is not seen,
+# which :func:`cwd_is_current` tells afterwards.
+_cwd: str | None = None
+_cwd_went_stale = False  # since the last listen(): see cwd_is_current()
 
 
 def listen(listener: AuditListener, reads: Callable[[str], None] | None = None) -> None:
     """Report audit events to ``listener`` from now on (installing the hook the first
     time); with ``reads``, read-only opens of a ``str`` path (no O_CREAT) go to it, as
     an absolute path, instead of to ``listener.on_open``."""
-    global _listener, _installed, _reads
+    global _listener, _installed, _reads, _cwd, _cwd_went_stale
     if not _installed:
         with _install_lock:
             if not _installed:
                 sys.addaudithook(_audit_hook)
                 _installed = True
+    _cwd = None
+    _cwd_went_stale = False
     _reads = reads
     _listener = listener
 
@@ -91,6 +111,23 @@ def stop_listening(listener: AuditListener) -> None:
 
 def listening() -> AuditListener | None:
     return _listener
+
+
+def cwd_is_current() -> bool:
+    """Whether the working folder the hook made relative read-opens absolute with (if
+    any since the last :func:`listen`) is still the process's: False when native code
+    changed it without Python's ``os.chdir``."""
+    return not _cwd_went_stale and _cwd_matches()
+
+
+def _cwd_matches() -> bool:
+    cwd = _cwd
+    if cwd is None:
+        return True
+    try:
+        return os.getcwd() == cwd
+    except OSError:
+        return False
 
 
 def open_kind(mode: object, flags: object) -> int:
@@ -113,6 +150,19 @@ def open_kind(mode: object, flags: object) -> int:
     return RW if "+" in m else READ
 
 
+def _cache_cwd() -> str:
+    global _cwd
+    _cwd = os.getcwd()
+    return _cwd
+
+
+def _forget_cwd() -> None:
+    global _cwd, _cwd_went_stale
+    if not _cwd_matches():  # changed by native code before this os.chdir
+        _cwd_went_stale = True
+    _cwd = None
+
+
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
     listener = _listener
     if listener is None:
@@ -129,12 +179,18 @@ def _audit_hook(event: str, args: tuple[Any, ...]) -> None:
                 and not guard.busy
             ):
                 if path[0] != "/":
-                    try:
-                        path = f"{os.getcwd()}/{path}"
-                    except OSError:
-                        return  # the working folder is gone: so is the file
+                    cwd = _cwd
+                    if cwd is None:
+                        try:
+                            cwd = _cache_cwd()
+                        except OSError:
+                            return  # the working folder is gone: so is the file
+                    path = f"{cwd}/{path}"
                 reads(path)
                 return
+    elif event == "os.chdir":
+        _forget_cwd()
+        return
     elif event != "os.rename" and event != "sqlite3.connect":
         return
     if guard.busy:

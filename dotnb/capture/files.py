@@ -176,6 +176,11 @@ class FileTracker:
             self._collecting = None
             watcher.sink = None
             watcher.read_sink = None
+        if not audit_hook.cwd_is_current():
+            cell.warnings.append(
+                "dotnb: the working folder was changed by native code during this cell;"
+                " files Python opened by relative paths after that may be misattributed"
+            )
         self.warnings.extend(cell.warnings)
         # The cell's Python reads, now that every read the stream reported is in.  The
         # locks are held through the finish: another thread's hook that took the cell

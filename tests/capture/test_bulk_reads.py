@@ -236,3 +236,69 @@ def test_another_thread_changing_files_while_the_cell_reads_many(tracker: FileTr
     assert sorted(r for r in act.inputs if r.startswith("many/")) == rels
     assert act.outputs == ["busy.txt"]
     assert act.missing == []
+
+
+def test_relative_opens_after_a_chdir_are_files_of_the_new_folder(tracker: FileTracker, root: Path) -> None:
+    """Relative read-opens are made absolute with the working folder of their moment:
+    a file read in the folder changed to, then overwritten, keeps its bytes from
+    before the overwrite as the input (which only a Python read of it earns)."""
+    for name in ("d", "e"):
+        (root / name).mkdir()
+        (root / name / "x.bin").write_bytes(name.encode() * 10)
+
+    def body() -> None:
+        os.chdir("d")
+        Path("x.bin").read_bytes()
+        os.chdir(root / "e")
+        Path("x.bin").read_bytes()
+        Path("x.bin").write_bytes(b"new")
+        os.chdir(root)
+
+    act = cell(tracker, body)
+    assert act.inputs["e/x.bin"] == PreWrite(hash=hash_bytes(b"e" * 10), size=10)
+    assert act.inputs["d/x.bin"] is None
+    assert act.outputs == ["e/x.bin"]
+
+
+def test_a_working_folder_changed_by_native_code_is_told(tracker: FileTracker, root: Path) -> None:
+    import ctypes
+
+    (root / "d").mkdir()
+    (root / "d" / "x.bin").write_bytes(b"x")
+    (root / "y.bin").write_bytes(b"y")
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def body() -> None:
+        Path("y.bin").read_bytes()  # the hook learns the working folder
+        assert libc.chdir(b"d") == 0  # not through os.chdir: no audit event
+        Path("x.bin").read_bytes()
+        os.chdir(root)
+
+    act = cell(tracker, body)
+    assert "d/x.bin" in act.inputs and "y.bin" in act.inputs  # the stream saw both reads
+    assert any("working folder was changed by native code" in w for w in tracker.warnings)
+    tracker.warnings.clear()
+    cell(tracker, lambda: Path("y.bin").read_bytes())
+    assert tracker.warnings == []
+
+
+def test_odd_names_read_in_bulk_are_the_names_os_listdir_gives(tracker: FileTracker, root: Path) -> None:
+    """Names handed over in bulk are decoded as ``os.fsdecode`` decodes them (bytes that
+    are not UTF-8 kept as surrogates); hidden names and ``__pycache__`` are ignored."""
+    folder = root / "odd"
+    folder.mkdir()
+    raw_names = [
+        b"caf\xc3\xa9.txt",
+        b"bad\xff\xfe.bin",
+        b"tail\xc3",
+        b"\xe2\x82",
+        b"plain",
+        b".hidden",
+        b"__pycache__",
+    ]
+    for raw in raw_names:
+        with open(os.path.join(os.fsencode(folder), raw), "wb") as f:
+            f.write(raw)
+    act = cell(tracker, lambda: read_all("odd"))
+    kept = [os.fsdecode(raw) for raw in raw_names if raw not in (b".hidden", b"__pycache__")]
+    assert sorted(act.inputs) == sorted(f"odd/{name}" for name in kept)
