@@ -118,6 +118,8 @@ class CellRecord:
         "py_read_names",
         "stated",
         "stream_reads",
+        "unmatched",
+        "unmatched_once",
         "warnings",
     )
 
@@ -131,6 +133,11 @@ class CellRecord:
         # Absolute paths Python opened read-only, not looked at yet (appended by the
         # audit hook in any thread; taken in order by FileTracker).
         self.pending: list[str] = []
+        # Pending opens taken while the cell ran and not matched with a read of the
+        # stream: tried once more (``unmatched_once``), then left for the cell's end
+        # (``unmatched``).  Both are the tracker's, under its pending lock.
+        self.unmatched_once: list[str] = []
+        self.unmatched: list[str] = []
         # folder -> names the event stream reported read (a read-only close), for
         # paths with no story of their own when the read was handed over.
         self.stream_reads: dict[str, set[str]] = {}

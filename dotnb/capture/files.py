@@ -50,6 +50,9 @@ __all__ = ["DirWatch", "FileActivity", "FileTracker", "PreWrite"]
 
 _NO_NAMES: frozenset[str] = frozenset()
 END_TIMEOUT = 2.0  # seconds begin()/end() wait for the reader thread to let go of the queue
+# Python read-opens pending when the stream hands reads over: from this many on, they
+# are matched with the stream's reads there and then (see FileTracker._match_some).
+MATCH_WHILE_RUNNING = 4096
 
 
 class FileTracker:
@@ -249,8 +252,11 @@ class FileTracker:
         if cell is None:
             return
         with self._cond:
-            if self._collecting is cell:
-                cell.reads(folder, names)
+            if self._collecting is not cell:
+                return
+            cell.reads(folder, names)
+        if len(cell.pending) >= MATCH_WHILE_RUNNING:
+            self._match_some(cell)
 
     def on_file_event(self, rel: str, written: bool) -> None:
         """A read (``written`` False) or a write of ``rel`` by anyone, in stream order."""
@@ -308,17 +314,45 @@ class FileTracker:
         symlink, a file outside the root, one whose close has not come yet, a
         failed open) is looked at one by one, as an open was before.
         """
-        if not cell.pending:
-            return
-        # Any thread's hook may get here (a write-open, a SQLite connect): one at a time.
+        # Any thread's hook may get here (a write-open, a SQLite connect): one at a time,
+        # and after the stream's thread has matched what it took (_match_some).
         with self._pending_lock:
+            if not (cell.pending or cell.unmatched or cell.unmatched_once):
+                return
             pending = cell.pending
             n = len(pending)
             taken = pending[:n]
             del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+            if cell.unmatched or cell.unmatched_once:
+                taken = [*cell.unmatched, *cell.unmatched_once, *taken]
+                cell.unmatched, cell.unmatched_once = [], []
             self._look_at_reads(cell, taken)
 
-    def _look_at_reads(self, cell: CellRecord, taken: list[str]) -> None:
+    def _match_some(self, cell: CellRecord) -> None:
+        """While the cell runs (the stream handing reads over): match the pending opens
+        with the reads handed over so far, so that the cell's end has only the last
+        ones left.  An open not matched yet (its close not handed over yet, or its
+        folder's reads coming next in the same hand-over) is tried once more at the
+        next call, then left for the end, where it is looked at as before: each open
+        is tried at most twice here, whatever the cell does."""
+        if not self._pending_lock.acquire(blocking=False):
+            return  # another thread is taking them: it has them all
+        try:
+            pending = cell.pending
+            n = len(pending)
+            taken = pending[:n]
+            del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+            retry, cell.unmatched_once = cell.unmatched_once, []
+            if retry:
+                cell.unmatched += self._look_at_reads(cell, retry, later=True)
+            cell.unmatched_once = self._look_at_reads(cell, taken, later=True)
+        finally:
+            self._pending_lock.release()
+
+    def _look_at_reads(self, cell: CellRecord, taken: list[str], later: bool = False) -> list[str]:
+        """Give the opens of ``taken`` that the stream reported read their py_read mark;
+        look at the others one by one, or with ``later`` return them instead."""
+        left: list[str] = []
         by_folder: dict[str, list[str]] = {}
         last = None
         names: list[str] = []
@@ -350,8 +384,12 @@ class FileTracker:
                         prefix = f"{rel_folder}/" if rel_folder else ""
                         for name in stated.intersection(names):
                             cell.paths[prefix + name].py_read = True
+            if later:
+                left.extend([f"{folder}/{name}" for name in one_by_one])
+                continue
             for name in one_by_one:
                 self._on_open(cell, f"{folder}/{name}", READ, sqlite=False, exclusive=False)
+        return left
 
     def on_sqlite_connect(self, path: str) -> None:
         cell = self._cell

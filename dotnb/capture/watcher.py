@@ -345,6 +345,10 @@ class TreeWatcher:
                         buf = self.inotify.read()
                         if buf:
                             self._process(buf)
+                            # Handed over now, while the cell runs (its opens and reads
+                            # leave the interpreter to this thread), rather than all at
+                            # the cell's end: a million reads are decoded meanwhile.
+                            self._hand_over_reads()
                         else:
                             self._finish_moves()
                     except Exception:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dotnb.capture import files
 from dotnb.capture.files import FileActivity, FileTracker, PreWrite
 from dotnb.capture.ignore import IgnoreRules
 from dotnb.store.hashing import hash_bytes
@@ -302,3 +305,44 @@ def test_odd_names_read_in_bulk_are_the_names_os_listdir_gives(tracker: FileTrac
     act = cell(tracker, lambda: read_all("odd"))
     kept = [os.fsdecode(raw) for raw in raw_names if raw not in (b".hidden", b"__pycache__")]
     assert sorted(act.inputs) == sorted(f"odd/{name}" for name in kept)
+
+
+@pytest.mark.parametrize("match_at", [64, files.MATCH_WHILE_RUNNING])
+def test_opens_matched_while_the_cell_runs_keep_every_role(
+    tracker: FileTracker, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, match_at: int
+) -> None:
+    """Thousands of read-opens, matched with the stream's reads while the cell runs
+    (from ``match_at`` pending on): an open the stream never reports (a file outside
+    the root, a file still open at the end) is tried, then left for the end, and
+    still counts; a file read, then overwritten, keeps its bytes from before."""
+    monkeypatch.setattr(files, "MATCH_WHILE_RUNNING", match_at)
+    rels = folder_of(root, "data/a", 3000) + folder_of(root, "data/b", 3000)
+    outside = tmp_path / "outside.csv"
+    outside.write_text("x\n")
+    (root / "kept-open.bin").write_bytes(b"open")
+    (root / "overwritten.bin").write_bytes(b"before")
+    held: list[Any] = []
+
+    def body() -> None:
+        for i, rel in enumerate(rels):
+            with open(rel, "rb") as f:
+                f.read()
+            if i % 500 == 0:
+                outside.read_bytes()
+                time.sleep(0.02)  # the stream's thread hands reads over meanwhile
+            if i == 1000:
+                held.append(open("kept-open.bin", "rb"))  # noqa: SIM115 - closed after the cell
+                held[0].read()
+                Path("overwritten.bin").read_bytes()
+        Path("overwritten.bin").write_bytes(b"after")
+
+    try:
+        act = cell(tracker, body)
+    finally:
+        for f in held:
+            f.close()
+    assert sorted(r for r in act.inputs if r.startswith("data/")) == rels
+    assert "kept-open.bin" in act.inputs
+    assert act.inputs["overwritten.bin"] == PreWrite(hash=hash_bytes(b"before"), size=6)
+    assert act.outputs == ["overwritten.bin"]
+    assert [e["path"] for e in act.external] == [str(outside.resolve())]
