@@ -20,7 +20,8 @@ from typing import Any
 
 from dotnb.capture.namespace import with_called_globals
 from dotnb.capture.state_writer import StateCapture, prepare_state, write_objects
-from dotnb.store.kernel_state import checkpoint_manifest, write_state_ref
+from dotnb.store.kernel_state import write_state_ref
+from dotnb.store.manifest import checkpoint_manifest
 
 
 def namespace_state(
@@ -47,7 +48,13 @@ def commit_checkpoint(store: Any, digest: str, checked_out: str, notebook: str |
     being the state manifest ``digest`` (:func:`namespace_state`); its summary."""
     from dotnb.store.author import current_host, current_user
 
-    manifest = checkpoint_manifest(store.manifest(checked_out), notebook, current_user(), current_host())
+    manifest = checkpoint_manifest(
+        "kernel variables before checking out",
+        store.manifest(checked_out),
+        notebook,
+        current_user(),
+        current_host(),
+    )
     # The run is committed before its state ref: a crash in between leaves a
     # checkpoint without kernel state, which an undo refuses, never a ref to no run.
     summary: dict[str, Any] = store.commit_run(manifest)

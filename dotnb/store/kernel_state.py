@@ -247,46 +247,6 @@ def state_summary(store_dir: Path, objects: ObjectStore, run_id: str) -> dict[st
     return {"run": run_id, "author": manifest.get("author"), "variables": variables}
 
 
-def checkpoint_manifest(
-    checked_out: dict[str, Any], notebook: str | None, user: str | None, host: str | None
-) -> dict[str, Any]:
-    """The run manifest of the checkpoint a kernel checkout of run ``checked_out``
-    (its manifest) records first: no code, no files, only its kernel state (written
-    under its id once it is committed)."""
-    import time
-
-    from dotnb.store.ids import new_run_id
-    from dotnb.store.manifest import iso_time
-    from dotnb.store.vocabulary import CHECKPOINT, OK
-
-    what = f"#{checked_out['number']}" if checked_out.get("number") else checked_out["id"]
-    if checked_out.get("notebook") and checked_out.get("notebook") != notebook:
-        what += f" of {checked_out['notebook']}"
-    return {
-        "id": new_run_id(),
-        "kind": CHECKPOINT,
-        "name": f"kernel variables before checking out {what}",
-        "checkpoint_of": checked_out["id"],
-        "notebook": notebook,
-        "notebook_snapshot": None,
-        "notebook_source": None,
-        "code": "",
-        "lineage": [],
-        "params": {},
-        "metrics": {},
-        "metric_series": {},
-        "inputs": [],
-        "outputs": [],
-        "absent": [],
-        "external_inputs": [],
-        "status": OK,
-        "error": None,
-        "started_at": iso_time(time.time()),
-        "duration_s": 0.0,
-        "environment": {"user": user, "host": host},
-    }
-
-
 def undo_key(notebook: str | None, kernel: str | None) -> str:
     """The name of a notebook's undo ref (a kernel's, when its notebook is unknown)."""
     return hash_bytes(f"{'notebook' if notebook else 'kernel'}:{notebook or kernel or ''}".encode())[:32]

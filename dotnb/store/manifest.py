@@ -75,3 +75,43 @@ def iso_time(ts: float) -> str:
     if cached[0] != second:
         cached = _iso_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     return f"{cached[1]}.{int(ts % 1 * 1000):03d}Z"
+
+
+def checkpoint_manifest(
+    before: str, of_run: dict[str, Any], notebook: str | None, user: str | None, host: str | None
+) -> dict[str, Any]:
+    """The manifest of a checkpoint recorded before something is done to the state of
+    run ``of_run`` (its manifest), named ``"<before> #N"`` (the run's own number, not a
+    slice of its id: ids of runs minutes apart share their first characters, the
+    time).  No code and no files: the caller adds what the checkpoint keeps (the files
+    a restore replaces, the kernel state a checkout replaces)."""
+    from dotnb.store.ids import new_run_id
+    from dotnb.store.vocabulary import CHECKPOINT, OK
+
+    what = f"#{of_run['number']}" if of_run.get("number") else of_run["id"]
+    if of_run.get("notebook") and of_run.get("notebook") != notebook:
+        what += f" of {of_run['notebook']}"
+    return {
+        "id": new_run_id(),
+        "kind": CHECKPOINT,
+        "name": f"{before} {what}",
+        "checkpoint_of": of_run["id"],
+        "notebook": notebook,
+        "notebook_snapshot": None,
+        "notebook_source": None,
+        "code": "",
+        "lineage": [],
+        "params": {},
+        "metrics": {},
+        "metric_series": {},
+        "inputs": [],
+        "outputs": [],
+        "absent": [],
+        "external_inputs": [],
+        "status": OK,
+        "error": None,
+        "started_at": iso_time(time.time()),
+        "duration_s": 0.0,
+        # Who checkpointed, as other runs say who recorded them.
+        "environment": {"user": user, "host": host},
+    }

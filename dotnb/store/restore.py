@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dotnb.store import strays
 from dotnb.store.atomic import create_temp, rename_durably
@@ -28,19 +28,15 @@ from dotnb.store.author import current_host, current_user
 from dotnb.store.checkpoint_links import LinkedCheckpoint
 from dotnb.store.errors import DotnbError, ObjectCorrupt, ObjectMissing, PathOutsideRoot
 from dotnb.store.hashing import hash_file
-from dotnb.store.ids import new_run_id
 from dotnb.store.index import StatKey
 from dotnb.store.layout import TMP_DIR
-from dotnb.store.manifest import iso_time
+from dotnb.store.manifest import checkpoint_manifest
 from dotnb.store.objects import SMALL_FILE
 from dotnb.store.paths import Confiner, confine, is_within, readable_inside
 from dotnb.store.portable_paths import case_insensitive, unwritable
 from dotnb.store.rawio import chmod_open
 from dotnb.store.repo import Store
-from dotnb.store.vocabulary import CHECKPOINT, OK, no_content_reason
-
-if TYPE_CHECKING:
-    from dotnb.store.vocabulary import Manifest
+from dotnb.store.vocabulary import no_content_reason
 
 Progress = Callable[[int], None]
 
@@ -208,38 +204,14 @@ def checkpoint(
         if item.role == "notebook" and item.current is not None:
             digest, size = store.objects.put_file(confine(store.root, item.path))
             snapshot = {"hash": digest, "size": size}
-    started = time.time()
-    restored = store.manifest(plan.run_id)
-    # Named for what it is: the restored run's own #N, not a slice of its id
-    # (ids of runs minutes apart share their first characters, the time).
-    what = f"#{restored['number']}" if restored.get("number") else plan.run_id
-    if restored.get("notebook") and restored.get("notebook") != notebook:
-        what += f" of {restored['notebook']}"
-    manifest: Manifest = {
-        "id": new_run_id(),
-        "kind": CHECKPOINT,
-        "name": f"checkpoint before restoring {what}",
-        "checkpoint_of": plan.run_id,
-        "notebook": notebook,
-        "notebook_snapshot": snapshot,
-        "notebook_source": "disk" if snapshot else None,
-        "code": "",
-        "lineage": [],
-        "params": {},
-        "metrics": {},
-        "metric_series": {},
-        "inputs": [],
-        "outputs": outputs,  # type: ignore[typeddict-item]  # snapshot_files gives plain dicts
-        "absent": absent,
-        "external_inputs": [],
-        "status": OK,
-        "error": None,
-        "started_at": iso_time(started),
-        "duration_s": 0.0,
-        # Who checkpointed, as other runs say who recorded them.
-        "environment": {"user": current_user(), "host": current_host()},
-    }
-    return store.commit_run(dict(manifest))
+    manifest = checkpoint_manifest(
+        "checkpoint before restoring", store.manifest(plan.run_id), notebook, current_user(), current_host()
+    )
+    manifest["notebook_snapshot"] = snapshot
+    manifest["notebook_source"] = "disk" if snapshot else None
+    manifest["outputs"] = outputs
+    manifest["absent"] = absent
+    return store.commit_run(manifest)
 
 
 def apply_plan(
