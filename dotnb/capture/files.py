@@ -343,9 +343,14 @@ class FileTracker:
             taken = pending[:n]
             del pending[:n]  # one step under the GIL: opens appended meanwhile stay
             retry, cell.unmatched_once = cell.unmatched_once, []
-            if retry:
-                cell.unmatched += self._look_at_reads(cell, retry, later=True)
-            cell.unmatched_once = self._look_at_reads(cell, taken, later=True)
+            try:
+                if retry:
+                    cell.unmatched += self._look_at_reads(cell, retry, later=True)
+                cell.unmatched_once = self._look_at_reads(cell, taken, later=True)
+            except Exception:
+                # Nothing is lost: the end looks at them all, as without this.
+                cell.unmatched += [*retry, *taken]
+                raise
         finally:
             self._pending_lock.release()
 
