@@ -217,8 +217,8 @@ class CheckoutResult:
                 size = f" ({entry['size_over']})"
             if "recompute" in entry:
                 then = f"not recomputed: {entry['recompute']}"
-            else:
-                then = "%dotnb checkout RUN --recompute re-runs the cells that produce it"
+            else:  # only when recomputing was turned off
+                then = "not recomputed (--no-recompute)"
             lines.append(
                 f"  not restored: {name} ({entry['status']}{size}: {entry.get('reason', '')}{cell}); "
                 f"{then}; it keeps its current value, if any"
