@@ -16,6 +16,7 @@ from tornado.httpclient import HTTPClientError
 from dotnb.store import Store
 from tests.manifests import new_manifest
 from tests.server.test_sessions import _execute, _run_bundle
+from tests.server.test_spec import component
 
 
 async def _start_session(jp_fetch: Any, path: str) -> dict[str, Any]:
@@ -59,6 +60,7 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         )
         assert restored["written"] == ["sub/data.csv"]
         assert (jp_root_dir / "sub" / "data.csv").read_text() == "a\nb\n"
+        component("RestoreResult").validate(restored)
         kernel = restored["kernel"]
         assert kernel["checked_out"] is True and kernel["status"] == "ok", kernel
         assert kernel["kernel_id"] == session["kernel"]["id"] and kernel["notebook"] == "sub/nb.ipynb"
@@ -101,6 +103,7 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
     alone = await api("runs", run, "restore", method="POST", body={"kernel": {"checkout": True}})
     assert (jp_root_dir / "sub" / "data.csv").read_text() == "a\nb\n"
     assert "sub/data.csv" in alone["written"]
+    component("RestoreResult").validate(alone)
     assert alone["kernel"] == {
         "action": "checkout",
         "notebook": "sub/nb.ipynb",
