@@ -207,9 +207,16 @@ def test_recompute_reruns_the_cells_producing_unstored_values(kernel: Kernel, pr
 def test_unstored_values_are_recomputed_unless_told_not_to(kernel: Kernel, project: Path) -> None:
     (project / "rows.csv").write_text("a\nb\n")
     kernel.ok("%dotnb state on")
-    first = tracked(kernel, "handle = open('rows.csv')\nrows = (line.strip() for line in handle)")
+    first = tracked(
+        kernel,
+        "handle = open('rows.csv')\nrows = (line.strip() for line in handle)\n_ids = (id(handle), id(rows))",
+    )
     state = state_of(project, first)["variables"]
     assert state["handle"]["status"] == state["rows"]["status"] == "unpicklable"
+    # The kernel still holds the run's very objects: nothing is re-run for them.
+    out = kernel.ok(f"%dotnb checkout {first}").stdout
+    assert "recomputed" not in out and "not restored" not in out and "2 unchanged" in out, out
+    assert value(kernel, "_ids == (id(handle), id(rows))") == "True"
     tracked(kernel, "handle.close()\nrows = None")
 
     # No flag: both come back by re-running the cell that made them, from the data file.
