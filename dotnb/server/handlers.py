@@ -396,10 +396,11 @@ class RestoreHandler(DotnbHandler):
             if not isinstance(value, bool):
                 raise ApiError(400, f"{key} must be true or false")
             flags[key] = value
+        option = body.get("kernel")
         try:
-            kernel = parse_kernel_option(
-                body.get("kernel"), self.store.manifest(run_id).get("notebook"), check_relpath
-            )
+            # The run's notebook is the default one: read only when a kernel is asked for.
+            run_notebook = None if option is None else self.store.manifest(run_id).get("notebook")
+            kernel = parse_kernel_option(option, run_notebook, check_relpath)
         except KernelOptionError as exc:
             raise ApiError(400, str(exc)) from None
         if not flags["data"] and not flags["notebook"] and kernel is None:

@@ -14,6 +14,13 @@ import pytest
 from tornado.httpclient import HTTPClientError
 
 from dotnb.store import Store
+from dotnb.store.kernel_state import (
+    STATE_FORMAT,
+    put_document,
+    read_document,
+    read_state_ref,
+    write_state_ref,
+)
 from tests.manifests import new_manifest
 from tests.server.test_sessions import _execute, _run_bundle
 from tests.server.test_spec import component
@@ -94,6 +101,25 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         )
         assert again["kernel"]["checked_out"] is False and again["kernel"]["status"] == "refused"
         assert "no checkout to undo" in again["kernel"]["reason"]
+
+        # A state recorded by someone else (as a pulled run's) loads only with trust.
+        store = Store(jp_root_dir)
+        try:
+            digest = read_state_ref(store.dir, run)
+            assert digest is not None
+            manifest = read_document(store.objects, digest, STATE_FORMAT)
+            forged = put_document(store.objects, {**manifest, "author": "someone@elsewhere"})
+            write_state_ref(store.dir, run, forged)
+        finally:
+            store.close()
+        body: dict[str, Any] = {"data": False, "notebook": False, "kernel": {"checkout": True}}
+        refused = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
+        assert refused["status"] == "refused" and "recorded by someone@elsewhere" in refused["reason"]
+        assert _printed(await _execute(kc, "print(x)")).strip() == "None"
+        body["kernel"]["trust"] = True
+        trusted = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
+        assert trusted["checked_out"] is True, trusted
+        assert _printed(await _execute(kc, "print(x)")).strip() == "[1, 2]"
     finally:
         kc.stop_channels()
         await jp_fetch("api", "sessions", session["id"], method="DELETE")
