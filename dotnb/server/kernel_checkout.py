@@ -150,7 +150,10 @@ async def execute(kernel_manager: Any, kernel_id: str, code: str, timeout: float
         raise TimeoutError from None
     finally:
         client.stop_channels()
-    status = str((reply.get("content") or {}).get("status", "error"))
+    content = reply.get("content") or {}
+    status = str(content.get("status", "error"))
+    if status == "error" and not error:  # the reply names it even if iopub did not
+        error.append(f"{content.get('ename')}: {content.get('evalue')}")
     text = "".join(said).strip()
     if error:
         text = "\n".join(t for t in (text, *error) if t)

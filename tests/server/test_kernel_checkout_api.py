@@ -120,6 +120,17 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         trusted = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
         assert trusted["checked_out"] is True, trusted
         assert _printed(await _execute(kc, "print(x)")).strip() == "[1, 2]"
+
+        # An error in the kernel (simulated: the magic raises) is said, not a 500.
+        await _execute(
+            kc,
+            "import dotnb.capture.magic as _m\n_real = _m._checkout_command\n"
+            "_m._checkout_command = lambda *a: 1 / 0",
+        )
+        failed = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
+        assert failed["status"] == "error" and failed["checked_out"] is False, failed
+        assert failed["reason"] == "the kernel raised ZeroDivisionError: division by zero"
+        await _execute(kc, "_m._checkout_command = _real")
     finally:
         kc.stop_channels()
         await jp_fetch("api", "sessions", session["id"], method="DELETE")
