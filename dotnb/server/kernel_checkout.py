@@ -111,9 +111,18 @@ class KernelReply:
     error: str | None = None  # "ename: evalue" of an error
 
 
+class KernelTimeout(TimeoutError):
+    """The kernel did not answer in time; ``sent``: whether the code was sent to it
+    (then it may still run once the kernel is free)."""
+
+    def __init__(self, sent: bool) -> None:
+        super().__init__("the kernel did not answer in time")
+        self.sent = sent
+
+
 async def execute(kernel_manager: Any, kernel_id: str, code: str, timeout: float) -> KernelReply:
     """Run ``code`` in the kernel through a client of the server's own (the notebook's
-    client does not see it); TimeoutError past ``timeout`` seconds."""
+    client does not see it); :class:`KernelTimeout` past ``timeout`` seconds."""
     manager = kernel_manager.get_kernel(kernel_id)
     # A session of its own, with an id of its own: the kernel routes shell replies by
     # the client's zmq identity, which is the session id, and hands an identity over to
@@ -125,6 +134,7 @@ async def execute(kernel_manager: Any, kernel_id: str, code: str, timeout: float
     client.start_channels()
     said: list[str] = []
     error: list[str] = []
+    sent = False
 
     def hook(msg: dict[str, Any]) -> None:
         content = msg.get("content") or {}
@@ -134,9 +144,11 @@ async def execute(kernel_manager: Any, kernel_id: str, code: str, timeout: float
             error.append(f"{content.get('ename')}: {content.get('evalue')}")
 
     async def run() -> dict[str, Any]:
+        nonlocal sent
         # Until the kernel answers on shell, iopub may not be subscribed yet: its output
         # would be lost (ZMQ's slow joiner).  A busy kernel answers after its cell.
         await client.wait_for_ready(timeout=timeout)
+        sent = True
         # silent: not a cell of the notebook (no execution count, no history, no run of
         # its own under %dotnb track all); what it prints still comes on iopub.
         reply: dict[str, Any] = await client.execute_interactive(
@@ -147,7 +159,12 @@ async def execute(kernel_manager: Any, kernel_id: str, code: str, timeout: float
     try:
         reply = await asyncio.wait_for(run(), timeout)
     except (asyncio.TimeoutError, TimeoutError):
-        raise TimeoutError from None
+        raise KernelTimeout(sent) from None
+    except RuntimeError as exc:
+        # wait_for_ready's own timeout (its deadline is the same as ours).
+        if "didn't respond" in str(exc):
+            raise KernelTimeout(False) from None
+        raise
     finally:
         client.stop_channels()
     content = reply.get("content") or {}
@@ -193,12 +210,14 @@ async def checkout_in_kernel(
     code = request.code(run_id)
     try:
         reply = await execute(settings["kernel_manager"], kernel_id, code, timeout)
-    except TimeoutError:
+    except KernelTimeout as exc:
         answer["status"] = "timeout"
-        answer["reason"] = (
-            f"the kernel did not answer within {timeout:g} s (busy with a cell?); the checkout "
-            "may still happen when it is free"
+        then = (
+            "the checkout may still happen when it is free"
+            if exc.sent
+            else "nothing was asked of it; restore again once it is free"
         )
+        answer["reason"] = f"the kernel did not answer within {timeout:g} s (busy with a cell?); {then}"
         return answer
     except Exception as exc:  # a dead kernel, a closed connection: said, not a 500
         answer["status"] = "error"
