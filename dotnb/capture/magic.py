@@ -24,9 +24,10 @@ DOTNB_HELP = """\
 %dotnb track off     record only cells that start with %%track
 %dotnb state on|off  record the kernel's variables with each run (off by default)
 %dotnb state ignore PATTERN   never record variables whose name matches PATTERN
-%dotnb checkout RUN [--trust] [--recompute]
-                     the kernel's variables back to RUN's recorded state (--recompute:
-                     re-run the lineage cells producing what it could not store)
+%dotnb checkout RUN [--trust] [--no-recompute]
+                     the kernel's variables back to RUN's recorded state; what it could
+                     not store is recomputed by re-running the lineage cells producing it
+                     (--no-recompute: only list it; --recompute, the default, is accepted)
 %dotnb checkout --undo         the variables as they were before the last checkout (its stored checkpoint)
 """
 
@@ -128,10 +129,15 @@ def _checkout_command(session: Session, args: list[str]) -> str:
     try:
         if args == ["--undo"]:
             return session.undo_checkout()
-        trust, recompute = "--trust" in args, "--recompute" in args
-        refs = [a for a in args if a not in ("--trust", "--recompute")]
+        flags = ("--trust", "--recompute", "--no-recompute")
+        if "--recompute" in args and "--no-recompute" in args:
+            raise UsageError("--recompute and --no-recompute contradict each other")
+        # --recompute is the default now; still accepted so older cells and notes keep working.
+        trust, recompute = "--trust" in args, "--no-recompute" not in args
+        refs = [a for a in args if a not in flags]
         if len(refs) != 1 or refs[0].startswith("--"):
-            raise UsageError(f"usage: %dotnb checkout RUN [--trust] [--recompute] | --undo\n\n{DOTNB_HELP}")
+            usage = "usage: %dotnb checkout RUN [--trust] [--no-recompute] | --undo"
+            raise UsageError(f"{usage}\n\n{DOTNB_HELP}")
         return session.checkout_state(refs[0], trust=trust, recompute=recompute)
     except (CheckoutRefused, DotnbError) as exc:
         # Nothing changed in the namespace: said plainly, without a traceback.

@@ -616,9 +616,10 @@ class Session:
 
     # -- kernel state ------------------------------------------------------------
 
-    def checkout_state(self, ref: str, trust: bool = False, recompute: bool = False) -> str:
+    def checkout_state(self, ref: str, trust: bool = False, recompute: bool = True) -> str:
         """``%dotnb checkout REF``: the variables back to that run's state; the report.
-        With ``recompute``, names it could not store are recomputed from its lineage."""
+        With ``recompute`` (the default), names it could not store are recomputed from
+        its lineage."""
         from dotnb.capture.state_checkout import KernelCheckout
 
         self._ensure_store(None)

@@ -101,6 +101,37 @@ def plan_checkout(
     return plan
 
 
+def held_unstored(
+    target: Mapping[str, dict[str, Any]],
+    variables: Mapping[str, Any],
+    known: Mapping[str, Known],
+    dirty: set[str] | None,
+    last_captured: bool,
+) -> set[str]:
+    """Names the target could not store that the kernel still holds as the target had
+    them: the target's state is the last one captured (``last_captured``), and the name
+    is bound to the object that capture saw, untouched by any cell since.  Recomputing
+    them would only re-run cells (re-open a file, reconnect) for the same value."""
+    if not last_captured or dirty is None:
+        return set()
+    held = set()
+    for name, entry in target.items():
+        k = known.get(name)
+        if entry["status"] == STORED or k is None or name not in variables or name in dirty:
+            continue
+        if k.obj_id == id(variables[name]):
+            held.add(name)
+    return held
+
+
+def keep_held(plan: CheckoutPlan, held: set[str]) -> CheckoutPlan:
+    """``plan`` with the ``held`` names left alone (unchanged) instead of missing."""
+    for name in sorted(held & set(plan.missing)):
+        del plan.missing[name]
+        plan.unchanged.append(name)
+    return plan
+
+
 def load_groups(
     objects: Any, groups: Mapping[str, dict[str, Any]], order: list[str], namespace: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -217,8 +248,8 @@ class CheckoutResult:
                 size = f" ({entry['size_over']})"
             if "recompute" in entry:
                 then = f"not recomputed: {entry['recompute']}"
-            else:
-                then = "%dotnb checkout RUN --recompute re-runs the cells that produce it"
+            else:  # only when recomputing was turned off
+                then = "not recomputed (--no-recompute)"
             lines.append(
                 f"  not restored: {name} ({entry['status']}{size}: {entry.get('reason', '')}{cell}); "
                 f"{then}; it keeps its current value, if any"
@@ -279,7 +310,8 @@ class KernelCheckout:
         ns = ip.user_ns
         capture.ignore.set_root(getattr(store, "root", None))
         variables = user_variables(ns, ip.user_ns_hidden, capture.ignore.matcher())
-        plan = plan_checkout(target, groups, variables, capture.known, capture.dirty)
+        held = held_unstored(target, variables, capture.known, capture.dirty, digest == capture.last_state)
+        plan = keep_held(plan_checkout(target, groups, variables, capture.known, capture.dirty), held)
         summary = None
         if checkpoint and (plan.load or plan.remove or (lineage is not None and plan.missing)):
             # The namespace as it is, stored first (pickling again what cells mentioned
@@ -287,7 +319,7 @@ class KernelCheckout:
             # not loaded again.
             now, entries = namespace_state(capture, ip, store, variables)
             exact = {n: Known(id(variables[n]), e, ()) for n, e in entries.items() if n in variables}
-            plan = plan_checkout(target, groups, variables, exact, set())
+            plan = keep_held(plan_checkout(target, groups, variables, exact, set()), held)
             # A checkout that changes nothing records no checkpoint: the undo stays the previous one.
             if plan.load or plan.remove or (lineage is not None and plan.missing):
                 summary = commit_checkpoint(store, now, run_id, notebook)

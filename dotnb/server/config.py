@@ -58,6 +58,12 @@ class Dotnb(Configurable):
         help="Extra gitignore-style patterns never recorded as inputs or outputs, "
         "added to .dotnbignore (kernel side; DOTNB_IGNORE).",
     )
+    kernel_checkout_timeout = Int(
+        300,
+        config=True,
+        help="Seconds POST runs/{run}/restore waits for the notebook's kernel to check out "
+        "the run's variables (the option kernel) before answering without it.",
+    )
     events_timeout = Int(
         25,
         config=True,

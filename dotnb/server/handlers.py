@@ -385,6 +385,7 @@ class RestoreHandler(DotnbHandler):
     @web.authenticated
     @json_errors
     async def post(self, ref: str) -> None:
+        from dotnb.server.kernel_checkout import KernelOptionError, checkout_in_kernel, parse_kernel_option
         from dotnb.store.restore import restore
 
         run_id = self.resolve(ref)
@@ -395,7 +396,14 @@ class RestoreHandler(DotnbHandler):
             if not isinstance(value, bool):
                 raise ApiError(400, f"{key} must be true or false")
             flags[key] = value
-        if not flags["data"] and not flags["notebook"]:
+        option = body.get("kernel")
+        try:
+            # The run's notebook is the default one: read only when a kernel is asked for.
+            run_notebook = None if option is None else self.store.manifest(run_id).get("notebook")
+            kernel = parse_kernel_option(option, run_notebook, check_relpath)
+        except KernelOptionError as exc:
+            raise ApiError(400, str(exc)) from None
+        if not flags["data"] and not flags["notebook"] and kernel is None:
             raise ApiError(400, "nothing to restore: data and notebook are both false")
         # Restoring gigabytes must not stall the server's event loop.
         result = await asyncio.to_thread(
@@ -406,6 +414,16 @@ class RestoreHandler(DotnbHandler):
             notebook=flags["notebook"],
             dry_run=flags["dry_run"],
         )
+        if kernel is not None:
+            # After the files: a cell re-run to recompute a value reads the run's data.
+            result["kernel"] = await checkout_in_kernel(
+                self.settings,
+                self.store.root,
+                run_id,
+                kernel,
+                timeout=self.dotnb_config.kernel_checkout_timeout,
+                dry_run=flags["dry_run"],
+            )
         self.reply(result)
 
 

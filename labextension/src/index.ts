@@ -32,43 +32,6 @@ import { RunsSidebar } from './widget';
 
 const SIDEBAR_ID = 'dotnb-runs';
 
-/**
- * Run `code` in the kernel of the open notebook at `path` (the restore dialog's
- * `%dotnb checkout`): what it printed, or null when no kernel runs it here.
- */
-async function runInKernel(
-  tracker: INotebookTracker,
-  path: string,
-  code: string
-): Promise<string | null> {
-  const panel = tracker.find(p => p.context.path === path);
-  const kernel = panel?.sessionContext.session?.kernel;
-  if (!kernel) {
-    return null;
-  }
-  const future = kernel.requestExecute({
-    code,
-    silent: false,
-    store_history: false,
-    allow_stdin: false
-  });
-  const said: string[] = [];
-  future.onIOPub = msg => {
-    const content = msg.content as {
-      text?: string;
-      ename?: string;
-      evalue?: string;
-    };
-    if (msg.header.msg_type === 'stream' && content.text) {
-      said.push(content.text);
-    } else if (msg.header.msg_type === 'error') {
-      said.push(`${content.ename}: ${content.evalue}\n`);
-    }
-  };
-  await future.done;
-  return said.join('').trim();
-}
-
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'dotnb:plugin',
   description:
@@ -117,9 +80,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
               if (!model.live) {
                 void model.refresh();
               }
-            },
-            runInKernel: (notebook, code) =>
-              runInKernel(tracker, notebook, code)
+            }
           },
           r
         )

@@ -2,7 +2,9 @@
  * The restore flow: a dialog with the API's dry-run plan (which files change,
  * their sizes; data, notebook or both) → restore → reload the affected open
  * documents from disk → say where the checkpoint is, with an Undo that
- * restores that checkpoint.
+ * restores that checkpoint.  The Kernel variables option is carried out by the
+ * server within the same request (the notebook's running kernel checks them
+ * out after the files); the dialog only shows what the kernel said.
  */
 
 import { Dialog, showDialog } from '@jupyterlab/apputils';
@@ -15,6 +17,8 @@ import { Loading, Message } from './components/common';
 import { DataTable } from './components/DataTable';
 import * as fmt from './format';
 import {
+  IKernelCheckoutRequest,
+  IKernelCheckoutResult,
   IKernelState,
   IPlanItem,
   IRestoreOptions,
@@ -337,12 +341,6 @@ export interface IRestoreDeps {
   docManager: IDocumentManager;
   /** Called after files changed on disk (e.g. to refresh views). */
   onRestored?: (result: IRestoreResult) => void;
-  /**
-   * Run `code` (a `%dotnb checkout`) in the kernel of the open notebook at
-   * `notebook`; what it printed, or null when that notebook has no running
-   * kernel here.
-   */
-  runInKernel?: (notebook: string, code: string) => Promise<string | null>;
 }
 
 /** Reload every open document whose file the restore wrote. */
@@ -377,22 +375,37 @@ async function saveDirty(
   }
 }
 
-function ResultBody(props: {
+/** What the notebook's kernel said to the checkout (plain text, never HTML). */
+export function KernelResult(props: {
+  kernel: IKernelCheckoutResult;
+}): JSX.Element {
+  const { kernel } = props;
+  return (
+    <div
+      className="jp-dotnb-KernelResult"
+      data-checked-out={kernel.checked_out ? 'true' : 'false'}
+    >
+      <p>Kernel variables:</p>
+      {kernel.report && <pre>{kernel.report}</pre>}
+      {!kernel.checked_out && kernel.reason && (
+        <Message kind="warning">
+          Not {kernel.action === 'undo' ? 'undone' : 'checked out'}:{' '}
+          {kernel.reason}
+        </Message>
+      )}
+    </div>
+  );
+}
+
+export function ResultBody(props: {
   result: IRestoreResult;
   reverted: string[];
   what: string;
-  /** What the kernel said to the checkout of its variables, if one was asked for. */
-  kernel?: string | null;
 }): JSX.Element {
   const { result } = props;
   return (
     <div className="jp-dotnb-RestoreResult">
-      {props.kernel !== undefined && (
-        <div className="jp-dotnb-KernelResult">
-          <p>Kernel variables:</p>
-          <pre>{props.kernel}</pre>
-        </div>
-      )}
+      {result.kernel && <KernelResult kernel={result.kernel} />}
       <p>
         {props.what}: {fmt.plural(result.written.length, 'file')} written
         {props.reverted.length
@@ -452,45 +465,40 @@ export async function restoreWithDialog(
   }
   const options = answer.value ?? body.options;
   const plan = body.plan;
-  const kernel =
-    body.kernel?.checkout && run.notebook
-      ? { notebook: run.notebook, trust: body.kernel.trust }
-      : null;
+  const kernel = kernelRequest(body.kernel, run.notebook);
   await runRestore(
     deps,
     run.id,
-    options,
+    kernel ? { ...options, kernel } : options,
     plan,
-    title.replace(/^Restore/, 'Restored'),
-    kernel
+    title.replace(/^Restore/, 'Restored')
   );
 }
 
-/** Check out `runId`'s variables in the notebook's kernel: what it said. */
-async function checkoutKernel(
-  deps: IRestoreDeps,
-  notebook: string,
-  code: string
-): Promise<string> {
-  try {
-    const said = await deps.runInKernel?.(notebook, code);
-    return (
-      said ??
-      `${notebook} has no running kernel here: open it, then run ${code}`
-    );
-  } catch (error) {
-    return `the kernel could not run ${code}: ${error instanceof Error ? error.message : String(error)}`;
-  }
+/**
+ * The restore's `kernel` option for the dialog's Kernel variables choice: the
+ * server has the notebook's running kernel check the variables out, after the
+ * files.  Null when not asked (or the run has no notebook).
+ */
+export function kernelRequest(
+  choice: IKernelChoice | null,
+  notebook: string | null | undefined
+): IKernelCheckoutRequest | null {
+  return choice?.checkout && notebook
+    ? { checkout: true, trust: choice.trust, notebook }
+    : null;
 }
 
-async function runRestore(
+/**
+ * Restore (the files, and with `options.kernel` the variables, all through the
+ * REST API), reload what it wrote, and show the result with an Undo.
+ */
+export async function runRestore(
   deps: IRestoreDeps,
   runId: string,
   options: IRestoreOptions,
   plan: IRestorePlan | null,
-  what: string,
-  kernel: { notebook: string; trust: boolean } | null = null,
-  undoKernel: string | null = null
+  what: string
 ): Promise<void> {
   let result: IRestoreResult;
   let reverted: string[];
@@ -517,28 +525,16 @@ async function runRestore(
     return;
   }
   deps.onRestored?.(result);
-  // The variables after the files: a cell that reads a restored file sees the run's.
-  const said = kernel
-    ? await checkoutKernel(
-        deps,
-        kernel.notebook,
-        `%dotnb checkout ${runId}${kernel.trust ? ' --trust' : ''}`
-      )
-    : undoKernel
-      ? await checkoutKernel(deps, undoKernel, '%dotnb checkout --undo')
-      : undefined;
   const checkpoint = result.checkpoint;
-  const canUndo = !!checkpoint || !!kernel;
+  // Only a checkout that happened has something for Undo to put back.
+  const undoKernel =
+    result.kernel?.action === 'checkout' && result.kernel.checked_out
+      ? result.kernel.notebook
+      : null;
+  const canUndo = !!checkpoint || !!undoKernel;
   const answer = await showDialog({
     title: what,
-    body: (
-      <ResultBody
-        result={result}
-        reverted={reverted}
-        what={what}
-        kernel={said}
-      />
-    ),
+    body: <ResultBody result={result} reverted={reverted} what={what} />,
     buttons: canUndo
       ? [
           Dialog.warnButton({
@@ -552,15 +548,18 @@ async function runRestore(
   });
   if (canUndo && answer.button.label === 'Undo') {
     // Undo restores everything the checkpoint saved (data and notebook), and puts
-    // back the variables the checkout replaced.
+    // back the variables the checkout replaced (with no file checkpoint, only those).
     await runRestore(
       deps,
       checkpoint ?? runId,
-      { data: true, notebook: true, dry_run: !checkpoint },
+      {
+        data: !!checkpoint,
+        notebook: !!checkpoint,
+        dry_run: false,
+        ...(undoKernel ? { kernel: { undo: true, notebook: undoKernel } } : {})
+      },
       null,
-      'Restore undone',
-      null,
-      kernel ? kernel.notebook : null
+      'Restore undone'
     );
   }
 }

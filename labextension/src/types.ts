@@ -219,12 +219,38 @@ export interface IRestoreResult {
   /** The checkpoint's own `#N`; null when no checkpoint was made. */
   checkpoint_number: number | null;
   written: string[];
+  /** What the notebook's kernel did, when the request had `kernel`. */
+  kernel?: IKernelCheckoutResult;
+}
+
+/** The restore's `kernel` option: the server has the notebook's kernel check out. */
+export interface IKernelCheckoutRequest {
+  /** `%dotnb checkout RUN` in the notebook's kernel. */
+  checkout?: boolean;
+  /** `%dotnb checkout --undo` instead. */
+  undo?: boolean;
+  trust?: boolean;
+  /** The notebook whose kernel to use (default: the run's). */
+  notebook?: string;
+}
+
+export interface IKernelCheckoutResult {
+  action: 'checkout' | 'undo';
+  notebook: string;
+  kernel_id: string | null;
+  checked_out: boolean;
+  status: 'ok' | 'refused' | 'error' | 'timeout' | 'no_kernel' | 'dry_run';
+  /** What the kernel printed (plain text). */
+  report: string;
+  /** Why the variables were not checked out; null when they were. */
+  reason: string | null;
 }
 
 export interface IRestoreOptions {
   data: boolean;
   notebook: boolean;
   dry_run: boolean;
+  kernel?: IKernelCheckoutRequest;
 }
 
 /** State of one recorded file compared with the file on disk now. */

@@ -20,3 +20,10 @@ if (typeof window.matchMedia !== 'function') {
 // it can and estimates otherwise. Without this, jsdom logs "Not implemented".
 HTMLCanvasElement.prototype.getContext = (() =>
   null) as unknown as HTMLCanvasElement['getContext'];
+// jsdom has no requestIdleCallback; ReactWidget (the restore dialogs' bodies,
+// restore.test.tsx) schedules with it once rendered.
+if (typeof g.requestIdleCallback !== 'function') {
+  g.requestIdleCallback = (callback: IdleRequestCallback) =>
+    setTimeout(() => callback({ didTimeout: false, timeRemaining: () => 0 }));
+  g.cancelIdleCallback = (handle: number) => clearTimeout(handle);
+}

@@ -110,10 +110,10 @@ def test_deleted_variable_unpicklable_and_state_off(kernel: Kernel, project: Pat
     assert "open file (TextIOWrapper)" in state["handle"]["reason"]
     assert state["gen"]["status"] == "unpicklable" and state["handle"]["cell"] == 5
     tracked(kernel, "del keep\nhandle.close()\ndel handle")
-    out = kernel.ok(f"%dotnb checkout {first}").stdout
+    out = kernel.ok(f"%dotnb checkout {first} --no-recompute").stdout
     assert value(kernel, "keep") == "{'k': 1}"
     assert "not restored: handle (unpicklable" in out and "last set by cell [5]" in out, out
-    assert "not restored: gen" in out and "--recompute re-runs" in out
+    assert "not restored: gen" in out and "not recomputed (--no-recompute)" in out, out
 
 
 def test_corrupted_value_is_refused_and_namespace_untouched(kernel: Kernel, project: Path) -> None:
@@ -192,7 +192,7 @@ def test_recompute_reruns_the_cells_producing_unstored_values(kernel: Kernel, pr
     )
     assert state_of(project, first)["variables"]["pending"]["status"] == "unpicklable"
     tracked(kernel, "handle.close()\ndel handle, pending\nkeep.append(2)\npath = 'other.txt'")
-    out = kernel.ok(f"%dotnb checkout {first} --recompute").stdout
+    out = kernel.ok(f"%dotnb checkout {first}").stdout  # recomputing is the default
     # handle: re-run its cell (with the run's path); pending needs handle: the same cell.
     assert "recomputed: handle (re-ran cell [4]" in out and "recomputed: pending" in out, out
     # lock is bound by exec of a string: no lineage cell binds it.
@@ -202,6 +202,43 @@ def test_recompute_reruns_the_cells_producing_unstored_values(kernel: Kernel, pr
     )
     kernel.ok("%dotnb checkout --undo")
     assert value(kernel, "'handle' in dir(), keep, path") == "(False, [1, 2], 'other.txt')"
+
+
+def test_unstored_values_are_recomputed_unless_told_not_to(kernel: Kernel, project: Path) -> None:
+    (project / "rows.csv").write_text("a\nb\n")
+    kernel.ok("%dotnb state on")
+    first = tracked(
+        kernel,
+        "handle = open('rows.csv')\nrows = (line.strip() for line in handle)\n_ids = (id(handle), id(rows))",
+    )
+    state = state_of(project, first)["variables"]
+    assert state["handle"]["status"] == state["rows"]["status"] == "unpicklable"
+    # The kernel still holds the run's very objects: nothing is re-run for them.
+    out = kernel.ok(f"%dotnb checkout {first}").stdout
+    assert "recomputed" not in out and "not restored" not in out and "2 unchanged" in out, out
+    assert value(kernel, "_ids == (id(handle), id(rows))") == "True"
+    tracked(kernel, "handle.close()\nrows = None")
+
+    # No flag: both come back by re-running the cell that made them, from the data file.
+    out = kernel.ok(f"%dotnb checkout {first}").stdout
+    assert "recomputed: handle (re-ran cell [" in out and "recomputed: rows" in out, out
+    assert "not restored" not in out, out
+    assert value(kernel, "handle.closed, list(rows)") == "(False, ['a', 'b'])"
+
+    # --no-recompute: listed as not restored, with the reason; the current value stays.
+    tracked(kernel, "handle.close()\nrows = None")
+    out = kernel.ok(f"%dotnb checkout {first} --no-recompute").stdout
+    assert "not restored: rows (unpicklable: " in out and "generator" in out, out
+    assert "not restored: handle (unpicklable: PicklingError: an open file" in out, out
+    assert "not recomputed (--no-recompute)" in out and "recomputed:" not in out, out
+    assert value(kernel, "handle.closed, rows") == "(True, None)"
+
+    # --recompute, the old way to ask, is still accepted (and is the default).
+    out = kernel.ok(f"%dotnb checkout {first} --recompute").stdout
+    assert "recomputed: rows" in out, out
+    assert value(kernel, "list(rows)") == "['a', 'b']"
+    res = kernel.execute(f"%dotnb checkout {first} --recompute --no-recompute")
+    assert res.status == "error" and "contradict each other" in res.stderr, res
 
 
 def test_interrupted_checkout_changes_nothing_and_undo_works(kernel: Kernel, project: Path) -> None:

@@ -566,6 +566,9 @@ CASES: list[Case] = [
     _post(S, 200, ("run", "{checkpoint}"), body={"notebook": False}),
     _post(S, 400, ("run", "{a}"), body={"data": "yes"}),
     _post(S, 400, ("run", "{a}"), body={"data": False, "notebook": False}),
+    # The kernel option: no kernel runs the notebook here, said in a 200.
+    _post(S, 200, ("run", "{a}"), body={"data": False, "notebook": False, "kernel": {"checkout": True}}),
+    _post(S, 400, ("run", "{a}"), body={"kernel": {"checkout": True, "undo": True}}),
     _post(S, 400, ("run", "{a}"), body=b"[true]"),
     _post(S, 400, ("run", "{a}"), body={}, query=BAD_NB),
     _post(S, 403, ("run", "{a}"), body={}, auth=False),
