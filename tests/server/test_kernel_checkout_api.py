@@ -22,20 +22,8 @@ from dotnb.store.kernel_state import (
     write_state_ref,
 )
 from tests.manifests import new_manifest
-from tests.server.test_sessions import _execute, _run_bundle
+from tests.server.session_kernels import execute, printed, run_bundle, session_kernel
 from tests.server.test_spec import component
-
-
-async def _start_session(jp_fetch: Any, path: str) -> dict[str, Any]:
-    body = {"path": path, "name": Path(path).name, "type": "notebook", "kernel": {"name": "python3"}}
-    session: dict[str, Any] = json.loads(
-        (await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))).body
-    )
-    return session
-
-
-def _printed(outputs: list[dict[str, Any]]) -> str:
-    return "".join(str(o.get("text", "")) for o in outputs if o["type"] == "stream")
 
 
 async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
@@ -44,18 +32,13 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
     (jp_root_dir / "sub").mkdir()
     nbformat.write(nbformat.v4.new_notebook(), str(jp_root_dir / "sub" / "nb.ipynb"))
     (jp_root_dir / "sub" / "data.csv").write_text("a\nb\n")
-    session = await _start_session(jp_fetch, "sub/nb.ipynb")
     # The test's client shares the manager's session (and zmq identity), which the
     # server's checkout must not take over: the test reads from it afterwards.
-    kc = jp_serverapp.kernel_manager.get_kernel(session["kernel"]["id"]).client()
-    kc.start_channels()
-    try:
-        await kc.wait_for_ready(timeout=60)
-        await _execute(kc, "%load_ext dotnb\n%dotnb state on")
+    async with session_kernel(jp_fetch, jp_serverapp, "sub/nb.ipynb") as (session, kc):
         # handle cannot be stored (an open file): only recomputing brings it back.
         code = "%%track\nrows = [r.strip() for r in open('data.csv')]\nx = [1, 2]\nhandle = open('data.csv')"
-        run = _run_bundle(await _execute(kc, code))["id"]
-        await _execute(kc, "%%track\nx = None\nhandle.close()\nopen('data.csv', 'w').write('z\\n')")
+        run = run_bundle(await execute(kc, code))["id"]
+        await execute(kc, "%%track\nx = None\nhandle.close()\nopen('data.csv', 'w').write('z\\n')")
 
         restored = await api(
             "runs",
@@ -75,7 +58,7 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         assert "kernel variables checked out from" in kernel["report"], kernel
         assert "recomputed: handle" in kernel["report"], kernel
         # The same kernel now holds the run's values; handle was re-opened on the restored file.
-        out = _printed(await _execute(kc, "print(x, rows, handle.read().split())"))
+        out = printed(await execute(kc, "print(x, rows, handle.read().split())"))
         assert out.strip() == "[1, 2] ['a', 'b'] ['a', 'b']"
 
         # Undo through the API alone too: the variables of before the checkout.
@@ -89,7 +72,7 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         )
         assert undone["written"] == [] and undone["kernel"]["checked_out"] is True, undone
         assert "checkout undone" in undone["kernel"]["report"]
-        assert _printed(await _execute(kc, "print(x)")).strip() == "None"
+        assert printed(await execute(kc, "print(x)")).strip() == "None"
 
         # Someone else's state is refused without trust: said in the answer, not an error.
         again = await api(
@@ -115,14 +98,14 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         body: dict[str, Any] = {"data": False, "notebook": False, "kernel": {"checkout": True}}
         refused = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
         assert refused["status"] == "refused" and "recorded by someone@elsewhere" in refused["reason"]
-        assert _printed(await _execute(kc, "print(x)")).strip() == "None"
+        assert printed(await execute(kc, "print(x)")).strip() == "None"
         body["kernel"]["trust"] = True
         trusted = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
         assert trusted["checked_out"] is True, trusted
-        assert _printed(await _execute(kc, "print(x)")).strip() == "[1, 2]"
+        assert printed(await execute(kc, "print(x)")).strip() == "[1, 2]"
 
         # An error in the kernel (simulated: the magic raises) is said, not a 500.
-        await _execute(
+        await execute(
             kc,
             "import dotnb.capture.magic as _m\n_real = _m._checkout_command\n"
             "_m._checkout_command = lambda *a: 1 / 0",
@@ -130,10 +113,7 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         failed = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
         assert failed["status"] == "error" and failed["checked_out"] is False, failed
         assert failed["reason"] == "the kernel raised ZeroDivisionError: division by zero"
-        await _execute(kc, "_m._checkout_command = _real")
-    finally:
-        kc.stop_channels()
-        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+        await execute(kc, "_m._checkout_command = _real")
 
     # No kernel runs that notebook any more: the files are restored all the same.
     (jp_root_dir / "sub" / "data.csv").write_text("changed\n")

@@ -4,15 +4,13 @@ root, run notebooks to the project's (a real session kernel)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
-from tests.server.test_kernel_checkout_api import _printed
-from tests.server.test_sessions import _execute, _run_bundle
+from tests.server.session_kernels import execute, printed, run_bundle, session_kernel
 
 
 @pytest.fixture
@@ -28,16 +26,10 @@ async def test_the_kernel_is_found_across_the_two_roots(
     jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path, api: Any
 ) -> None:
     nbformat.write(nbformat.v4.new_notebook(), str(jp_root_dir / "proj" / "nb.ipynb"))
-    body = {"path": "proj/nb.ipynb", "name": "nb.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
-    session = json.loads((await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))).body)
-    kc = jp_serverapp.kernel_manager.get_kernel(session["kernel"]["id"]).client()
-    kc.start_channels()
-    try:
-        await kc.wait_for_ready(timeout=60)
-        await _execute(kc, "%load_ext dotnb\n%dotnb state on")
-        run = _run_bundle(await _execute(kc, "%%track\nx = [1]"))
+    async with session_kernel(jp_fetch, jp_serverapp, "proj/nb.ipynb") as (session, kc):
+        run = run_bundle(await execute(kc, "%%track\nx = [1]"))
         assert run["notebook"] == "nb.ipynb"  # relative to the project root
-        await _execute(kc, "x = None")
+        await execute(kc, "x = None")
         answer = await api(
             "runs",
             run["id"],
@@ -49,7 +41,4 @@ async def test_the_kernel_is_found_across_the_two_roots(
         kernel = answer["kernel"]
         assert kernel["checked_out"] is True and kernel["notebook"] == "nb.ipynb", kernel
         assert kernel["kernel_id"] == session["kernel"]["id"]
-        assert _printed(await _execute(kc, "print(x)")).strip() == "[1]"
-    finally:
-        kc.stop_channels()
-        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+        assert printed(await execute(kc, "print(x)")).strip() == "[1]"

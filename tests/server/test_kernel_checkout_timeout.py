@@ -3,7 +3,6 @@ answers in time, saying so, instead of waiting for the kernel (a real session ke
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.server.test_kernel_checkout_api import _printed
-from tests.server.test_sessions import _execute, _run_bundle
+from tests.server.session_kernels import execute, printed, run_bundle, session_kernel
 
 
 @pytest.fixture
@@ -24,14 +22,8 @@ async def test_a_busy_kernel_is_said_after_the_timeout(
     jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path, api: Any
 ) -> None:
     nbformat.write(nbformat.v4.new_notebook(), str(jp_root_dir / "nb.ipynb"))
-    body = {"path": "nb.ipynb", "name": "nb.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
-    session = json.loads((await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))).body)
-    kc = jp_serverapp.kernel_manager.get_kernel(session["kernel"]["id"]).client()
-    kc.start_channels()
-    try:
-        await kc.wait_for_ready(timeout=60)
-        await _execute(kc, "%load_ext dotnb\n%dotnb state on")
-        run = _run_bundle(await _execute(kc, "%%track\nx = 1"))["id"]
+    async with session_kernel(jp_fetch, jp_serverapp, "nb.ipynb") as (_, kc):
+        run = run_bundle(await execute(kc, "%%track\nx = 1"))["id"]
         busy = kc.execute("import time\ntime.sleep(8)\nx = 2")  # a long cell, not awaited
         started = time.monotonic()
         answer = await api(
@@ -51,7 +43,4 @@ async def test_a_busy_kernel_is_said_after_the_timeout(
         assert elapsed < 6, elapsed  # the timeout, not the cell's 8 s
         reply = await kc.get_shell_msg(timeout=30)
         assert reply["parent_header"]["msg_id"] == busy and reply["content"]["status"] == "ok"
-        assert _printed(await _execute(kc, "print(x)")).strip() == "2"  # nor did it happen later
-    finally:
-        kc.stop_channels()
-        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+        assert printed(await execute(kc, "print(x)")).strip() == "2"  # nor did it happen later

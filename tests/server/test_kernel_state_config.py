@@ -3,7 +3,6 @@ the kernels the server starts (as ``c.Dotnb.max_file_size`` does), in a session 
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 
 from dotnb.store import Store
 from dotnb.store.kernel_state import STATE_FORMAT, read_document, read_state_ref
-from tests.server.test_sessions import _execute, _run_bundle
+from tests.server.session_kernels import execute, run_bundle, session_kernel
 
 
 @pytest.fixture
@@ -39,17 +38,9 @@ async def test_state_limits_and_ignore_reach_session_kernels(
     jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     nbformat.write(nbformat.v4.new_notebook(), str(jp_root_dir / "nb.ipynb"))
-    body = {"path": "nb.ipynb", "name": "nb.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
-    session = json.loads((await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))).body)
-    kc = jp_serverapp.kernel_manager.get_kernel(session["kernel"]["id"]).client()
-    kc.start_channels()
-    try:
-        await kc.wait_for_ready(timeout=60)
-        await _execute(kc, "%load_ext dotnb\n%dotnb state on")
+    async with session_kernel(jp_fetch, jp_serverapp, "nb.ipynb") as (_, kc):
         code = "%%track\nbig = bytes(200_000)\nsecret_token = 'abc'\nsmall = [1]\n"
-        run = _run_bundle(await _execute(kc, code))
-    finally:
-        kc.stop_channels()
+        run = run_bundle(await execute(kc, code))
     store = Store(jp_root_dir)
     try:
         deadline = time.monotonic() + 30
