@@ -13,12 +13,14 @@ for :data:`GATHER_S` before handling them, unless a drain is waiting.
 
 Only public watchdog API is used: ``BaseObserver`` with an emitter class and
 keyword arguments for it, ``InotifyEmitter``'s ``queue_events``,
-``build_and_queue_event`` and ``queue_event``, and ``InotifyFD``.  This module
+``build_and_queue_event`` and ``queue_event``, and ``InotifyFD``'s
+``add_callback`` (to leave hidden folders, the store's included, unwatched).  This module
 imports watchdog's inotify modules, which load only on Linux.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -27,7 +29,14 @@ from typing import Any, Protocol
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers.api import BaseObserver, EventQueue, ObservedWatch
 from watchdog.observers.inotify import InotifyEmitter
-from watchdog.observers.inotify_c import InotifyConstants, InotifyFD
+from watchdog.observers.inotify_c import (
+    CallbackId,
+    InotifyConstants,
+    InotifyFD,
+    Mask,
+    WatchCallback,
+    WatchDescriptor,
+)
 from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent, PathedInotifyEvent
 
 from dotnb.capture.audit_hook import guard
@@ -58,6 +67,28 @@ class Receiver(Protocol):
 
     def on_event(self, event: FileSystemEvent) -> None:
         """Any other event (moves, events lost), as watchdog builds it."""
+
+    def watches(self, folder: str) -> bool:
+        """Whether ``folder`` (absolute) is to be watched at all."""
+
+
+class TreeInotifyFD(InotifyFD):
+    """watchdog's inotify instance, refusing to watch the folders the receiver never
+    watches (hidden ones such as the store's ``.dotnb``, caches, packages): their
+    events would only be dropped, after going through every thread (the store
+    writes there after each cell).  watchdog's recursive watch takes an OSError for
+    a folder below the root as that folder not being watchable, and goes on."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        super().__init__()
+        self.receiver = receiver
+
+    def add_callback(
+        self, path: bytes, mask: Mask, callback: WatchCallback, id_: CallbackId
+    ) -> WatchDescriptor:
+        if not self.receiver.watches(os.fsdecode(path)):
+            raise OSError(errno.EACCES, "not watched by dotnb", os.fsdecode(path))
+        return super().add_callback(path, mask, callback, id_)
 
 
 class DirectInotifyEmitter(InotifyEmitter):
@@ -101,10 +132,11 @@ class DirectInotifyEmitter(InotifyEmitter):
 
 class DirectInotifyObserver(BaseObserver):
     """An observer whose emitters are :class:`DirectInotifyEmitter`, over an inotify
-    instance of its own (stopped with the observer, as watchdog's own observer does)."""
+    instance of its own (:class:`TreeInotifyFD`, stopped with the observer, as
+    watchdog's own observer does)."""
 
     def __init__(self, receiver: Receiver) -> None:
-        self.inotify_fd = InotifyFD()
+        self.inotify_fd = TreeInotifyFD(receiver)
         self.inotify_fd.start()
         super().__init__(DirectInotifyEmitter, inotify_fd=self.inotify_fd, receiver=receiver)
 

@@ -24,8 +24,9 @@ A polling observer sees the marker at its next look, so a drain waits up to
 one interval.
 
 Hidden folders (``.dotnb``, ``.git``, ``.venv``), ``__pycache__`` and package
-folders are watched by watchdog too (it watches the tree) but their events are
-dropped here, as the inotify reader never watches them.
+folders are never watched on Linux (but the marker folder is), as the inotify
+reader never watches them; elsewhere watchdog watches the whole tree and their
+events are dropped here.
 """
 
 from __future__ import annotations
@@ -196,6 +197,12 @@ class WatchdogEvents:
             )
         except Exception:
             pass  # a bad event must not stop the stream
+
+    def watches(self, folder: str) -> bool:
+        """Whether watchdog_direct's observer watches ``folder``: the root, folders
+        below it but not in hidden ones, caches or packages, and the marker folder."""
+        verdict = self._folders.get(folder, _UNKNOWN)
+        return (self._folder(folder) if verdict is _UNKNOWN else verdict) is not None
 
     def _folder(self, folder: str) -> str | None:
         """Absolute ``folder``'s root-relative name, remembered; None when outside the
