@@ -16,8 +16,8 @@ observer's thread.
 
 **Draining.** The inotify reader knows an event is in its queue by the time the
 system call that caused it returns.  watchdog's threads do not say how far they
-are, so :meth:`WatchdogEvents.drain` creates an empty marker file in the
-store's tmp folder (one creation event; nothing is written, and neither the
+are, so :meth:`WatchdogEvents.drain` creates an empty marker file in
+``.dotnb/events`` (one creation event; nothing is written, and neither the
 close nor the deletion is watched) and waits until its event has come through:
 the events before it have then been handled (each observer delivers in order).
 A polling observer sees the marker at its next look, so a drain waits up to
@@ -46,7 +46,9 @@ from dotnb.capture.watcher import EVENTS_STOPPED, DirWatch, FileSink, ReadSink, 
 # How often a polling observer looks (seconds): a drain waits up to this long.
 POLL_INTERVAL = 0.2
 MAX_TIMEOUTS = 2  # consecutive drains timed out after which the stream is abandoned
-MARKER_DIR = os.path.join(".dotnb", "tmp")
+# The markers' own folder: in the store's tmp folder, its writers' renames out of it
+# would each hold watchdog's emitter back for half a second (an unpaired move).
+MARKER_DIR = os.path.join(".dotnb", "events")
 # Folders whose verdict (see _folder) is remembered; past this, the memory starts over.
 MAX_FOLDERS = 65536
 # Verdicts of _folder that are not a folder's name (no folder has these names).
