@@ -20,8 +20,9 @@ are, so :meth:`WatchdogEvents.drain` creates an empty marker file in
 ``.dotnb/events`` (one creation event; nothing is written, and neither the
 close nor the deletion is watched) and waits until its event has come through:
 the events before it have then been handled (each observer delivers in order).
-A polling observer sees the marker at its next look, so a drain waits up to
-one interval.
+On Linux a drain with nobody collecting yet (a cell's start) does not wait: the
+events before its marker are dropped as they come.  A polling observer sees
+the marker at its next look, so a drain waits up to one interval.
 
 Hidden folders (``.dotnb``, ``.git``, ``.venv``), ``__pycache__`` and package
 folders are never watched on Linux (but the marker folder is), as the inotify
@@ -86,6 +87,9 @@ class WatchdogEvents:
         self._gated = False
         # While set (a marker's number), events are dropped until that marker's comes.
         self._gate = 0
+        # libc, to make and remove markers without letting go of the interpreter (Linux's
+        # inotify; see _held_libc); None: through os.
+        self._libc: Any = None
         self._timeouts = 0
         self._marker_dir = os.path.join(root_real, MARKER_DIR)
         # folder (absolute) -> root-relative folder, None (not ours), or _MARKERS
@@ -120,6 +124,7 @@ class WatchdogEvents:
             if direct is not None:
                 self._observer = direct
                 self._gated = True
+                self._libc = _held_libc()
                 direct.watch_tree(self.root_real, event_filter)
             else:
                 if self.polling:
@@ -321,14 +326,20 @@ class WatchdogEvents:
             return self._marker_count
 
     def _make_marker(self, number: int) -> bool:
+        path = self._marker_dir + os.sep + self._marker_prefix + str(number)
         busy = guard.busy
         guard.busy = True  # the marker is not the cell's
         try:
             # Created empty and closed: one creation event (no write, and neither a
             # write-close nor a deletion is watched).
-            os.close(
-                os.open(self._marker_dir + os.sep + self._marker_prefix + str(number), _MARKER_FLAGS, 0o600)
-            )
+            libc = self._libc
+            if libc is None:
+                os.close(os.open(path, _MARKER_FLAGS, 0o600))
+                return True
+            fd = libc.open(os.fsencode(path), _MARKER_FLAGS, 0o600)
+            if fd < 0:
+                return False
+            libc.close(fd)
             return True
         except OSError:
             return False
@@ -336,10 +347,14 @@ class WatchdogEvents:
             guard.busy = busy
 
     def _remove_marker(self, number: int) -> None:
+        path = self._marker_dir + os.sep + self._marker_prefix + str(number)
         busy = guard.busy
         guard.busy = True
         try:
-            os.unlink(self._marker_dir + os.sep + self._marker_prefix + str(number))
+            if self._libc is not None:
+                self._libc.unlink(os.fsencode(path))
+            else:
+                os.unlink(path)
         except OSError:
             pass
         finally:
@@ -377,3 +392,28 @@ def _direct_observer(receiver: WatchdogEvents) -> Any:
     except Exception:
         return None
     return DirectInotifyObserver(receiver)
+
+
+def _held_libc() -> Any:
+    """libc, its calls made without letting go of the interpreter (``ctypes.PyDLL``),
+    for the markers' creation and removal; None when it cannot be loaded.
+
+    Through ``os``, the call lets go of the interpreter, and watchdog's reader
+    thread, woken by the marker's event within the call, takes it from the
+    drain; it then reads that marker alone, and a drain's marker read within a
+    millisecond of the one before waits a millisecond more in watchdog's reader
+    (which gathers bursts).  Held, the reader gets to the marker when the
+    interpreter is next let go (a drain's wait, the cell's own I/O), reading it
+    with whatever came after it.
+    """
+    import ctypes
+
+    try:
+        libc: Any = ctypes.PyDLL(None, use_errno=True)
+        libc.open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+        libc.open.restype = ctypes.c_int
+        libc.close.argtypes = [ctypes.c_int]
+        libc.unlink.argtypes = [ctypes.c_char_p]
+    except (OSError, AttributeError):
+        return None
+    return libc
