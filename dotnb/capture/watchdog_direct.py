@@ -62,8 +62,9 @@ class Receiver(Protocol):
     # Set while a drain waits for its marker: the emitter then does not gather.
     hurry: threading.Event
 
-    def on_path(self, path: str, written: bool) -> None:
-        """A file's creation or modification (``written``), or read."""
+    def on_path(self, path: str, written: bool) -> bool:
+        """A file's creation or modification (``written``), or read; True when it was a
+        drain's marker."""
 
     def on_event(self, event: FileSystemEvent) -> None:
         """Any other event (moves, events lost), as watchdog builds it."""
@@ -100,6 +101,7 @@ class DirectInotifyEmitter(InotifyEmitter):
         super().__init__(event_queue, watch, **kwargs)
         self.receiver = receiver
         self.gathered_at = 0.0  # when the emitter last let events gather
+        self.after_marker = False  # the event just handled was a drain's marker
 
     def run(self) -> None:
         guard.busy = True  # this thread's own opens are never the cell's
@@ -107,7 +109,9 @@ class DirectInotifyEmitter(InotifyEmitter):
 
     def queue_events(self, timeout: float, *, full_events: bool = False) -> None:
         super().queue_events(timeout, full_events=full_events)  # waits for one event, handles it
-        if time.monotonic() - self.gathered_at > GATHER_S:
+        if self.after_marker:
+            self.after_marker = False
+        elif time.monotonic() - self.gathered_at > GATHER_S:
             # The first event after a quiet spell (or GATHER_S into a burst): let the
             # rest gather, then handle them without waking for each one.
             self.receiver.hurry.wait(GATHER_S)
@@ -117,7 +121,9 @@ class DirectInotifyEmitter(InotifyEmitter):
         if type(event) is PathedInotifyEvent:  # not a pair of moves
             mask = event.ev.mask  # IN_ISDIR set for a folder: never equal below
             if mask in (_CREATED, _MODIFIED):
-                self.receiver.on_path(os.fsdecode(event.path), True)
+                # After a drain's marker, no gathering: the next drain's marker should
+                # find this thread waiting for it (the next event still gathers).
+                self.after_marker = self.receiver.on_path(os.fsdecode(event.path), True)
                 return
             if mask == _READ:
                 self.receiver.on_path(os.fsdecode(event.path), False)

@@ -166,19 +166,20 @@ class WatchdogEvents:
 
     # -- events (watchdog's threads) ----------------------------------------------------
 
-    def on_path(self, path: str, written: bool) -> None:
-        """A file created or modified (``written``), or read (a read-only close)."""
+    def on_path(self, path: str, written: bool) -> bool:
+        """A file created or modified (``written``), or read (a read-only close); True
+        when it was a drain's marker."""
         folder, _, name = path.rpartition(os.sep)
         rel_folder = self._folders.get(folder, _UNKNOWN)
         if rel_folder is _UNKNOWN:
             rel_folder = self._folder(folder)
         if rel_folder is None:
-            return
+            return False
         if rel_folder is _MARKERS:
             self._seen_marker(name)
-            return
+            return True
         if self.sink is None:
-            return  # nobody collects (the drain's ``then`` sets it under read_lock)
+            return False  # nobody collects (the drain's ``then`` sets it under read_lock)
         rel = f"{rel_folder}/{name}" if rel_folder else name
         try:
             with self.read_lock:
@@ -187,6 +188,7 @@ class WatchdogEvents:
                     sink(rel, written)
         except Exception:
             pass  # a bad event must not stop the stream
+        return False
 
     def on_event(self, event: Any) -> None:
         """Any other watchdog event (a move, events lost, or every event off Linux)."""
