@@ -9,6 +9,10 @@ kernel's in the same round (median of those differences):
 1. a tracked cell that touches no file (``x = 1``); goal: watchdog ≤ 2× inotify;
 2. a tracked cell writing 1,000 new files of 1 KiB; goal: watchdog ≤ 3× inotify.
 
+A second table gives the drains themselves, timed inside each kernel: the median
+``FileTracker.begin`` and ``FileTracker.end`` of the tracked cells (less swayed by
+other processes than a round trip).
+
 Both sources must record the same files: each tracked run's counts of inputs and
 outputs (files, not the folders the run line shows) are compared across sources in
 every round, and a round fails on any difference.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from harness import (
     BenchKernel,
+    KernelPhases,
     check_run,
     make_notebook,
     median,
@@ -29,6 +34,11 @@ from harness import (
 )
 
 SOURCES = ("inotify", "watchdog")
+# The two drains of a tracked cell, timed inside the kernels.
+DRAINS = [
+    ("dotnb.capture.files", "FileTracker.begin", "begin"),
+    ("dotnb.capture.files", "FileTracker.end", "end"),
+]
 
 
 def main() -> None:
@@ -41,6 +51,7 @@ def main() -> None:
         project.mkdir()
         notebook = make_notebook(project / "bench.ipynb")
         kernels: dict[str, BenchKernel] = {}
+        drains: dict[str, dict[str, dict[str, list[float]]]] = {}
         try:
             for source in SOURCES:  # the source is chosen by the environment the kernel starts with
                 kernels[source] = BenchKernel(
@@ -51,12 +62,17 @@ def main() -> None:
             base = BenchKernel(project, notebook, {"DOTNB_ROOT": str(project)})
             kernels["untracked"] = base
             base.ok("%load_ext dotnb")
+            phases = {s: KernelPhases(kernels[s], DRAINS) for s in SOURCES}
             empty = measure(kernels, "x = 1", rounds, None, outputs=0)
+            drains["empty"] = {s: phases[s].collect() for s in SOURCES}
+            for source in SOURCES:
+                phases[source].reset()
             many = measure(kernels, WRITE_CELL, writes, "folder = 'out/{name}_{round}'", outputs=1000)
+            drains["many"] = {s: phases[s].collect() for s in SOURCES}
         finally:
             for kernel in kernels.values():
                 kernel.shutdown()
-    rows = []
+    rows: list[list[str]] = []
     for title, found, goal in (
         ("a cell touching no file", empty, 2.0),
         ("a cell writing 1,000 files", many, 3.0),
@@ -76,6 +92,15 @@ def main() -> None:
         "added time over the untracked kernel (median of paired differences)",
         ["", "inotify ms", "watchdog ms", "watchdog / inotify", "goal"],
         rows,
+    )
+    print()
+    print_table(
+        "the drains inside the kernel (median ms of FileTracker.begin and .end per tracked cell)",
+        ["", "inotify begin", "inotify end", "watchdog begin", "watchdog end"],
+        [
+            [title, *(ms(median(drains[case][s][step]), 3) for s in SOURCES for step in ("begin", "end"))]
+            for title, case in (("a cell touching no file", "empty"), ("a cell writing 1,000 files", "many"))
+        ],
     )
 
 
