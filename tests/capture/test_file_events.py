@@ -4,6 +4,7 @@ outputs; ``DOTNB_FILE_EVENTS`` chooses.  Real files, real subprocesses, pyarrow.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -176,3 +177,64 @@ def test_auto_is_the_inotify_reader_on_linux_and_watchdog_elsewhere(
     assert isinstance(source, TreeWatcher if sys.platform.startswith("linux") else WatchdogEvents)
     monkeypatch.setattr(sys, "platform", "darwin")
     assert isinstance(open_file_events(str(tmp_path), lambda: None, "auto"), WatchdogEvents)
+
+
+def native_write(path: str) -> None:
+    """Create ``path`` through libc, as native code would: the audit hook does not see it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.open(os.fsencode(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    libc.write(fd, b"x", 1)
+    libc.close(fd)
+
+
+def native_read(path: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.open(os.fsencode(path), os.O_RDONLY)
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    libc.close(fd)
+
+
+@pytest.mark.parametrize("mode", ["inotify", "watchdog"])
+def test_events_just_before_a_cell_are_not_its_own_and_events_just_before_its_end_are(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """No time between the last event and a cell's start or end: the event is still
+    on its way through the source's threads when the drain begins."""
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", mode)
+    root = project(tmp_path)
+    monkeypatch.chdir(root)
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    try:
+        for i in range(20):
+            native_write(f"before-{i}.txt")  # between cells: nobody's
+            tracker.begin()
+            native_write(f"inside-{i}.txt")
+            native_read("data/raw/a.csv")
+            act = tracker.end()
+            assert (sorted(act.inputs), sorted(act.outputs)) == (["data/raw/a.csv"], [f"inside-{i}.txt"]), i
+            assert not tracker.warnings
+    finally:
+        tracker.close()
+
+
+@pytest.mark.parametrize("mode", ["inotify", "watchdog"])
+def test_a_folder_moved_out_of_a_hidden_folder_brings_its_files_as_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Hidden folders are not watched; a folder renamed from one into the project is."""
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", mode)
+    root = project(tmp_path)
+    monkeypatch.chdir(root)
+    (root / ".staging" / "sub").mkdir(parents=True)
+
+    def stage() -> None:
+        Path(".staging/a.txt").write_text("a")
+        Path(".staging/sub/b.txt").write_text("b")
+
+    def publish() -> None:
+        os.rename(".staging", "out")
+        native_write("out/c.txt")
+
+    acts = run_cells(root, [stage, publish])
+    assert summary(acts) == [([], []), ([], ["out/a.txt", "out/c.txt", "out/sub/b.txt"])]
