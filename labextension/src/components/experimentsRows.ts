@@ -62,7 +62,7 @@ interface ISlot {
   select: HTMLDivElement;
   mark: HTMLSpanElement | null;
   cells: ICell[];
-  // What the row shows now (undefined: never drawn).
+  // What the row shows now (index -1: to be drawn afresh): written only on change.
   index: number;
   /** The last render() that drew this row. */
   frame: number;
@@ -110,7 +110,7 @@ export class RowPool {
     body.addEventListener('change', this._onChange);
   }
 
-  /** The run a row element shows (its index in the table), for the handlers. */
+  /** The row an event happened in: its slot knows the row's index and run. */
   private _slotOf(target: EventTarget | null): ISlot | undefined {
     const row = (target as Element | null)?.closest?.('[role="row"]');
     return this._slots.find(s => s.el === row);
