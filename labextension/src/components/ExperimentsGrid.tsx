@@ -6,6 +6,10 @@
  * Space selects, P pins it as the baseline, Enter opens it in the Runs panel.
  * Header buttons sort (again: the other way). Cells are text.
  *
+ * React renders the grid and its header; the rows are a pool of elements drawn
+ * in place (experimentsRows.ts), on scroll straight from the scroll event, so
+ * a fast scroll costs no React render per frame.
+ *
  * Rows hold only the columns in view (plus one either side): the header keeps
  * every column, each cell says its place with aria-colindex, and the grid its
  * count with aria-colcount, so assistive technology sees the whole table.
@@ -14,16 +18,12 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
-import {
-  cellText,
-  delta,
-  formatDelta,
-  IExperimentColumn
-} from '../experiments';
+import { IExperimentColumn } from '../experiments';
 import type { ExperimentsModel } from '../experimentsModel';
 import { IRunSummary } from '../types';
+import { ROW_HEIGHT, RowPool, SELECT_WIDTH } from './experimentsRows';
 
-export const ROW_HEIGHT = 26;
+export { ROW_HEIGHT };
 // Rows kept beyond each edge of the view. Few: every row in the DOM is styled,
 // laid out and painted again when a fast scroll brings it new text.
 const OVERSCAN = 1;
@@ -31,7 +31,6 @@ const OVERSCAN = 1;
 const COLUMN_OVERSCAN = 1;
 // Pages are asked for this many rows ahead of the viewport (scrolling down or up).
 const PREFETCH = 100;
-const SELECT_WIDTH = 52;
 
 function sortLabel(
   column: IExperimentColumn,
@@ -77,118 +76,6 @@ export function columnWindow(
   return { from, to, offset };
 }
 
-const Row = React.memo(function Row(props: {
-  index: number;
-  run: IRunSummary | undefined;
-  columns: IExperimentColumn[];
-  /** The columns held: `columns[from, to)`, after `offset` pixels left out. */
-  from: number;
-  to: number;
-  offset: number;
-  baseline: IRunSummary | null;
-  selected: boolean;
-  active: boolean;
-  /** The grouping column's key when this row starts a group (it shows the value). */
-  groupKey: string | null;
-  /** The grouping column's key on every row (null: not grouped). */
-  grouped: string | null;
-  width: number;
-  onToggle: (run: IRunSummary) => void;
-  onActivate: (index: number) => void;
-  trans: TranslationBundle;
-}): JSX.Element {
-  const { run, columns, index, trans } = props;
-  const style: React.CSSProperties = {
-    transform: `translateY(${index * ROW_HEIGHT}px)`,
-    width: props.width
-  };
-  const classes = ['jp-dotnb-XRow'];
-  if (props.active) {
-    classes.push('jp-mod-active');
-  }
-  if (props.selected) {
-    classes.push('jp-mod-selected');
-  }
-  if (run && props.baseline?.id === run.id) {
-    classes.push('jp-mod-baseline');
-  }
-  // A row whose page is loading keeps the shape of a loaded one (empty cells), so
-  // that its elements are reused when the run arrives.
-  if (!run) {
-    classes.push('jp-mod-loading');
-  }
-  if (props.groupKey !== null) {
-    classes.push('jp-mod-groupStart');
-  }
-  const label = run
-    ? trans.__('Select run #%1', run.number)
-    : trans.__('Loading…');
-  return (
-    <div
-      role="row"
-      id={run ? `jp-dotnb-xrow-${run.id}` : undefined}
-      aria-rowindex={index + 2}
-      aria-selected={props.selected}
-      aria-busy={run ? undefined : true}
-      className={classes.join(' ')}
-      style={style}
-      data-run-id={run?.id}
-      onClick={() => props.onActivate(index)}
-    >
-      <div
-        role="gridcell"
-        aria-colindex={1}
-        className="jp-dotnb-XCell jp-dotnb-XSelect"
-        style={{ width: SELECT_WIDTH }}
-      >
-        <input
-          type="checkbox"
-          tabIndex={-1}
-          aria-label={label}
-          title={label}
-          disabled={!run}
-          checked={props.selected}
-          onChange={() => run && props.onToggle(run)}
-        />
-        {run && props.baseline?.id === run.id && (
-          <span className="jp-dotnb-XBaselineMark" title={trans.__('baseline')}>
-            {trans.__('base')}
-          </span>
-        )}
-      </div>
-      {columns.slice(props.from, props.to).map((column, i) => {
-        // Within a group, the grouping column is shown on its first row only.
-        const hidden = column.key === props.grouped && props.groupKey === null;
-        const text = run && !hidden ? cellText(run, column) : '';
-        const change = run ? delta(run, props.baseline, column) : null;
-        return (
-          <div
-            key={column.key}
-            role="gridcell"
-            aria-colindex={props.from + i + 2}
-            className={`jp-dotnb-XCell ${column.numeric ? 'jp-mod-numeric' : ''} jp-dotnb-XCol-${column.kind}`}
-            style={
-              i === 0 && props.offset
-                ? { width: column.width, marginLeft: props.offset }
-                : { width: column.width }
-            }
-            title={text}
-          >
-            {text}
-            {change !== null && change !== 0 && (
-              <span
-                className={`jp-dotnb-XDelta ${change > 0 ? 'jp-mod-up' : 'jp-mod-down'}`}
-              >
-                {formatDelta(change)}
-              </span>
-            )}
-          </div>
-        );
-      })}
-    </div>
-  );
-});
-
 export function ExperimentsGrid(props: {
   model: ExperimentsModel;
   trans: TranslationBundle;
@@ -199,9 +86,12 @@ export function ExperimentsGrid(props: {
 }): JSX.Element {
   const { model, trans } = props;
   const scroller = React.useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = React.useState(0);
+  const rowsBody = React.useRef<HTMLDivElement>(null);
+  // Scrolling draws the rows directly (no React render per scroll event): the
+  // scroll position lives in refs, read when rows are drawn.
+  const scrollTop = React.useRef(0);
+  const scrollLeft = React.useRef(0);
   const [height, setHeight] = React.useState(props.initialHeight ?? 500);
-  const [scrollLeft, setScrollLeft] = React.useState(0);
   const [viewWidth, setViewWidth] = React.useState<number | null>(null);
   const [active, setActive] = React.useState(0);
   const total = model.total ?? 0;
@@ -231,28 +121,79 @@ export function ExperimentsGrid(props: {
     return () => observer.disconnect();
   }, []);
 
+  const onToggle = React.useCallback(
+    (run: IRunSummary) => model.toggleSelected(run),
+    [model]
+  );
+  const pool = React.useRef<RowPool | null>(null);
+  React.useLayoutEffect(() => {
+    pool.current = new RowPool(rowsBody.current!, trans, {
+      onToggle,
+      onActivate: setActive
+    });
+    return () => {
+      pool.current?.dispose();
+      pool.current = null;
+    };
+  }, [trans, onToggle]);
+
+  // Draws the rows in view from the latest state; the scroll handler calls the
+  // same function between renders.
+  const draw = React.useRef<(load?: boolean) => void>(() => undefined);
+  draw.current = (load = true) => {
+    const top = scrollTop.current;
+    const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
+    const last = Math.min(
+      total - 1,
+      Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN
+    );
+    if (load) {
+      model.ensureRows(first - PREFETCH, last + PREFETCH);
+    }
+    const { from, to, offset } = columnWindow(
+      columns,
+      scrollLeft.current,
+      viewWidth
+    );
+    pool.current?.render({
+      first,
+      last,
+      columns,
+      from,
+      to,
+      offset,
+      width,
+      active,
+      baseline: model.baseline,
+      grouped: model.group,
+      rowAt: index => model.rowAt(index),
+      isSelected: id => model.isSelected(id),
+      startsGroup: index => model.startsGroup(index)
+    });
+  };
+
   // A new sort or filter starts at the top.
   const generation = `${model.sort.key}|${model.sort.order}|${model.filters.join('\n')}|${model.query}|${model.notebook}|${model.group}`;
-  React.useEffect(() => {
+  React.useLayoutEffect(() => {
     setActive(0);
-    setScrollTop(0);
+    scrollTop.current = 0;
     if (scroller.current) {
       scroller.current.scrollTop = 0;
     }
   }, [generation]);
 
-  const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(
-    total - 1,
-    Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN
-  );
+  // Every render (the selection, the columns changed) draws the rows; so does
+  // every change of the model (a page arrived), without waiting for a render.
+  // That one asks for no pages: a reload emits its change before it asks for
+  // its first page, with the old total, and the next render asks for the rest.
+  React.useLayoutEffect(() => draw.current());
   React.useEffect(() => {
-    model.ensureRows(first - PREFETCH, last + PREFETCH);
-  }, [model, first, last, total]);
-  const onToggle = React.useCallback(
-    (run: IRunSummary) => model.toggleSelected(run),
-    [model]
-  );
+    const redraw = () => draw.current(false);
+    model.changed.connect(redraw);
+    return () => {
+      model.changed.disconnect(redraw);
+    };
+  }, [model]);
 
   const activeRun = total
     ? model.rowAt(Math.min(active, total - 1))
@@ -300,36 +241,6 @@ export function ExperimentsGrid(props: {
     }
   };
 
-  // Rows are keyed by slot, not by run: a row scrolled out is reused for the one
-  // scrolled in (its text and position change, its elements stay), which costs far
-  // less than creating and removing a row's elements on every frame of a fling.
-  const pool = Math.ceil(height / ROW_HEIGHT) + 2 * OVERSCAN + 2;
-  const { from, to, offset } = columnWindow(columns, scrollLeft, viewWidth);
-  const rows: JSX.Element[] = [];
-  for (let i = first; i <= last; i++) {
-    const run = model.rowAt(i);
-    rows.push(
-      <Row
-        key={i % pool}
-        index={i}
-        run={run}
-        columns={columns}
-        from={from}
-        to={to}
-        offset={offset}
-        baseline={model.baseline}
-        selected={!!run && model.isSelected(run.id)}
-        active={i === active}
-        groupKey={model.startsGroup(i) ? model.group : null}
-        grouped={model.group}
-        width={width}
-        onToggle={onToggle}
-        onActivate={setActive}
-        trans={trans}
-      />
-    );
-  }
-
   return (
     <div
       ref={scroller}
@@ -345,8 +256,9 @@ export function ExperimentsGrid(props: {
       tabIndex={0}
       onKeyDown={onKeyDown}
       onScroll={event => {
-        setScrollTop(event.currentTarget.scrollTop);
-        setScrollLeft(event.currentTarget.scrollLeft);
+        scrollTop.current = event.currentTarget.scrollTop;
+        scrollLeft.current = event.currentTarget.scrollLeft;
+        draw.current();
       }}
     >
       <div
@@ -400,13 +312,13 @@ export function ExperimentsGrid(props: {
           </div>
         ))}
       </div>
+      {/* The rows are the pool's (experimentsRows.ts): React leaves this element's children alone. */}
       <div
+        ref={rowsBody}
         className="jp-dotnb-XBody"
         role="rowgroup"
         style={{ height: total * ROW_HEIGHT, width }}
-      >
-        {rows}
-      </div>
+      />
     </div>
   );
 }
