@@ -125,6 +125,7 @@ def _checkout_command(session: Session, args: list[str]) -> str:
 
     from dotnb.capture.state_checkout import CheckoutRefused
     from dotnb.store.errors import DotnbError
+    from dotnb.store.kernel_state import CHECKOUT_REFUSED
 
     try:
         if args == ["--undo"]:
@@ -141,7 +142,7 @@ def _checkout_command(session: Session, args: list[str]) -> str:
         return session.checkout_state(refs[0], trust=trust, recompute=recompute)
     except (CheckoutRefused, DotnbError) as exc:
         # Nothing changed in the namespace: said plainly, without a traceback.
-        return f"dotnb: checkout refused: {exc}"
+        return f"{CHECKOUT_REFUSED}{exc}"
 
 
 def load_ipython_extension(ip: Any) -> None:

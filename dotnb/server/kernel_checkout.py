@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-# The magic's own prefix when it changed nothing (dotnb.capture.magic prints it).
-_REFUSED = "dotnb: checkout refused: "
+from dotnb.store.kernel_state import CHECKOUT_REFUSED
 
 
 class KernelOptionError(ValueError):
@@ -228,9 +227,9 @@ async def checkout_in_kernel(
         answer["status"] = "error"
         raised = f"raised {reply.error}" if reply.error else f"answered {reply.status}"
         answer["reason"] = f"the kernel {raised}"
-    elif _REFUSED in reply.text:
+    elif CHECKOUT_REFUSED in reply.text:
         answer["status"] = "refused"
-        answer["reason"] = reply.text[reply.text.index(_REFUSED) + len(_REFUSED) :].strip()
+        answer["reason"] = reply.text[reply.text.index(CHECKOUT_REFUSED) + len(CHECKOUT_REFUSED) :].strip()
     else:
         answer["status"] = "ok"
         answer["checked_out"] = True

@@ -247,6 +247,11 @@ def state_summary(store_dir: Path, objects: ObjectStore, run_id: str) -> dict[st
     return {"run": run_id, "author": manifest.get("author"), "variables": variables}
 
 
+# How ``%dotnb checkout`` starts what it prints when it changed nothing: the server's
+# checkout through a kernel (dotnb.server.kernel_checkout) reads its answer by it.
+CHECKOUT_REFUSED = "dotnb: checkout refused: "
+
+
 def undo_key(notebook: str | None, kernel: str | None) -> str:
     """The name of a notebook's undo ref (a kernel's, when its notebook is unknown)."""
     return hash_bytes(f"{'notebook' if notebook else 'kernel'}:{notebook or kernel or ''}".encode())[:32]
