@@ -167,6 +167,14 @@ class CellRecord:
                 ps.py_read = True
         return ps
 
+    def take_pending(self) -> list[str]:
+        """The Python read-opens appended so far, taken out of :attr:`pending` in order."""
+        pending = self.pending
+        n = len(pending)
+        taken = pending[:n]
+        del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+        return taken
+
     def reads(self, folder: str, names: set[str]) -> None:
         """The event stream reported these names of ``folder`` read, in bulk (in
         stream order with the paths' other events)."""

@@ -317,16 +317,10 @@ class FileTracker:
         # Any thread's hook may get here (a write-open, a SQLite connect): one at a time,
         # and after the stream's thread has matched what it took (_match_some).
         with self._pending_lock:
-            if not (cell.pending or cell.unmatched or cell.unmatched_once):
-                return
-            pending = cell.pending
-            n = len(pending)
-            taken = pending[:n]
-            del pending[:n]  # one step under the GIL: opens appended meanwhile stay
-            if cell.unmatched or cell.unmatched_once:
-                taken = [*cell.unmatched, *cell.unmatched_once, *taken]
+            taken = [*cell.unmatched, *cell.unmatched_once, *cell.take_pending()]
+            if taken:
                 cell.unmatched, cell.unmatched_once = [], []
-            self._look_at_reads(cell, taken)
+                self._look_at_reads(cell, taken)
 
     def _match_some(self, cell: CellRecord) -> None:
         """While the cell runs (the stream handing reads over): match the pending opens
@@ -338,10 +332,7 @@ class FileTracker:
         if not self._pending_lock.acquire(blocking=False):
             return  # another thread is taking them: it has them all
         try:
-            pending = cell.pending
-            n = len(pending)
-            taken = pending[:n]
-            del pending[:n]  # one step under the GIL: opens appended meanwhile stay
+            taken = cell.take_pending()
             retry, cell.unmatched_once = cell.unmatched_once, []
             try:
                 if retry:
