@@ -263,8 +263,9 @@ class WatchdogEvents:
         """
         if not self.streaming:
             return False
-        if self.sink is None and self._gated:
-            return self._gate_drain(then)
+        # A cell's start waits for its marker too: folders created or moved in since
+        # the last drain are watched only once watchdog has handled their events, and
+        # a cell writing into them at once would otherwise go unseen.
         with self._draining_lock:
             self._draining += 1
             self.hurry.set()
