@@ -82,11 +82,6 @@ class WatchdogEvents:
         self._markers: set[str] = set()  # awaited markers whose event has come through
         self._marker_count = 0
         self._marker_prefix = f"drain-{os.getpid()}-"
-        # Drains with nobody collecting need not wait (see drain): only where each
-        # event comes in the order it happened, as soon as it is read (Linux's inotify).
-        self._gated = False
-        # While set (a marker's number), events are dropped until that marker's comes.
-        self._gate = 0
         # libc, to make and remove markers without letting go of the interpreter (Linux's
         # inotify; see _held_libc); None: through os.
         self._libc: Any = None
@@ -123,7 +118,6 @@ class WatchdogEvents:
             direct = _direct_observer(self) if not self.polling else None
             if direct is not None:
                 self._observer = direct
-                self._gated = True
                 self._libc = _held_libc()
                 direct.watch_tree(self.root_real, event_filter)
             else:
@@ -184,7 +178,7 @@ class WatchdogEvents:
         try:
             with self.read_lock:
                 sink = self.sink
-                if sink is not None and not self._gate:
+                if sink is not None:
                     sink(rel, written)
         except Exception:
             pass  # a bad event must not stop the stream
@@ -196,7 +190,6 @@ class WatchdogEvents:
             kind = event.event_type
             if kind == "events_lost":
                 with self.read_lock:
-                    self._gate = 0  # the gate's marker may be among the events lost
                     self.on_lost()
                 return
             if event.is_directory or kind not in _FILE_KINDS:
@@ -236,14 +229,6 @@ class WatchdogEvents:
         prefix = self._marker_prefix
         if not name.startswith(prefix):
             return  # another kernel's, in the same project
-        number = int(name[len(prefix) :]) if name[len(prefix) :].isdigit() else 0
-        if self._gate and number >= self._gate:
-            with self.read_lock:
-                gate = self._gate
-                if gate and number >= gate:
-                    self._gate = 0  # the cell's events follow
-                    if number > gate:
-                        self.on_lost()  # the gate's own marker never came: events were lost
         with self._marker_seen:
             if name in self._awaited:
                 self._markers.add(name)
@@ -255,17 +240,13 @@ class WatchdogEvents:
         """Handle every event that happened before now, then run ``then`` with the
         events held; False when the marker did not come through within ``timeout``.
 
-        With nobody collecting (``sink`` unset: between cells, and at a cell's
-        start), the events before now are dropped whatever happens, so a drain
-        need not wait for them: on Linux's inotify it creates a marker, drops every
-        event up to the marker's own (the gate) and runs ``then`` at once; the
-        events after the marker are handed on as they come.
+        A cell's start waits for its marker too, though nobody collects the events
+        before it: folders created or moved in since the last drain are watched only
+        once watchdog has handled their events, and a cell writing into them at once
+        would otherwise go unseen.
         """
         if not self.streaming:
             return False
-        # A cell's start waits for its marker too: folders created or moved in since
-        # the last drain are watched only once watchdog has handled their events, and
-        # a cell writing into them at once would otherwise go unseen.
         with self._draining_lock:
             self._draining += 1
             self.hurry.set()
@@ -276,24 +257,6 @@ class WatchdogEvents:
                 self._draining -= 1
                 if not self._draining:
                     self.hurry.clear()
-
-    def _gate_drain(self, then: Callable[[], None] | None) -> bool:
-        if then is None:
-            return True  # nothing collects, before or after
-        number = self._next_marker()
-        with self.read_lock:
-            # Closed before the marker exists: whatever is handled until its event comes
-            # through happened before it.
-            self._gate = number
-        if not self._make_marker(number):
-            with self.read_lock:
-                self._gate = 0
-            return False
-        # Its creation event is queued: the file itself is not needed.
-        self._remove_marker(number)
-        with self.read_lock:
-            then()
-        return True
 
     def _wait_drain(self, timeout: float, then: Callable[[], None] | None) -> bool:
         number = self._next_marker()
