@@ -103,3 +103,22 @@ def test_the_run_limit_applies_to_the_groups_in_order(store: Store) -> None:
     assert got["entries"]["a"]["status"] == "stored"
     assert got["entries"]["b"]["status"] == TOO_LARGE
     assert "per-run limit (1000000 bytes)" in got["entries"]["b"]["reason"]
+
+
+@pytest.mark.parametrize("damage", ["flipped", "short", "long"])
+def test_a_large_buffer_hashed_while_read_is_never_loaded_damaged(store: Store, damage: str) -> None:
+    big = np.arange(5_000_000, dtype=np.float64)  # 40 MB: hashed by a thread as it is read
+    got = record(store, "01LARGE", {"big": big})
+    group = read_document(store.objects, got["entries"]["big"]["group"], GROUP_FORMAT)
+    path = store.objects.path_for(group["buffers"][0][0])
+    data = bytearray(path.read_bytes())
+    if damage == "flipped":
+        data[len(data) - 5] ^= 1  # in the last segment read
+    elif damage == "short":
+        del data[-1]
+    else:
+        data += b"\0"
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ObjectCorrupt):
+        load_groups(store.objects, {"g": group}, ["g"], {})
