@@ -167,10 +167,13 @@ class CellRecord:
                 ps.py_read = True
         return ps
 
-    def take_pending(self) -> list[str]:
-        """The Python read-opens appended so far, taken out of :attr:`pending` in order."""
+    def take_pending(self, leave: int = 0) -> list[str]:
+        """The Python read-opens appended so far but the newest ``leave``, taken out of
+        :attr:`pending` in order."""
         pending = self.pending
-        n = len(pending)
+        n = len(pending) - leave
+        if n <= 0:
+            return []
         taken = pending[:n]
         del pending[:n]  # one step under the GIL: opens appended meanwhile stay
         return taken

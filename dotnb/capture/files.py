@@ -53,6 +53,9 @@ END_TIMEOUT = 2.0  # seconds begin()/end() wait for the reader thread to let go 
 # Python read-opens pending when the stream hands reads over: from this many on, they
 # are matched with the stream's reads there and then (see FileTracker._match_some).
 MATCH_WHILE_RUNNING = 4096
+# ...except the newest this many: the cell runs ahead of the stream's hand-overs, so
+# the reads of its latest opens have seldom come through yet (matched next time).
+MATCH_LEAVE_NEWEST = 1024
 
 
 class FileTracker:
@@ -324,15 +327,15 @@ class FileTracker:
 
     def _match_some(self, cell: CellRecord) -> None:
         """While the cell runs (the stream handing reads over): match the pending opens
-        with the reads handed over so far, so that the cell's end has only the last
-        ones left.  An open not matched yet (its close not handed over yet, or its
+        (but the newest) with the reads handed over so far, so that the cell's end has
+        only the last ones left.  An open not matched yet (its close not handed over yet, or its
         folder's reads coming next in the same hand-over) is tried once more at the
         next call, then left for the end, where it is looked at as before: each open
         is tried at most twice here, whatever the cell does."""
         if not self._pending_lock.acquire(blocking=False):
             return  # another thread is taking them: it has them all
         try:
-            taken = cell.take_pending()
+            taken = cell.take_pending(leave=MATCH_LEAVE_NEWEST)
             retry, cell.unmatched_once = cell.unmatched_once, []
             try:
                 if retry:
@@ -364,22 +367,29 @@ class FileTracker:
             if rel_folder is None:
                 one_by_one = names
             else:
+                wanted = set(names)
                 # Under the lock: the event stream's hand-overs add to these sets.
                 with self._cond:
-                    seen = cell.read_by_stream(rel_folder)
-                    stated = cell.stated.get(rel_folder) or _NO_NAMES
-                    # A name with a story of its own had its read placed there (its
-                    # read-only close came before another event of it).
-                    one_by_one = [name for name in names if name not in seen and name not in stated]
-                if len(one_by_one) < len(names):
-                    with self._cond:
+                    # Set operations over the folder's names (a loop over many files
+                    # opens thousands a folder): those the stream reported read, and
+                    # those with a story of their own, which had their read placed
+                    # there (the read-only close came before another event of it).
+                    matched = wanted & cell.read_by_stream(rel_folder)
+                    stated = wanted.intersection(cell.stated.get(rel_folder) or _NO_NAMES)
+                    if matched or stated:
                         marked = cell.py_read_names.get(rel_folder)
                         if marked is None:
-                            marked = cell.py_read_names[rel_folder] = set()
-                        marked.update(seen & set(names))
+                            cell.py_read_names[rel_folder] = matched
+                        else:
+                            marked |= matched
                         prefix = f"{rel_folder}/" if rel_folder else ""
-                        for name in stated.intersection(names):
+                        for name in stated:
                             cell.paths[prefix + name].py_read = True
+                unmatched = wanted - matched
+                if stated:
+                    unmatched -= stated
+                # In the order opened, repeats kept: each open is looked at.
+                one_by_one = [name for name in names if name in unmatched] if unmatched else []
             if later:
                 left.extend([f"{folder}/{name}" for name in one_by_one])
                 continue

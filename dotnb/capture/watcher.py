@@ -383,20 +383,24 @@ class TreeWatcher:
         # parse_events, inline: a cell reading 100,000 files queues as many events,
         # and this thread takes the interpreter from the cell while it handles them.
         unpack = EVENT_HEADER.unpack_from
+        header, read_close = _HEADER_SIZE, IN_CLOSE_NOWRITE  # locals: looked up per event
+        # The set the last read was gathered in, and its watch: a loop reads a folder's
+        # files in a row.  Forgotten at each hand-over (the sets go to the cell).
+        gathered_wd, gathered = -1, None
         i, end = 0, len(buf)
-        while i + _HEADER_SIZE <= end:
+        while i + header <= end:
             wd, mask, cookie, length = unpack(buf, i)
-            start = i + _HEADER_SIZE
+            start = i + header
             i = start + length
             count += 1
             raw = buf[start:i].rstrip(b"\0")
-            if mask == IN_CLOSE_NOWRITE and reads is not None and raw:
+            if mask == read_close and reads is not None and raw:
                 # A file read: gathered (most events of a cell reading many files).
-                got = reads.get(wd)
-                if got is None:
-                    reads[wd] = {raw}
-                else:
-                    got.add(raw)
+                if wd != gathered_wd or gathered is None:
+                    gathered_wd, gathered = wd, reads.get(wd)
+                    if gathered is None:
+                        gathered = reads[wd] = set()
+                gathered.add(raw)
                 previous = None
                 continue
             event = (wd, mask, cookie, raw)
@@ -407,6 +411,7 @@ class TreeWatcher:
                 # Folders are about to be renamed, moved or forgotten: the reads
                 # gathered so far are handed over under the names they had.
                 self._hand_over_reads()
+                gathered_wd, gathered = -1, None
             if mask & IN_Q_OVERFLOW:
                 self._on_overflow()
                 continue

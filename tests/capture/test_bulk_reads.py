@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from dotnb.capture import files
+from dotnb.capture.cell_record import CellRecord
 from dotnb.capture.files import FileActivity, FileTracker, PreWrite
 from dotnb.capture.ignore import IgnoreRules
 from dotnb.store.hashing import hash_bytes
@@ -307,15 +308,24 @@ def test_odd_names_read_in_bulk_are_the_names_os_listdir_gives(tracker: FileTrac
     assert sorted(act.inputs) == sorted(f"odd/{name}" for name in kept)
 
 
-@pytest.mark.parametrize("match_at", [64, files.MATCH_WHILE_RUNNING])
+@pytest.mark.parametrize(
+    ("match_at", "leave"), [(64, 0), (64, 16), (files.MATCH_WHILE_RUNNING, files.MATCH_LEAVE_NEWEST)]
+)
 def test_opens_matched_while_the_cell_runs_keep_every_role(
-    tracker: FileTracker, root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, match_at: int
+    tracker: FileTracker,
+    root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    match_at: int,
+    leave: int,
 ) -> None:
     """Thousands of read-opens, matched with the stream's reads while the cell runs
-    (from ``match_at`` pending on): an open the stream never reports (a file outside
-    the root, a file still open at the end) is tried, then left for the end, and
-    still counts; a file read, then overwritten, keeps its bytes from before."""
+    (from ``match_at`` pending on, the newest ``leave`` left for the next time): an
+    open the stream never reports (a file outside the root, a file still open at the
+    end) is tried, then left for the end, and still counts; a file read, then
+    overwritten, keeps its bytes from before."""
     monkeypatch.setattr(files, "MATCH_WHILE_RUNNING", match_at)
+    monkeypatch.setattr(files, "MATCH_LEAVE_NEWEST", leave)
     rels = folder_of(root, "data/a", 3000) + folder_of(root, "data/b", 3000)
     outside = tmp_path / "outside.csv"
     outside.write_text("x\n")
@@ -346,3 +356,13 @@ def test_opens_matched_while_the_cell_runs_keep_every_role(
     assert act.inputs["overwritten.bin"] == PreWrite(hash=hash_bytes(b"before"), size=6)
     assert act.outputs == ["overwritten.bin"]
     assert [e["path"] for e in act.external] == [str(outside.resolve())]
+
+
+def test_taking_pending_opens_leaves_the_newest_in_order() -> None:
+    record = CellRecord(1)
+    record.pending.extend(f"/p/{i}" for i in range(10))
+    assert record.take_pending(leave=4) == [f"/p/{i}" for i in range(6)]
+    assert record.take_pending(leave=4) == []
+    record.pending.append("/p/10")
+    assert record.take_pending() == ["/p/6", "/p/7", "/p/8", "/p/9", "/p/10"]
+    assert record.pending == []
