@@ -363,6 +363,22 @@ class CellTiming:
     run: dict[str, Any] | None = None  # the dotnb run bundle the cell displayed
     run_line: str | None = None
     error: dict[str, Any] | None = None
+    # CPU seconds the kernel process used meanwhile, all its threads (None: unknown).
+    # Steadier than ``seconds`` on a shared machine: time spent waiting for a core
+    # does not count.
+    cpu: float | None = None
+
+
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -395,7 +411,13 @@ class BenchKernel:
             self.shutdown()
             raise
 
+    @property
+    def pid(self) -> int | None:
+        """The kernel's process id (its own interpreter: no wrapper in between)."""
+        return getattr(getattr(self.km, "provisioner", None), "pid", None)
+
     def run(self, code: str, timeout: float = 300) -> CellTiming:
+        cpu_before = process_cpu_seconds(self.pid)
         start = time.perf_counter()
         msg_id = self.kc.execute(code, store_history=True)
         result = CellTiming(seconds=0.0)
@@ -420,6 +442,9 @@ class BenchKernel:
                 result.run_line = content["data"].get("text/plain")
             elif kind == "error":
                 result.error = content
+        cpu_after = process_cpu_seconds(self.pid)
+        if cpu_before is not None and cpu_after is not None:
+            result.cpu = cpu_after - cpu_before
         reply = self.kc.get_shell_msg(timeout=timeout)
         result.status = reply["content"]["status"]
         return result
