@@ -153,13 +153,18 @@ class DotnbHandler(APIHandler):
     def dotnb_config(self) -> Any:
         return self.settings["dotnb_config"]
 
-    def fail(self, status: int, message: str) -> None:
+    def scrubbed(self, message: str) -> str:
+        """``message`` without the project root's absolute path (paths under it are
+        made root-relative), the request's token or anything _redact hides."""
         root = str(self.store.root)
         message = message.replace(root + "/", "").replace(root, ".")
         # A message may quote the request (a run reference, a path): never echo the token.
         if self.token:
             message = message.replace(self.token, "<token>")
-        message = _redact(message)
+        return _redact(message)
+
+    def fail(self, status: int, message: str) -> None:
+        message = self.scrubbed(message)
         self.clear()
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -416,7 +421,7 @@ class RestoreHandler(DotnbHandler):
         )
         if kernel is not None:
             # After the files: a cell re-run to recompute a value reads the run's data.
-            result["kernel"] = await checkout_in_kernel(
+            answer = await checkout_in_kernel(
                 self.settings,
                 self.store.root,
                 run_id,
@@ -424,6 +429,11 @@ class RestoreHandler(DotnbHandler):
                 timeout=self.dotnb_config.kernel_checkout_timeout,
                 dry_run=flags["dry_run"],
             )
+            # What the kernel printed or raised may name files by absolute path.
+            for key in ("report", "reason"):
+                if isinstance(answer.get(key), str):
+                    answer[key] = self.scrubbed(answer[key])
+            result["kernel"] = answer
         self.reply(result)
 
 

@@ -6,6 +6,7 @@ jupyter_server and a real session kernel)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,16 @@ async def test_restore_checks_the_variables_out_in_the_notebooks_kernel(
         failed = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
         assert failed["status"] == "error" and failed["checked_out"] is False, failed
         assert failed["reason"] == "the kernel raised ZeroDivisionError: division by zero"
+        # What the kernel raised or printed names files under the project root-relative.
+        await execute(kc, "import os\n_m._checkout_command = lambda *a: open(os.path.abspath('gone.csv'))")
+        named = (await api("runs", run, "restore", method="POST", body=body, request_timeout=120))["kernel"]
+        assert named["status"] == "error", named
+        assert named["reason"] == (
+            "the kernel raised FileNotFoundError: [Errno 2] No such file or directory: 'sub/gone.csv'"
+        )
+        assert "'sub/gone.csv'" in named["report"]
+        answer = json.dumps(named)
+        assert str(jp_root_dir) not in answer and os.path.realpath(jp_root_dir) not in answer
         await execute(kc, "_m._checkout_command = _real")
 
     # No kernel runs that notebook any more: the files are restored all the same.
