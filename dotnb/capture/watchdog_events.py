@@ -58,6 +58,20 @@ _UNKNOWN = "\0unknown"  # not looked at yet
 _MARKER_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive).  Always
+    True on Windows, where ``os.kill`` would terminate the process."""
+    if sys.platform == "win32":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class WatchdogEvents:
     """A watchdog observer over one root, with the interface of the inotify reader."""
 
@@ -115,6 +129,7 @@ class WatchdogEvents:
                 EventsLostEvent,
             ]
             os.makedirs(self._marker_dir, exist_ok=True)
+            self._remove_stale_markers()
             direct = _direct_observer(self) if not self.polling else None
             if direct is not None:
                 self._observer = direct
@@ -148,6 +163,23 @@ class WatchdogEvents:
             self.streaming = False
             self.stop()
             self.warnings.append(cannot_watch(self.root_real, exc))
+
+    def _remove_stale_markers(self) -> None:
+        """Remove the markers of kernels that are gone (one killed during a drain
+        leaves its marker behind); a live kernel's are its own business."""
+        try:
+            names = os.listdir(self._marker_dir)
+        except OSError:
+            return
+        for name in names:
+            kind, pid_text, number = (name.split("-") + ["", ""])[:3]
+            if kind != "drain" or not (pid_text.isdigit() and number.isdigit()):
+                continue
+            pid = int(pid_text)
+            if pid == os.getpid() or _alive(pid):
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._marker_dir, name))
 
     def stop(self, wait: float = 2.0) -> None:
         self.streaming = False

@@ -238,3 +238,25 @@ def test_a_folder_moved_out_of_a_hidden_folder_brings_its_files_as_outputs(
 
     acts = run_cells(root, [stage, publish])
     assert summary(acts) == [([], []), ([], ["out/a.txt", "out/c.txt", "out/sub/b.txt"])]
+
+
+def test_markers_of_kernels_that_are_gone_are_removed_when_a_source_starts(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    markers = root / ".dotnb" / "events"
+    markers.mkdir(parents=True)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(gone.stdout)  # exited and reaped: no process has its pid (until reused)
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as alive:
+        try:
+            names = [f"drain-{dead_pid}-7", f"drain-{alive.pid}-3", f"drain-{os.getpid()}-1", "notes.txt"]
+            for name in names:
+                (markers / name).write_bytes(b"")
+            source = WatchdogEvents(os.path.realpath(root), lambda: None, polling=True)
+            source.start()
+            try:
+                assert source.streaming
+                assert sorted(p.name for p in markers.iterdir()) == sorted(names[1:])
+            finally:
+                source.stop()
+        finally:
+            alive.kill()
