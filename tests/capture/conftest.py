@@ -14,6 +14,12 @@ def file_events_under_test() -> str:
     return os.environ.get("DOTNB_TEST_FILE_EVENTS", "")
 
 
+def source_sees_native_reads() -> bool:
+    """Whether the source under test reports reads by native code and subprocesses
+    (watchdog's polling observer sees changes only: the README's table)."""
+    return file_events_under_test() != "watchdog-polling"
+
+
 @pytest.fixture(autouse=True)
 def _file_events_source(monkeypatch: pytest.MonkeyPatch) -> None:
     if file_events_under_test():
