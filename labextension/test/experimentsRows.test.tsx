@@ -212,7 +212,87 @@ describe('the row pool', () => {
   });
 });
 
+function tableApi(rows: IRunSummary[]) {
+  return {
+    queries: [] as number[],
+    async table(query: {
+      offset?: number;
+      limit?: number;
+    }): Promise<IRunTablePage> {
+      const offset = query.offset ?? 0;
+      this.queries.push(offset);
+      return {
+        total: rows.length,
+        offset,
+        runs: rows.slice(offset, offset + (query.limit ?? 100)),
+        columns: { params: ['lr'], metrics: ['acc'] }
+      };
+    },
+    annotate: vi.fn()
+  };
+}
+
+function scrollTo(grid: HTMLElement, row: number): void {
+  Object.defineProperty(grid, 'scrollTop', {
+    configurable: true,
+    value: row * ROW_HEIGHT
+  });
+  act(() => {
+    grid.dispatchEvent(new Event('scroll', { bubbles: true }));
+  });
+}
+
 describe('the grid on scroll', () => {
+  it('drops the pages scrolled away from, and loads them again when scrolled back', async () => {
+    const rows = table(10_000);
+    const api = tableApi(rows);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    const onActiveChange = vi.fn();
+    const { container } = render(
+      <ExperimentsGrid
+        model={model}
+        trans={trans}
+        onOpen={vi.fn()}
+        onActiveChange={onActiveChange}
+        initialHeight={10 * ROW_HEIGHT}
+      />
+    );
+    const grid = container.querySelector<HTMLElement>('[role="grid"]')!;
+    const row = (index: number) =>
+      container.querySelector<HTMLElement>(
+        `[role="row"][aria-rowindex="${index + 2}"]`
+      );
+    scrollTo(grid, 1500);
+    await act(() => settle());
+    // The row clicked is the active one: its page stays while the view moves on.
+    act(() => {
+      (
+        row(1500)!.querySelectorAll('[role="gridcell"]')[2] as HTMLElement
+      ).click();
+    });
+    scrollTo(grid, 1000);
+    await act(() => settle());
+    for (let top = 2000; top < 10_000; top += 1000) {
+      scrollTo(grid, top);
+      await act(() => settle());
+    }
+    expect(model.loadedPages.length).toBeLessThan(12);
+    expect(model.rowAt(1000)).toBeUndefined();
+    expect(model.rowAt(1500)!.id).toBe(rows[1500].id);
+    expect(onActiveChange).toHaveBeenLastCalledWith(rows[1500]);
+    // Back to row 1000: its rows wait for the page, asked for again, then fill in.
+    const asked = api.queries.length;
+    scrollTo(grid, 1000);
+    expect(row(1000)!.getAttribute('aria-busy')).toBe('true');
+    expect(row(1000)!.dataset.runId).toBeUndefined();
+    expect(api.queries.slice(asked)).toContain(1000);
+    await act(() => settle());
+    expect(row(1000)!.hasAttribute('aria-busy')).toBe(false);
+    expect(row(1000)!.dataset.runId).toBe(rows[1000].id);
+    expect(row(1000)!.textContent).toContain('#1001');
+  });
+
   it('draws the rows scrolled to and loads their page', async () => {
     const rows = table(1000);
     const api = {

@@ -26,7 +26,7 @@ import {
   scatterSpec
 } from '../experimentsChart';
 import type { TableGroup } from '../api';
-import type { ExperimentsModel } from '../experimentsModel';
+import { CHART_ROWS, type ExperimentsModel } from '../experimentsModel';
 import { IRunSummary, JSONValue } from '../types';
 import { ExperimentsGrid } from './ExperimentsGrid';
 
@@ -233,7 +233,8 @@ export function ExperimentsView(props: {
 
   const selection = model.selection;
   const current = services.currentNotebook();
-  const chartRuns = selection.length >= 2 ? selection : model.loadedRows(500);
+  const chartRuns =
+    selection.length >= 2 ? selection : model.loadedRows(CHART_ROWS);
   const numeric = numericColumns(model.columns, chartRuns);
   const metrics = numeric.filter(c => c.kind === 'metric');
   const xColumn = numeric.find(c => c.key === xKey) ?? numeric[0];

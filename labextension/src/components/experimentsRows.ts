@@ -54,6 +54,9 @@ interface ICell {
   shown: string;
   change: string;
   margin: number;
+  // The run and baseline `change` was worked out for: worked out again only when either changes.
+  changeRun: IRunSummary | undefined | null;
+  changeBase: IRunSummary | null;
 }
 
 interface ISlot {
@@ -74,9 +77,29 @@ interface ISlot {
 }
 
 /**
+ * A row's classes by its state, one string per combination made once: every
+ * row in view is drawn on every frame, and building its class string each
+ * time left garbage for the collector. Bits: active 1, selected 2, baseline
+ * 4, loading 8, starts a group 16.
+ */
+const ROW_CLASSES = Array.from({ length: 32 }, (_, bits) =>
+  [
+    'jp-dotnb-XRow',
+    bits & 1 ? 'jp-mod-active' : '',
+    bits & 2 ? 'jp-mod-selected' : '',
+    bits & 4 ? 'jp-mod-baseline' : '',
+    bits & 8 ? 'jp-mod-loading' : '',
+    bits & 16 ? 'jp-mod-groupStart' : ''
+  ]
+    .filter(Boolean)
+    .join(' ')
+);
+
+/**
  * The formatted text of a run's cells, kept per run object: a run scrolled
  * back into view is not formatted again, and a run changed (a tag, a note)
- * is a new object with its own texts.
+ * is a new object with its own texts. Weak: the texts go with the run when
+ * the model drops its page.
  */
 const texts = new WeakMap<IRunSummary, Map<string, string>>();
 
@@ -160,6 +183,9 @@ export class RowPool {
       if (slot.frame !== frame && slot.el.parentNode) {
         slot.el.remove();
         slot.index = -1;
+        // Nor does it hold on to runs the model may have dropped.
+        slot.run = null;
+        slot.cells.forEach(c => (c.changeRun = null));
       }
     }
   }
@@ -214,24 +240,16 @@ export class RowPool {
     const selected = !!run && view.isSelected(run.id);
     const isBaseline = !!run && view.baseline?.id === run.id;
     const startsGroup = view.grouped !== null && view.startsGroup(index);
-    let classes = 'jp-dotnb-XRow';
-    if (index === view.active) {
-      classes += ' jp-mod-active';
-    }
-    if (selected) {
-      classes += ' jp-mod-selected';
-    }
-    if (isBaseline) {
-      classes += ' jp-mod-baseline';
-    }
     // A row whose page is loading keeps the shape of a loaded one (empty
     // cells), and is filled in place when the run arrives.
-    if (!run) {
-      classes += ' jp-mod-loading';
-    }
-    if (startsGroup) {
-      classes += ' jp-mod-groupStart';
-    }
+    const classes =
+      ROW_CLASSES[
+        (index === view.active ? 1 : 0) |
+          (selected ? 2 : 0) |
+          (isBaseline ? 4 : 0) |
+          (run ? 0 : 8) |
+          (startsGroup ? 16 : 0)
+      ];
     if (classes !== slot.classes) {
       el.className = classes;
       slot.classes = classes;
@@ -298,7 +316,9 @@ export class RowPool {
         colindex: 0,
         shown: '',
         change: '',
-        margin: 0
+        margin: 0,
+        changeRun: null,
+        changeBase: null
       });
     }
     while (slot.cells.length > count) {
@@ -307,7 +327,8 @@ export class RowPool {
     for (let i = 0; i < count; i++) {
       const column = view.columns[view.from + i];
       const cell = slot.cells[i];
-      if (cell.key !== column.key) {
+      const newColumn = cell.key !== column.key;
+      if (newColumn) {
         cell.el.className = `jp-dotnb-XCell ${column.numeric ? 'jp-mod-numeric' : ''} jp-dotnb-XCol-${column.kind}`;
         cell.el.style.width = `${column.width}px`;
         cell.key = column.key;
@@ -329,6 +350,15 @@ export class RowPool {
         cell.el.title = text;
         cell.shown = text;
       }
+      if (
+        !newColumn &&
+        cell.changeRun === run &&
+        cell.changeBase === view.baseline
+      ) {
+        continue; // the same delta (no formatting, no new string)
+      }
+      cell.changeRun = run;
+      cell.changeBase = view.baseline;
       const change = run ? delta(run, view.baseline, column) : null;
       const changeText =
         change !== null && change !== 0 ? formatDelta(change) : '';
