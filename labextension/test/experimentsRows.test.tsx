@@ -118,6 +118,33 @@ describe('the row pool', () => {
     expect(cellsOf(loading)[2]).toBe('arrived');
   });
 
+  it("formats a run's cells when it comes into view, not again while it stays", () => {
+    const runs = table(3);
+    let reads = 0;
+    const params = runs[1].params;
+    Object.defineProperty(runs[1], 'params', {
+      get: () => {
+        reads++;
+        return params;
+      }
+    });
+    const body = document.createElement('div');
+    const pool = new RowPool(body, trans, {
+      onToggle: vi.fn(),
+      onActivate: vi.fn()
+    });
+    pool.render(view(runs, 0, 2));
+    const formatted = reads;
+    expect(formatted).toBeGreaterThan(0);
+    pool.render(view(runs, 0, 2));
+    pool.render(view(runs, 1, 2));
+    expect(reads).toBe(formatted);
+    // A run changed (tagged, fetched again) is a new object: formatted afresh.
+    runs[1] = { ...runs[1], params: { lr: 42 } };
+    pool.render(view(runs, 1, 2));
+    expect(cellsOf(rowsOf(body)[0])[3]).toBe('42');
+  });
+
   it('sets run strings as text, never as markup', () => {
     const runs = [summary(1, { name: XSS, params: { lr: XSS } })];
     const body = document.createElement('div');

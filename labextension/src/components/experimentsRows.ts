@@ -54,9 +54,11 @@ interface ICell {
   shown: string;
   change: string;
   margin: number;
-  // The run and baseline `change` was worked out for: worked out again only when either changes.
-  changeRun: IRunSummary | undefined | null;
-  changeBase: IRunSummary | null;
+  // The run, baseline and hiding the text and change were worked out for:
+  // worked out again only when one of them changes, not on every frame.
+  run: IRunSummary | undefined | null;
+  base: IRunSummary | null;
+  hidden: boolean;
 }
 
 interface ISlot {
@@ -94,31 +96,6 @@ const ROW_CLASSES = Array.from({ length: 32 }, (_, bits) =>
     .filter(Boolean)
     .join(' ')
 );
-
-/**
- * The formatted text of a run's cells, kept per run object: a run scrolled
- * back into view is not formatted again, and a run changed (a tag, a note)
- * is a new object with its own texts. Weak: the texts go with the run when
- * the model drops its page.
- */
-const texts = new WeakMap<IRunSummary, Map<string, string>>();
-
-export function cachedCellText(
-  run: IRunSummary,
-  column: IExperimentColumn
-): string {
-  let byColumn = texts.get(run);
-  if (!byColumn) {
-    byColumn = new Map();
-    texts.set(run, byColumn);
-  }
-  let text = byColumn.get(column.key);
-  if (text === undefined) {
-    text = cellText(run, column);
-    byColumn.set(column.key, text);
-  }
-  return text;
-}
 
 export class RowPool {
   constructor(
@@ -185,7 +162,7 @@ export class RowPool {
         slot.index = -1;
         // Nor does it hold on to runs the model may have dropped.
         slot.run = null;
-        slot.cells.forEach(c => (c.changeRun = null));
+        slot.cells.forEach(c => (c.run = null));
       }
     }
   }
@@ -317,8 +294,9 @@ export class RowPool {
         shown: '',
         change: '',
         margin: 0,
-        changeRun: null,
-        changeBase: null
+        run: null,
+        base: null,
+        hidden: false
       });
     }
     while (slot.cells.length > count) {
@@ -344,21 +322,22 @@ export class RowPool {
       }
       // Within a group, the grouping column is shown on its first row only.
       const hidden = column.key === view.grouped && !startsGroup;
-      const text = run && !hidden ? cachedCellText(run, column) : '';
-      if (text !== cell.shown) {
-        cell.text.data = text;
-        cell.el.title = text;
-        cell.shown = text;
+      const sameRun = !newColumn && cell.run === run;
+      // A run is formatted when it comes into a cell, not again while it stays.
+      if (!sameRun || hidden !== cell.hidden) {
+        const text = run && !hidden ? cellText(run, column) : '';
+        if (text !== cell.shown) {
+          cell.text.data = text;
+          cell.el.title = text;
+          cell.shown = text;
+        }
+        cell.hidden = hidden;
       }
-      if (
-        !newColumn &&
-        cell.changeRun === run &&
-        cell.changeBase === view.baseline
-      ) {
-        continue; // the same delta (no formatting, no new string)
+      if (sameRun && cell.base === view.baseline) {
+        continue; // the same delta too
       }
-      cell.changeRun = run;
-      cell.changeBase = view.baseline;
+      cell.run = run;
+      cell.base = view.baseline;
       const change = run ? delta(run, view.baseline, column) : null;
       const changeText =
         change !== null && change !== 0 ? formatDelta(change) : '';
