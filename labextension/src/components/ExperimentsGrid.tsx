@@ -276,26 +276,11 @@ export function ExperimentsGrid(props: {
     }
   };
 
-  return (
-    <div
-      ref={scroller}
-      className="jp-dotnb-XGrid"
-      role="grid"
-      aria-label={trans.__('Runs')}
-      aria-rowcount={total + 1}
-      aria-colcount={columns.length + 1}
-      aria-multiselectable={true}
-      aria-activedescendant={
-        activeRun ? `jp-dotnb-xrow-${activeRun.id}` : undefined
-      }
-      tabIndex={0}
-      onKeyDown={onKeyDown}
-      onScroll={event => {
-        scrollTop.current = event.currentTarget.scrollTop;
-        scrollLeft.current = event.currentTarget.scrollLeft;
-        draw.current();
-      }}
-    >
+  // The header is made again only when the columns, the sort or the width
+  // change: the grid renders again on every page that arrives while scrolling.
+  const sort = model.sort;
+  const header = React.useMemo(
+    () => (
       <div
         role="row"
         aria-rowindex={1}
@@ -317,7 +302,7 @@ export function ExperimentsGrid(props: {
             key={column.key}
             role="columnheader"
             aria-colindex={i + 2}
-            aria-sort={sortLabel(column, model.sort)}
+            aria-sort={sortLabel(column, sort)}
             className={`jp-dotnb-XCell jp-dotnb-XCol-${column.kind} ${column.numeric ? 'jp-mod-numeric' : ''}`}
             style={{ width: column.width }}
           >
@@ -338,15 +323,40 @@ export function ExperimentsGrid(props: {
                 </span>
               )}
               {column.name}
-              {model.sort.key === column.key && (
+              {sort.key === column.key && (
                 <span aria-hidden="true">
-                  {model.sort.order === 'asc' ? ' ▲' : ' ▼'}
+                  {sort.order === 'asc' ? ' ▲' : ' ▼'}
                 </span>
               )}
             </button>
           </div>
         ))}
       </div>
+    ),
+    [columns, sort, width, trans, model]
+  );
+
+  return (
+    <div
+      ref={scroller}
+      className="jp-dotnb-XGrid"
+      role="grid"
+      aria-label={trans.__('Runs')}
+      aria-rowcount={total + 1}
+      aria-colcount={columns.length + 1}
+      aria-multiselectable={true}
+      aria-activedescendant={
+        activeRun ? `jp-dotnb-xrow-${activeRun.id}` : undefined
+      }
+      tabIndex={0}
+      onKeyDown={onKeyDown}
+      onScroll={event => {
+        scrollTop.current = event.currentTarget.scrollTop;
+        scrollLeft.current = event.currentTarget.scrollLeft;
+        draw.current();
+      }}
+    >
+      {header}
       {/* The rows are the pool's (experimentsRows.ts): React leaves this element's children alone. */}
       <div
         ref={rowsBody}
