@@ -740,6 +740,33 @@ describe('experiments view', () => {
     expect(
       header.closest('[role="columnheader"]')!.getAttribute('aria-sort')
     ).toBe('descending');
+    // Again: the other way, the header (made again only on such changes) says so.
+    await act(async () => {
+      (
+        container.querySelector(
+          'button[data-column="metric:acc"]'
+        ) as HTMLButtonElement
+      ).click();
+      await settle();
+    });
+    const sorted = container.querySelector('button[data-column="metric:acc"]')!;
+    expect(
+      sorted.closest('[role="columnheader"]')!.getAttribute('aria-sort')
+    ).toBe('ascending');
+    expect(sorted.textContent).toContain('▲');
+    // The column chooser follows the columns shown.
+    const shown = () =>
+      [
+        ...container.querySelectorAll<HTMLInputElement>(
+          '.jp-dotnb-XColumns input[type="checkbox"]'
+        )
+      ].filter(c => c.checked).length;
+    expect(shown()).toBe(4);
+    act(() => model.toggleColumn('metric:acc'));
+    expect(shown()).toBe(3);
+    expect(
+      container.querySelector('button[data-column="metric:acc"]')
+    ).toBeNull();
     expect(alerted).not.toHaveBeenCalled();
   });
 });
