@@ -17,6 +17,19 @@ import {
 import { IRunAnnotations, IRunSummary } from './types';
 
 export const PAGE_SIZE = 200;
+/**
+ * Rows the charts draw when fewer than two runs are selected: the first rows
+ * loaded. The pages holding them are never dropped, so scrolling the table
+ * does not change (and redraw) a chart.
+ */
+export const CHART_ROWS = 500;
+/**
+ * Pages kept besides those around the view (and the chart's): the most
+ * recently viewed, so a short scroll back finds its rows loaded. Every other
+ * page is dropped, and fetched again when scrolled back to: the memory held
+ * stays the same however many runs are scrolled through.
+ */
+export const CACHED_PAGES = 4;
 
 export interface ISortState {
   key: string;
@@ -94,13 +107,18 @@ export class ExperimentsModel {
     return this._selected.has(id);
   }
 
+  /** The pages loaded (for tests and benches). */
+  get loadedPages(): number[] {
+    return [...this._pages.keys()].sort((a, b) => a - b);
+  }
+
   /** The run at row `index`, if its page is loaded. */
   rowAt(index: number): IRunSummary | undefined {
     return this._pages.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE];
   }
 
   /** Every loaded row, in order (for charts when nothing is selected). */
-  loadedRows(limit = 2000): IRunSummary[] {
+  loadedRows(limit = CHART_ROWS): IRunSummary[] {
     const rows: IRunSummary[] = [];
     const pages = [...this._pages.keys()].sort((a, b) => a - b);
     for (const page of pages) {
@@ -257,26 +275,34 @@ export class ExperimentsModel {
     this._generation++;
     this._pages.clear();
     this._inflight.clear();
+    this._firstWanted = this._lastWanted = 0;
+    this._keptPage = -1;
     this._error = null;
     this._changed.emit();
     await this._fetch(0, true);
   }
 
-  /** Make sure rows `first`…`last` are loaded (or loading). */
-  ensureRows(first: number, last: number): void {
+  /**
+   * Make sure rows `first`…`last` (those in and around the view) and row
+   * `keep` (the active row) are loaded or loading; pages away from them are
+   * dropped beyond `CACHED_PAGES`, least recently wanted first. Called on
+   * every scroll event.
+   */
+  ensureRows(first: number, last: number, keep = -1): void {
     if (this._total === null) {
       return;
     }
     const end = Math.min(last, this._total - 1);
-    for (
-      let page = Math.floor(Math.max(0, first) / PAGE_SIZE);
-      page <= Math.floor(end / PAGE_SIZE);
-      page++
-    ) {
-      if (!this._pages.has(page) && !this._inflight.has(page)) {
-        void this._fetch(page, false);
-      }
+    this._firstWanted = Math.floor(Math.max(0, first) / PAGE_SIZE);
+    this._lastWanted = Math.floor(end / PAGE_SIZE);
+    this._keptPage = keep >= 0 ? Math.floor(keep / PAGE_SIZE) : -1;
+    for (let page = this._firstWanted; page <= this._lastWanted; page++) {
+      this._want(page);
     }
+    if (this._keptPage >= 0 && keep < this._total) {
+      this._want(this._keptPage);
+    }
+    this._trim();
   }
 
   /** Every row the filters keep, in order (the CSV export), a page at a time. */
@@ -310,6 +336,51 @@ export class ExperimentsModel {
     this._apply(await this.api.annotate(runId, { note: text }));
     this._error = null;
     this._changed.emit();
+  }
+
+  /** Fetch `page` if it is not loaded; if it is, it becomes the most recently wanted. */
+  private _want(page: number): void {
+    const rows = this._pages.get(page);
+    if (rows) {
+      // The map's order is the pages' last use (oldest first): move it last.
+      this._pages.delete(page);
+      this._pages.set(page, rows);
+    } else if (!this._inflight.has(page)) {
+      void this._fetch(page, false);
+    }
+  }
+
+  /** Whether `page` stays loaded whatever the cache holds. */
+  private _needed(page: number): boolean {
+    return (
+      (page >= this._firstWanted && page <= this._lastWanted) ||
+      page === this._keptPage ||
+      page * PAGE_SIZE < CHART_ROWS
+    );
+  }
+
+  /**
+   * Drop the least recently wanted pages beyond `CACHED_PAGES` of those not
+   * needed. Their runs go with them (and their formatted cell texts, kept per
+   * run object); the selection and the baseline keep their own runs.
+   */
+  private _trim(): void {
+    let spare = 0;
+    for (const page of this._pages.keys()) {
+      if (!this._needed(page)) {
+        spare++;
+      }
+    }
+    // Oldest first: the map's order is the pages' last use.
+    for (const page of this._pages.keys()) {
+      if (spare <= CACHED_PAGES) {
+        break;
+      }
+      if (!this._needed(page)) {
+        this._pages.delete(page);
+        spare--;
+      }
+    }
   }
 
   private _apply(result: IRunAnnotations): void {
@@ -355,6 +426,8 @@ export class ExperimentsModel {
       }
       this._pages.set(page, reply.runs);
       this._total = reply.total;
+      // Pages asked for during a fast scroll arrive after the view moved on.
+      this._trim();
       if (reply.columns) {
         this._all = allColumns(reply.columns);
         this._visible = null;
@@ -391,6 +464,10 @@ export class ExperimentsModel {
   private _selected = new Map<string, IRunSummary>();
   private _pages = new Map<number, IRunSummary[]>();
   private _inflight = new Set<number>();
+  // The pages the last ensureRows wanted: first…last, and the active row's (-1: none).
+  private _firstWanted = 0;
+  private _lastWanted = 0;
+  private _keptPage = -1;
   private _generation = 0;
   private _changed = new Signal<this, void>(this);
 }

@@ -35,6 +35,8 @@ import {
   scatterSpec
 } from '../src/experimentsChart';
 import {
+  CACHED_PAGES,
+  CHART_ROWS,
   ExperimentsModel,
   groupValue,
   PAGE_SIZE
@@ -110,6 +112,19 @@ describe('experiments table logic', () => {
 });
 
 /** A fake `GET table` over an array, sorting by a metric like the server. */
+/** Ask for rows as the grid does while scrolling `from`…`to`, 40 rows in view. */
+async function scrollThrough(
+  model: ExperimentsModel,
+  from: number,
+  to: number,
+  keep = -1
+): Promise<void> {
+  for (let top = from; top < to; top += 40) {
+    model.ensureRows(top - 100, top + 140, keep);
+    await settle(1);
+  }
+}
+
 class FakeTableApi {
   rows: IRunSummary[];
   queries: ITableQuery[] = [];
@@ -193,6 +208,75 @@ describe('experiments model', () => {
     expect(model.rowAt(0)!.metrics.acc).toBe(0.96);
     await model.setSort('metric:acc');
     expect(model.sort.order).toBe('asc');
+  });
+
+  it('drops pages far from the view and fetches one again when scrolled back to', async () => {
+    const api = new FakeTableApi(50 * PAGE_SIZE);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    const shown = (i: number) => api.rows[api.rows.length - 1 - i].id; // newest first
+    await scrollThrough(model, 0, model.total!);
+    // The chart's pages, the view's, and the CACHED_PAGES viewed last: not all 50.
+    const chartPages = [0, 1, 2];
+    expect(CHART_ROWS).toBeLessThanOrEqual(chartPages.length * PAGE_SIZE);
+    expect(CACHED_PAGES).toBe(4);
+    expect(model.loadedPages).toEqual([...chartPages, 45, 46, 47, 48, 49]);
+    expect(model.rowAt(0)!.id).toBe(shown(0));
+    expect(model.rowAt(20 * PAGE_SIZE)).toBeUndefined();
+    expect(model.loadedRows().map(r => r.id)).toEqual(
+      Array.from({ length: CHART_ROWS }, (_, i) => shown(i))
+    );
+    // Scrolled back: the page is asked for again, its rows wait meanwhile.
+    const asked = api.queries.length;
+    model.ensureRows(20 * PAGE_SIZE - 100, 20 * PAGE_SIZE + 140);
+    expect(api.queries.slice(asked).map(q => q.offset)).toEqual([
+      19 * PAGE_SIZE,
+      20 * PAGE_SIZE
+    ]);
+    expect(model.rowAt(20 * PAGE_SIZE)).toBeUndefined();
+    await settle();
+    expect(model.rowAt(20 * PAGE_SIZE)!.id).toBe(shown(20 * PAGE_SIZE));
+    expect(model.loadedPages).toEqual([...chartPages, 19, 20, 46, 47, 48, 49]);
+  });
+
+  it('keeps the page of the row the grid keeps (the active one) while scrolling away', async () => {
+    const model = new ExperimentsModel(new FakeTableApi(50 * PAGE_SIZE) as any);
+    await model.reload();
+    const active = 10 * PAGE_SIZE + 7;
+    await scrollThrough(model, active, model.total!, active);
+    expect(model.rowAt(active)).toBeDefined();
+    expect(model.loadedPages).toContain(10);
+  });
+
+  it('keeps the selection and the baseline when their page is dropped', async () => {
+    const api = new FakeTableApi(50 * PAGE_SIZE);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    const index = 30 * PAGE_SIZE + 3;
+    model.ensureRows(index, index + 40);
+    await settle();
+    const run = model.rowAt(index)!;
+    model.toggleSelected(run);
+    model.toggleSelected(model.rowAt(index + 1)!);
+    model.pin(run);
+    await scrollThrough(model, index, model.total!);
+    await scrollThrough(model, 0, 10 * PAGE_SIZE);
+    expect(model.rowAt(index)).toBeUndefined();
+    expect(model.selection.map(r => r.id)).toEqual([
+      run.id,
+      api.rows[api.rows.length - 2 - index].id
+    ]);
+    expect(model.isSelected(run.id)).toBe(true);
+    expect(model.baseline!.id).toBe(run.id);
+    // Tagging reaches runs whose page is not loaded.
+    await model.tagSelected(['kept']);
+    expect(model.selection.map(r => r.tags)).toEqual([['kept'], ['kept']]);
+    expect(model.baseline!.tags).toEqual(['kept']);
+    // Back in view: the row fetched again is the selected one.
+    model.ensureRows(index - 100, index + 140);
+    await settle();
+    expect(model.isSelected(model.rowAt(index)!.id)).toBe(true);
+    expect(model.rowAt(index)!.id).toBe(model.baseline!.id);
   });
 
   it('takes back a filter the server refuses and shows why', async () => {
@@ -656,6 +740,33 @@ describe('experiments view', () => {
     expect(
       header.closest('[role="columnheader"]')!.getAttribute('aria-sort')
     ).toBe('descending');
+    // Again: the other way, the header (made again only on such changes) says so.
+    await act(async () => {
+      (
+        container.querySelector(
+          'button[data-column="metric:acc"]'
+        ) as HTMLButtonElement
+      ).click();
+      await settle();
+    });
+    const sorted = container.querySelector('button[data-column="metric:acc"]')!;
+    expect(
+      sorted.closest('[role="columnheader"]')!.getAttribute('aria-sort')
+    ).toBe('ascending');
+    expect(sorted.textContent).toContain('▲');
+    // The column chooser follows the columns shown.
+    const shown = () =>
+      [
+        ...container.querySelectorAll<HTMLInputElement>(
+          '.jp-dotnb-XColumns input[type="checkbox"]'
+        )
+      ].filter(c => c.checked).length;
+    expect(shown()).toBe(4);
+    act(() => model.toggleColumn('metric:acc'));
+    expect(shown()).toBe(3);
+    expect(
+      container.querySelector('button[data-column="metric:acc"]')
+    ).toBeNull();
     expect(alerted).not.toHaveBeenCalled();
   });
 });

@@ -118,6 +118,33 @@ describe('the row pool', () => {
     expect(cellsOf(loading)[2]).toBe('arrived');
   });
 
+  it("formats a run's cells when it comes into view, not again while it stays", () => {
+    const runs = table(3);
+    let reads = 0;
+    const params = runs[1].params;
+    Object.defineProperty(runs[1], 'params', {
+      get: () => {
+        reads++;
+        return params;
+      }
+    });
+    const body = document.createElement('div');
+    const pool = new RowPool(body, trans, {
+      onToggle: vi.fn(),
+      onActivate: vi.fn()
+    });
+    pool.render(view(runs, 0, 2));
+    const formatted = reads;
+    expect(formatted).toBeGreaterThan(0);
+    pool.render(view(runs, 0, 2));
+    pool.render(view(runs, 1, 2));
+    expect(reads).toBe(formatted);
+    // A run changed (tagged, fetched again) is a new object: formatted afresh.
+    runs[1] = { ...runs[1], params: { lr: 42 } };
+    pool.render(view(runs, 1, 2));
+    expect(cellsOf(rowsOf(body)[0])[3]).toBe('42');
+  });
+
   it('sets run strings as text, never as markup', () => {
     const runs = [summary(1, { name: XSS, params: { lr: XSS } })];
     const body = document.createElement('div');
@@ -212,7 +239,87 @@ describe('the row pool', () => {
   });
 });
 
+function tableApi(rows: IRunSummary[]) {
+  return {
+    queries: [] as number[],
+    async table(query: {
+      offset?: number;
+      limit?: number;
+    }): Promise<IRunTablePage> {
+      const offset = query.offset ?? 0;
+      this.queries.push(offset);
+      return {
+        total: rows.length,
+        offset,
+        runs: rows.slice(offset, offset + (query.limit ?? 100)),
+        columns: { params: ['lr'], metrics: ['acc'] }
+      };
+    },
+    annotate: vi.fn()
+  };
+}
+
+function scrollTo(grid: HTMLElement, row: number): void {
+  Object.defineProperty(grid, 'scrollTop', {
+    configurable: true,
+    value: row * ROW_HEIGHT
+  });
+  act(() => {
+    grid.dispatchEvent(new Event('scroll', { bubbles: true }));
+  });
+}
+
 describe('the grid on scroll', () => {
+  it('drops the pages scrolled away from, and loads them again when scrolled back', async () => {
+    const rows = table(10_000);
+    const api = tableApi(rows);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    const onActiveChange = vi.fn();
+    const { container } = render(
+      <ExperimentsGrid
+        model={model}
+        trans={trans}
+        onOpen={vi.fn()}
+        onActiveChange={onActiveChange}
+        initialHeight={10 * ROW_HEIGHT}
+      />
+    );
+    const grid = container.querySelector<HTMLElement>('[role="grid"]')!;
+    const row = (index: number) =>
+      container.querySelector<HTMLElement>(
+        `[role="row"][aria-rowindex="${index + 2}"]`
+      );
+    scrollTo(grid, 1500);
+    await act(() => settle());
+    // The row clicked is the active one: its page stays while the view moves on.
+    act(() => {
+      (
+        row(1500)!.querySelectorAll('[role="gridcell"]')[2] as HTMLElement
+      ).click();
+    });
+    scrollTo(grid, 1000);
+    await act(() => settle());
+    for (let top = 2000; top < 10_000; top += 1000) {
+      scrollTo(grid, top);
+      await act(() => settle());
+    }
+    expect(model.loadedPages.length).toBeLessThan(12);
+    expect(model.rowAt(1000)).toBeUndefined();
+    expect(model.rowAt(1500)!.id).toBe(rows[1500].id);
+    expect(onActiveChange).toHaveBeenLastCalledWith(rows[1500]);
+    // Back to row 1000: its rows wait for the page, asked for again, then fill in.
+    const asked = api.queries.length;
+    scrollTo(grid, 1000);
+    expect(row(1000)!.getAttribute('aria-busy')).toBe('true');
+    expect(row(1000)!.dataset.runId).toBeUndefined();
+    expect(api.queries.slice(asked)).toContain(1000);
+    await act(() => settle());
+    expect(row(1000)!.hasAttribute('aria-busy')).toBe(false);
+    expect(row(1000)!.dataset.runId).toBe(rows[1000].id);
+    expect(row(1000)!.textContent).toContain('#1001');
+  });
+
   it('draws the rows scrolled to and loads their page', async () => {
     const rows = table(1000);
     const api = {

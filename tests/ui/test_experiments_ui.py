@@ -155,6 +155,12 @@ STATUS_STARTS_JS = """text => document.querySelector('.jp-dotnb-Experiments .jp-
   .textContent.startsWith(text)"""
 
 
+def js_heap_mb(cdp: Any) -> float:
+    """The page's JS heap in use after a full collection (Chromium DevTools Protocol)."""
+    cdp.send("HeapProfiler.collectGarbage")
+    return round(cdp.send("Runtime.getHeapUsage")["usedSize"] / 2**20, 1)
+
+
 def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, lab: Lab) -> None:
     figures: dict[str, Any] = {}
     page.goto(lab.url("lab"))
@@ -182,7 +188,16 @@ def test_experiments_journey_over_10000_runs(seeded: dict[str, Any], page: Any, 
 
     # Scrolling through every row: frames measured in the page (and idle frames, to compare).
     figures["idle frames, for comparison"] = page.evaluate(IDLE_JS)
+    cdp = page.context.new_cdp_session(page)
+    heap_before = js_heap_mb(cdp)
     figures["scroll through all rows, 20 rows a frame (frames)"] = page.evaluate(SCROLL_JS)
+    # The JS heap after a full collection: what the view keeps, not garbage not yet collected.
+    figures["JS heap MB after a full GC (before scroll, after scroll)"] = [heap_before, js_heap_mb(cdp)]
+    cdp.detach()
+    # The grid keeps only the pages around the view: row 5,000's, dropped on the
+    # way down, is fetched again when scrolled back to.
+    grid.evaluate("el => { el.scrollTop = 5000 * document.querySelector('.jp-dotnb-XRow').offsetHeight }")
+    view.locator('.jp-dotnb-XRow[aria-rowindex="5002"][data-run-id]').wait_for()
     grid.evaluate("el => { el.scrollTop = 0 }")
 
     # Filter with a numeric condition.

@@ -21,7 +21,12 @@ import * as React from 'react';
 import { IExperimentColumn } from '../experiments';
 import type { ExperimentsModel } from '../experimentsModel';
 import { IRunSummary } from '../types';
-import { ROW_HEIGHT, RowPool, SELECT_WIDTH } from './experimentsRows';
+import {
+  IRowsView,
+  ROW_HEIGHT,
+  RowPool,
+  SELECT_WIDTH
+} from './experimentsRows';
 
 export { ROW_HEIGHT };
 // Rows kept beyond each edge of the view. Few: every row in the DOM is styled,
@@ -137,6 +142,34 @@ export function ExperimentsGrid(props: {
     };
   }, [trans, onToggle]);
 
+  // What the rows are drawn from: one object per render, its row and column
+  // range set on each scroll event (a scroll allocates no view of its own).
+  const view: IRowsView = {
+    first: 0,
+    last: -1,
+    columns,
+    from: 0,
+    to: 0,
+    offset: 0,
+    width,
+    active,
+    baseline: model.baseline,
+    grouped: model.group,
+    rowAt: index => model.rowAt(index),
+    isSelected: id => model.isSelected(id),
+    startsGroup: index => model.startsGroup(index)
+  };
+  // The column window, computed again only when the grid scrolls sideways
+  // (or the columns or its width change), not on every vertical scroll.
+  const windowOf = React.useRef({
+    columns: null as IExperimentColumn[] | null,
+    left: -1,
+    viewWidth: null as number | null,
+    from: 0,
+    to: 0,
+    offset: 0
+  });
+
   // Draws the rows in view from the latest state; the scroll handler calls the
   // same function between renders.
   const draw = React.useRef<(load?: boolean) => void>(() => undefined);
@@ -148,28 +181,30 @@ export function ExperimentsGrid(props: {
       Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN
     );
     if (load) {
-      model.ensureRows(first - PREFETCH, last + PREFETCH);
+      // The active row's page stays loaded too: the note and the keys act on its run.
+      model.ensureRows(first - PREFETCH, last + PREFETCH, active);
     }
-    const { from, to, offset } = columnWindow(
-      columns,
-      scrollLeft.current,
-      viewWidth
-    );
-    pool.current?.render({
-      first,
-      last,
-      columns,
-      from,
-      to,
-      offset,
-      width,
-      active,
-      baseline: model.baseline,
-      grouped: model.group,
-      rowAt: index => model.rowAt(index),
-      isSelected: id => model.isSelected(id),
-      startsGroup: index => model.startsGroup(index)
-    });
+    const cached = windowOf.current;
+    const left = scrollLeft.current;
+    if (
+      cached.columns !== columns ||
+      cached.left !== left ||
+      cached.viewWidth !== viewWidth
+    ) {
+      Object.assign(cached, columnWindow(columns, left, viewWidth), {
+        columns,
+        left,
+        viewWidth
+      });
+    }
+    view.first = first;
+    view.last = last;
+    view.from = cached.from;
+    view.to = cached.to;
+    view.offset = cached.offset;
+    // A change of the model (a pin) draws before React renders again.
+    view.baseline = model.baseline;
+    pool.current?.render(view);
   };
 
   // A new sort or filter starts at the top.
@@ -241,26 +276,11 @@ export function ExperimentsGrid(props: {
     }
   };
 
-  return (
-    <div
-      ref={scroller}
-      className="jp-dotnb-XGrid"
-      role="grid"
-      aria-label={trans.__('Runs')}
-      aria-rowcount={total + 1}
-      aria-colcount={columns.length + 1}
-      aria-multiselectable={true}
-      aria-activedescendant={
-        activeRun ? `jp-dotnb-xrow-${activeRun.id}` : undefined
-      }
-      tabIndex={0}
-      onKeyDown={onKeyDown}
-      onScroll={event => {
-        scrollTop.current = event.currentTarget.scrollTop;
-        scrollLeft.current = event.currentTarget.scrollLeft;
-        draw.current();
-      }}
-    >
+  // The header is made again only when the columns, the sort or the width
+  // change: the grid renders again on every page that arrives while scrolling.
+  const sort = model.sort;
+  const header = React.useMemo(
+    () => (
       <div
         role="row"
         aria-rowindex={1}
@@ -282,7 +302,7 @@ export function ExperimentsGrid(props: {
             key={column.key}
             role="columnheader"
             aria-colindex={i + 2}
-            aria-sort={sortLabel(column, model.sort)}
+            aria-sort={sortLabel(column, sort)}
             className={`jp-dotnb-XCell jp-dotnb-XCol-${column.kind} ${column.numeric ? 'jp-mod-numeric' : ''}`}
             style={{ width: column.width }}
           >
@@ -303,15 +323,40 @@ export function ExperimentsGrid(props: {
                 </span>
               )}
               {column.name}
-              {model.sort.key === column.key && (
+              {sort.key === column.key && (
                 <span aria-hidden="true">
-                  {model.sort.order === 'asc' ? ' ▲' : ' ▼'}
+                  {sort.order === 'asc' ? ' ▲' : ' ▼'}
                 </span>
               )}
             </button>
           </div>
         ))}
       </div>
+    ),
+    [columns, sort, width, trans, model]
+  );
+
+  return (
+    <div
+      ref={scroller}
+      className="jp-dotnb-XGrid"
+      role="grid"
+      aria-label={trans.__('Runs')}
+      aria-rowcount={total + 1}
+      aria-colcount={columns.length + 1}
+      aria-multiselectable={true}
+      aria-activedescendant={
+        activeRun ? `jp-dotnb-xrow-${activeRun.id}` : undefined
+      }
+      tabIndex={0}
+      onKeyDown={onKeyDown}
+      onScroll={event => {
+        scrollTop.current = event.currentTarget.scrollTop;
+        scrollLeft.current = event.currentTarget.scrollLeft;
+        draw.current();
+      }}
+    >
+      {header}
       {/* The rows are the pool's (experimentsRows.ts): React leaves this element's children alone. */}
       <div
         ref={rowsBody}

@@ -26,7 +26,7 @@ import {
   scatterSpec
 } from '../experimentsChart';
 import type { TableGroup } from '../api';
-import type { ExperimentsModel } from '../experimentsModel';
+import { CHART_ROWS, type ExperimentsModel } from '../experimentsModel';
 import { IRunSummary, JSONValue } from '../types';
 import { ExperimentsGrid } from './ExperimentsGrid';
 
@@ -233,7 +233,8 @@ export function ExperimentsView(props: {
 
   const selection = model.selection;
   const current = services.currentNotebook();
-  const chartRuns = selection.length >= 2 ? selection : model.loadedRows(500);
+  const chartRuns =
+    selection.length >= 2 ? selection : model.loadedRows(CHART_ROWS);
   const numeric = numericColumns(model.columns, chartRuns);
   const metrics = numeric.filter(c => c.kind === 'metric');
   const xColumn = numeric.find(c => c.key === xKey) ?? numeric[0];
@@ -241,6 +242,68 @@ export function ExperimentsView(props: {
     metrics.find(c => c.key === yKey) ?? metrics[metrics.length - 1];
   const parallelColumns = model.visible.filter(c =>
     numeric.some(n => n.key === c.key)
+  );
+
+  // Made again only when the columns change: the view renders again on every
+  // page of rows that arrives while the grid scrolls.
+  const { columns: columnList, visible } = model;
+  const columnChooser = React.useMemo(
+    () => (
+      <details className="jp-dotnb-XColumns">
+        <summary>{trans.__('Columns')}</summary>
+        <fieldset>
+          <legend>{trans.__('Columns shown')}</legend>
+          {columnList.map(column => (
+            <label key={column.key}>
+              <input
+                type="checkbox"
+                checked={visible.some(c => c.key === column.key)}
+                onChange={() => model.toggleColumn(column.key)}
+              />
+              {column.kind === 'builtin'
+                ? column.name
+                : `${column.kind}: ${column.name}`}
+            </label>
+          ))}
+          <button type="button" onClick={() => model.chooseColumns(null)}>
+            {trans.__('Default columns')}
+          </button>
+        </fieldset>
+        <fieldset>
+          <legend>{trans.__('Order')}</legend>
+          <ol className="jp-dotnb-XColumnOrder">
+            {visible.map((column, i) => (
+              <li key={column.key}>
+                <span>
+                  {column.kind === 'builtin'
+                    ? column.name
+                    : `${column.kind}: ${column.name}`}
+                </span>
+                <button
+                  type="button"
+                  disabled={i === 0}
+                  aria-label={trans.__('Move %1 earlier', column.name)}
+                  title={trans.__('Move %1 earlier', column.name)}
+                  onClick={() => model.moveColumn(column.key, -1)}
+                >
+                  ↑
+                </button>
+                <button
+                  type="button"
+                  disabled={i === visible.length - 1}
+                  aria-label={trans.__('Move %1 later', column.name)}
+                  title={trans.__('Move %1 later', column.name)}
+                  onClick={() => model.moveColumn(column.key, 1)}
+                >
+                  ↓
+                </button>
+              </li>
+            ))}
+          </ol>
+        </fieldset>
+      </details>
+    ),
+    [columnList, visible, model, trans]
   );
 
   const addFilter = () => {
@@ -449,59 +512,7 @@ export function ExperimentsView(props: {
             <option value="sweep">{trans.__('sweep')}</option>
           </select>
         </label>
-        <details className="jp-dotnb-XColumns">
-          <summary>{trans.__('Columns')}</summary>
-          <fieldset>
-            <legend>{trans.__('Columns shown')}</legend>
-            {model.columns.map(column => (
-              <label key={column.key}>
-                <input
-                  type="checkbox"
-                  checked={model.visible.some(c => c.key === column.key)}
-                  onChange={() => model.toggleColumn(column.key)}
-                />
-                {column.kind === 'builtin'
-                  ? column.name
-                  : `${column.kind}: ${column.name}`}
-              </label>
-            ))}
-            <button type="button" onClick={() => model.chooseColumns(null)}>
-              {trans.__('Default columns')}
-            </button>
-          </fieldset>
-          <fieldset>
-            <legend>{trans.__('Order')}</legend>
-            <ol className="jp-dotnb-XColumnOrder">
-              {model.visible.map((column, i) => (
-                <li key={column.key}>
-                  <span>
-                    {column.kind === 'builtin'
-                      ? column.name
-                      : `${column.kind}: ${column.name}`}
-                  </span>
-                  <button
-                    type="button"
-                    disabled={i === 0}
-                    aria-label={trans.__('Move %1 earlier', column.name)}
-                    title={trans.__('Move %1 earlier', column.name)}
-                    onClick={() => model.moveColumn(column.key, -1)}
-                  >
-                    ↑
-                  </button>
-                  <button
-                    type="button"
-                    disabled={i === model.visible.length - 1}
-                    aria-label={trans.__('Move %1 later', column.name)}
-                    title={trans.__('Move %1 later', column.name)}
-                    onClick={() => model.moveColumn(column.key, 1)}
-                  >
-                    ↓
-                  </button>
-                </li>
-              ))}
-            </ol>
-          </fieldset>
-        </details>
+        {columnChooser}
         <button type="button" onClick={exportCsv}>
           {trans.__('Export CSV')}
         </button>

@@ -54,6 +54,11 @@ interface ICell {
   shown: string;
   change: string;
   margin: number;
+  // The run, baseline and hiding the text and change were worked out for:
+  // worked out again only when one of them changes, not on every frame.
+  run: IRunSummary | undefined | null;
+  base: IRunSummary | null;
+  hidden: boolean;
 }
 
 interface ISlot {
@@ -74,28 +79,23 @@ interface ISlot {
 }
 
 /**
- * The formatted text of a run's cells, kept per run object: a run scrolled
- * back into view is not formatted again, and a run changed (a tag, a note)
- * is a new object with its own texts.
+ * A row's classes by its state, one string per combination made once: every
+ * row in view is drawn on every frame, and building its class string each
+ * time left garbage for the collector. Bits: active 1, selected 2, baseline
+ * 4, loading 8, starts a group 16.
  */
-const texts = new WeakMap<IRunSummary, Map<string, string>>();
-
-export function cachedCellText(
-  run: IRunSummary,
-  column: IExperimentColumn
-): string {
-  let byColumn = texts.get(run);
-  if (!byColumn) {
-    byColumn = new Map();
-    texts.set(run, byColumn);
-  }
-  let text = byColumn.get(column.key);
-  if (text === undefined) {
-    text = cellText(run, column);
-    byColumn.set(column.key, text);
-  }
-  return text;
-}
+const ROW_CLASSES = Array.from({ length: 32 }, (_, bits) =>
+  [
+    'jp-dotnb-XRow',
+    bits & 1 ? 'jp-mod-active' : '',
+    bits & 2 ? 'jp-mod-selected' : '',
+    bits & 4 ? 'jp-mod-baseline' : '',
+    bits & 8 ? 'jp-mod-loading' : '',
+    bits & 16 ? 'jp-mod-groupStart' : ''
+  ]
+    .filter(Boolean)
+    .join(' ')
+);
 
 export class RowPool {
   constructor(
@@ -108,6 +108,10 @@ export class RowPool {
   ) {
     body.addEventListener('click', this._onClick);
     body.addEventListener('change', this._onChange);
+    // Translated once: `trans.__` on every row scrolled in (its placeholders
+    // replaced by regular expressions) made a quarter of a fast scroll's garbage.
+    this._selectLabel = trans.__('Select run #%1', '%1');
+    this._loadingLabel = trans.__('Loading…');
   }
 
   /** The row an event happened in: its slot knows the row's index and run. */
@@ -160,6 +164,9 @@ export class RowPool {
       if (slot.frame !== frame && slot.el.parentNode) {
         slot.el.remove();
         slot.index = -1;
+        // Nor does it hold on to runs the model may have dropped.
+        slot.run = null;
+        slot.cells.forEach(c => (c.run = null));
       }
     }
   }
@@ -214,24 +221,16 @@ export class RowPool {
     const selected = !!run && view.isSelected(run.id);
     const isBaseline = !!run && view.baseline?.id === run.id;
     const startsGroup = view.grouped !== null && view.startsGroup(index);
-    let classes = 'jp-dotnb-XRow';
-    if (index === view.active) {
-      classes += ' jp-mod-active';
-    }
-    if (selected) {
-      classes += ' jp-mod-selected';
-    }
-    if (isBaseline) {
-      classes += ' jp-mod-baseline';
-    }
     // A row whose page is loading keeps the shape of a loaded one (empty
     // cells), and is filled in place when the run arrives.
-    if (!run) {
-      classes += ' jp-mod-loading';
-    }
-    if (startsGroup) {
-      classes += ' jp-mod-groupStart';
-    }
+    const classes =
+      ROW_CLASSES[
+        (index === view.active ? 1 : 0) |
+          (selected ? 2 : 0) |
+          (isBaseline ? 4 : 0) |
+          (run ? 0 : 8) |
+          (startsGroup ? 16 : 0)
+      ];
     if (classes !== slot.classes) {
       el.className = classes;
       slot.classes = classes;
@@ -247,8 +246,8 @@ export class RowPool {
         el.setAttribute('aria-busy', 'true');
       }
       const label = run
-        ? this.trans.__('Select run #%1', run.number)
-        : this.trans.__('Loading…');
+        ? this._selectLabel.replace('%1', String(run.number))
+        : this._loadingLabel;
       checkbox.setAttribute('aria-label', label);
       checkbox.title = label;
       checkbox.disabled = !run;
@@ -298,7 +297,10 @@ export class RowPool {
         colindex: 0,
         shown: '',
         change: '',
-        margin: 0
+        margin: 0,
+        run: null,
+        base: null,
+        hidden: false
       });
     }
     while (slot.cells.length > count) {
@@ -307,7 +309,8 @@ export class RowPool {
     for (let i = 0; i < count; i++) {
       const column = view.columns[view.from + i];
       const cell = slot.cells[i];
-      if (cell.key !== column.key) {
+      const newColumn = cell.key !== column.key;
+      if (newColumn) {
         cell.el.className = `jp-dotnb-XCell ${column.numeric ? 'jp-mod-numeric' : ''} jp-dotnb-XCol-${column.kind}`;
         cell.el.style.width = `${column.width}px`;
         cell.key = column.key;
@@ -323,12 +326,22 @@ export class RowPool {
       }
       // Within a group, the grouping column is shown on its first row only.
       const hidden = column.key === view.grouped && !startsGroup;
-      const text = run && !hidden ? cachedCellText(run, column) : '';
-      if (text !== cell.shown) {
-        cell.text.data = text;
-        cell.el.title = text;
-        cell.shown = text;
+      const sameRun = !newColumn && cell.run === run;
+      // A run is formatted when it comes into a cell, not again while it stays.
+      if (!sameRun || hidden !== cell.hidden) {
+        const text = run && !hidden ? cellText(run, column) : '';
+        if (text !== cell.shown) {
+          cell.text.data = text;
+          cell.el.title = text;
+          cell.shown = text;
+        }
+        cell.hidden = hidden;
       }
+      if (sameRun && cell.base === view.baseline) {
+        continue; // the same delta too
+      }
+      cell.run = run;
+      cell.base = view.baseline;
       const change = run ? delta(run, view.baseline, column) : null;
       const changeText =
         change !== null && change !== 0 ? formatDelta(change) : '';
@@ -348,6 +361,8 @@ export class RowPool {
     }
   }
 
+  private _selectLabel: string;
+  private _loadingLabel: string;
   private _slots: ISlot[] = [];
   private _size = 0;
   private _frame = 0;
