@@ -35,6 +35,9 @@ class FileEvents(Protocol):
     # Reads in bulk, by folder (a source may give every read to ``sink`` instead).
     read_sink: ReadSink | None
     streaming: bool
+    # Whether reads (read-only closes) come as events, native ones included: else
+    # Python's reads are looked at as they are opened (the audit hook alone sees them).
+    reports_reads: bool
     warnings: list[str]
 
     def start(self) -> None: ...
@@ -65,6 +68,7 @@ class NoEvents:
         self.sink: FileSink | None = None
         self.read_sink: ReadSink | None = None
         self.streaming = False
+        self.reports_reads = False
         self.warnings: list[str] = []
 
     def start(self) -> None:

@@ -140,7 +140,7 @@ class FileTracker:
             self._reader_stuck(cell, "when this cell started")
         # Read-only opens go straight to the cell's pending list while the stream
         # reports reads (see on_open).
-        audit_hook.listen(self, cell.pending.append if watcher.streaming else None)
+        audit_hook.listen(self, cell.pending.append if watcher.streaming and watcher.reports_reads else None)
 
     def end(self, unchanged: Callable[[str], Collection[str]] | None = None) -> FileActivity:
         """The cell finished: handle its events still queued, then classify what it touched.
@@ -298,7 +298,7 @@ class FileTracker:
         cell = self._cell
         if cell is None:
             return
-        if kind == READ and self.watcher.streaming:
+        if kind == READ and self.watcher.streaming and self.watcher.reports_reads:
             # Looked at later, in bulk (_take_pending): the stream reports the read
             # itself, so nothing about it has to be known before the next open.
             raw = path if path.__class__ is str else _as_str(path)
@@ -435,9 +435,11 @@ class FileTracker:
             with self._cond:
                 ps = cell.state(p)
                 ps.py_read = True
-                if streaming:
+                if streaming and self.watcher.reports_reads:
                     ps.open_reads += 1  # the read itself is placed by its close event
-                else:
+                elif not (streaming and ps.py_written):
+                    # A file Python created or overwrote in this cell reads back the
+                    # cell's own bytes: its write event may simply not have come yet.
                     ps.read()
             return
         # r+ and SQLite read the content they may then change.

@@ -83,6 +83,9 @@ class WatchdogEvents:
         self.sink: FileSink | None = None
         self.read_sink: ReadSink | None = None  # unused: every read goes to ``sink``
         self.streaming = False
+        # Reads come as events only from inotify (Linux, not polling): watchdog's
+        # other observers report changes alone.
+        self.reports_reads = False
         self.warnings: list[str] = []
         # Held while an event is handed on, and while a drain's ``then`` runs.
         self.read_lock = threading.Lock()
@@ -158,6 +161,7 @@ class WatchdogEvents:
                 self._observer = observer
                 observer.schedule(Handler(), self.root_real, recursive=True, event_filter=event_filter)
             self._observer.start()
+            self.reports_reads = not self.polling and sys.platform.startswith("linux")
             self.streaming = True
         except Exception as exc:
             self.streaming = False
@@ -172,7 +176,7 @@ class WatchdogEvents:
         except OSError:
             return
         for name in names:
-            kind, pid_text, number = (name.split("-") + ["", ""])[:3]
+            kind, pid_text, number = [*name.split("-"), "", ""][:3]
             if kind != "drain" or not (pid_text.isdigit() and number.isdigit()):
                 continue
             pid = int(pid_text)

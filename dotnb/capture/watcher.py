@@ -162,6 +162,7 @@ class TreeWatcher:
         self.warnings: list[str] = []
         self.inotify: Any = None
         self.streaming = False  # inotify watching and the reader thread running
+        self.reports_reads = True  # read-only closes, by any process
         # Held while the queue is read and its events handled: whoever holds it has
         # the queue to itself.
         self.read_lock = threading.Lock()

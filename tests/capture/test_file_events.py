@@ -260,3 +260,37 @@ def test_markers_of_kernels_that_are_gone_are_removed_when_a_source_starts(tmp_p
                 source.stop()
         finally:
             alive.kill()
+
+
+@pytest.mark.parametrize("mode", ["watchdog-polling", "inotify", "watchdog"])
+def test_python_reads_are_right_whether_or_not_the_source_reports_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Where reads come as events, Python's read-opens wait for them; where they do
+    not (watchdog's polling observer, FSEvents, ReadDirectoryChangesW), each is
+    looked at as it is opened: a file read then deleted is still missing, and a file
+    the cell wrote and read back is its output only."""
+    monkeypatch.setenv("DOTNB_FILE_EVENTS", mode)
+    root = project(tmp_path)
+    monkeypatch.chdir(root)
+
+    def body() -> None:
+        Path("data/raw/a.csv").read_text()
+        Path("data/raw/b.csv").read_text()
+        os.remove("data/raw/b.csv")
+        Path("models/fresh.txt").write_text("x")
+        Path("models/fresh.txt").read_text()
+
+    tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
+    try:
+        tracker.begin()
+        assert tracker.watcher.reports_reads is (mode != "watchdog-polling")
+        try:
+            body()
+        finally:
+            act = tracker.end()
+    finally:
+        tracker.close()
+    assert sorted(act.inputs) == ["data/raw/a.csv"]
+    assert act.missing == ["data/raw/b.csv"]
+    assert act.outputs == ["models/fresh.txt"]
