@@ -322,21 +322,7 @@ describe('the grid on scroll', () => {
 
   it('draws the rows scrolled to and loads their page', async () => {
     const rows = table(1000);
-    const api = {
-      async table(query: {
-        offset?: number;
-        limit?: number;
-      }): Promise<IRunTablePage> {
-        const offset = query.offset ?? 0;
-        return {
-          total: rows.length,
-          offset,
-          runs: rows.slice(offset, offset + (query.limit ?? 100)),
-          columns: { params: ['lr'], metrics: ['acc'] }
-        };
-      },
-      annotate: vi.fn()
-    };
+    const api = tableApi(rows);
     const model = new ExperimentsModel(api as any);
     await model.reload();
     const { container } = render(
