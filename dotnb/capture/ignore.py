@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
+    from collections.abc import Set as AbstractSet
 
     import pathspec
 
@@ -67,19 +68,26 @@ class IgnoreRules:
         spec = self._current_spec()
         return lambda rel: self._ignored(rel, spec)
 
-    def names_matcher(self) -> Callable[[str, Iterable[str]], set[str]]:
+    def names_matcher(self) -> Callable[[str, AbstractSet[str]], set[str]]:
         """Like :meth:`matcher`, for many names of one folder at once: ``(folder,
         names)`` -> the names ignored.  Without ignore patterns a name is looked at
         by its own characters only (a cell may read 100,000 files of a folder)."""
         spec = self._current_spec()
         env_spec = self._env_spec
 
-        def ignored(folder: str, names: Iterable[str]) -> set[str]:
+        def ignored(folder: str, names: AbstractSet[str]) -> set[str]:
             parts = _normalise(folder).split("/") if folder else ()
             if any(part.startswith(".") or part in _ALWAYS_IGNORED_NAMES for part in parts):
                 return set(names)  # a hidden or always-ignored folder on the way
             prefix = f"{folder}/" if folder else ""
-            out = {n for n in names if n[:1] == "." or n in _ALWAYS_IGNORED_NAMES or not n}
+            # Set operations and one search of the joined names (no name holds a NUL),
+            # not a test per name: a folder read whole costs its ignore check once
+            # per cell.
+            out = {n for n in _ALWAYS_IGNORED_NAMES if n in names}
+            if "" in names:
+                out.add("")
+            if "\0." in "\0" + "\0".join(names):  # some hidden name
+                out.update(n for n in names if n[:1] == ".")
             extra = self._extra_names.get(folder)
             if extra:
                 out.update(n for n in extra if n in names)
