@@ -328,10 +328,10 @@ class FileTracker:
     def _match_some(self, cell: CellRecord) -> None:
         """While the cell runs (the stream handing reads over): match the pending opens
         (but the newest) with the reads handed over so far, so that the cell's end has
-        only the last ones left.  An open not matched yet (its close not handed over yet, or its
-        folder's reads coming next in the same hand-over) is tried once more at the
-        next call, then left for the end, where it is looked at as before: each open
-        is tried at most twice here, whatever the cell does."""
+        only the last ones left.  An open not matched yet (its close not handed over
+        yet, or its folder's reads coming next in the same hand-over) is tried once
+        more at the next call, then left for the end, where it is looked at as before:
+        each open is tried at most twice here, whatever the cell does."""
         if not self._pending_lock.acquire(blocking=False):
             return  # another thread is taking them: it has them all
         try:

@@ -86,7 +86,8 @@ class IgnoreRules:
             out = {n for n in _ALWAYS_IGNORED_NAMES if n in names}
             if "" in names:
                 out.add("")
-            if "\0." in "\0" + "\0".join(names):  # some hidden name
+            joined = "\0".join(names)
+            if joined[:1] == "." or "\0." in joined:  # some hidden name
                 out.update(n for n in names if n[:1] == ".")
             extra = self._extra_names.get(folder)
             if extra:

@@ -43,6 +43,7 @@ from typing import Any
 from dotnb.capture.audit_hook import guard
 from dotnb.capture.locate import unwatched
 from dotnb.capture.watcher import EVENTS_STOPPED, DirWatch, FileSink, ReadSink, cannot_watch
+from dotnb.store.strays import process_alive
 
 # How often a polling observer looks (seconds): a drain waits up to this long.
 POLL_INTERVAL = 0.2
@@ -56,20 +57,6 @@ MAX_FOLDERS = 65536
 _MARKERS = "\0markers"  # the marker folder
 _UNKNOWN = "\0unknown"  # not looked at yet
 _MARKER_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (one of another user counts as alive).  Always
-    True on Windows, where ``os.kill`` would terminate the process."""
-    if sys.platform == "win32":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 class WatchdogEvents:
@@ -179,8 +166,7 @@ class WatchdogEvents:
             kind, pid_text, number = [*name.split("-"), "", ""][:3]
             if kind != "drain" or not (pid_text.isdigit() and number.isdigit()):
                 continue
-            pid = int(pid_text)
-            if pid == os.getpid() or _alive(pid):
+            if process_alive(int(pid_text)):
                 continue
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self._marker_dir, name))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterable
 
 TEMP_NAME = re.compile(r"\.dotnb-(\d+)-\d+-[0-9a-f]{8}")
@@ -26,8 +27,11 @@ def is_stray(name: str) -> bool:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (another user's counts)."""
     if pid == os.getpid():
         return True
+    if sys.platform == "win32":
+        return _alive_on_windows(pid)
     try:
         os.kill(pid, 0)
     except PermissionError:
@@ -35,6 +39,27 @@ def process_alive(pid: int) -> bool:
     except (ProcessLookupError, OverflowError, ValueError):
         return False
     return True
+
+
+if sys.platform == "win32":
+
+    def _alive_on_windows(pid: int) -> bool:
+        """The process's exit code, asked through a handle: ``os.kill(pid, 0)`` would
+        send a Ctrl-C event to the process group ``pid`` on Windows."""
+        import ctypes
+
+        kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+        kernel32.OpenProcess.restype = ctypes.c_void_p
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: another user's
+        try:
+            code = ctypes.c_ulong()
+            if not kernel32.GetExitCodeProcess(ctypes.c_void_p(handle), ctypes.byref(code)):
+                return True
+            return code.value == 259  # STILL_ACTIVE
+        finally:
+            kernel32.CloseHandle(ctypes.c_void_p(handle))
 
 
 def strays_in(folders: Iterable[str]) -> list[str]:
