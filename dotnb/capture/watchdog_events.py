@@ -20,9 +20,13 @@ are, so :meth:`WatchdogEvents.drain` creates an empty marker file in
 ``.dotnb/events`` (one creation event; nothing is written, and neither the
 close nor the deletion is watched) and waits until its event has come through:
 the events before it have then been handled (each observer delivers in order).
-On Linux a drain with nobody collecting yet (a cell's start) does not wait: the
-events before its marker are dropped as they come.  A polling observer sees
-the marker at its next look, so a drain waits up to one interval.
+A cell's start waits too, though nobody collects the events before it: a folder
+made just before the cell is watched only once its creation has come through
+(see :meth:`WatchdogEvents.drain`).  A polling observer sees the marker at its
+next look, so a drain waits up to one interval.  On Linux, watchdog's reader
+gathers reads that come within a millisecond of the one before, so a drain soon
+after another (a cell's end after a short cell's start) waits about a
+millisecond more.
 
 Hidden folders (``.dotnb``, ``.git``, ``.venv``), ``__pycache__`` and package
 folders are never watched on Linux (but the marker folder is), as the inotify

@@ -105,14 +105,16 @@ def test_the_run_limit_applies_to_the_groups_in_order(store: Store) -> None:
     assert "per-run limit (1000000 bytes)" in got["entries"]["b"]["reason"]
 
 
-@pytest.mark.parametrize("damage", ["flipped", "short", "long"])
+@pytest.mark.parametrize("damage", ["flipped first", "flipped", "short", "long"])
 def test_a_large_buffer_hashed_while_read_is_never_loaded_damaged(store: Store, damage: str) -> None:
     big = np.arange(5_000_000, dtype=np.float64)  # 40 MB: hashed by a thread as it is read
     got = record(store, "01LARGE", {"big": big})
     group = read_document(store.objects, got["entries"]["big"]["group"], GROUP_FORMAT)
     path = store.objects.path_for(group["buffers"][0][0])
     data = bytearray(path.read_bytes())
-    if damage == "flipped":
+    if damage == "flipped first":
+        data[7] ^= 1  # in the first segment read, hashed while the next is read
+    elif damage == "flipped":
         data[len(data) - 5] ^= 1  # in the last segment read
     elif damage == "short":
         del data[-1]
