@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable, Collection, Set
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,14 @@ class PathState:
             self.prewrite_ok = self.armed
 
 
+def file_clock_ns() -> int:
+    """Now, by the clock a file's modification time is taken from: Linux stamps it
+    with the coarse clock, which may lag the precise one by a tick (a file written
+    after a precise ``now`` could look older than it)."""
+    coarse = getattr(time, "CLOCK_REALTIME_COARSE", None)
+    return time.clock_gettime_ns(coarse) if coarse is not None else time.time_ns()
+
+
 class CellRecord:
     """The stories of one cell's paths, and what it read outside the root."""
 
@@ -116,6 +125,7 @@ class CellRecord:
         "paths",
         "pending",
         "py_read_names",
+        "started_ns",
         "stated",
         "stream_reads",
         "unmatched",
@@ -128,6 +138,9 @@ class CellRecord:
         self.paths: dict[str, PathState] = {}
         self.external: dict[str, dict[str, Any]] = {}
         self.begun = False  # the event stream was collecting from the cell's start
+        # When the cell began, by the clock file times are taken from (a file modified
+        # later holds bytes written during the cell).
+        self.started_ns = file_clock_ns()
         self.lost = False  # events of the cell were dropped (inotify queue overflow)
         self.warnings: list[str] = []
         # Absolute paths Python opened read-only, not looked at yet (appended by the

@@ -437,9 +437,11 @@ class FileTracker:
                 ps.py_read = True
                 if streaming and self.watcher.reports_reads:
                     ps.open_reads += 1  # the read itself is placed by its close event
-                elif not (streaming and ps.py_written):
-                    # A file Python created or overwrote in this cell reads back the
-                    # cell's own bytes: its write event may simply not have come yet.
+                elif not (streaming and (ps.py_written or st.st_mtime_ns > cell.started_ns)):
+                    # A file Python created or overwrote in this cell, or one modified
+                    # since it began (a subprocess's output), reads back bytes written
+                    # during the cell: their write event may simply not have come yet
+                    # (a polling observer's next look, FSEvents' latency).
                     ps.read()
             return
         # r+ and SQLite read the content they may then change.

@@ -5,6 +5,7 @@ platform) is the source every tracker and kernel of the run uses."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ def file_events_under_test() -> str:
 
 
 def source_sees_native_reads() -> bool:
-    """Whether the source under test reports reads by native code and subprocesses
-    (watchdog's polling observer sees changes only: the README's table)."""
-    return file_events_under_test() != "watchdog-polling"
+    """Whether the source under test reports reads by native code and subprocesses:
+    inotify does (dotnb's reader, watchdog's observer on Linux); watchdog's polling
+    observer, FSEvents and ReadDirectoryChangesW see changes only (the README's table)."""
+    return file_events_under_test() != "watchdog-polling" and sys.platform.startswith("linux")
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +39,15 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of the inotify reader itself (its queue, its watches, its thread) do not
-    apply to another source."""
-    if file_events_under_test() in ("", "inotify"):
+    apply to another source; tests of what only read events tell (``native_reads``)
+    do not apply to a source reporting none."""
+    source = file_events_under_test()
+    if source in ("", "inotify"):
         return
-    skip = pytest.mark.skip(reason=f"a test of the inotify reader; this run tests {file_events_under_test()}")
+    skip = pytest.mark.skip(reason=f"a test of the inotify reader; this run tests {source}")
+    no_reads = pytest.mark.skip(reason=f"needs read events, which {source} does not report")
     for item in items:
         if item.get_closest_marker("inotify_reader"):
             item.add_marker(skip)
+        elif item.get_closest_marker("native_reads") and not source_sees_native_reads():
+            item.add_marker(no_reads)

@@ -269,7 +269,8 @@ def test_python_reads_are_right_whether_or_not_the_source_reports_reads(
     """Where reads come as events, Python's read-opens wait for them; where they do
     not (watchdog's polling observer, FSEvents, ReadDirectoryChangesW), each is
     looked at as it is opened: a file read then deleted is still missing, and a file
-    the cell wrote and read back is its output only."""
+    the cell wrote and read back is its output only, also when a subprocess wrote it
+    (its write event comes at the polling observer's next look)."""
     monkeypatch.setenv("DOTNB_FILE_EVENTS", mode)
     root = project(tmp_path)
     monkeypatch.chdir(root)
@@ -280,6 +281,9 @@ def test_python_reads_are_right_whether_or_not_the_source_reports_reads(
         os.remove("data/raw/b.csv")
         Path("models/fresh.txt").write_text("x")
         Path("models/fresh.txt").read_text()
+        # A tick of the file clock later than the cell's start (Linux's is coarse).
+        subprocess.run("sleep 0.02; echo y > models/made.txt", shell=True, check=True)
+        Path("models/made.txt").read_text()
 
     tracker = FileTracker(root, IgnoreRules(root), lambda path: None)
     try:
@@ -293,4 +297,4 @@ def test_python_reads_are_right_whether_or_not_the_source_reports_reads(
         tracker.close()
     assert sorted(act.inputs) == ["data/raw/a.csv"]
     assert act.missing == ["data/raw/b.csv"]
-    assert act.outputs == ["models/fresh.txt"]
+    assert act.outputs == ["models/fresh.txt", "models/made.txt"]
