@@ -117,17 +117,35 @@ export class ExperimentsModel {
     return this._pages.get(Math.floor(index / PAGE_SIZE))?.[index % PAGE_SIZE];
   }
 
-  /** Every loaded row, in order (for charts when nothing is selected). */
+  /**
+   * The table's first rows, in order, up to `limit` (the charts' runs when
+   * fewer than two are selected): those of the pages loaded from the first one
+   * on, up to the first page not loaded. A page loaded further down for a
+   * scroll never joins them, so scrolling does not change what a chart shows.
+   */
   loadedRows(limit = CHART_ROWS): IRunSummary[] {
     const rows: IRunSummary[] = [];
-    const pages = [...this._pages.keys()].sort((a, b) => a - b);
-    for (const page of pages) {
-      rows.push(...this._pages.get(page)!);
-      if (rows.length >= limit) {
+    for (let page = 0; rows.length < limit; page++) {
+      const got = this._pages.get(page);
+      if (!got) {
         break;
+      }
+      rows.push(...got);
+      if (got.length < PAGE_SIZE) {
+        break; // the last page
       }
     }
     return rows.slice(0, limit);
+  }
+
+  /** Ask for the pages of the first `CHART_ROWS` rows not loaded or loading yet. */
+  ensureChartRows(): void {
+    const rows = Math.min(CHART_ROWS, this._total ?? 0);
+    for (let page = 0; page * PAGE_SIZE < rows; page++) {
+      if (!this._pages.has(page) && !this._inflight.has(page)) {
+        void this._fetch(page, false);
+      }
+    }
   }
 
   setNotebook(notebook: string | null): Promise<void> {

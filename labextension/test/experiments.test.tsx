@@ -210,6 +210,38 @@ describe('experiments model', () => {
     expect(model.sort.order).toBe('asc');
   });
 
+  it("charts the table's first rows, never a page a scroll loaded further down", async () => {
+    const api = new FakeTableApi(50 * PAGE_SIZE);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    const shown = (i: number) => api.rows[api.rows.length - 1 - i].id; // newest first
+    const first = (n: number) => Array.from({ length: n }, (_, i) => shown(i));
+    expect(model.loadedRows().map(r => r.id)).toEqual(first(PAGE_SIZE));
+    // A jump far down loads that page: the first rows stay the first rows.
+    model.ensureRows(30 * PAGE_SIZE, 30 * PAGE_SIZE + 40);
+    await settle();
+    expect(model.loadedPages).toContain(30);
+    expect(model.loadedRows().map(r => r.id)).toEqual(first(PAGE_SIZE));
+    // A chart asks for the rest of its rows, once.
+    model.ensureChartRows();
+    model.ensureChartRows();
+    await settle();
+    expect(model.loadedRows().map(r => r.id)).toEqual(first(CHART_ROWS));
+    const offsets = api.queries.map(q => q.offset);
+    expect(offsets.filter(o => o === PAGE_SIZE)).toHaveLength(1);
+    expect(offsets.filter(o => o === 2 * PAGE_SIZE)).toHaveLength(1);
+  });
+
+  it("charts every row of a table shorter than the chart's rows", async () => {
+    const api = new FakeTableApi(PAGE_SIZE + 30);
+    const model = new ExperimentsModel(api as any);
+    await model.reload();
+    model.ensureChartRows();
+    await settle();
+    expect(model.loadedRows()).toHaveLength(PAGE_SIZE + 30);
+    expect(api.queries.map(q => q.offset)).toEqual([0, PAGE_SIZE]);
+  });
+
   it('drops pages far from the view and fetches one again when scrolled back to', async () => {
     const api = new FakeTableApi(50 * PAGE_SIZE);
     const model = new ExperimentsModel(api as any);
@@ -673,6 +705,44 @@ describe('the grid holds the columns in view', () => {
       to: 10,
       offset: 0
     });
+  });
+});
+
+describe('the scatter of the first rows', () => {
+  it('is drawn from the first CHART_ROWS rows and not again on a scroll jump', async () => {
+    const api = new FakeTableApi(50 * PAGE_SIZE);
+    const model = new ExperimentsModel(api as any);
+    const drawn: { data: { values: unknown[] } }[] = [];
+    const services = {
+      renderChart: vi.fn((spec: any) => {
+        drawn.push(spec);
+        return () => undefined;
+      }),
+      openRun: vi.fn(),
+      compareTwo: vi.fn(),
+      currentNotebook: () => null,
+      download: vi.fn()
+    };
+    const { container } = render(
+      <ExperimentsView model={model} services={services} trans={trans} />
+    );
+    await act(async () => {
+      await model.reload();
+    });
+    await act(async () => {
+      [...container.querySelectorAll('button')]
+        .find(b => b.textContent === 'Scatter')!
+        .click();
+      await settle();
+    });
+    expect(drawn.at(-1)!.data.values).toHaveLength(CHART_ROWS);
+    const times = drawn.length;
+    await act(async () => {
+      model.ensureRows(30 * PAGE_SIZE, 30 * PAGE_SIZE + 40);
+      await settle();
+    });
+    expect(model.loadedPages).toContain(30);
+    expect(drawn).toHaveLength(times);
   });
 });
 

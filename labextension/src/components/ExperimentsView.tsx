@@ -215,7 +215,7 @@ export function ExperimentsView(props: {
   trans: TranslationBundle;
 }): JSX.Element {
   const { model, services, trans } = props;
-  useModel(model);
+  const version = useModel(model);
   const [filterText, setFilterText] = React.useState('');
   const [search, setSearch] = React.useState(model.query);
   const [tagText, setTagText] = React.useState('');
@@ -235,6 +235,14 @@ export function ExperimentsView(props: {
   const current = services.currentNotebook();
   const chartRuns =
     selection.length >= 2 ? selection : model.loadedRows(CHART_ROWS);
+  // A chart of the first rows has them all, whichever rows the grid shows.
+  const firstRowsCharted =
+    (panel === 'scatter' || panel === 'parallel') && selection.length < 2;
+  React.useEffect(() => {
+    if (firstRowsCharted) {
+      model.ensureChartRows();
+    }
+  }, [firstRowsCharted, model, version]);
   const numeric = numericColumns(model.columns, chartRuns);
   const metrics = numeric.filter(c => c.kind === 'metric');
   const xColumn = numeric.find(c => c.key === xKey) ?? numeric[0];
