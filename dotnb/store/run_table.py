@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -185,11 +187,25 @@ def _column_sql(column: str) -> tuple[str, list[Any]]:
 _COLUMNS_CACHE: dict[tuple[str, str | None, int], dict[str, list[str]]] = {}
 
 
+# The run ids a query keeps, in its order, by (index file, query, runs' change state):
+# the pages of one query (a scroll through the table, 200 rows a page) sort once, not
+# once a page.  Adding, replacing or annotating a run moves its seq (the change feed),
+# and rebuilding the rows renumbers them, so the state (max and sum of seq, count)
+# moves whenever a query's answer can.
+_ORDER_CACHE: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
+_ORDER_CACHE_LOCK = threading.Lock()
+ORDER_CACHE_QUERIES = 8
+# A query keeping more runs than this sorts for each page instead (memory).
+ORDER_CACHE_MAX_RUNS = 200_000
+
+
 class RunTable:
     """The Experiments table over a store's index."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, keep_order: bool = True) -> None:
         self.index = index
+        # Whether a query's order is kept for its next pages (see _ORDER_CACHE).
+        self.keep_order = keep_order
 
     def columns(self, notebook: str | None = None) -> dict[str, list[str]]:
         """The params and metrics some run (of ``notebook``) recorded, by name."""
@@ -252,6 +268,52 @@ class RunTable:
             raise BadQuery(f"at most {MAX_FILTERS} filters")
         if group is not None and group not in GROUPS:
             raise BadQuery(f"group must be one of {', '.join(GROUPS)}")
+        state = tuple(self.index.query("SELECT COALESCE(MAX(seq), 0), TOTAL(seq), COUNT(*) FROM runs")[0])
+        key = (
+            str(self.index.path),
+            notebook,
+            kind,
+            tuple(filters),
+            tuple(tags),
+            text,
+            sort,
+            descending,
+            group,
+            state,
+        )
+        with _ORDER_CACHE_LOCK:
+            ordered = _ORDER_CACHE.get(key) if self.keep_order else None
+            if ordered is not None:
+                _ORDER_CACHE.move_to_end(key)
+        if ordered is None:
+            ordered, total, page_ids = self._order(
+                notebook, kind, filters, tags, text, sort, descending, group, offset, limit, self.keep_order
+            )
+            if ordered is not None:
+                with _ORDER_CACHE_LOCK:
+                    _ORDER_CACHE[key] = ordered
+                    while len(_ORDER_CACHE) > ORDER_CACHE_QUERIES:
+                        _ORDER_CACHE.popitem(last=False)
+        if ordered is not None:
+            total, page_ids = len(ordered), ordered[offset : offset + limit]
+        return self._page(notebook, total, offset, page_ids, with_columns)
+
+    def _order(
+        self,
+        notebook: str | None,
+        kind: str | None,
+        filters: list[str] | tuple[str, ...],
+        tags: list[str] | tuple[str, ...],
+        text: str | None,
+        sort: str,
+        descending: bool,
+        group: str | None,
+        offset: int,
+        limit: int,
+        whole: bool,
+    ) -> tuple[list[str] | None, int, list[str]]:
+        """Sort the runs the query keeps: (with ``whole``, every id in order, else or when
+        they are more than ORDER_CACHE_MAX_RUNS None; how many; the ids of the page)."""
         where: list[str] = []
         args: list[Any] = []
         if notebook is not None:
@@ -296,8 +358,14 @@ class RunTable:
         if group is not None:
             grouped = GROUPS[group]
             order = f" ORDER BY COALESCE({grouped}, '') = '', {grouped} ASC," + order[len(" ORDER BY") :]
-        # Two steps: sort narrow rows (ids) for the page, then read only the page's
-        # summaries; sorting whole summaries would move every row's JSON through the sorter.
+        # Two steps: sort narrow rows (ids), then read only the page's summaries;
+        # sorting whole summaries would move every row's JSON through the sorter.
+        if whole and total <= ORDER_CACHE_MAX_RUNS:
+            ordered = [
+                str(r[0])
+                for r in self.index.query(f"SELECT r.id {base}{where_sql}{order}", (*args, *sort_args))
+            ]
+            return ordered, len(ordered), ordered[offset : offset + limit]
         page_ids = [
             str(r[0])
             for r in self.index.query(
@@ -305,6 +373,12 @@ class RunTable:
                 (*args, *sort_args, limit, offset),
             )
         ]
+        return None, total, page_ids
+
+    def _page(
+        self, notebook: str | None, total: int, offset: int, page_ids: list[str], with_columns: bool
+    ) -> dict[str, Any]:
+        """The page's runs: summaries with tags, note and change counts."""
         texts: dict[str, str] = {}
         for start in range(0, len(page_ids), IN_CHUNK):
             chunk = page_ids[start : start + IN_CHUNK]

@@ -164,3 +164,33 @@ def test_input_and_output_changes_count_files_new_or_changed_since_the_run_befor
     assert ids_of(t.query(filters=["outputs_changed = 1", "inputs_changed < 2"])) == [third]
     unchanged_first = t.query(sort="outputs_changed", descending=False, notebook="nb.ipynb")
     assert ids_of(unchanged_first)[:2] == [second, fourth]
+
+
+def test_pages_of_one_query_follow_every_change_to_the_runs(store: Store) -> None:
+    """The order a query sorts is kept for its next pages, and no longer than the runs
+    stay as they were: a run added, tagged, noted or given a new metric moves it."""
+    ids = [commit(store, metrics={"acc": i / 10}) for i in range(5)]
+    t = RunTable(store.index)
+
+    def by_acc(**query: Any) -> list[str]:
+        pages = [t.query(sort="metric:acc", offset=o, limit=2, **query) for o in (0, 2, 4)]
+        assert all(p["total"] == pages[0]["total"] for p in pages)
+        return [i for p in pages for i in ids_of(p)]
+
+    assert by_acc() == ids[::-1]
+    newest = commit(store, metrics={"acc": 0.25})
+    assert by_acc() == [ids[4], ids[3], newest, ids[2], ids[1], ids[0]]
+    assert t.query(sort="metric:acc")["total"] == 6
+    # Annotations change what tag filters and searches keep.
+    assert by_acc(tags=["keep"]) == []
+    tag_run(store, ids[1], ["keep"])
+    assert by_acc(tags=["keep"]) == [ids[1]]
+    assert by_acc(text="odd one") == []
+    note_run(store, ids[3], "the odd one")
+    assert by_acc(text="odd one") == [ids[3]]
+    # Another store's table never answers from this one's order.
+    other = Store.init(store.root / "elsewhere")
+    try:
+        assert RunTable(other.index).query(sort="metric:acc")["runs"] == []
+    finally:
+        other.close()
