@@ -5,7 +5,7 @@
  * Clicking a point selects its run. JupyterLab offers no public way to reach
  * the Vega view a rendered chart holds, so that one feature reads the
  * renderer's private `_result` (vega-embed's result), here and nowhere else.
- * Checked against @jupyterlab/vega5-extension 4.0–4.5 (JupyterLab 4.0–4.5).
+ * Checked against @jupyterlab/vega5-extension 4.0–4.6 (JupyterLab 4.0–4.6.7).
  * Where it is missing the chart still draws and points are not clickable; the
  * table of values under each chart selects runs instead.
  */
@@ -80,7 +80,11 @@ export function chartRenderer(
         [VEGALITE_MIME_TYPE]: {
           embed_options: { actions: false, renderer: 'svg' }
         }
-      }
+      },
+      // The spec is dotnb's own (experimentsChart.ts, chart.ts): user strings are
+      // data values and signals in it, never expression text. Untrusted, the
+      // renderer of JupyterLab 4.6.7 and later shows a "Render" prompt instead.
+      trusted: true
     });
     Widget.attach(renderer, host);
     let disposed = false;

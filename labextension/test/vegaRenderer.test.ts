@@ -20,7 +20,10 @@ function registry(
     preferredMimeType: () => preferred,
     createRenderer: () => {
       const renderer: any = new Widget();
-      renderer.renderModel = () => render(renderer);
+      renderer.renderModel = (model: any) => {
+        renderer.model = model;
+        return render(renderer);
+      };
       renderers.push(renderer);
       return renderer;
     }
@@ -30,6 +33,20 @@ function registry(
 const settle = () => new Promise(resolve => setTimeout(resolve, 0));
 
 describe('chartRenderer', () => {
+  it("hands the renderer dotnb's spec as trusted (JupyterLab 4.6.7 prompts before drawing an untrusted one)", async () => {
+    const host = document.createElement('div');
+    document.body.appendChild(host);
+    const drawn = registry(() => Promise.resolve());
+    const spec = { mark: 'point', data: { values: [{ name: '<b>x</b>' }] } };
+    const dispose = chartRenderer(drawn as any)(spec, host);
+    await settle();
+    const model = drawn.renderers[0].model;
+    expect(model.trusted).toBe(true);
+    expect(model.data[VEGALITE_MIME_TYPE]).toBe(spec);
+    dispose();
+    host.remove();
+  });
+
   it('shows a failed chart as text and clears it for the next chart', async () => {
     const host = document.createElement('div');
     document.body.appendChild(host);
