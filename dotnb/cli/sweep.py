@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 
 from dotnb.cli.args import Commands, non_negative_int, open_store, positive_float, root_arg
 from dotnb.cli.exits import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, error
@@ -193,22 +195,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                         )
                 progress(r)
 
+            cancel = threading.Event()
             try:
-                report = run_sweep(
-                    store,
-                    base,
-                    points,
-                    scheduler=scheduler,
-                    workers=workers,
-                    memory_limit=memory_limit,
-                    remote=remote,
-                    max_failures=args.max_failures,
-                    metric=args.metric,
-                    goal="min" if args.minimize else "max",
-                    kernel_name=args.kernel,
-                    timeout=args.timeout,
-                    on_change=changed,
-                )
+                with _ctrl_c_cancels(cancel):
+                    report = run_sweep(
+                        store,
+                        base,
+                        points,
+                        scheduler=scheduler,
+                        workers=workers,
+                        memory_limit=memory_limit,
+                        remote=remote,
+                        max_failures=args.max_failures,
+                        metric=args.metric,
+                        goal="min" if args.minimize else "max",
+                        kernel_name=args.kernel,
+                        timeout=args.timeout,
+                        on_change=changed,
+                        cancel=cancel,
+                    )
             except KeyboardInterrupt:
                 progress.finish()
                 if report_box:
@@ -225,6 +230,29 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if report.stopped == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if report.count("ok") == len(report.points) else EXIT_ERROR
+
+
+@contextlib.contextmanager
+def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``cancel``: the sweep cancels its unfinished points and ends as
+    interrupted.  A KeyboardInterrupt raised wherever the main thread happens to be
+    (inside Dask's client, waiting on its event loop) could leave the client unable
+    to cancel or close, and the command hung.  A second Ctrl-C raises at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def asked(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("dotnb sweep: cancelling the points not finished (Ctrl-C again to stop now)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, asked)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

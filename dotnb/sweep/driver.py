@@ -333,12 +333,13 @@ def _cancel_when_asked(
 
 
 def _cancel(client: Any, report: SweepReport, futures: dict[Any, tuple[int, Any]]) -> None:
-    pending = [f for index, f in futures.values() if index not in report.outcomes]
-    client.cancel(pending)
-    for index, _ in futures.values():
-        if index not in report.outcomes:
-            report.outcomes[index] = PointOutcome(index, report.points[index], INTERRUPTED, error="cancelled")
+    # Marked before Dask hears of it: from another thread (Ctrl-C, REST), the loop
+    # in _drive meets the cancelled futures as they come and must find them marked.
+    pending = [(index, f) for index, f in futures.values() if index not in report.outcomes]
+    for index, _ in pending:
+        report.outcomes[index] = PointOutcome(index, report.points[index], INTERRUPTED, error="cancelled")
     report.running.clear()
+    client.cancel([f for _, f in pending])
 
 
 def _first_metric(outcome: PointOutcome) -> str | None:
