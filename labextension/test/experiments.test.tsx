@@ -576,31 +576,20 @@ describe('brushing the parallel coordinates', () => {
     api.rows = data;
     const model = new ExperimentsModel(api as any);
     const brushes: ((value: unknown) => void)[] = [];
-    const services = {
-      renderChart: vi.fn(
-        (
-          _spec: unknown,
-          _host: unknown,
-          _select: unknown,
-          brush?: { signal: string; handler: (value: unknown) => void }
-        ) => {
-          if (brush) {
-            brushes.push(brush.handler);
-          }
-          return () => undefined;
+    const { container, services } = await openView(
+      model,
+      (
+        _spec: unknown,
+        _host: unknown,
+        _select: unknown,
+        brush?: { signal: string; handler: (value: unknown) => void }
+      ) => {
+        if (brush) {
+          brushes.push(brush.handler);
         }
-      ),
-      openRun: vi.fn(),
-      compareTwo: vi.fn(),
-      currentNotebook: () => null,
-      download: vi.fn()
-    };
-    const { container } = render(
-      <ExperimentsView model={model} services={services} trans={trans} />
+        return () => undefined;
+      }
     );
-    await act(async () => {
-      await model.reload();
-    });
     act(() =>
       model.chooseColumns(['number', 'param:lr', 'metric:acc', 'metric:loss'])
     );
@@ -708,26 +697,35 @@ describe('the grid holds the columns in view', () => {
   });
 });
 
+/** The Experiments view of `model`, its charts drawn by `renderChart`, first page loaded. */
+async function openView(
+  model: ExperimentsModel,
+  renderChart: (...args: any[]) => () => void
+) {
+  const services = {
+    renderChart: vi.fn(renderChart),
+    openRun: vi.fn(),
+    compareTwo: vi.fn(),
+    currentNotebook: () => null,
+    download: vi.fn()
+  };
+  const { container } = render(
+    <ExperimentsView model={model} services={services} trans={trans} />
+  );
+  await act(async () => {
+    await model.reload();
+  });
+  return { container, services };
+}
+
 describe('the scatter of the first rows', () => {
   it('is drawn from the first CHART_ROWS rows and not again on a scroll jump', async () => {
     const api = new FakeTableApi(50 * PAGE_SIZE);
     const model = new ExperimentsModel(api as any);
     const drawn: { data: { values: unknown[] } }[] = [];
-    const services = {
-      renderChart: vi.fn((spec: any) => {
-        drawn.push(spec);
-        return () => undefined;
-      }),
-      openRun: vi.fn(),
-      compareTwo: vi.fn(),
-      currentNotebook: () => null,
-      download: vi.fn()
-    };
-    const { container } = render(
-      <ExperimentsView model={model} services={services} trans={trans} />
-    );
-    await act(async () => {
-      await model.reload();
+    const { container } = await openView(model, (spec: any) => {
+      drawn.push(spec);
+      return () => undefined;
     });
     await act(async () => {
       [...container.querySelectorAll('button')]
